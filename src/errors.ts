@@ -1,0 +1,48 @@
+/**
+ * Typed errors: every failure a user can meet is one of these kinds, so the CLI can map it to one line and an
+ * exit code without inspecting messages.
+ */
+export type ErrorKind =
+  | 'reference' // the image reference or another input is malformed
+  | 'auth' // 401/403, missing or rejected credentials
+  | 'not-found' // 404: repository, tag, manifest or blob unknown
+  | 'integrity' // digest or size mismatch, pinned image ID mismatch
+  | 'network' // connection refused, DNS, TLS, timeouts, resets
+  | 'protocol' // the registry answered something this client cannot use
+  | 'unsupported' // a media type or feature frozen does not handle
+  | 'platform' // no manifest in an index matches the wanted platform
+  | 'output' // the output directory cannot be written, or holds files frozen must not overwrite
+  | 'aborted'; // the caller's AbortSignal fired
+
+export class FrozenError extends Error {
+  readonly kind: ErrorKind;
+
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FrozenError';
+    this.kind = kind;
+  }
+}
+
+/** Wraps an error with the image it belongs to, keeping its kind. */
+export class ImagePullError extends FrozenError {
+  readonly image: string;
+
+  constructor(image: string, cause: FrozenError) {
+    super(cause.kind, `${image}: ${cause.message}`, { cause });
+    this.name = 'ImagePullError';
+    this.image = image;
+  }
+}
+
+/** Errors that are not FrozenErrors are bugs or environment failures; classify them as well as we can. */
+export function asFrozenError(error: unknown): FrozenError {
+  if (error instanceof FrozenError) return error;
+  if (isAbortError(error)) return new FrozenError('aborted', 'aborted', { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  return new FrozenError('network', message, { cause: error });
+}
+
+export function isAbortError(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'ABORT_ERR');
+}

@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto';
+import { copyFile, link, mkdir, mkdtemp, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Digest } from '../digest.js';
+import { FrozenError } from '../errors.js';
+import {
+  addRepositoryTag,
+  LAYER_VERSION,
+  layerIds,
+  mergeManifestEntries,
+  parseManifestJson,
+  parseRepositories,
+  printManifestJson,
+  printRepositories,
+  starterLayerJson,
+  topLayerJson,
+  type ManifestEntry,
+  type Repositories,
+} from './docker-format.js';
+
+/** An image whose blobs are verified and waiting in the staging area, ready to be placed in the directory. */
+export interface StagedImage {
+  /** Familiar name and tag for `RepoTags` and `repositories`; absent for a digest-only pull. */
+  readonly tag?: { readonly name: string; readonly tag: string };
+  readonly config: { readonly digest: Digest; readonly text: string; readonly path: string };
+  /** Layers base first; `path` is the staged file, or absent when the directory already holds this verified layer. */
+  readonly layers: readonly { readonly digest: Digest; readonly path?: string }[];
+}
+
+const MANIFEST_JSON = 'manifest.json';
+const REPOSITORIES = 'repositories';
+
+/**
+ * A download-frozen-image-v2 directory. Downloads go to a staging folder inside it (same filesystem, so files move
+ * by rename); `commit` places every file first and rewrites `manifest.json` last, so the manifest never names a
+ * file that is missing or unverified. `discard` leaves the directory as it was.
+ */
+export class DockerDirectory {
+  private constructor(
+    readonly root: string,
+    readonly staging: string,
+    private readonly createdRoot: boolean,
+  ) {}
+
+  static async open(root: string): Promise<DockerDirectory> {
+    const existed = await isDirectory(root);
+    try {
+      await mkdir(root, { recursive: true });
+      const staging = await mkdtemp(join(root, '.frozen-staging-'));
+      return new DockerDirectory(root, staging, !existed);
+    } catch (error) {
+      throw new FrozenError('output', `cannot write to ${root}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Where each layer's file lives once committed: `<root>/<layerId>/layer.tar`. */
+  layerPaths(layerDigests: readonly string[]): string[] {
+    return layerIds(layerDigests).map((id) => join(this.root, id, 'layer.tar'));
+  }
+
+  stagingPath(digest: Digest): string {
+    return join(this.staging, `${digest.algorithm}-${digest.hex}`);
+  }
+
+  async commit(images: readonly StagedImage[]): Promise<void> {
+    // Read the existing files first: if they are unreadable, fail before anything changes.
+    const existingEntries = await this.readExisting(MANIFEST_JSON, parseManifestJson, []);
+    const repositories = await this.readExisting(REPOSITORIES, parseRepositories, new Map() as Repositories);
+    const entries: ManifestEntry[] = [];
+    for (const image of images) {
+      const ids = await this.placeImage(image);
+      entries.push({
+        Config: `${image.config.digest.hex}.json`,
+        RepoTags: image.tag ? [`${image.tag.name}:${image.tag.tag}`] : [],
+        Layers: ids.map((id) => `${id}/layer.tar`),
+      });
+      const top = ids.at(-1);
+      if (image.tag && top) addRepositoryTag(repositories, image.tag.name, image.tag.tag, top);
+    }
+    await this.writeAtomic(REPOSITORIES, printRepositories(repositories));
+    await this.writeAtomic(MANIFEST_JSON, printManifestJson(mergeManifestEntries(existingEntries, entries)));
+    await rm(this.staging, { recursive: true, force: true });
+  }
+
+  /** Removes the staging area, and the directory itself if this run created it and it is empty. */
+  async discard(): Promise<void> {
+    await rm(this.staging, { recursive: true, force: true });
+    if (this.createdRoot) await rmdir(this.root).catch(() => undefined);
+  }
+
+  private async placeImage(image: StagedImage): Promise<string[]> {
+    await this.place(image.config.path, `${image.config.digest.hex}.json`);
+    const ids = layerIds(image.layers.map((layer) => layer.digest.value));
+    for (const [index, layer] of image.layers.entries()) {
+      const id = ids[index]!;
+      await mkdir(join(this.root, id), { recursive: true });
+      await this.writeAtomic(join(id, 'VERSION'), LAYER_VERSION);
+      const isTop = index === ids.length - 1;
+      const parent = index > 0 ? ids[index - 1]! : '';
+      // The script writes a layer's json only when missing or empty, except the top layer's, always.
+      if (isTop) await this.writeAtomic(join(id, 'json'), topLayerJson(id, parent, image.config.text));
+      else if (!(await hasContent(join(this.root, id, 'json')))) await this.writeAtomic(join(id, 'json'), starterLayerJson(id, parent));
+      if (layer.path) await this.place(layer.path, join(id, 'layer.tar'));
+    }
+    return ids;
+  }
+
+  /** Puts a staged file at `relative` atomically; linked, so one staged blob can serve several layer dirs. */
+  private async place(staged: string, relative: string): Promise<void> {
+    const target = join(this.root, relative);
+    const temp = `${target}.frozen-${randomBytes(6).toString('hex')}`;
+    try {
+      await link(staged, temp);
+    } catch {
+      await copyFile(staged, temp);
+    }
+    await rename(temp, target);
+  }
+
+  private async writeAtomic(relative: string, content: string): Promise<void> {
+    const target = join(this.root, relative);
+    const temp = `${target}.frozen-${randomBytes(6).toString('hex')}`;
+    await writeFile(temp, content);
+    await rename(temp, target);
+  }
+
+  private async readExisting<T>(name: string, parse: (text: string) => T, empty: T): Promise<T> {
+    let text: string;
+    try {
+      text = await readFile(join(this.root, name), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return empty;
+      throw new FrozenError('output', `cannot read ${join(this.root, name)}: ${(error as Error).message}`);
+    }
+    try {
+      return parse(text);
+    } catch (error) {
+      throw new FrozenError('output', `${join(this.root, name)} exists but is not valid (${(error as Error).message}); refusing to overwrite it`);
+    }
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isDirectory(), () => false);
+}
+
+async function hasContent(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.size > 0, () => false);
+}

@@ -1,0 +1,139 @@
+import { parseDigest, type Digest } from '../digest.js';
+import { FrozenError } from '../errors.js';
+import type { IndexEntry } from '../platform/index.js';
+
+export const MediaType = {
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
+  dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+} as const;
+
+/** What frozen asks registries for, in order of preference. */
+export const MANIFEST_ACCEPT = [
+  MediaType.ociIndex,
+  MediaType.dockerList,
+  MediaType.ociManifest,
+  MediaType.dockerManifest,
+  MediaType.dockerSchema1Signed,
+  MediaType.dockerSchema1,
+];
+
+/** Layer formats `docker load` reads as they are served: gzip (Docker and OCI, incl. foreign) and plain tar. */
+const LAYER_MEDIA_TYPES = new Set([
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+  'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+]);
+const CONFIG_MEDIA_TYPES = new Set<string>([MediaType.dockerConfig, MediaType.ociConfig]);
+
+export interface Descriptor {
+  readonly mediaType: string;
+  readonly digest: Digest;
+  readonly size: number;
+}
+
+export interface ImageManifest {
+  readonly kind: 'manifest';
+  readonly mediaType: string;
+  readonly config: Descriptor;
+  readonly layers: readonly Descriptor[];
+}
+
+export interface ImageIndex {
+  readonly kind: 'index';
+  readonly mediaType: string;
+  readonly manifests: readonly (IndexEntry & { readonly descriptor: Descriptor })[];
+}
+
+export type Manifest = ImageManifest | ImageIndex;
+
+const INDEX_TYPES = new Set<string>([MediaType.ociIndex, MediaType.dockerList]);
+const MANIFEST_TYPES = new Set<string>([MediaType.ociManifest, MediaType.dockerManifest]);
+const SCHEMA1_TYPES = new Set<string>([MediaType.dockerSchema1, MediaType.dockerSchema1Signed]);
+
+/**
+ * Decides what a manifest is from the response `Content-Type`, then the body's `mediaType`, then its shape (an OCI
+ * index or manifest may omit `mediaType`), and validates every descriptor in it.
+ */
+export function decodeManifest(bytes: Uint8Array, contentType: string | undefined): Manifest {
+  const body = parseJsonObject(bytes);
+  const headerType = contentType?.split(';')[0]?.trim().toLowerCase();
+  const bodyType = typeof body.mediaType === 'string' ? body.mediaType : undefined;
+  const mediaType = [headerType, bodyType].find((t) => t && isKnownManifestType(t)) ?? shapeType(body);
+
+  if (SCHEMA1_TYPES.has(mediaType) || body.schemaVersion === 1) {
+    throw new FrozenError('unsupported', 'schema1 manifests are not supported yet (a deprecated format)');
+  }
+  if (INDEX_TYPES.has(mediaType)) return decodeIndex(body, mediaType);
+  if (MANIFEST_TYPES.has(mediaType)) return decodeImageManifest(body, mediaType);
+  throw new FrozenError('unsupported', `unsupported manifest media type "${mediaType}"`);
+}
+
+function isKnownManifestType(type: string): boolean {
+  return INDEX_TYPES.has(type) || MANIFEST_TYPES.has(type) || SCHEMA1_TYPES.has(type);
+}
+
+function shapeType(body: Record<string, unknown>): string {
+  if (Array.isArray(body.manifests)) return MediaType.ociIndex;
+  if (Array.isArray(body.layers) && body.config) return MediaType.ociManifest;
+  if (body.schemaVersion === 1) return MediaType.dockerSchema1;
+  throw new FrozenError('protocol', 'the registry returned something that is not an image manifest or index');
+}
+
+function decodeIndex(body: Record<string, unknown>, mediaType: string): ImageIndex {
+  if (!Array.isArray(body.manifests)) throw new FrozenError('protocol', 'image index has no "manifests" array');
+  const manifests = body.manifests.map((raw: unknown) => {
+    const entry = asObject(raw, 'index entry');
+    return { ...(entry as unknown as IndexEntry), descriptor: decodeDescriptor(entry, 'index entry') };
+  });
+  return { kind: 'index', mediaType, manifests };
+}
+
+function decodeImageManifest(body: Record<string, unknown>, mediaType: string): ImageManifest {
+  const config = decodeDescriptor(asObject(body.config, 'config'), 'config');
+  if (!CONFIG_MEDIA_TYPES.has(config.mediaType)) {
+    throw new FrozenError('unsupported', `not a container image: config media type "${config.mediaType}"`);
+  }
+  if (!Array.isArray(body.layers)) throw new FrozenError('protocol', 'image manifest has no "layers" array');
+  const layers = body.layers.map((raw: unknown) => decodeDescriptor(asObject(raw, 'layer'), 'layer'));
+  for (const layer of layers) {
+    if (!LAYER_MEDIA_TYPES.has(layer.mediaType)) {
+      throw new FrozenError('unsupported', `unsupported layer media type "${layer.mediaType}" (${layer.digest.value})`);
+    }
+  }
+  return { kind: 'manifest', mediaType, config, layers };
+}
+
+function decodeDescriptor(raw: Record<string, unknown>, what: string): Descriptor {
+  const { mediaType, digest, size } = raw;
+  if (typeof digest !== 'string') throw new FrozenError('protocol', `${what} descriptor has no digest`);
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    throw new FrozenError('protocol', `${what} descriptor ${digest} has an invalid size`);
+  }
+  return { mediaType: typeof mediaType === 'string' ? mediaType : '', digest: parseDigest(digest), size };
+}
+
+function parseJsonObject(bytes: Uint8Array): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new FrozenError('protocol', 'the manifest is not valid JSON');
+  }
+  return asObject(value, 'manifest');
+}
+
+function asObject(value: unknown, what: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new FrozenError('protocol', `${what} is not a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}

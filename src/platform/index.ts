@@ -1,0 +1,151 @@
+import { FrozenError } from '../errors.js';
+
+/** An OCI platform, normalized the way containerd's `platforms.Normalize` does. */
+export interface Platform {
+  readonly os: string;
+  readonly architecture: string;
+  readonly variant?: string;
+}
+
+export function formatPlatform(p: Platform): string {
+  return p.variant ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`;
+}
+
+/** Parses `os/arch[/variant]` (as given to `--platform` or in `TARGETPLATFORM`) and normalizes it. */
+export function parsePlatform(text: string): Platform {
+  const parts = text.trim().toLowerCase().split('/');
+  if (parts.length < 2 || parts.length > 3 || parts.some((part) => !/^[a-z0-9._-]+$/.test(part))) {
+    throw new FrozenError('reference', `invalid platform "${text}": want os/arch[/variant]`);
+  }
+  const [os, architecture, variant] = parts as [string, string, string?];
+  return normalizePlatform({ os, architecture, ...(variant && { variant }) });
+}
+
+export function normalizePlatform(p: Platform): Platform {
+  const os = normalizeOs(p.os);
+  const { architecture, variant } = normalizeArch(p.architecture.toLowerCase(), p.variant?.toLowerCase() ?? '');
+  return { os, architecture, ...(variant && { variant }) };
+}
+
+function normalizeOs(os: string): string {
+  const lower = os.toLowerCase();
+  return lower === 'macos' ? 'darwin' : lower;
+}
+
+function normalizeArch(arch: string, variant: string): { architecture: string; variant: string } {
+  switch (arch) {
+    case 'i386':
+    case 'i686':
+      return { architecture: '386', variant: '' };
+    case 'x86_64':
+    case 'x86-64':
+    case 'amd64':
+      return { architecture: 'amd64', variant: variant === 'v1' ? '' : variant };
+    case 'aarch64':
+    case 'arm64':
+      return { architecture: 'arm64', variant: variant === 'v8' || variant === '8' ? '' : variant };
+    case 'armhf':
+      return { architecture: 'arm', variant: 'v7' };
+    case 'armel':
+      return { architecture: 'arm', variant: 'v6' };
+    case 'arm':
+      return { architecture: 'arm', variant: /^[5-8]$/.test(variant) ? `v${variant}` : variant || 'v7' };
+    default:
+      return { architecture: arch, variant };
+  }
+}
+
+/**
+ * The platform to pull when none is given: Docker's build arguments when set (so `RUN frozen pull` in a
+ * Dockerfile follows `--platform` of the build), else the host. Images are Linux images unless the host is Windows.
+ */
+export function defaultPlatform(env: NodeJS.ProcessEnv = process.env): Platform {
+  if (env.TARGETPLATFORM) return parsePlatform(env.TARGETPLATFORM);
+  const os = env.TARGETOS || (process.platform === 'win32' ? 'windows' : 'linux');
+  if (env.TARGETARCH) {
+    return normalizePlatform({ os, architecture: env.TARGETARCH, ...(env.TARGETVARIANT && { variant: env.TARGETVARIANT }) });
+  }
+  return normalizePlatform({ os, ...hostArchitecture() });
+}
+
+function hostArchitecture(): { architecture: string; variant?: string } {
+  const armVersion = (process.config.variables as { arm_version?: string }).arm_version;
+  switch (process.arch) {
+    case 'x64':
+      return { architecture: 'amd64' };
+    case 'ia32':
+      return { architecture: '386' };
+    case 'arm':
+      return { architecture: 'arm', ...(armVersion && { variant: `v${armVersion}` }) };
+    case 'ppc64':
+      return { architecture: 'ppc64le' };
+    default:
+      return { architecture: process.arch };
+  }
+}
+
+/**
+ * Variants a platform can run, best first: the exact variant, then older ones (containerd's platform vector).
+ * An empty string stands for "no variant given".
+ */
+function compatibleVariants(p: Platform): string[] {
+  const variant = p.variant ?? '';
+  const versionOf = (prefix: string, fallback: number): number => {
+    const match = new RegExp(`^${prefix}(\\d+)$`).exec(variant);
+    return match ? Number(match[1]) : fallback;
+  };
+  switch (p.architecture) {
+    case 'arm': {
+      const list: string[] = [];
+      for (let v = versionOf('v', 7); v >= 5; v--) list.push(`v${v}`);
+      return list.length > 0 ? list : [variant];
+    }
+    case 'amd64': {
+      const list: string[] = [];
+      for (let v = versionOf('v', 1); v >= 2; v--) list.push(`v${v}`);
+      return [...list, ''];
+    }
+    case 'arm64':
+      return variant === '' ? [''] : [variant, ''];
+    default:
+      return [variant];
+  }
+}
+
+/** A descriptor as it appears in an index's `manifests` array (only the fields platform matching needs). */
+export interface IndexEntry {
+  readonly digest: string;
+  readonly mediaType?: string;
+  readonly platform?: { os?: string; architecture?: string; variant?: string };
+  readonly annotations?: Record<string, string>;
+}
+
+/**
+ * Picks the index entry for `want`: `os` and `architecture` must match, the best compatible variant wins, and among
+ * equals the first in index order. Attestation manifests (`unknown/unknown`, or the Docker reference-type annotation)
+ * never match. Throws a platform error listing what the index offers.
+ */
+export function selectPlatform<T extends IndexEntry>(entries: readonly T[], want: Platform): T {
+  const candidates = entries.filter((entry) => isImageEntry(entry));
+  const variants = compatibleVariants(want);
+  let best: { entry: T; rank: number } | undefined;
+  for (const entry of candidates) {
+    const offered = normalizePlatform(entry.platform as Platform);
+    if (offered.os !== want.os || offered.architecture !== want.architecture) continue;
+    const rank = variants.indexOf(offered.variant ?? '');
+    if (rank >= 0 && (best === undefined || rank < best.rank)) best = { entry, rank };
+  }
+  if (best) return best.entry;
+  const offeredList = candidates.map((entry) => formatPlatform(normalizePlatform(entry.platform as Platform)));
+  throw new FrozenError(
+    'platform',
+    `no manifest for platform ${formatPlatform(want)}; the index offers ${offeredList.length ? offeredList.join(', ') : 'no platforms'}`,
+  );
+}
+
+function isImageEntry(entry: IndexEntry): boolean {
+  const platform = entry.platform;
+  if (!platform?.os || !platform.architecture) return false;
+  if (platform.os === 'unknown' || platform.architecture === 'unknown') return false;
+  return entry.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest';
+}

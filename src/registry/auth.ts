@@ -1,0 +1,190 @@
+import { FrozenError } from '../errors.js';
+import type { Transport } from './transport.js';
+
+/**
+ * Challenge-driven registry auth (distribution's token spec): a 401 names a scheme; Bearer means "get a token from
+ * this realm for this scope", Basic means "send credentials". Tokens are cached per (realm, service, scope) until
+ * they expire.
+ */
+export interface Challenge {
+  /** Lowercased scheme: `bearer`, `basic`, … */
+  readonly scheme: string;
+  /** Parameters with lowercased names. */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export interface Credentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+// One token: a token68-ish word, a quoted string (with \-escapes), "=", ",".
+const CHALLENGE_TOKEN = /\s*(?:([!#$%&'*+\-.^_`|~0-9A-Za-z/]+)|"((?:[^"\\]|\\.)*)"|(=)|(,))/y;
+
+/**
+ * Parses `WWW-Authenticate` header values (RFC 7235): one or more challenges per value, parameters whose quoted
+ * values may contain commas (scopes do), and auth-scheme names that start a new challenge.
+ */
+export function parseChallenges(values: readonly string[]): Challenge[] {
+  const challenges: { scheme: string; params: Record<string, string> }[] = [];
+  for (const value of values) {
+    const tokens = tokenize(value);
+    let i = 0;
+    while (i < tokens.length) {
+      const token = tokens[i]!;
+      if (token.kind !== 'word') {
+        i++;
+        continue;
+      }
+      const current = { scheme: token.text.toLowerCase(), params: {} as Record<string, string> };
+      challenges.push(current);
+      i++;
+      // Parameters: name "=" value, separated by commas, until a word that is not followed by "=".
+      while (i < tokens.length) {
+        const [name, eq, val] = [tokens[i], tokens[i + 1], tokens[i + 2]];
+        if (name?.kind === 'comma') {
+          i++;
+          continue;
+        }
+        if (name?.kind !== 'word' || eq?.kind !== 'equals') break;
+        if (val?.kind === 'word' || val?.kind === 'quoted') {
+          current.params[name.text.toLowerCase()] = val.text;
+          i += 3;
+        } else {
+          current.params[name.text.toLowerCase()] = '';
+          i += 2;
+        }
+      }
+    }
+  }
+  return challenges;
+}
+
+type ChallengeToken = { kind: 'word' | 'quoted' | 'equals' | 'comma'; text: string };
+
+function tokenize(value: string): ChallengeToken[] {
+  const tokens: ChallengeToken[] = [];
+  CHALLENGE_TOKEN.lastIndex = 0;
+  for (let match = CHALLENGE_TOKEN.exec(value); match; match = CHALLENGE_TOKEN.exec(value)) {
+    if (match[1] !== undefined) tokens.push({ kind: 'word', text: match[1] });
+    else if (match[2] !== undefined) tokens.push({ kind: 'quoted', text: match[2].replace(/\\(.)/g, '$1') });
+    else if (match[3] !== undefined) tokens.push({ kind: 'equals', text: '=' });
+    else tokens.push({ kind: 'comma', text: ',' });
+  }
+  return tokens;
+}
+
+/** The `scope` a pull needs. */
+export function pullScope(repository: string): string {
+  return `repository:${repository}:pull`;
+}
+
+interface CachedToken {
+  readonly value: string;
+  readonly expiresAt: number;
+}
+
+/** Tokens shorter-lived than this are refreshed before use rather than risk a 401 mid-request. */
+const EXPIRY_MARGIN_MS = 5_000;
+const DEFAULT_TOKEN_LIFETIME_S = 60;
+
+export class Authorizer {
+  private readonly tokens = new Map<string, CachedToken>();
+  private readonly pending = new Map<string, Promise<CachedToken>>();
+  /** The last challenge each registry host answered with, so later requests authorize up front. */
+  private readonly challenges = new Map<string, Challenge>();
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly credentials?: Credentials,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The Authorization header for a request, from what is already known; undefined before any challenge. */
+  async authorization(host: string, scope: string, signal?: AbortSignal): Promise<string | undefined> {
+    const challenge = this.challenges.get(host);
+    return challenge ? this.answer(challenge, scope, false, signal) : undefined;
+  }
+
+  /** Answers a 401. `refresh` forces a new token (the one sent was rejected or has expired at the registry). */
+  async challenged(host: string, scope: string, values: readonly string[], refresh: boolean, signal?: AbortSignal) {
+    const challenge = parseChallenges(values).find((c) => c.scheme === 'bearer' || c.scheme === 'basic');
+    if (!challenge) {
+      throw new FrozenError('auth', `${host} requires authentication with an unsupported scheme (${values.join('; ') || 'none named'})`);
+    }
+    this.challenges.set(host, challenge);
+    return this.answer(challenge, scope, refresh, signal);
+  }
+
+  private async answer(challenge: Challenge, scope: string, refresh: boolean, signal?: AbortSignal): Promise<string> {
+    if (challenge.scheme === 'basic') {
+      if (!this.credentials) throw new FrozenError('auth', 'authentication required (Basic); pass --creds user:password');
+      return basicAuthorization(this.credentials);
+    }
+    const token = await this.token(challenge, scope, refresh, signal);
+    return `Bearer ${token.value}`;
+  }
+
+  private async token(challenge: Challenge, scope: string, refresh: boolean, signal?: AbortSignal): Promise<CachedToken> {
+    const { realm, service } = challenge.params;
+    if (!realm) throw new FrozenError('auth', 'Bearer challenge without a realm');
+    const key = JSON.stringify([realm, service ?? '', scope]);
+    const cached = this.tokens.get(key);
+    if (!refresh && cached && cached.expiresAt - EXPIRY_MARGIN_MS > this.now()) return cached;
+    // Single-flight: parallel requests that meet the same challenge share one token request.
+    let pending = this.pending.get(key);
+    if (!pending) {
+      pending = this.fetchToken(realm, service, scope, signal).finally(() => this.pending.delete(key));
+      this.pending.set(key, pending);
+    }
+    const token = await pending;
+    this.tokens.set(key, token);
+    return token;
+  }
+
+  private async fetchToken(realm: string, service: string | undefined, scope: string, signal?: AbortSignal) {
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new FrozenError('auth', `token realm "${realm}" is not a URL`);
+    }
+    if (service) url.searchParams.set('service', service);
+    url.searchParams.append('scope', scope);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.credentials) headers.authorization = basicAuthorization(this.credentials);
+    const response = await this.transport.send(url, { headers, ...(signal && { signal }) });
+    const text = await response.body.text();
+    if (response.statusCode === 401 || response.statusCode === 403) {
+      throw new FrozenError('auth', `token server ${url.host} rejected the ${this.credentials ? 'credentials' : 'anonymous request'} (${response.statusCode})`);
+    }
+    if (response.statusCode !== 200) {
+      throw new FrozenError('auth', `token server ${url.host} answered ${response.statusCode}`);
+    }
+    return this.parseToken(text, url.host);
+  }
+
+  private parseToken(text: string, host: string): CachedToken {
+    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      throw new FrozenError('auth', `token server ${host} returned invalid JSON`);
+    }
+    const value = typeof body.token === 'string' && body.token ? body.token : body.access_token;
+    if (typeof value !== 'string' || !value) throw new FrozenError('auth', `token server ${host} returned no token`);
+    const lifetime = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
+    return { value, expiresAt: this.now() + lifetime * 1000 };
+  }
+}
+
+function basicAuthorization({ username, password }: Credentials): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+/** Parses `user:password` (the password may contain colons). */
+export function parseCredentials(text: string): Credentials {
+  const colon = text.indexOf(':');
+  if (colon <= 0) throw new FrozenError('reference', 'credentials must be given as user:password');
+  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+}

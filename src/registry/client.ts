@@ -1,0 +1,101 @@
+import { FrozenError, type ErrorKind } from '../errors.js';
+import { apiHost } from '../reference/index.js';
+import { pullScope, type Authorizer } from './auth.js';
+import { header, headerValues, type HttpResponse, type Transport } from './transport.js';
+
+/**
+ * Registry API calls for one repository: manifests and blobs, authorized on demand. A request that meets a 401 is
+ * answered once (token or Basic); a token the registry rejects later is refreshed once.
+ */
+export class RegistryClient {
+  private readonly host: string;
+  private readonly scope: string;
+
+  constructor(
+    registry: string,
+    private readonly repository: string,
+    private readonly transport: Transport,
+    private readonly authorizer: Authorizer,
+  ) {
+    this.host = apiHost(registry);
+    this.scope = pullScope(repository);
+  }
+
+  /** GET a manifest by tag or digest. The caller verifies and decodes it. */
+  async getManifest(reference: string, accept: readonly string[], signal?: AbortSignal): Promise<HttpResponse> {
+    const response = await this.get(`manifests/${reference}`, { accept: accept.join(', ') }, signal);
+    if (response.statusCode !== 200) throw await responseError(response, `manifest ${reference}`);
+    return response;
+  }
+
+  /** GET a blob; the body streams from wherever the registry redirected to. */
+  async getBlob(digest: string, signal?: AbortSignal): Promise<HttpResponse> {
+    const response = await this.get(`blobs/${digest}`, {}, signal);
+    if (response.statusCode !== 200) throw await responseError(response, `blob ${digest}`);
+    return response;
+  }
+
+  private async get(path: string, headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
+    const url = new URL(`${this.transport.schemeFor(this.host)}://${this.host}/v2/${this.repository}/${path}`);
+    const send = (authorization: string | undefined) =>
+      this.transport.send(url, { headers: authorization ? { ...headers, authorization } : headers, ...(signal && { signal }) });
+
+    const known = await this.authorizer.authorization(this.host, this.scope, signal);
+    const first = await send(known);
+    if (first.statusCode !== 401) return first;
+    await first.body.dump();
+    const challenges = headerValues(first.headers, 'www-authenticate');
+    const answer = await this.authorizer.challenged(this.host, this.scope, challenges, known !== undefined, signal);
+    return send(answer);
+  }
+}
+
+const STATUS_KINDS: Record<number, ErrorKind> = { 401: 'auth', 403: 'auth', 404: 'not-found' };
+
+/** One line for a failed registry response: status, what was asked, and the registry's own error code. */
+async function responseError(response: HttpResponse, what: string): Promise<FrozenError> {
+  const detail = registryErrorDetail(await readSome(response));
+  const status = response.statusCode;
+  const kind = STATUS_KINDS[status] ?? (status >= 500 || status === 429 ? 'network' : 'protocol');
+  const reason =
+    status === 401
+      ? 'unauthorized: authentication required or not allowed'
+      : status === 403
+        ? 'access denied'
+        : status === 404
+          ? 'not found'
+          : status === 429
+            ? `rate limited${retryAfter(response)}`
+            : `registry answered ${status}`;
+  return new FrozenError(kind, `${what}: ${reason}${detail ? ` (${detail})` : ''}`);
+}
+
+function retryAfter(response: HttpResponse): string {
+  const value = header(response.headers, 'retry-after');
+  return value ? `, retry after ${value}` : '';
+}
+
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+async function readSome(response: HttpResponse): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size >= ERROR_BODY_LIMIT) break;
+  }
+  return Buffer.concat(chunks).toString('utf8', 0, Math.min(size, ERROR_BODY_LIMIT));
+}
+
+/** The registry's `{"errors":[{"code","message"}]}`, as `CODE: message`. */
+function registryErrorDetail(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { errors?: { code?: unknown; message?: unknown }[] };
+    const first = parsed.errors?.[0];
+    if (!first) return '';
+    return [first.code, first.message].filter((part) => typeof part === 'string' && part).join(': ');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,74 @@
+import { digestOf, parseDigest, type Digest } from './digest.js';
+import { FrozenError } from './errors.js';
+import { decodeManifest, MANIFEST_ACCEPT, type ImageManifest, type Manifest } from './manifest/index.js';
+import { formatPlatform, selectPlatform, type Platform } from './platform/index.js';
+import type { ImageReference } from './reference/index.js';
+import type { RegistryClient } from './registry/client.js';
+import { header } from './registry/transport.js';
+
+/** What a reference resolves to: the image manifest to pull and the digests that identify it. */
+export interface ResolvedImage {
+  /** Digest of the manifest the reference names (an index when the tag is multi-platform). */
+  readonly digest: Digest;
+  /** Digest of the image manifest actually pulled (equal to `digest` for single-platform images). */
+  readonly manifestDigest: Digest;
+  readonly manifest: ImageManifest;
+  /** The platform chosen from an index, when there was one. */
+  readonly platform?: string;
+}
+
+const MANIFEST_SIZE_LIMIT = 4 * 1024 * 1024;
+const MAX_INDEX_DEPTH = 4;
+
+export async function resolveImage(
+  ref: ImageReference,
+  client: RegistryClient,
+  platform: Platform,
+  signal?: AbortSignal,
+): Promise<ResolvedImage> {
+  const top = await fetchManifest(client, ref.digest?.value ?? ref.tag!, ref.digest, signal);
+  let current = top;
+  let chosen: string | undefined;
+  for (let depth = 0; current.manifest.kind === 'index'; depth++) {
+    if (depth >= MAX_INDEX_DEPTH) throw new FrozenError('protocol', 'image indexes nested too deeply');
+    const entry = selectPlatform(current.manifest.manifests, platform);
+    chosen = formatPlatform(platform);
+    current = await fetchManifest(client, entry.descriptor.digest.value, entry.descriptor.digest, signal);
+  }
+  return { digest: top.digest, manifestDigest: current.digest, manifest: current.manifest, ...(chosen && { platform: chosen }) };
+}
+
+/**
+ * Fetches one manifest, refusing more than 4 MiB, and hashes the exact bytes: they must match the digest asked for
+ * and the registry's `Docker-Content-Digest`. Only then is the body decoded.
+ */
+async function fetchManifest(client: RegistryClient, reference: string, expected: Digest | undefined, signal?: AbortSignal) {
+  const response = await client.getManifest(reference, MANIFEST_ACCEPT, signal);
+  const declared = Number(header(response.headers, 'content-length') ?? 0);
+  if (declared > MANIFEST_SIZE_LIMIT) {
+    await response.body.dump();
+    throw new FrozenError('protocol', `manifest ${reference} is larger than 4 MiB`);
+  }
+  const bytes = await readLimited(response.body, MANIFEST_SIZE_LIMIT, reference);
+  const served = header(response.headers, 'docker-content-digest');
+  const servedDigest = served === undefined ? undefined : parseDigest(served.trim());
+  for (const claim of [expected, servedDigest]) {
+    if (claim && digestOf(bytes, claim.algorithm).value !== claim.value) {
+      throw new FrozenError('integrity', `manifest ${reference}: digest mismatch (content does not hash to ${claim.value})`);
+    }
+  }
+  const digest = expected ?? servedDigest ?? digestOf(bytes);
+  const manifest: Manifest = decodeManifest(bytes, header(response.headers, 'content-type'));
+  return { digest, manifest };
+}
+
+async function readLimited(body: AsyncIterable<Uint8Array>, limit: number, what: string): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw new FrozenError('protocol', `manifest ${what} is larger than 4 MiB`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
