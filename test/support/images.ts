@@ -80,8 +80,10 @@ export interface ImageSpec {
   readonly variant?: string;
   /** `oci` builds an OCI manifest and config; `docker` the schema2 ones. */
   readonly format?: 'docker' | 'oci';
-  /** Extra config fields, e.g. `config: { Labels: {...} }`. Written in the order given. */
+  /** Extra config fields, e.g. `config: { Labels: {...} }`. */
   readonly extraConfig?: Record<string, unknown>;
+  /** Rewrites the config JSON text, for key orders a JS object cannot hold (integer-like keys go first). */
+  readonly rewriteConfig?: (json: string) => string;
 }
 
 export interface BuiltImage {
@@ -102,8 +104,9 @@ export function image(spec: ImageSpec): BuiltImage {
     rootfs: { type: 'layers', diff_ids: spec.layers.map((l) => l.diffId) },
     history: spec.layers.map((_, i) => ({ created: '2024-01-01T00:00:00Z', created_by: `layer ${i}` })),
   };
+  const configText = JSON.stringify(configObject);
   const config = blob(
-    Buffer.from(JSON.stringify(configObject)),
+    Buffer.from(spec.rewriteConfig ? spec.rewriteConfig(configText) : configText),
     oci ? 'application/vnd.oci.image.config.v1+json' : 'application/vnd.docker.container.image.v1+json',
   );
   const manifestObject = {
@@ -202,7 +205,8 @@ export async function multiLayerImage(format: LayerFormat = 'docker-gzip'): Prom
   return image({
     layers: [base, links, whiteout],
     ...(format.startsWith('oci') && { format: 'oci' as const }),
-    // An integer-like label key: JSON.parse would reorder it; the layout must keep the registry's order.
-    extraConfig: { config: { Labels: { zeta: 'last-first', '1': 'one' }, Cmd: ['/usr/bin/tool'] } },
+    extraConfig: { config: { Labels: { format, zeta: 'last-first', '1': 'one' }, Cmd: ['/usr/bin/tool'] } },
+    // An integer-like label key after others: JSON.parse would move it first; the layout must keep the registry's order.
+    rewriteConfig: (json) => json.replace(`{"1":"one","format":"${format}","zeta":"last-first"}`, `{"format":"${format}","zeta":"last-first","1":"one"}`),
   });
 }

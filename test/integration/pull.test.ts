@@ -1,0 +1,259 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { layerIds, printRepositories, starterLayerJson, topLayerJson } from '../../src/layout/docker-format.js';
+import { pull, type PullEvent } from '../../src/pull.js';
+import { runCli } from '../support/cli.js';
+import { pushFixtures, pushReplacement, snapshot, type PushedImages } from '../support/fixture.js';
+import type { BuiltImage } from '../support/images.js';
+import { loadWithSkopeo } from '../support/load.js';
+import { startRegistry, type RunningRegistry } from '../support/registry.js';
+
+let registry: RunningRegistry;
+let images: PushedImages;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  images = await pushFixtures({ url: registry.url });
+});
+afterAll(async () => registry?.stop());
+
+const hex = (digest: string) => digest.slice('sha256:'.length);
+const tempDir = () => mkdtemp(join(tmpdir(), 'frozen-it-'));
+
+async function pullCli(output: string, ...refs: string[]) {
+  const result = await runCli(['pull', '-o', output, ...refs]);
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  return result;
+}
+
+/**
+ * Every file the script would write for `img`, with the bytes it would write. `sharedTop`: another image written
+ * later has the same top layer, so that layer's json is the later image's (the script's last-writer rule).
+ */
+async function expectScriptLayout(output: string, img: BuiltImage, sharedTop = false) {
+  const ids = layerIds(img.layers.map((l) => l.digest));
+  expect(await readFile(join(output, `${hex(img.config.digest)}.json`))).toEqual(img.config.bytes);
+  for (const [i, id] of ids.entries()) {
+    expect(await readFile(join(output, id, 'VERSION'), 'utf8')).toBe('1.0\n');
+    expect(await readFile(join(output, id, 'layer.tar'))).toEqual(img.layers[i]!.bytes);
+    const parent = i > 0 ? ids[i - 1]! : '';
+    const isTop = i === ids.length - 1;
+    if (isTop && sharedTop) continue;
+    const expectedJson = isTop ? topLayerJson(id, parent, img.config.bytes.toString()) : starterLayerJson(id, parent);
+    expect(await readFile(join(output, id, 'json'), 'utf8')).toBe(expectedJson);
+  }
+  return ids;
+}
+
+describe('single images into a fresh directory', () => {
+  test('one layer: the script’s files and bytes, loadable, image ID = config digest', async () => {
+    const output = await tempDir();
+    const result = await pullCli(output, `${registry.host}/one/app:1`);
+    const ids = await expectScriptLayout(output, images.one);
+    expect((await readdir(output)).sort()).toEqual([`${hex(images.one.config.digest)}.json`, ids[0], 'manifest.json', 'repositories'].sort());
+    expect(await readFile(join(output, 'manifest.json'), 'utf8')).toBe(
+      `[\n  {\n    "Config": "${hex(images.one.config.digest)}.json",\n    "RepoTags": [\n      "${registry.host}/one/app:1"\n    ],\n    "Layers": [\n      "${ids[0]}/layer.tar"\n    ]\n  }\n]\n`,
+    );
+    expect(await readFile(join(output, 'repositories'), 'utf8')).toBe(`{\n\t"${registry.host}/one/app": { "1": "${ids[0]}" }\n}\n`);
+    expect(result.stdout).toContain(`manifest  ${images.one.manifest.digest}`);
+    expect(result.stdout).toContain(`image ID  ${images.one.config.digest}`);
+    expect(result.stdout).toMatch(/layers {4}1, /);
+    expect((await loadWithSkopeo(output)).imageId).toBe(images.one.config.digest);
+  });
+
+  test('several layers with a symlink, a hardlink and a whiteout load with the right diff IDs', async () => {
+    const output = await tempDir();
+    await pullCli(output, `${registry.host}/team/app:1.2`);
+    await expectScriptLayout(output, images.multi);
+    // The top json keeps the registry's key order, including the integer-like label key JSON.parse would move.
+    const top = layerIds(images.multi.layers.map((l) => l.digest)).at(-1)!;
+    expect(await readFile(join(output, top, 'json'), 'utf8')).toMatch(/"zeta": "last-first",\n\s+"1": "one"/);
+    const loaded = await loadWithSkopeo(output);
+    expect(loaded.imageId).toBe(images.multi.config.digest);
+    expect(loaded.diffIds).toEqual(images.multi.layers.map((l) => l.diffId));
+  });
+
+  test.each([
+    ['oci/app:1', 'oci'],
+    ['ocitar/app:1', 'ociTar'],
+  ] as const)('OCI manifest %s', async (ref, key) => {
+    const output = await tempDir();
+    await pullCli(output, `${registry.host}/${ref}`);
+    await expectScriptLayout(output, images[key]);
+    expect((await loadWithSkopeo(output)).imageId).toBe(images[key].config.digest);
+  });
+});
+
+describe('multi-platform indexes', () => {
+  test.each([
+    ['linux/arm64', 'arm64'],
+    ['linux/arm/v7', 'armv7'],
+    ['linux/amd64', 'amd64'],
+  ] as const)('--platform %s', async (platform, key) => {
+    const output = await tempDir();
+    const result = await runCli(['pull', '-o', output, '--platform', platform, `${registry.host}/multi/app:1`]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`(${platform})`);
+    await expectScriptLayout(output, images.platforms[key]);
+    expect((await loadWithSkopeo(output)).imageId).toBe(images.platforms[key].config.digest);
+  });
+
+  test('TARGETPLATFORM / TARGETARCH pick the platform in Dockerfile builds; an index without mediaType works', async () => {
+    const viaTargetPlatform = await tempDir();
+    const r1 = await runCli(['pull', '-o', viaTargetPlatform, `${registry.host}/bare/app:1`], { env: { TARGETPLATFORM: 'linux/arm/v7' } });
+    expect(r1.code).toBe(0);
+    await expectScriptLayout(viaTargetPlatform, images.platforms.armv7);
+    const viaTargetArch = await tempDir();
+    const r2 = await runCli(['pull', '-o', viaTargetArch, `${registry.host}/multi/app:1`], { env: { TARGETARCH: 'arm64', TARGETPLATFORM: '' } });
+    expect(r2.code).toBe(0);
+    await expectScriptLayout(viaTargetArch, images.platforms.arm64);
+  });
+
+  test('no matching platform: exit 1, the offered platforms listed, nothing written', async () => {
+    const parent = await tempDir();
+    const output = join(parent, 'out');
+    const result = await runCli(['pull', '-o', output, '--platform', 'linux/s390x', `${registry.host}/multi/app:1`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `frozen: error: ${registry.host}/multi/app:1: no manifest for platform linux/s390x; the index offers linux/amd64, linux/arm64, linux/arm/v7\n`,
+    );
+    expect(existsSync(output)).toBe(false);
+  });
+});
+
+describe('digests and image IDs', () => {
+  test('name:tag@digest pulls by digest and keeps the tag for RepoTags', async () => {
+    const output = await tempDir();
+    const ref = `${registry.host}/multi/app:pinned@${images.index.digest}`;
+    await pullCli(output, '--platform', 'linux/arm64', ref);
+    const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
+    expect(manifest[0].RepoTags).toEqual([`${registry.host}/multi/app:pinned`]);
+    expect(manifest[0].Config).toBe(`${hex(images.platforms.arm64.config.digest)}.json`);
+  });
+
+  test('a digest-only pull is loadable and untagged', async () => {
+    const output = await tempDir();
+    await pullCli(output, `${registry.host}/one/app@${images.one.manifest.digest}`);
+    const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
+    expect(manifest[0].RepoTags).toEqual([]);
+    expect(await readFile(join(output, 'repositories'), 'utf8')).toBe('{\n}\n');
+    expect((await loadWithSkopeo(output)).imageId).toBe(images.one.config.digest);
+  });
+
+  test('name:tag@<image ID> succeeds when the tag resolves to that image, and fails otherwise', async () => {
+    const output = await tempDir();
+    await pullCli(output, `${registry.host}/team/app:1.2@${hex(images.multi.config.digest)}`);
+    const before = await snapshot(output);
+    const wrong = await runCli(['pull', '-o', output, `${registry.host}/team/app:1.2@${hex(images.one.config.digest)}`]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/^frozen: error: .*team\/app:1\.2@[0-9a-f]{64}: image ID mismatch: wanted [0-9a-f]{64}, the tag resolves to image sha256:/);
+    expect(await snapshot(output)).toEqual(before);
+  });
+});
+
+describe('merging into one directory', () => {
+  test('several images in one run, then another run: every entry stays and loads', async () => {
+    const output = await tempDir();
+    await pullCli(output, `${registry.host}/one/app:1`, `${registry.host}/team/app:1.2`);
+    await pullCli(output, `${registry.host}/oci/app:1`);
+    const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
+    expect(manifest.map((e: { RepoTags: string[] }) => e.RepoTags[0])).toEqual([
+      `${registry.host}/one/app:1`,
+      `${registry.host}/team/app:1.2`,
+      `${registry.host}/oci/app:1`,
+    ]);
+    // team/app and oci/app share all three layers (same gzip bytes): one set of layer dirs serves both.
+    const expected = [images.one, images.multi, images.oci];
+    expect(images.multi.layers.map((l) => l.digest)).toEqual(images.oci.layers.map((l) => l.digest));
+    for (const [i, img] of expected.entries()) {
+      await expectScriptLayout(output, img, img === images.multi);
+      expect((await loadWithSkopeo(output, i)).imageId).toBe(img.config.digest);
+    }
+    const top = (img: BuiltImage) => layerIds(img.layers.map((l) => l.digest)).at(-1)!;
+    expect(await readFile(join(output, 'repositories'), 'utf8')).toBe(
+      printRepositories(
+        new Map([
+          [`${registry.host}/one/app`, new Map([['1', top(images.one)]])],
+          [`${registry.host}/team/app`, new Map([['1.2', top(images.multi)]])],
+          [`${registry.host}/oci/app`, new Map([['1', top(images.oci)]])],
+        ]),
+      ),
+    );
+  });
+
+  test('a re-pulled tag that moved moves in manifest.json and repositories', async () => {
+    const output = await tempDir();
+    const target = { url: registry.url };
+    const first = await pushReplacement(target, 'moving/app', 'v');
+    await pullCli(output, `${registry.host}/moving/app:v`, `${registry.host}/one/app:1`);
+    const second = await pushReplacement(target, 'moving/app', 'v2');
+    await pushReplacement(target, 'moving/app', 'v'); // same content as `first`: nothing moves
+    await runCli(['pull', '-o', output, `${registry.host}/moving/app:v`]);
+    // now really move it: retag v to the second image
+    await (await import('../support/images.js')).pushManifest(target, 'moving/app', 'v', second.manifest);
+    await pullCli(output, `${registry.host}/moving/app:v`);
+    const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
+    expect(manifest.map((e: { Config: string; RepoTags: string[] }) => [e.Config, e.RepoTags])).toEqual([
+      [`${hex(images.one.config.digest)}.json`, [`${registry.host}/one/app:1`]],
+      [`${hex(second.config.digest)}.json`, [`${registry.host}/moving/app:v`]],
+    ]);
+    expect(manifest.some((e: { Config: string }) => e.Config.startsWith(hex(first.config.digest)))).toBe(false);
+    const repositories = await readFile(join(output, 'repositories'), 'utf8');
+    expect(repositories).toContain(`"${registry.host}/moving/app": { "v": "${layerIds(second.layers.map((l) => l.digest))[0]}" }`);
+    expect((await loadWithSkopeo(output, 1)).imageId).toBe(second.config.digest);
+  });
+
+  test('a second pull of the same image downloads nothing and writes identical bytes', async () => {
+    const output = await tempDir();
+    await pullCli(output, `${registry.host}/team/app:1.2`);
+    const before = await snapshot(output);
+    const again = await pullCli(output, `${registry.host}/team/app:1.2`);
+    expect(again.stdout).toMatch(/layers {4}3, [\d.]+ [KM]?B \([\d.]+ [KM]?B downloaded\)/);
+    expect(again.stdout).toContain(`(${images.multi.config.size} B downloaded)`); // only the config
+    expect(await snapshot(output)).toEqual(before);
+  });
+});
+
+describe('the API', () => {
+  test('pull() returns the summary and reports events in order', async () => {
+    const output = await tempDir();
+    const events: PullEvent[] = [];
+    const result = await pull({
+      images: [`${registry.host}/team/app:1.2`],
+      output,
+      platform: 'linux/amd64',
+      onEvent: (event) => events.push(event),
+    });
+    expect(result.images[0]).toMatchObject({
+      repoTag: `${registry.host}/team/app:1.2`,
+      manifestDigest: images.multi.manifest.digest,
+      imageId: images.multi.config.digest,
+      layers: 3,
+      bytes: images.multi.config.size + images.multi.layers.reduce((s, l) => s + l.size, 0),
+    });
+    expect(events[0]).toMatchObject({ type: 'resolved', imageId: images.multi.config.digest, layers: 3 });
+    const done = events.filter((e) => e.type === 'blob-done');
+    expect(done).toHaveLength(4);
+    expect(done.every((e) => e.type === 'blob-done' && e.source === 'registry')).toBe(true);
+    expect(events.at(-1)).toMatchObject({ type: 'image-done' });
+  });
+
+  test('an abort leaves nothing behind', async () => {
+    const parent = await tempDir();
+    const output = join(parent, 'out');
+    const controller = new AbortController();
+    const promise = pull({
+      images: [`${registry.host}/team/app:1.2`, `${registry.host}/oci/app:1`],
+      output,
+      platform: 'linux/amd64',
+      signal: controller.signal,
+      onEvent: (event) => event.type === 'blob-start' && controller.abort(),
+    });
+    await expect(promise).rejects.toMatchObject({ kind: 'aborted' });
+    expect(existsSync(output)).toBe(false);
+  });
+});

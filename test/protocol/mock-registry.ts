@@ -1,0 +1,156 @@
+import { MockAgent } from 'undici';
+import type { BuiltImage } from '../support/images.js';
+
+/**
+ * A scriptable registry behind undici's MockAgent, for protocol edge cases a real registry will not produce.
+ * Every request is recorded with the Authorization header it carried.
+ */
+export interface Recorded {
+  readonly origin: string;
+  readonly path: string;
+  readonly authorization?: string;
+}
+
+export interface MockRegistryOptions {
+  /** `bearer`: 401 challenges naming https://auth.test/token; `basic`: Basic challenges. */
+  readonly auth?: 'bearer' | 'basic';
+  readonly basicCredentials?: string; // "user:pass"
+  /** Redirect blob GETs here (another origin), the way Docker Hub uses a CDN. */
+  readonly blobRedirect?: string;
+  /** How many requests the registry accepts each token for before refusing it (expired server-side). */
+  readonly tokenUses?: number;
+  /** Change served bytes: return a replacement for a blob or manifest body. */
+  readonly tamper?: (path: string, body: Buffer) => Buffer;
+  /** Extra response headers for manifest responses. */
+  readonly manifestHeaders?: Record<string, string>;
+  readonly tokenLifetime?: number;
+}
+
+export interface MockRegistry {
+  readonly agent: MockAgent;
+  readonly requests: Recorded[];
+  readonly tokensIssued: string[];
+  serve(repository: string, tag: string, image: BuiltImage): void;
+}
+
+const REGISTRY = 'https://registry.test';
+const AUTH = 'https://auth.test';
+
+export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
+  const agent = new MockAgent();
+  agent.disableNetConnect();
+  const requests: Recorded[] = [];
+  const tokensIssued: string[] = [];
+  const manifests = new Map<string, { body: Buffer; mediaType: string }>();
+  const blobs = new Map<string, Buffer>();
+  const tokenUses = new Map<string, number>();
+
+  const record = (origin: string, opts: { path: string; headers?: unknown }) => {
+    const authorization = headerOf(opts.headers, 'authorization');
+    requests.push({ origin, path: opts.path, ...(authorization && { authorization }) });
+    return authorization;
+  };
+
+  agent
+    .get(AUTH)
+    .intercept({ path: /^\/token/, method: 'GET' })
+    .reply((opts) => {
+      const authorization = record(AUTH, opts);
+      if (options.basicCredentials && authorization !== basic(options.basicCredentials)) return { statusCode: 401, data: '' };
+      const token = `T${tokensIssued.length + 1}`;
+      tokensIssued.push(token);
+      return { statusCode: 200, data: JSON.stringify({ access_token: token, expires_in: options.tokenLifetime ?? 300 }) };
+    })
+    .persist();
+
+  agent
+    .get(REGISTRY)
+    .intercept({ path: /^\/v2\//, method: 'GET' })
+    .reply((opts) => {
+      const authorization = record(REGISTRY, opts);
+      const challenge = challengeFor(options, authorization, opts.path, tokenUses);
+      if (challenge) return { statusCode: 401, data: '{"errors":[{"code":"UNAUTHORIZED"}]}', responseOptions: { headers: { 'www-authenticate': challenge } } };
+      const blobMatch = /^\/v2\/(.+)\/blobs\/(.+)$/.exec(opts.path);
+      if (blobMatch) {
+        if (options.blobRedirect) {
+          return { statusCode: 307, data: '', responseOptions: { headers: { location: `${options.blobRedirect}/cdn/${blobMatch[2]}?sig=x` } } };
+        }
+        return serveBlob(blobMatch[2]!, opts.path);
+      }
+      const manifestMatch = /^\/v2\/(.+)\/manifests\/(.+)$/.exec(opts.path);
+      const manifest = manifestMatch && manifests.get(`${manifestMatch[1]}:${manifestMatch[2]}`);
+      if (!manifest) return { statusCode: 404, data: '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}' };
+      const body = options.tamper?.(opts.path, manifest.body) ?? manifest.body;
+      return {
+        statusCode: 200,
+        data: body,
+        responseOptions: { headers: { 'content-type': manifest.mediaType, ...options.manifestHeaders } },
+      };
+    })
+    .persist();
+
+  function serveBlob(digest: string, path: string) {
+    const body = blobs.get(digest);
+    if (!body) return { statusCode: 404, data: '{"errors":[{"code":"BLOB_UNKNOWN"}]}' };
+    return { statusCode: 200, data: options.tamper?.(path, body) ?? body };
+  }
+
+  if (options.blobRedirect) {
+    agent
+      .get(options.blobRedirect)
+      .intercept({ path: /^\/cdn\//, method: 'GET' })
+      .reply((opts) => {
+        record(options.blobRedirect!, opts);
+        return serveBlob(/^\/cdn\/([^?]+)/.exec(opts.path)![1]!, opts.path);
+      })
+      .persist();
+  }
+
+  return {
+    agent,
+    requests,
+    tokensIssued,
+    serve(repository, tag, image) {
+      const entry = { body: image.manifest.bytes, mediaType: image.manifest.mediaType };
+      manifests.set(`${repository}:${tag}`, entry);
+      manifests.set(`${repository}:${image.manifest.digest}`, entry);
+      for (const b of [image.config, ...image.layers]) blobs.set(b.digest, b.bytes);
+    },
+  };
+}
+
+function challengeFor(
+  options: MockRegistryOptions,
+  authorization: string | undefined,
+  path: string,
+  uses: Map<string, number>,
+): string | undefined {
+  const repository = /^\/v2\/(.+)\/(?:manifests|blobs)\//.exec(path)?.[1] ?? '';
+  if (options.auth === 'bearer') {
+    const token = authorization?.startsWith('Bearer T') ? authorization.slice(7) : undefined;
+    const used = token === undefined ? 0 : (uses.get(token) ?? 0);
+    if (token !== undefined && used < (options.tokenUses ?? Infinity)) {
+      uses.set(token, used + 1);
+      return undefined;
+    }
+    return `Bearer realm="${AUTH}/token",service="registry.test",scope="repository:${repository}:pull"`;
+  }
+  if (options.auth === 'basic') {
+    return authorization === basic(options.basicCredentials ?? 'user:pass') ? undefined : 'Basic realm="mock"';
+  }
+  return undefined;
+}
+
+export function basic(credentials: string): string {
+  return `Basic ${Buffer.from(credentials).toString('base64')}`;
+}
+
+function headerOf(headers: unknown, name: string): string | undefined {
+  if (!headers) return undefined;
+  if (Array.isArray(headers)) {
+    for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === name) return String(headers[i + 1]);
+    return undefined;
+  }
+  for (const [key, value] of Object.entries(headers as Record<string, unknown>)) if (key.toLowerCase() === name) return String(value);
+  return undefined;
+}

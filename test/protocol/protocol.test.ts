@@ -1,0 +1,203 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { FrozenError } from '../../src/errors.js';
+import { pull, type PullOptions } from '../../src/pull.js';
+import { Authorizer } from '../../src/registry/auth.js';
+import { Transport } from '../../src/registry/transport.js';
+import { oneLayerImage, sha256, type BuiltImage } from '../support/images.js';
+import { basic, mockRegistry, type MockRegistry, type MockRegistryOptions } from './mock-registry.js';
+
+let image: BuiltImage;
+beforeAll(async () => {
+  image = await oneLayerImage('protocol');
+});
+
+function setup(options: MockRegistryOptions = {}): MockRegistry {
+  const registry = mockRegistry(options);
+  registry.serve('team/app', '1', image);
+  return registry;
+}
+
+async function freshOutput(): Promise<string> {
+  return join(await mkdtemp(join(tmpdir(), 'frozen-protocol-')), 'out');
+}
+
+function pullFrom(registry: MockRegistry, output: string, extra: Partial<PullOptions> = {}) {
+  return pull({ images: ['registry.test/team/app:1'], output, platform: 'linux/amd64', dispatcher: registry.agent, ...extra });
+}
+
+async function pullError(promise: Promise<unknown>): Promise<FrozenError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(FrozenError);
+    return error as FrozenError;
+  }
+  throw new Error('expected the pull to fail');
+}
+
+describe('bearer tokens', () => {
+  test('401 → token for the pull scope → retry with Bearer; later requests authorize up front', async () => {
+    const registry = setup({ auth: 'bearer' });
+    const result = await pullFrom(registry, await freshOutput());
+    expect(result.images[0]!.imageId).toBe(image.config.digest);
+
+    const tokenRequests = registry.requests.filter((r) => r.origin === 'https://auth.test');
+    expect(tokenRequests).toHaveLength(1);
+    const query = new URL(tokenRequests[0]!.path, 'https://auth.test').searchParams;
+    expect(query.get('scope')).toBe('repository:team/app:pull');
+    expect(query.get('service')).toBe('registry.test');
+    expect(tokenRequests[0]!.authorization).toBeUndefined();
+
+    const registryRequests = registry.requests.filter((r) => r.origin === 'https://registry.test');
+    expect(registryRequests[0]).toMatchObject({ path: '/v2/team/app/manifests/1' });
+    expect(registryRequests[0]!.authorization).toBeUndefined();
+    // manifest retry, config, layer: all with the token, no further challenges
+    expect(registryRequests.slice(1).map((r) => r.authorization)).toEqual(['Bearer T1', 'Bearer T1', 'Bearer T1']);
+  });
+
+  test('a token that expires at the registry mid-pull is refreshed once, then the request succeeds', async () => {
+    // T1 is good for the manifest and the config; the layer GET meets a 401 and must get T2.
+    const registry = setup({ auth: 'bearer', tokenUses: 2 });
+    await pullFrom(registry, await freshOutput(), { concurrency: 1 });
+    expect(registry.tokensIssued).toEqual(['T1', 'T2']);
+    const layerGets = registry.requests.filter((r) => r.path.endsWith(image.layers[0]!.digest));
+    expect(layerGets.map((r) => r.authorization)).toEqual(['Bearer T1', 'Bearer T2']);
+  });
+
+  test('a token that keeps being rejected ends in an auth error, not a loop', async () => {
+    const registry = setup({ auth: 'bearer', tokenUses: 0 });
+    const error = await pullError(pullFrom(registry, await freshOutput()));
+    expect(error.kind).toBe('auth');
+    expect(error.message).toMatch(/registry\.test\/team\/app:1: manifest 1: unauthorized/);
+    expect(registry.tokensIssued.length).toBeLessThanOrEqual(2);
+  });
+
+  test('credentials go to the token server as Basic, and a rejection is an auth error', async () => {
+    const registry = setup({ auth: 'bearer', basicCredentials: 'alice:s3cret' });
+    await pullFrom(registry, await freshOutput(), { credentials: { username: 'alice', password: 's3cret' } });
+    expect(registry.requests.find((r) => r.origin === 'https://auth.test')?.authorization).toBe(basic('alice:s3cret'));
+
+    const denied = setup({ auth: 'bearer', basicCredentials: 'alice:s3cret' });
+    const error = await pullError(pullFrom(denied, await freshOutput(), { credentials: { username: 'alice', password: 'wrong' } }));
+    expect(error.kind).toBe('auth');
+    expect(error.message).toMatch(/token server auth\.test rejected the credentials/);
+  });
+
+  test('tokens are cached until expires_in, then fetched again', async () => {
+    const registry = setup({ tokenLifetime: 60 });
+    let now = 1_000_000;
+    const authorizer = new Authorizer(new Transport({ dispatcher: registry.agent }), undefined, () => now);
+    const challenge = ['Bearer realm="https://auth.test/token",service="registry.test"'];
+    expect(await authorizer.challenged('registry.test', 'repository:a:pull', challenge, false)).toBe('Bearer T1');
+    now += 30_000;
+    expect(await authorizer.authorization('registry.test', 'repository:a:pull')).toBe('Bearer T1');
+    expect(await authorizer.authorization('registry.test', 'repository:b:pull')).toBe('Bearer T2');
+    now += 40_000;
+    expect(await authorizer.authorization('registry.test', 'repository:a:pull')).toBe('Bearer T3');
+  });
+});
+
+describe('Basic auth', () => {
+  test('a Basic challenge is answered with the credentials directly', async () => {
+    const registry = setup({ auth: 'basic', basicCredentials: 'bob:pw' });
+    await pullFrom(registry, await freshOutput(), { credentials: { username: 'bob', password: 'pw' } });
+    expect(registry.requests.some((r) => r.origin === 'https://auth.test')).toBe(false);
+    expect(registry.requests.filter((r) => r.authorization === basic('bob:pw'))).toHaveLength(3);
+  });
+
+  test('without credentials the error says how to give them', async () => {
+    const registry = setup({ auth: 'basic' });
+    const error = await pullError(pullFrom(registry, await freshOutput()));
+    expect(error.kind).toBe('auth');
+    expect(error.message).toMatch(/--creds/);
+  });
+});
+
+describe('redirects', () => {
+  test('a 307 to another host receives no Authorization', async () => {
+    const registry = setup({ auth: 'bearer', blobRedirect: 'https://cdn.test' });
+    const result = await pullFrom(registry, await freshOutput());
+    expect(result.images[0]!.layers).toBe(1);
+    const cdn = registry.requests.filter((r) => r.origin === 'https://cdn.test');
+    expect(cdn).toHaveLength(2); // config and layer
+    for (const request of cdn) expect(request.authorization).toBeUndefined();
+    const blobGets = registry.requests.filter((r) => r.origin === 'https://registry.test' && r.path.includes('/blobs/'));
+    for (const request of blobGets) expect(request.authorization).toBe('Bearer T1');
+  });
+
+  test('a redirect to plain http on a non-loopback host is refused', async () => {
+    const registry = setup({ blobRedirect: 'http://cdn.test' });
+    const error = await pullError(pullFrom(registry, await freshOutput()));
+    expect(error.message).toMatch(/refusing http:\/\/cdn\.test/);
+  });
+});
+
+describe('digest verification', () => {
+  const flip = (body: Buffer) => {
+    const copy = Buffer.from(body);
+    copy[copy.length - 1]! ^= 1;
+    return copy;
+  };
+
+  async function expectIntegrityFailure(options: MockRegistryOptions, reference = 'registry.test/team/app:1', message: RegExp) {
+    const registry = setup(options);
+    const parent = await mkdtemp(join(tmpdir(), 'frozen-protocol-'));
+    const output = join(parent, 'out');
+    const error = await pullError(pullFrom(registry, output, { images: [reference] }));
+    expect(error.kind).toBe('integrity');
+    expect(error.message).toMatch(message);
+    expect(existsSync(output)).toBe(false); // nothing kept, not even the directory
+    return registry;
+  }
+
+  test('a manifest that does not hash to the pinned digest', async () => {
+    const pinned = `registry.test/team/app:1@${image.manifest.digest}`;
+    await expectIntegrityFailure({ tamper: (path, body) => (path.includes('/manifests/') ? Buffer.from(body.toString().replace('"size"', ' "size"')) : body) }, pinned, /manifest sha256:[0-9a-f]{64}: digest mismatch/);
+  });
+
+  test('a manifest that does not match Docker-Content-Digest', async () => {
+    await expectIntegrityFailure({ manifestHeaders: { 'docker-content-digest': sha256('something else') } }, undefined, /manifest 1: digest mismatch/);
+  });
+
+  test('a config blob with the wrong bytes', async () => {
+    const configPath = `/blobs/${image.config.digest}`;
+    await expectIntegrityFailure({ tamper: (path, body) => (path.endsWith(configPath) ? flip(body) : body) }, undefined, new RegExp(`blob ${image.config.digest}: digest or size mismatch`));
+  });
+
+  test('a layer with the wrong bytes, too many bytes, or too few', async () => {
+    const layerPath = `/blobs/${image.layers[0]!.digest}`;
+    const at = (change: (b: Buffer) => Buffer) => (path: string, body: Buffer) => (path.endsWith(layerPath) ? change(body) : body);
+    await expectIntegrityFailure({ tamper: at(flip) }, undefined, /content hashes to/);
+    await expectIntegrityFailure({ tamper: at((b) => Buffer.concat([b, Buffer.from('x')])) }, undefined, /more than the declared/);
+    await expectIntegrityFailure({ tamper: at((b) => b.subarray(1)) }, undefined, /bytes, declared/);
+  });
+
+  test('an existing output directory is left exactly as it was', async () => {
+    const registry = setup({ tamper: (path, body) => (path.includes('/blobs/') ? Buffer.alloc(body.length) : body) });
+    const output = await mkdtemp(join(tmpdir(), 'frozen-protocol-'));
+    await writeFile(join(output, 'manifest.json'), '[]\n');
+    const error = await pullError(pullFrom(registry, output));
+    expect(error.kind).toBe('integrity');
+    expect(await readdir(output)).toEqual(['manifest.json']);
+  });
+
+  test('a manifest over 4 MiB is refused', async () => {
+    const huge = Buffer.alloc(4 * 1024 * 1024 + 1, 32);
+    const registry = setup({ tamper: (path, body) => (path.includes('/manifests/') ? huge : body) });
+    const error = await pullError(pullFrom(registry, await freshOutput()));
+    expect(error.message).toMatch(/larger than 4 MiB/);
+  });
+});
+
+describe('registry errors', () => {
+  test('an unknown tag is a not-found error naming the registry’s code', async () => {
+    const registry = setup();
+    const error = await pullError(pullFrom(registry, await freshOutput(), { images: ['registry.test/team/app:nope'] }));
+    expect(error.kind).toBe('not-found');
+    expect(error.message).toBe('registry.test/team/app:nope: manifest nope: not found (MANIFEST_UNKNOWN: manifest unknown)');
+  });
+});
