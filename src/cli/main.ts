@@ -41,8 +41,12 @@ function buildProgram(io: Io, setExitCode: (code: number) => void): Command {
     .description('Download container images from registries into docker-load-ready directories, no daemon needed.')
     .version(packageVersion(), '-V, --version')
     .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .showHelpAfterError('(run "frozen --help" for usage)');
+    .configureOutput({
+      writeOut: io.stdout,
+      writeErr: io.stderr,
+      // One line per error, like every other failure: "frozen: error: …".
+      outputError: (text, write) => write(`frozen: ${text.trimEnd()} (see frozen --help)\n`),
+    });
 
   program
     .command('pull')

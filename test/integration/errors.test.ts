@@ -1,0 +1,117 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startBearerFront, type BearerFront } from '../support/bearer-front.js';
+import { runCli } from '../support/cli.js';
+import { snapshot } from '../support/fixture.js';
+import { oneLayerImage, pushImage, type BuiltImage } from '../support/images.js';
+import { startRegistry, type RunningRegistry } from '../support/registry.js';
+
+/**
+ * Bad input through the CLI: each case exits with the documented code, prints exactly one line naming the image and
+ * the cause, and leaves a directory that already held a good pull byte-for-byte unchanged.
+ */
+let registry: RunningRegistry;
+let corrupting: BearerFront;
+let img: BuiltImage;
+let output: string;
+let before: Record<string, string>;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  img = await oneLayerImage();
+  await pushImage({ url: registry.url }, 'one/app', img, '1');
+  corrupting = await startBearerFront(registry.url, { corruptBlobs: true });
+  output = await mkdtemp(join(tmpdir(), 'frozen-errors-'));
+  const first = await runCli(['pull', '-o', output, `${registry.host}/one/app:1`]);
+  expect(first.code).toBe(0);
+  before = await snapshot(output);
+});
+afterAll(async () => {
+  await corrupting?.stop();
+  await registry?.stop();
+});
+
+async function expectFailure(args: string[], code: number, line: RegExp) {
+  const result = await runCli(['pull', '-o', output, ...args]);
+  expect(result.code).toBe(code);
+  expect(result.stderr).toMatch(line);
+  expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace without --debug
+  expect(await snapshot(output)).toEqual(before);
+}
+
+describe('usage errors exit 2', () => {
+  test.each([
+    ['user/App:1', /repository name must be lowercase/],
+    ['app:bad tag', /contains white space/],
+    ['busybox:', /malformed tag/],
+    ['app@sha256:123', /malformed digest \(want algorithm:hex, or a 64-hex image ID\)/],
+    [`${'a'.repeat(64)}`, /a 64-hex image ID is not a repository name/],
+  ])('%s', async (ref, message) => {
+    await expectFailure([ref], 2, new RegExp(`^frozen: error: invalid reference ".*": ${message.source}\\n$`));
+  });
+
+  test('an invalid reference among valid ones fails before anything is fetched', async () => {
+    await expectFailure([`${registry.host}/one/app:1`, 'Bad'], 2, /invalid reference "Bad"/);
+  });
+
+  test('no image, an unknown option, a bad --platform', async () => {
+    expect((await runCli(['pull'])).code).toBe(2);
+    expect((await runCli(['pull', '--bogus', 'x'])).code).toBe(2);
+    expect((await runCli(['frobnicate'])).code).toBe(2);
+    await expectFailure(['--platform', 'linux', `${registry.host}/one/app:1`], 2, /invalid platform "linux"/);
+    await expectFailure(['--concurrency', '0', `${registry.host}/one/app:1`], 2, /not a positive integer/);
+  });
+});
+
+describe('pull failures exit 1', () => {
+  test('an unknown host', async () => {
+    await expectFailure(['no-such-host.invalid/app:1'], 1, /^frozen: error: no-such-host\.invalid\/app:1: cannot reach no-such-host\.invalid: unknown host\n$/);
+  });
+
+  test('a closed port', async () => {
+    await expectFailure(['127.0.0.1:1/app:1'], 1, /^frozen: error: 127\.0\.0\.1:1\/app:1: cannot reach 127\.0\.0\.1:1: connection refused\n$/);
+  });
+
+  test('an unknown tag and an unknown repository: 404 with the registry’s code', async () => {
+    await expectFailure([`${registry.host}/one/app:nope`], 1, /one\/app:nope: manifest nope: not found \(MANIFEST_UNKNOWN: manifest unknown\)\n$/);
+    await expectFailure([`${registry.host}/none/here:1`], 1, /none\/here:1: manifest 1: not found \((?:NAME|MANIFEST)_UNKNOWN: [^)]+\)\n$/);
+  });
+
+  test('a digest that does not exist', async () => {
+    await expectFailure([`${registry.host}/one/app@sha256:${'0'.repeat(64)}`], 1, /manifest sha256:0{64}: not found/);
+  });
+
+  test('blobs whose bytes do not match their digest', async () => {
+    await expectFailure([`${corrupting.host}/one/app:1`], 1, /one\/app:1: blob sha256:[0-9a-f]{64}: digest or size mismatch \(content hashes to sha256:[0-9a-f]{64}\)\n$/);
+  });
+
+  test('several failing images: one line each', async () => {
+    const result = await runCli(['pull', '-o', output, `${registry.host}/one/app:x`, `${registry.host}/one/app:y`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trimEnd().split('\n')).toEqual([
+      expect.stringMatching(/one\/app:x: manifest x: not found/),
+      expect.stringMatching(/one\/app:y: manifest y: not found/),
+    ]);
+    expect(await snapshot(output)).toEqual(before);
+  });
+
+  test('--debug adds the stack', async () => {
+    const result = await runCli(['pull', '-o', output, '--debug', `${registry.host}/one/app:nope`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/\n\s+at /);
+  });
+});
+
+describe('help and version', () => {
+  test('--help and --version exit 0', async () => {
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('pull [options] <image...>');
+    const version = await runCli(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
