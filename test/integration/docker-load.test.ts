@@ -1,0 +1,55 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runCli } from '../support/cli.js';
+import { dockerdWanted, startDockerd, type PrivateDockerd } from '../support/dockerd.js';
+import { pushFixtures, type PushedImages } from '../support/fixture.js';
+import { startRegistry, type RunningRegistry } from '../support/registry.js';
+
+const exec = promisify(execFile);
+
+/** The proof by loading: `tar -cC DIR . | docker load` on a real daemon, then `docker image inspect`. */
+describe.runIf(dockerdWanted)('docker load on a private dockerd', () => {
+  let registry: RunningRegistry;
+  let images: PushedImages;
+  let dockerd: PrivateDockerd;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    images = await pushFixtures({ url: registry.url });
+    dockerd = await startDockerd();
+  }, 90_000);
+  afterAll(async () => {
+    await dockerd?.stop();
+    await registry?.stop();
+  });
+
+  test('every pulled image loads with its tag and the image ID = config digest', async () => {
+    const output = await mkdtemp(join(tmpdir(), 'frozen-load-'));
+    const pulls: [string[], string, string][] = [
+      [[], `${registry.host}/one/app:1`, images.one.config.digest],
+      [[], `${registry.host}/team/app:1.2`, images.multi.config.digest],
+      [[], `${registry.host}/oci/app:1`, images.oci.config.digest],
+      [[], `${registry.host}/ocitar/app:1`, images.ociTar.config.digest],
+      [['--platform', 'linux/arm64'], `${registry.host}/multi/app:1`, images.platforms.arm64.config.digest],
+    ];
+    // Two runs into the same directory: the merge must load too.
+    const first = await runCli(['pull', '-o', output, ...pulls.slice(0, 4).map(([, ref]) => ref)]);
+    expect(first.stderr).toBe('');
+    const second = await runCli(['pull', '-o', output, '--platform', 'linux/arm64', pulls[4]![1]]);
+    expect(second.stderr).toBe('');
+
+    const load = await exec('sh', ['-c', `tar -cC '${output}' . | docker -H '${dockerd.host}' load`]);
+    for (const [, ref] of pulls) expect(load.stdout).toContain(`Loaded image: ${ref}`);
+
+    for (const [, ref, imageId] of pulls) {
+      const { stdout } = await dockerd.docker(['image', 'inspect', '--format', '{{.Id}} {{json .RepoTags}}', ref]);
+      const [id, tags] = stdout.trim().split(' ');
+      expect(id).toBe(imageId);
+      expect(JSON.parse(tags!)).toContain(ref);
+    }
+  }, 120_000);
+});
