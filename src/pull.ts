@@ -107,6 +107,8 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   } catch (error) {
     await directory.discard();
     throw error instanceof FrozenError ? error : asFrozenError(error);
+  } finally {
+    await transport.close();
   }
 }
 
@@ -125,7 +127,7 @@ interface PullContext {
   readonly platform: Platform;
   readonly limit: LimitFunction;
   /** Single-flight: a digest wanted by several images downloads once. */
-  readonly inFlight: Map<string, Promise<'registry' | 'output'>>;
+  readonly inFlight: Map<string, Promise<void>>;
   readonly emit: (event: PullEvent) => void;
   readonly signal?: AbortSignal;
 }
@@ -187,10 +189,11 @@ async function pullOne(ref: ImageReference, context: PullContext): Promise<{ sta
 }
 
 /**
- * Gets a blob into staging unless the output directory already holds it verified (`present`). Returns where it
- * came from. The same digest requested twice in one run is fetched once.
+ * Gets a blob into staging unless the output directory already holds it verified (`present`), and says where it
+ * came from. Both steps run under the concurrency limit; the download is single-flight per digest, so a blob
+ * several images want is fetched once.
  */
-function fetchOnce(
+async function fetchOnce(
   descriptor: Descriptor,
   kind: BlobKind,
   image: string,
@@ -198,25 +201,24 @@ function fetchOnce(
   context: PullContext,
   present?: string,
 ): Promise<'registry' | 'output'> {
-  const key = `${descriptor.digest.value}|${present ?? ''}`;
-  let pending = context.inFlight.get(key);
-  if (!pending) {
-    pending = context.limit(async () => {
-      context.signal?.throwIfAborted();
-      if (present && (await fileMatches(present, descriptor))) return 'output' as const;
-      context.emit({ type: 'blob-start', image, kind, digest: descriptor.digest.value, size: descriptor.size });
-      const path = context.directory.stagingPath(descriptor.digest);
-      if (!(await fileMatches(path, descriptor))) {
-        await downloadBlob(client, descriptor, path, context.signal ? { signal: context.signal } : {});
-      }
-      return 'registry' as const;
-    });
-    context.inFlight.set(key, pending);
+  const reusable = present !== undefined && (await context.limit(() => fileMatches(present, descriptor)));
+  if (!reusable) {
+    const key = descriptor.digest.value;
+    let download = context.inFlight.get(key);
+    if (!download) {
+      download = context.limit(async () => {
+        context.signal?.throwIfAborted();
+        context.emit({ type: 'blob-start', image, kind, digest: key, size: descriptor.size });
+        const options = context.signal ? { signal: context.signal } : {};
+        await downloadBlob(client, descriptor, context.directory.stagingPath(descriptor.digest), options);
+      });
+      context.inFlight.set(key, download);
+    }
+    await download;
   }
-  return pending.then((source) => {
-    context.emit({ type: 'blob-done', image, kind, digest: descriptor.digest.value, size: descriptor.size, source });
-    return source;
-  });
+  const source = reusable ? 'output' : 'registry';
+  context.emit({ type: 'blob-done', image, kind, digest: descriptor.digest.value, size: descriptor.size, source });
+  return source;
 }
 
 /** The seed's `name:tag@<64 hex>` pins an image ID: the config digest, or a manifest digest, must have that hex. */

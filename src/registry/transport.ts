@@ -36,13 +36,20 @@ const BODY_TIMEOUT_MS = 120_000;
 
 export class Transport {
   private readonly dispatcher: Dispatcher;
+  /** Only a dispatcher this transport created is closed by it; a caller's stays the caller's. */
+  private readonly ownsDispatcher: boolean;
   private readonly insecure: Set<string>;
   private readonly userAgent: string;
 
   constructor(options: TransportOptions = {}) {
+    this.ownsDispatcher = options.dispatcher === undefined;
     this.dispatcher = options.dispatcher ?? new Agent({ connect: { timeout: CONNECT_TIMEOUT_MS } });
     this.insecure = new Set((options.insecureRegistries ?? []).map((host) => host.toLowerCase()));
     this.userAgent = options.userAgent ?? 'frozen-images';
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close();
   }
 
   /** `https` for registries, `http` only for loopback hosts and those named insecure. */

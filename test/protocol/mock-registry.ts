@@ -24,6 +24,8 @@ export interface MockRegistryOptions {
   /** Extra response headers for manifest responses. */
   readonly manifestHeaders?: Record<string, string>;
   readonly tokenLifetime?: number;
+  /** The registry's origin (default https://registry.test). */
+  readonly origin?: string;
 }
 
 export interface MockRegistry {
@@ -63,11 +65,12 @@ export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
     })
     .persist();
 
+  const origin = options.origin ?? REGISTRY;
   agent
-    .get(REGISTRY)
+    .get(origin)
     .intercept({ path: /^\/v2\//, method: 'GET' })
     .reply((opts) => {
-      const authorization = record(REGISTRY, opts);
+      const authorization = record(origin, opts);
       const challenge = challengeFor(options, authorization, opts.path, tokenUses);
       if (challenge) return { statusCode: 401, data: '{"errors":[{"code":"UNAUTHORIZED"}]}', responseOptions: { headers: { 'www-authenticate': challenge } } };
       const blobMatch = /^\/v2\/(.+)\/blobs\/(.+)$/.exec(opts.path);

@@ -7,7 +7,8 @@ import { FrozenError } from '../../src/errors.js';
 import { pull, type PullOptions } from '../../src/pull.js';
 import { Authorizer } from '../../src/registry/auth.js';
 import { Transport } from '../../src/registry/transport.js';
-import { oneLayerImage, sha256, type BuiltImage } from '../support/images.js';
+import { createHash } from 'node:crypto';
+import { image as buildImage, layer, oneLayerImage, sha256, type BuiltImage } from '../support/images.js';
 import { basic, mockRegistry, type MockRegistry, type MockRegistryOptions } from './mock-registry.js';
 
 let image: BuiltImage;
@@ -199,5 +200,50 @@ describe('registry errors', () => {
     const error = await pullError(pullFrom(registry, await freshOutput(), { images: ['registry.test/team/app:nope'] }));
     expect(error.kind).toBe('not-found');
     expect(error.message).toBe('registry.test/team/app:nope: manifest nope: not found (MANIFEST_UNKNOWN: manifest unknown)');
+  });
+});
+
+describe('transport policy', () => {
+  test('a non-loopback registry is spoken to over https unless named insecure', async () => {
+    const registry = mockRegistry({ origin: 'http://registry.test' });
+    registry.serve('team/app', '1', image);
+    const refused = await pullError(pullFrom(registry, await freshOutput()));
+    expect(refused.kind).toBe('network');
+    expect(refused.message).toMatch(/^registry\.test\/team\/app:1: cannot reach registry\.test: /);
+    expect(registry.requests).toHaveLength(0); // nothing went out over plain http
+
+    const allowed = await pullFrom(registry, await freshOutput(), { insecureRegistries: ['registry.test'] });
+    expect(allowed.images[0]!.imageId).toBe(image.config.digest);
+    expect(registry.requests.every((r) => r.origin === 'http://registry.test')).toBe(true);
+  });
+});
+
+describe('digests', () => {
+  test('sha512 layer digests are verified like sha256 ones', async () => {
+    const plain = await layer([{ type: 'file', name: 'x', content: 'sha512 layer' }]);
+    const sha512 = `sha512:${createHash('sha512').update(plain.bytes).digest('hex')}`;
+    const img = buildImage({ layers: [{ ...plain, digest: sha512 }] });
+    const good = mockRegistry();
+    good.serve('team/app', '1', img);
+    const result = await pullFrom(good, await freshOutput());
+    expect(result.images[0]!.imageId).toBe(img.config.digest);
+
+    const bad = mockRegistry({ tamper: (path, body) => (path.endsWith(sha512) ? Buffer.from(body).fill(0, 0, 1) : body) });
+    bad.serve('team/app', '1', img);
+    const error = await pullError(pullFrom(bad, await freshOutput()));
+    expect(error.message).toMatch(/blob sha512:[0-9a-f]{128}: digest or size mismatch \(content hashes to sha512:/);
+  });
+
+  test('a blob two images share is fetched once', async () => {
+    const shared = await layer([{ type: 'file', name: 'base', content: 'shared base' }]);
+    const top = (n: string) => layer([{ type: 'file', name: 'top', content: n }]);
+    const first = buildImage({ layers: [shared, await top('a')] });
+    const second = buildImage({ layers: [shared, await top('b')] });
+    const registry = mockRegistry();
+    registry.serve('team/a', '1', first);
+    registry.serve('team/b', '1', second);
+    await pullFrom(registry, await freshOutput(), { images: ['registry.test/team/a:1', 'registry.test/team/b:1'] });
+    const sharedGets = registry.requests.filter((r) => r.path.endsWith(`/blobs/${shared.digest}`));
+    expect(sharedGets).toHaveLength(1);
   });
 });
