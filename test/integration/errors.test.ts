@@ -1,9 +1,11 @@
-import { mkdtemp } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startBearerFront, type BearerFront } from '../support/bearer-front.js';
-import { runCli } from '../support/cli.js';
+import { FROZEN_BIN, runCli } from '../support/cli.js';
 import { snapshot } from '../support/fixture.js';
 import { oneLayerImage, pushImage, type BuiltImage } from '../support/images.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
@@ -14,6 +16,7 @@ import { startRegistry, type RunningRegistry } from '../support/registry.js';
  */
 let registry: RunningRegistry;
 let corrupting: BearerFront;
+let stalling: BearerFront;
 let img: BuiltImage;
 let output: string;
 let before: Record<string, string>;
@@ -23,6 +26,7 @@ beforeAll(async () => {
   img = await oneLayerImage();
   await pushImage({ url: registry.url }, 'one/app', img, '1');
   corrupting = await startBearerFront(registry.url, { corruptBlobs: true });
+  stalling = await startBearerFront(registry.url, { stallBlobs: true });
   output = await mkdtemp(join(tmpdir(), 'frozen-errors-'));
   const first = await runCli(['pull', '-o', output, `${registry.host}/one/app:1`]);
   expect(first.code).toBe(0);
@@ -30,6 +34,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await corrupting?.stop();
+  await stalling?.stop();
   await registry?.stop();
 });
 
@@ -104,6 +109,28 @@ describe('pull failures exit 1', () => {
     expect(result.stderr).toMatch(/\n\s+at /);
   });
 });
+
+describe('interruption', () => {
+  test('SIGINT mid-download removes the staging area; a directory the run created is removed', async () => {
+    for (const target of [output, join(await mkdtemp(join(tmpdir(), 'frozen-int-')), 'new')]) {
+      const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-o', target, `${stalling.host}/one/app:1`], { stdio: 'ignore' });
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      // Wait until the download is under way: a staging file exists.
+      for (let i = 0; i < 200 && !(await stagingHasFiles(target)); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await stagingHasFiles(target)).toBe(true);
+      child.kill('SIGINT');
+      expect(await exited).toBe(1);
+      if (target === output) expect(await snapshot(output)).toEqual(before);
+      else expect(existsSync(target)).toBe(false);
+    }
+  });
+});
+
+async function stagingHasFiles(dir: string): Promise<boolean> {
+  const entries = await readdir(dir).catch(() => []);
+  const staging = entries.find((name) => name.startsWith('.frozen-staging-'));
+  return staging !== undefined && (await readdir(join(dir, staging)).catch(() => [])).length > 0;
+}
 
 describe('help and version', () => {
   test('--help and --version exit 0', async () => {

@@ -25,6 +25,8 @@ export interface BearerFrontOptions {
   readonly tokenCredentials?: string;
   /** Flip one byte of every blob the CDN serves. */
   readonly corruptBlobs?: boolean;
+  /** Send the headers and half of each blob, then stall until the client gives up. */
+  readonly stallBlobs?: boolean;
 }
 
 export async function startBearerFront(registryUrl: string, options: BearerFrontOptions = {}): Promise<BearerFront> {
@@ -34,7 +36,7 @@ export async function startBearerFront(registryUrl: string, options: BearerFront
     seen.push(describe('cdn', req));
     const digest = /^\/cdn\/([^/]+)\/(.+)\/blobs\/([^?]+)/.exec(req.url ?? '');
     if (!digest) return end(res, 404);
-    void forward(`${registryUrl}/v2/${digest[2]}/blobs/${digest[3]}`, req, res, options.corruptBlobs);
+    void forward(`${registryUrl}/v2/${digest[2]}/blobs/${digest[3]}`, req, res, options);
   });
   const cdnPort = (cdn.address() as AddressInfo).port;
 
@@ -82,7 +84,7 @@ function describe(origin: SeenRequest['origin'], req: IncomingMessage): SeenRequ
 
 const CDN_ADDRESS = '127.0.0.2';
 
-async function forward(target: string, req: IncomingMessage, res: ServerResponse, corrupt = false): Promise<void> {
+async function forward(target: string, req: IncomingMessage, res: ServerResponse, blobs: BearerFrontOptions = {}): Promise<void> {
   const headers: Record<string, string> = {};
   if (req.headers.accept) headers.accept = req.headers.accept;
   const upstream = await fetch(target, { method: req.method ?? 'GET', headers, redirect: 'manual' });
@@ -92,8 +94,9 @@ async function forward(target: string, req: IncomingMessage, res: ServerResponse
     if (value) res.setHeader(name, value);
   }
   const body = Buffer.from(await upstream.arrayBuffer());
-  if (corrupt && body.length > 0) body[0]! ^= 0xff;
-  res.end(body);
+  if (blobs.corruptBlobs && body.length > 0) body[0]! ^= 0xff;
+  if (blobs.stallBlobs) res.write(body.subarray(0, body.length >> 1));
+  else res.end(body);
 }
 
 function end(res: ServerResponse, status: number): void {
