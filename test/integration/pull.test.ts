@@ -88,6 +88,14 @@ describe('single images into a fresh directory', () => {
   });
 });
 
+test('the default output directory is ./frozen-images; --quiet prints nothing', async () => {
+  const cwd = await tempDir();
+  const result = await runCli(['pull', '--quiet', `${registry.host}/one/app:1`], { cwd });
+  expect(result).toMatchObject({ code: 0, stdout: '', stderr: '' });
+  await expectScriptLayout(join(cwd, 'frozen-images'), images.one);
+  expect((await loadWithSkopeo(join(cwd, 'frozen-images'))).imageId).toBe(images.one.config.digest);
+});
+
 describe('multi-platform indexes', () => {
   test.each([
     ['linux/arm64', 'arm64'],
@@ -107,10 +115,12 @@ describe('multi-platform indexes', () => {
     const r1 = await runCli(['pull', '-o', viaTargetPlatform, `${registry.host}/bare/app:1`], { env: { TARGETPLATFORM: 'linux/arm/v7' } });
     expect(r1.code).toBe(0);
     await expectScriptLayout(viaTargetPlatform, images.platforms.armv7);
+    expect((await loadWithSkopeo(viaTargetPlatform)).imageId).toBe(images.platforms.armv7.config.digest);
     const viaTargetArch = await tempDir();
     const r2 = await runCli(['pull', '-o', viaTargetArch, `${registry.host}/multi/app:1`], { env: { TARGETARCH: 'arm64', TARGETPLATFORM: '' } });
     expect(r2.code).toBe(0);
     await expectScriptLayout(viaTargetArch, images.platforms.arm64);
+    expect((await loadWithSkopeo(viaTargetArch)).imageId).toBe(images.platforms.arm64.config.digest);
   });
 
   test('no matching platform: exit 1, the offered platforms listed, nothing written', async () => {
@@ -133,6 +143,7 @@ describe('digests and image IDs', () => {
     const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
     expect(manifest[0].RepoTags).toEqual([`${registry.host}/multi/app:pinned`]);
     expect(manifest[0].Config).toBe(`${hex(images.platforms.arm64.config.digest)}.json`);
+    expect((await loadWithSkopeo(output)).imageId).toBe(images.platforms.arm64.config.digest);
   });
 
   test('a digest-only pull is loadable and untagged', async () => {
@@ -147,6 +158,7 @@ describe('digests and image IDs', () => {
   test('name:tag@<image ID> succeeds when the tag resolves to that image, and fails otherwise', async () => {
     const output = await tempDir();
     await pullCli(output, `${registry.host}/team/app:1.2@${hex(images.multi.config.digest)}`);
+    expect((await loadWithSkopeo(output)).imageId).toBe(images.multi.config.digest);
     const before = await snapshot(output);
     const wrong = await runCli(['pull', '-o', output, `${registry.host}/team/app:1.2@${hex(images.one.config.digest)}`]);
     expect(wrong.code).toBe(1);

@@ -33,6 +33,8 @@ export interface MockRegistry {
   readonly requests: Recorded[];
   readonly tokensIssued: string[];
   serve(repository: string, tag: string, image: BuiltImage): void;
+  /** Serves a manifest or index body under a tag and its digest. */
+  serveManifest(repository: string, tag: string, manifest: { bytes: Buffer; digest: string; mediaType: string }): void;
 }
 
 const REGISTRY = 'https://registry.test';
@@ -114,10 +116,13 @@ export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
     requests,
     tokensIssued,
     serve(repository, tag, image) {
-      const entry = { body: image.manifest.bytes, mediaType: image.manifest.mediaType };
-      manifests.set(`${repository}:${tag}`, entry);
-      manifests.set(`${repository}:${image.manifest.digest}`, entry);
+      this.serveManifest(repository, tag, image.manifest);
       for (const b of [image.config, ...image.layers]) blobs.set(b.digest, b.bytes);
+    },
+    serveManifest(repository, tag, manifest) {
+      const entry = { body: manifest.bytes, mediaType: manifest.mediaType };
+      manifests.set(`${repository}:${tag}`, entry);
+      manifests.set(`${repository}:${manifest.digest}`, entry);
     },
   };
 }

@@ -8,7 +8,7 @@ import { pull, type PullOptions } from '../../src/pull.js';
 import { Authorizer } from '../../src/registry/auth.js';
 import { Transport } from '../../src/registry/transport.js';
 import { createHash } from 'node:crypto';
-import { image as buildImage, layer, oneLayerImage, sha256, type BuiltImage } from '../support/images.js';
+import { image as buildImage, index, layer, oneLayerImage, sha256, type BuiltImage } from '../support/images.js';
 import { basic, mockRegistry, type MockRegistry, type MockRegistryOptions } from './mock-registry.js';
 
 let image: BuiltImage;
@@ -245,5 +245,25 @@ describe('digests', () => {
     await pullFrom(registry, await freshOutput(), { images: ['registry.test/team/a:1', 'registry.test/team/b:1'] });
     const sharedGets = registry.requests.filter((r) => r.path.endsWith(`/blobs/${shared.digest}`));
     expect(sharedGets).toHaveLength(1);
+  });
+});
+
+describe('indexes', () => {
+  test('a nested index is followed to the platform’s image', async () => {
+    const arm = buildImage({ layers: [await layer([{ type: 'file', name: 'a', content: 'arm64' }])], architecture: 'arm64' });
+    const amd = buildImage({ layers: [await layer([{ type: 'file', name: 'a', content: 'amd64' }])] });
+    const inner = index([arm, amd]);
+    // The outer index points at the inner one as if it were a platform's manifest.
+    const outerBody = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [
+      { mediaType: inner.mediaType, digest: inner.digest, size: inner.size, platform: { os: 'linux', architecture: 'arm64' } },
+    ] };
+    const outer = { bytes: Buffer.from(JSON.stringify(outerBody)), digest: sha256(JSON.stringify(outerBody)), mediaType: inner.mediaType };
+    const registry = mockRegistry();
+    registry.serve('team/app', arm.manifest.digest, arm);
+    registry.serve('team/app', amd.manifest.digest, amd);
+    registry.serveManifest('team/app', 'inner', inner);
+    registry.serveManifest('team/app', '1', outer);
+    const result = await pullFrom(registry, await freshOutput(), { platform: 'linux/arm64' });
+    expect(result.images[0]).toMatchObject({ digest: outer.digest, manifestDigest: arm.manifest.digest, imageId: arm.config.digest, platform: 'linux/arm64' });
   });
 });
