@@ -135,34 +135,28 @@ interface PullContext {
 async function pullOne(ref: ImageReference, context: PullContext): Promise<{ staged: StagedImage; pulled: PulledImage }> {
   const client = new RegistryClient(ref.registry, ref.repository, context.transport, context.authorizer);
   const resolved = await resolveImage(ref, client, context.platform, context.signal);
-  const { config, layers } = resolved.manifest;
   assertImageId(ref, resolved);
-  const bytes = config.size + layers.reduce((sum, layer) => sum + layer.size, 0);
-  context.emit({
-    type: 'resolved',
-    image: ref.original,
+  const { config, layers } = resolved.manifest;
+  const identity = {
     digest: resolved.digest.value,
     manifestDigest: resolved.manifestDigest.value,
     imageId: config.digest.value,
     ...(resolved.platform && { platform: resolved.platform }),
     layers: layers.length,
-    bytes,
-  });
+    bytes: [config, ...layers].reduce((sum, blob) => sum + blob.size, 0),
+  };
+  context.emit({ type: 'resolved', image: ref.original, ...identity });
 
   const existing = context.directory.layerPaths(layers.map((layer) => layer.digest.value));
-  const fetch = (descriptor: Descriptor, kind: BlobKind, present?: string) =>
-    fetchOnce(descriptor, kind, ref.original, client, context, present);
-  const [configSource, ...layerSources] = await Promise.all([
-    fetch(config, 'config'),
-    ...layers.map((layer, i) => fetch(layer, 'layer', existing[i])),
-  ]);
+  const blobs = [
+    { descriptor: config, kind: 'config' as const, present: undefined },
+    ...layers.map((layer, i) => ({ descriptor: layer, kind: 'layer' as const, present: existing[i] })),
+  ];
+  const sources = await Promise.all(blobs.map((b) => fetchOnce(b.descriptor, b.kind, ref.original, client, context, b.present)));
+  const downloadedBytes = blobs.reduce((sum, b, i) => sum + (sources[i] === 'registry' ? b.descriptor.size : 0), 0);
   const configPath = context.directory.stagingPath(config.digest);
   const configText = await readConfig(configPath, layers.length);
 
-  const downloadedBytes = [configSource, ...layerSources].reduce(
-    (sum, source, i) => sum + (source === 'registry' ? (i === 0 ? config : layers[i - 1]!).size : 0),
-    0,
-  );
   const tag = ref.tag === undefined ? undefined : { name: ref.familiarName, tag: ref.tag };
   return {
     staged: {
@@ -170,19 +164,14 @@ async function pullOne(ref: ImageReference, context: PullContext): Promise<{ sta
       config: { digest: config.digest, text: configText, path: configPath },
       layers: layers.map((layer, i) => ({
         digest: layer.digest,
-        ...(layerSources[i] === 'registry' && { path: context.directory.stagingPath(layer.digest) }),
+        ...(sources[i + 1] === 'registry' && { path: context.directory.stagingPath(layer.digest) }),
       })),
     },
     pulled: {
       reference: ref.original,
       canonical: canonicalReference(ref),
       ...(tag && { repoTag: `${tag.name}:${tag.tag}` }),
-      digest: resolved.digest.value,
-      manifestDigest: resolved.manifestDigest.value,
-      imageId: config.digest.value,
-      ...(resolved.platform && { platform: resolved.platform }),
-      layers: layers.length,
-      bytes,
+      ...identity,
       downloadedBytes,
     },
   };
