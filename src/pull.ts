@@ -7,7 +7,7 @@ import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import type { Descriptor } from './manifest/index.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
-import { canonicalReference, parseReference, type ImageReference } from './reference/index.js';
+import { canonicalReference, familiarTag, parseReference, type ImageReference } from './reference/index.js';
 import { Authorizer, type Credentials } from './registry/auth.js';
 import { RegistryClient } from './registry/client.js';
 import { Transport } from './registry/transport.js';
@@ -72,19 +72,19 @@ const DEFAULT_CONCURRENCY = 4;
 /**
  * Pulls every image into one docker-load-ready directory. All references are checked before any request; all
  * images are downloaded and verified into a staging area; only when every one succeeded is the directory updated.
- * A failure or an abort leaves it as it was. Throws a FrozenError (an AggregateError of ImagePullErrors when
- * images failed).
+ * A failure or an abort leaves it as it was. Throws a FrozenError: an ImagePullError naming the image when one
+ * image failed, PullFailures when several did.
  */
 export async function pull(options: PullOptions): Promise<PullResult> {
   const refs = options.images.map((image) => parseReference(image));
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
+  const directory = await DockerDirectory.open(resolvePath(options.output ?? 'frozen-images'));
   const transport = new Transport({
     ...(options.dispatcher && { dispatcher: options.dispatcher }),
     ...(options.insecureRegistries && { insecureRegistries: options.insecureRegistries }),
   });
   const authorizer = new Authorizer(transport, options.credentials);
-  const directory = await DockerDirectory.open(resolvePath(options.output ?? 'frozen-images'));
   const context: PullContext = {
     transport,
     authorizer,
@@ -158,6 +158,7 @@ async function pullOne(ref: ImageReference, context: PullContext): Promise<{ sta
   const configText = await readConfig(configPath, layers.length);
 
   const tag = ref.tag === undefined ? undefined : { name: ref.familiarName, tag: ref.tag };
+  const repoTag = familiarTag(ref);
   return {
     staged: {
       ...(tag && { tag }),
@@ -170,7 +171,7 @@ async function pullOne(ref: ImageReference, context: PullContext): Promise<{ sta
     pulled: {
       reference: ref.original,
       canonical: canonicalReference(ref),
-      ...(tag && { repoTag: `${tag.name}:${tag.tag}` }),
+      ...(repoTag && { repoTag }),
       ...identity,
       downloadedBytes,
     },

@@ -5,9 +5,9 @@ import { pull, PullFailures, type PulledImage } from '../pull.js';
 import { parseCredentials } from '../registry/auth.js';
 
 /** Exit codes: 0 success, 1 a pull failed, 2 the command line was wrong. */
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
 
 interface Io {
   readonly stdout: (text: string) => void;
@@ -123,7 +123,7 @@ function errorChain(error: unknown): string {
   return parts.join('\ncaused by: ');
 }
 
-export function formatBytes(bytes: number): string {
+function formatBytes(bytes: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
   let value = bytes;
   let unit = 0;

@@ -63,6 +63,15 @@ export class DockerDirectory {
   }
 
   async commit(images: readonly StagedImage[]): Promise<void> {
+    try {
+      await this.commitFiles(images);
+    } catch (error) {
+      if (error instanceof FrozenError) throw error;
+      throw new FrozenError('output', `cannot write to ${this.root}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  private async commitFiles(images: readonly StagedImage[]): Promise<void> {
     // Read the existing files first: if they are unreadable, fail before anything changes.
     const existingEntries = await this.readExisting(MANIFEST_JSON, parseManifestJson, []);
     const repositories = await this.readExisting(REPOSITORIES, parseRepositories, new Map() as Repositories);

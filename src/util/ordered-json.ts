@@ -73,10 +73,6 @@ export function orderedObject(entries: [string, OrderedJson][] = []): OrderedObj
   return { kind: 'object', entries };
 }
 
-export function getEntry(object: OrderedObject, key: string): OrderedJson | undefined {
-  return object.entries.find(([k]) => k === key)?.[1];
-}
-
 /** Sets a key in place when present (keeping its position, as jq does), else appends it. */
 export function setEntry(object: OrderedObject, key: string, value: OrderedJson): void {
   const existing = object.entries.find(([k]) => k === key);

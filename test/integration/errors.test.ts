@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -107,6 +107,27 @@ describe('pull failures exit 1', () => {
     const result = await runCli(['pull', '-o', output, '--debug', `${registry.host}/one/app:nope`]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/\n\s+at /);
+  });
+});
+
+describe('output directory problems exit 1', () => {
+  test('an output path that is a file', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'frozen-file-')), 'not-a-dir');
+    await writeFile(file, 'x');
+    const result = await runCli(['pull', '-o', file, `${registry.host}/one/app:1`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^frozen: error: cannot write to .*not-a-dir: /);
+    expect(await readFile(file, 'utf8')).toBe('x');
+  });
+
+  test('an existing manifest.json frozen cannot read is not overwritten', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'frozen-badmanifest-'));
+    await writeFile(join(dir, 'manifest.json'), '{"not": "a list"}');
+    const result = await runCli(['pull', '-o', dir, `${registry.host}/one/app:1`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/manifest\.json exists but is not valid \(.*\); refusing to overwrite it\n$/);
+    expect(await readdir(dir)).toEqual(['manifest.json']);
+    expect(await readFile(join(dir, 'manifest.json'), 'utf8')).toBe('{"not": "a list"}');
   });
 });
 
