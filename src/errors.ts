@@ -16,12 +16,20 @@ export type ErrorKind =
 
 export class FrozenError extends Error {
   readonly kind: ErrorKind;
+  /** How long the server asked us to wait before trying again (429/503 `Retry-After`). */
+  readonly retryAfterMs?: number;
 
-  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
     super(message, options);
     this.name = 'FrozenError';
     this.kind = kind;
+    if (options?.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
   }
+}
+
+/** Network failures, timeouts, resets, 408, 429 and 5xx are worth another try; nothing else is. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof FrozenError && error.kind === 'network';
 }
 
 /** Wraps an error with the image it belongs to, keeping its kind. */

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import type { Dispatcher } from 'undici';
-import pLimit, { type LimitFunction } from 'p-limit';
 import type { Digest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
@@ -12,7 +11,11 @@ import { Authorizer, type Credentials } from './registry/auth.js';
 import { RegistryClient } from './registry/client.js';
 import { Transport } from './registry/transport.js';
 import { resolveImage, type ResolvedImage } from './resolve.js';
-import { downloadBlob, fileMatches } from './transfer/download.js';
+import { BlobStore } from './store/blob-store.js';
+import { fileMatches } from './store/verify-file.js';
+import { ingest } from './transfer/ingest.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './transfer/retry.js';
+import { Scheduler } from './transfer/scheduler.js';
 
 export interface PullOptions {
   /** Image references, e.g. `busybox:latest`, `localhost:5000/team/app:1.2@sha256:…`. */
@@ -25,8 +28,18 @@ export interface PullOptions {
   readonly credentials?: Credentials;
   /** Hosts that may be reached over plain http besides loopback. */
   readonly insecureRegistries?: readonly string[];
-  /** Blobs downloaded at once (default 4). */
+  /** The blob cache directory (default: BlobStore.defaultRoot()); `false` for none. */
+  readonly cache?: string | false;
+  /** Copy files from the cache into the output instead of hard-linking them. */
+  readonly copy?: boolean;
+  /** Large blobs downloaded at once (default 8). */
   readonly concurrency?: number;
+  /** Large blobs downloaded at once from one registry host (default 6). */
+  readonly perHostConcurrency?: number;
+  /** Further attempts after a retryable failure (default 5). */
+  readonly retries?: number;
+  /** The first retry's backoff; it doubles each time (default 250 ms). `Retry-After` wins. */
+  readonly retryDelayMs?: number;
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: PullEvent) => void;
   /** The undici dispatcher to use (tests, proxies). */
@@ -34,12 +47,18 @@ export interface PullOptions {
 }
 
 export type BlobKind = 'config' | 'layer';
+/** Where a blob came from: the network, the cache, or the output directory (already there, re-verified). */
+export type BlobSource = 'registry' | 'cache' | 'output';
 
 export type PullEvent =
   | { type: 'resolved'; image: string; digest: string; manifestDigest: string; imageId: string; platform?: string; layers: number; bytes: number }
   | { type: 'blob-start'; image: string; kind: BlobKind; digest: string; size: number }
-  | { type: 'blob-done'; image: string; kind: BlobKind; digest: string; size: number; source: 'registry' | 'output' }
-  | { type: 'image-done'; image: PulledImage };
+  | { type: 'blob-progress'; image: string; kind: BlobKind; digest: string; size: number; bytes: number }
+  | { type: 'blob-retry'; image: string; kind: BlobKind; digest: string; attempt: number; delayMs: number; reason: string }
+  | { type: 'blob-wait'; image: string; kind: BlobKind; digest: string }
+  | { type: 'blob-done'; image: string; kind: BlobKind; digest: string; size: number; source: BlobSource; bytes: number }
+  | { type: 'image-done'; image: PulledImage }
+  | { type: 'error'; image: string; kind: string; message: string };
 
 export interface PulledImage {
   /** The reference as given. */
@@ -58,7 +77,7 @@ export interface PulledImage {
   readonly layers: number;
   /** Config plus layer bytes. */
   readonly bytes: number;
-  /** Bytes fetched from the registry in this run (the rest was already in the output directory). */
+  /** Bytes received from the registry in this run (the rest came from the cache or the output directory). */
   readonly downloadedBytes: number;
 }
 
@@ -67,42 +86,52 @@ export interface PullResult {
   readonly images: readonly PulledImage[];
 }
 
-const DEFAULT_CONCURRENCY = 4;
+const DEFAULT_CONCURRENCY = 8;
+const DEFAULT_PER_HOST = 6;
+/** blob-progress events per blob at most this often. */
+const PROGRESS_INTERVAL_MS = 100;
 
 /**
- * Pulls every image into one docker-load-ready directory. All references are checked before any request; all
- * images are downloaded and verified into a staging area; only when every one succeeded is the directory updated.
- * A failure or an abort leaves it as it was. Throws a FrozenError: an ImagePullError naming the image when one
- * image failed, PullFailures when several did.
+ * Pulls every image into one docker-load-ready directory. All references are checked before any request; every
+ * blob is fetched (or found) in the cache and verified; only when every image succeeded is the directory updated,
+ * from the cache by hard link. A failure or an abort leaves it as it was. Throws a FrozenError: an ImagePullError
+ * naming the image when one image failed, PullFailures when several did.
  */
 export async function pull(options: PullOptions): Promise<PullResult> {
   const refs = options.images.map((image) => parseReference(image));
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
-  const directory = await DockerDirectory.open(resolvePath(options.output ?? 'frozen-images'));
+  const directory = await DockerDirectory.open(resolvePath(options.output ?? 'frozen-images'), { copy: options.copy === true });
   const transport = new Transport({
     ...(options.dispatcher && { dispatcher: options.dispatcher }),
     ...(options.insecureRegistries && { insecureRegistries: options.insecureRegistries }),
   });
-  const authorizer = new Authorizer(transport, options.credentials);
+  const emit = options.onEvent ?? (() => undefined);
   const context: PullContext = {
     transport,
-    authorizer,
+    authorizer: new Authorizer(transport, options.credentials),
     directory,
+    // Without a cache, blobs still go through a store: a temporary one inside the staging area.
+    store: new BlobStore(options.cache === false ? join(directory.staging, 'cache') : resolvePath(options.cache ?? BlobStore.defaultRoot())),
     platform,
-    limit: pLimit(options.concurrency ?? DEFAULT_CONCURRENCY),
+    scheduler: new Scheduler(options.concurrency ?? DEFAULT_CONCURRENCY, options.perHostConcurrency ?? DEFAULT_PER_HOST),
+    retry: {
+      retries: options.retries ?? DEFAULT_RETRY_POLICY.retries,
+      baseDelayMs: options.retryDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
+    },
     inFlight: new Map(),
-    emit: options.onEvent ?? (() => undefined),
+    emit,
     ...(options.signal && { signal: options.signal }),
   };
   try {
     const settled = await Promise.allSettled(refs.map((ref) => pullOne(ref, context)));
     const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [new ImagePullError(refs[i]!.original, asFrozenError(s.reason))] : []));
     options.signal?.throwIfAborted();
+    for (const failure of failures) emit({ type: 'error', image: failure.image, kind: failure.kind, message: failure.message });
     if (failures.length > 0) throw failures.length === 1 ? failures[0]! : new PullFailures(failures);
     const staged = settled.map((s) => (s as PromiseFulfilledResult<{ staged: StagedImage; pulled: PulledImage }>).value);
     await directory.commit(staged.map((s) => s.staged));
-    for (const { pulled } of staged) context.emit({ type: 'image-done', image: pulled });
+    for (const { pulled } of staged) emit({ type: 'image-done', image: pulled });
     return { output: directory.root, images: staged.map((s) => s.pulled) };
   } catch (error) {
     await directory.discard();
@@ -124,17 +153,19 @@ interface PullContext {
   readonly transport: Transport;
   readonly authorizer: Authorizer;
   readonly directory: DockerDirectory;
+  readonly store: BlobStore;
   readonly platform: Platform;
-  readonly limit: LimitFunction;
-  /** Single-flight: a digest wanted by several images downloads once. */
-  readonly inFlight: Map<string, Promise<void>>;
+  readonly scheduler: Scheduler;
+  readonly retry: RetryPolicy;
+  /** Single-flight: a digest wanted by several images is fetched once. */
+  readonly inFlight: Map<string, Promise<{ source: BlobSource; bytes: number }>>;
   readonly emit: (event: PullEvent) => void;
   readonly signal?: AbortSignal;
 }
 
 async function pullOne(ref: ImageReference, context: PullContext): Promise<{ staged: StagedImage; pulled: PulledImage }> {
   const client = new RegistryClient(ref.registry, ref.repository, context.transport, context.authorizer);
-  const resolved = await resolveImage(ref, client, context.platform, context.signal);
+  const resolved = await resolveImage(ref, client, context.platform, { retry: context.retry, ...(context.signal && { signal: context.signal }) });
   assertImageId(ref, resolved);
   const { config, layers } = resolved.manifest;
   const identity = {
@@ -152,63 +183,95 @@ async function pullOne(ref: ImageReference, context: PullContext): Promise<{ sta
     { descriptor: config, kind: 'config' as const, present: undefined },
     ...layers.map((layer, i) => ({ descriptor: layer, kind: 'layer' as const, present: existing[i] })),
   ];
-  const sources = await Promise.all(blobs.map((b) => fetchOnce(b.descriptor, b.kind, ref.original, client, context, b.present)));
-  const downloadedBytes = blobs.reduce((sum, b, i) => sum + (sources[i] === 'registry' ? b.descriptor.size : 0), 0);
-  const configPath = context.directory.stagingPath(config.digest);
-  const configText = await readConfig(configPath, layers.length);
+  const fetched = await Promise.all(blobs.map((b) => fetchBlob(b.descriptor, b.kind, b.present, { image: ref.original, client, context })));
+  const configText = await readConfig(context.store.blobPath(config.digest), layers.length);
 
   const tag = ref.tag === undefined ? undefined : { name: ref.familiarName, tag: ref.tag };
   const repoTag = familiarTag(ref);
   return {
     staged: {
       ...(tag && { tag }),
-      config: { digest: config.digest, text: configText, path: configPath },
-      layers: layers.map((layer, i) => ({
-        digest: layer.digest,
-        ...(sources[i + 1] === 'registry' && { path: context.directory.stagingPath(layer.digest) }),
-      })),
+      config: { digest: config.digest, text: configText, path: context.store.blobPath(config.digest) },
+      layers: layers.map((layer) => ({ digest: layer.digest, path: context.store.blobPath(layer.digest) })),
     },
     pulled: {
       reference: ref.original,
       canonical: canonicalReference(ref),
       ...(repoTag && { repoTag }),
       ...identity,
-      downloadedBytes,
+      downloadedBytes: fetched.reduce((sum, f) => sum + f.bytes, 0),
     },
   };
 }
 
+interface BlobOwner {
+  readonly image: string;
+  readonly client: RegistryClient;
+  readonly context: PullContext;
+}
+
 /**
- * Gets a blob into staging unless the output directory already holds it verified (`present`), and says where it
- * came from. Both steps run under the concurrency limit; the download is single-flight per digest, so a blob
- * several images want is fetched once.
+ * Makes sure a verified blob is in the store: it is there already, or the output directory holds it (verified,
+ * then linked in), or it is downloaded. Single-flight per digest within the process; the store's lock does the
+ * same across processes.
  */
-async function fetchOnce(
-  descriptor: Descriptor,
-  kind: BlobKind,
-  image: string,
-  client: RegistryClient,
-  context: PullContext,
-  present?: string,
-): Promise<'registry' | 'output'> {
-  const reusable = present !== undefined && (await context.limit(() => fileMatches(present, descriptor)));
-  if (!reusable) {
-    const key = descriptor.digest.value;
-    let download = context.inFlight.get(key);
-    if (!download) {
-      download = context.limit(async () => {
-        context.signal?.throwIfAborted();
-        context.emit({ type: 'blob-start', image, kind, digest: key, size: descriptor.size });
-        const options = context.signal ? { signal: context.signal } : {};
-        await downloadBlob(client, descriptor, context.directory.stagingPath(descriptor.digest), options);
-      });
-      context.inFlight.set(key, download);
-    }
-    await download;
+async function fetchBlob(descriptor: Descriptor, kind: BlobKind, present: string | undefined, owner: BlobOwner) {
+  const { context, image } = owner;
+  const digest = descriptor.digest.value;
+  let pending = context.inFlight.get(digest);
+  if (!pending) {
+    pending = context.scheduler.run(owner.client.apiHost, descriptor.size, () => obtain(descriptor, kind, present, owner));
+    context.inFlight.set(digest, pending);
   }
-  const source = reusable ? 'output' : 'registry';
-  context.emit({ type: 'blob-done', image, kind, digest: descriptor.digest.value, size: descriptor.size, source });
-  return source;
+  const result = await pending;
+  await context.store.touch(descriptor.digest);
+  context.emit({ type: 'blob-done', image, kind, digest, size: descriptor.size, ...result });
+  return result;
+}
+
+async function obtain(descriptor: Descriptor, kind: BlobKind, present: string | undefined, owner: BlobOwner): Promise<{ source: BlobSource; bytes: number }> {
+  const { context, image, client } = owner;
+  const { store } = context;
+  const digest = descriptor.digest.value;
+  context.signal?.throwIfAborted();
+  if (await store.has(descriptor.digest, descriptor.size)) return { source: 'cache', bytes: 0 };
+  if (present && (await fileMatches(present, descriptor.digest, descriptor.size))) {
+    await store.adopt(present, descriptor.digest);
+    return { source: 'output', bytes: 0 };
+  }
+  context.emit({ type: 'blob-start', image, kind, digest, size: descriptor.size });
+  const progress = throttled((bytes: number) => context.emit({ type: 'blob-progress', image, kind, digest, size: descriptor.size, bytes }));
+  const result = await ingest(store, descriptor, (offset) => client.getBlob(digest, offset, context.signal), {
+    retry: context.retry,
+    ...(context.signal && { signal: context.signal }),
+    onProgress: progress,
+    onRetry: (error, attempt, delayMs) =>
+      context.emit({ type: 'blob-retry', image, kind, digest, attempt, delayMs, reason: asFrozenError(error).message }),
+    onWait: () => context.emit({ type: 'blob-wait', image, kind, digest }),
+  });
+  progress.flush();
+  return { source: result.source, bytes: result.received };
+}
+
+/** Calls `report` at most every PROGRESS_INTERVAL_MS; `flush` sends the last value. */
+function throttled(report: (bytes: number) => void): ((bytes: number) => void) & { flush(): void } {
+  let last = 0;
+  let pending: number | undefined;
+  const call = (bytes: number) => {
+    pending = bytes;
+    const now = Date.now();
+    if (now - last >= PROGRESS_INTERVAL_MS) {
+      last = now;
+      report(bytes);
+      pending = undefined;
+    }
+  };
+  return Object.assign(call, {
+    flush: () => {
+      if (pending !== undefined) report(pending);
+      pending = undefined;
+    },
+  });
 }
 
 /** The seed's `name:tag@<64 hex>` pins an image ID: the config digest, or a manifest digest, must have that hex. */
@@ -241,4 +304,3 @@ async function readConfig(path: string, layerCount: number): Promise<string> {
   }
   return text;
 }
-

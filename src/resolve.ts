@@ -5,6 +5,7 @@ import { formatPlatform, selectPlatform, type Platform } from './platform/index.
 import type { ImageReference } from './reference/index.js';
 import type { RegistryClient } from './registry/client.js';
 import { header } from './registry/transport.js';
+import { withRetries, type RetryPolicy } from './transfer/retry.js';
 
 /** What a reference resolves to: the image manifest to pull and the digests that identify it. */
 export interface ResolvedImage {
@@ -20,20 +21,22 @@ export interface ResolvedImage {
 const MANIFEST_SIZE_LIMIT = 4 * 1024 * 1024;
 const MAX_INDEX_DEPTH = 4;
 
-export async function resolveImage(
-  ref: ImageReference,
-  client: RegistryClient,
-  platform: Platform,
-  signal?: AbortSignal,
-): Promise<ResolvedImage> {
-  const top = await fetchManifest(client, ref.digest?.value ?? ref.tag!, ref.digest, signal);
+export interface ResolveOptions {
+  readonly retry: RetryPolicy;
+  readonly signal?: AbortSignal;
+}
+
+export async function resolveImage(ref: ImageReference, client: RegistryClient, platform: Platform, options: ResolveOptions): Promise<ResolvedImage> {
+  const fetchManifest = (reference: string, expected: Digest | undefined) =>
+    withRetries(options.retry, () => fetchVerifiedManifest(client, reference, expected, options.signal), options.signal ? { signal: options.signal } : {});
+  const top = await fetchManifest(ref.digest?.value ?? ref.tag!, ref.digest);
   let current = top;
   let chosen: string | undefined;
   for (let depth = 0; current.manifest.kind === 'index'; depth++) {
     if (depth >= MAX_INDEX_DEPTH) throw new FrozenError('protocol', 'image indexes nested too deeply');
     const entry = selectPlatform(current.manifest.manifests, platform);
     chosen = formatPlatform(platform);
-    current = await fetchManifest(client, entry.descriptor.digest.value, entry.descriptor.digest, signal);
+    current = await fetchManifest(entry.descriptor.digest.value, entry.descriptor.digest);
   }
   return { digest: top.digest, manifestDigest: current.digest, manifest: current.manifest, ...(chosen && { platform: chosen }) };
 }
@@ -42,7 +45,7 @@ export async function resolveImage(
  * Fetches one manifest, refusing more than 4 MiB, and hashes the exact bytes: they must match the digest asked for
  * and the registry's `Docker-Content-Digest`. Only then is the body decoded.
  */
-async function fetchManifest(client: RegistryClient, reference: string, expected: Digest | undefined, signal?: AbortSignal) {
+async function fetchVerifiedManifest(client: RegistryClient, reference: string, expected: Digest | undefined, signal?: AbortSignal) {
   const response = await client.getManifest(reference, MANIFEST_ACCEPT, signal);
   const declared = Number(header(response.headers, 'content-length') ?? 0);
   if (declared > MANIFEST_SIZE_LIMIT) {

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, mkdtemp, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
+import { processAlive } from '../util/process.js';
 import {
   addRepositoryTag,
   LAYER_VERSION,
@@ -18,36 +19,44 @@ import {
   type Repositories,
 } from './docker-format.js';
 
-/** An image whose blobs are verified and waiting in the staging area, ready to be placed in the directory. */
+/** An image whose blobs are verified (in the cache), ready to be placed in the directory. */
 export interface StagedImage {
   /** Familiar name and tag for `RepoTags` and `repositories`; absent for a digest-only pull. */
   readonly tag?: { readonly name: string; readonly tag: string };
   readonly config: { readonly digest: Digest; readonly text: string; readonly path: string };
-  /** Layers base first; `path` is the staged file, or absent when the directory already holds this verified layer. */
-  readonly layers: readonly { readonly digest: Digest; readonly path?: string }[];
+  /** Layers base first, each with the path of its verified blob. */
+  readonly layers: readonly { readonly digest: Digest; readonly path: string }[];
+}
+
+export interface DirectoryOptions {
+  /** Copy blobs into the directory instead of hard-linking them. */
+  readonly copy?: boolean;
 }
 
 const MANIFEST_JSON = 'manifest.json';
 const REPOSITORIES = 'repositories';
 
 /**
- * A download-frozen-image-v2 directory. Downloads go to a staging folder inside it (same filesystem, so files move
- * by rename); `commit` places every file first and rewrites `manifest.json` last, so the manifest never names a
- * file that is missing or unverified. `discard` leaves the directory as it was.
+ * A download-frozen-image-v2 directory. `commit` places every verified blob (hard link from the cache, or a copy)
+ * and writes `manifest.json` last, so the manifest never names a file that is missing or unverified. The
+ * staging folder inside it holds temporary files (and the cache, with `--no-cache`); `discard` leaves the
+ * directory as it was.
  */
 export class DockerDirectory {
   private constructor(
     readonly root: string,
     readonly staging: string,
     private readonly createdRoot: boolean,
+    private readonly options: DirectoryOptions,
   ) {}
 
-  static async open(root: string): Promise<DockerDirectory> {
+  static async open(root: string, options: DirectoryOptions = {}): Promise<DockerDirectory> {
     const existed = await isDirectory(root);
     try {
       await mkdir(root, { recursive: true });
-      const staging = await mkdtemp(join(root, '.frozen-staging-'));
-      return new DockerDirectory(root, staging, !existed);
+      await removeAbandonedStaging(root);
+      const staging = await mkdtemp(join(root, `${STAGING_PREFIX}${process.pid}-`));
+      return new DockerDirectory(root, staging, !existed, options);
     } catch (error) {
       throw new FrozenError('output', `cannot write to ${root}: ${(error as Error).message}`, { cause: error });
     }
@@ -56,10 +65,6 @@ export class DockerDirectory {
   /** Where each layer's file lives once committed: `<root>/<layerId>/layer.tar`. */
   layerPaths(layerDigests: readonly string[]): string[] {
     return layerIds(layerDigests).map((id) => join(this.root, id, 'layer.tar'));
-  }
-
-  stagingPath(digest: Digest): string {
-    return join(this.staging, `${digest.algorithm}-${digest.hex}`);
   }
 
   async commit(images: readonly StagedImage[]): Promise<void> {
@@ -109,20 +114,21 @@ export class DockerDirectory {
       // The script writes a layer's json only when missing or empty, except the top layer's, always.
       if (isTop) await this.writeAtomic(join(id, 'json'), topLayerJson(id, parent, image.config.text));
       else if (!(await hasContent(join(this.root, id, 'json')))) await this.writeAtomic(join(id, 'json'), starterLayerJson(id, parent));
-      if (layer.path) await this.place(layer.path, join(id, 'layer.tar'));
+      await this.place(layer.path, join(id, 'layer.tar'));
     }
     return ids;
   }
 
-  /** Puts a staged file at `relative` atomically; linked, so one staged blob can serve several layer dirs. */
-  private async place(staged: string, relative: string): Promise<void> {
+  /**
+   * Puts a verified blob at `relative` atomically: a hard link to the cache (so ten directories of one base image
+   * cost its bytes once), or a copy with `copy` or across filesystems. A target that already is that file stays.
+   */
+  private async place(blob: string, relative: string): Promise<void> {
     const target = join(this.root, relative);
+    if (!this.options.copy && (await sameFile(blob, target))) return;
     const temp = `${target}.frozen-${randomBytes(6).toString('hex')}`;
-    try {
-      await link(staged, temp);
-    } catch {
-      await copyFile(staged, temp);
-    }
+    if (this.options.copy) await copyFile(blob, temp);
+    else await link(blob, temp).catch(() => copyFile(blob, temp));
     await rename(temp, target);
   }
 
@@ -147,6 +153,21 @@ export class DockerDirectory {
       throw new FrozenError('output', `${join(this.root, name)} exists but is not valid (${(error as Error).message}); refusing to overwrite it`);
     }
   }
+}
+
+const STAGING_PREFIX = '.frozen-staging-';
+
+/** Staging folders of runs whose process is gone (killed, or crashed) are removed. */
+async function removeAbandonedStaging(root: string): Promise<void> {
+  for (const name of await readdir(root)) {
+    const pid = Number(/^\.frozen-staging-(\d+)-/.exec(name)?.[1]);
+    if (pid && !processAlive(pid)) await rm(join(root, name), { recursive: true, force: true });
+  }
+}
+
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
+  return x !== undefined && y !== undefined && x.ino === y.ino && x.dev === y.dev;
 }
 
 async function isDirectory(path: string): Promise<boolean> {

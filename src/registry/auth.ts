@@ -103,34 +103,38 @@ export class Authorizer {
   /** The Authorization header for a request, from what is already known; undefined before any challenge. */
   async authorization(host: string, scope: string, signal?: AbortSignal): Promise<string | undefined> {
     const challenge = this.challenges.get(host);
-    return challenge ? this.answer(challenge, scope, false, signal) : undefined;
+    return challenge ? this.answer(challenge, scope, undefined, signal) : undefined;
   }
 
-  /** Answers a 401. `refresh` forces a new token (the one sent was rejected or has expired at the registry). */
-  async challenged(host: string, scope: string, values: readonly string[], refresh: boolean, signal?: AbortSignal) {
+  /**
+   * Answers a 401. `rejected` is the Authorization the registry refused: its token is replaced once, and requests
+   * that were refused the same token meanwhile share the replacement.
+   */
+  async challenged(host: string, scope: string, values: readonly string[], rejected?: string, signal?: AbortSignal) {
     const challenge = parseChallenges(values).find((c) => c.scheme === 'bearer' || c.scheme === 'basic');
     if (!challenge) {
       throw new FrozenError('auth', `${host} requires authentication with an unsupported scheme (${values.join('; ') || 'none named'})`);
     }
     this.challenges.set(host, challenge);
-    return this.answer(challenge, scope, refresh, signal);
+    return this.answer(challenge, scope, rejected, signal);
   }
 
-  private async answer(challenge: Challenge, scope: string, refresh: boolean, signal?: AbortSignal): Promise<string> {
+  private async answer(challenge: Challenge, scope: string, rejected?: string, signal?: AbortSignal): Promise<string> {
     if (challenge.scheme === 'basic') {
       if (!this.credentials) throw new FrozenError('auth', 'authentication required (Basic); pass --creds user:password');
       return basicAuthorization(this.credentials);
     }
-    const token = await this.token(challenge, scope, refresh, signal);
+    const token = await this.token(challenge, scope, rejected, signal);
     return `Bearer ${token.value}`;
   }
 
-  private async token(challenge: Challenge, scope: string, refresh: boolean, signal?: AbortSignal): Promise<CachedToken> {
+  private async token(challenge: Challenge, scope: string, rejected?: string, signal?: AbortSignal): Promise<CachedToken> {
     const { realm, service } = challenge.params;
     if (!realm) throw new FrozenError('auth', 'Bearer challenge without a realm');
     const key = JSON.stringify([realm, service ?? '', scope]);
     const cached = this.tokens.get(key);
-    if (!refresh && cached && cached.expiresAt - EXPIRY_MARGIN_MS > this.now()) return cached;
+    const usable = cached && cached.expiresAt - EXPIRY_MARGIN_MS > this.now() && `Bearer ${cached.value}` !== rejected;
+    if (cached && usable) return cached;
     // Single-flight: parallel requests that meet the same challenge share one token request.
     let pending = this.pending.get(key);
     if (!pending) {

@@ -28,11 +28,21 @@ export class RegistryClient {
     return response;
   }
 
-  /** GET a blob; the body streams from wherever the registry redirected to. */
-  async getBlob(digest: string, signal?: AbortSignal): Promise<HttpResponse> {
-    const response = await this.get(`blobs/${digest}`, {}, signal);
-    if (response.statusCode !== 200) throw await responseError(response, `blob ${digest}`);
+  /**
+   * GET a blob, from `offset` on when resuming (`Range: bytes=N-`). The body streams from wherever the registry
+   * redirected to. 200, 206 and 416 come back for the caller to judge; other statuses are errors.
+   */
+  async getBlob(digest: string, offset = 0, signal?: AbortSignal): Promise<HttpResponse> {
+    const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+    const response = await this.get(`blobs/${digest}`, headers, signal);
+    const expected = offset > 0 ? [200, 206, 416] : [200];
+    if (!expected.includes(response.statusCode)) throw await responseError(response, `blob ${digest}`);
     return response;
+  }
+
+  /** The registry host this client talks to, for per-host limits. */
+  get apiHost(): string {
+    return this.host;
   }
 
   private async get(path: string, headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
@@ -45,12 +55,12 @@ export class RegistryClient {
     if (first.statusCode !== 401) return first;
     await first.body.dump();
     const challenges = headerValues(first.headers, 'www-authenticate');
-    const answer = await this.authorizer.challenged(this.host, this.scope, challenges, known !== undefined, signal);
+    const answer = await this.authorizer.challenged(this.host, this.scope, challenges, known, signal);
     return send(answer);
   }
 }
 
-const STATUS_KINDS: Record<number, ErrorKind> = { 401: 'auth', 403: 'auth', 404: 'not-found' };
+const STATUS_KINDS: Record<number, ErrorKind> = { 401: 'auth', 403: 'auth', 404: 'not-found', 408: 'network' };
 
 /** One line for a failed registry response: status, what was asked, and the registry's own error code. */
 async function responseError(response: HttpResponse, what: string): Promise<FrozenError> {
@@ -66,13 +76,26 @@ async function responseError(response: HttpResponse, what: string): Promise<Froz
           ? 'not found'
           : status === 429
             ? `rate limited${retryAfter(response)}`
-            : `registry answered ${status}`;
-  return new FrozenError(kind, `${what}: ${reason}${detail ? ` (${detail})` : ''}`);
+            : status === 408
+              ? 'request timed out'
+              : `registry answered ${status}`;
+  const retryAfterMs = parseRetryAfter(header(response.headers, 'retry-after'));
+  return new FrozenError(kind, `${what}: ${reason}${detail ? ` (${detail})` : ''}`, {
+    ...(retryAfterMs !== undefined && { retryAfterMs }),
+  });
 }
 
 function retryAfter(response: HttpResponse): string {
   const value = header(response.headers, 'retry-after');
   return value ? `, retry after ${value}` : '';
+}
+
+/** `Retry-After` is seconds or an HTTP date. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 const ERROR_BODY_LIMIT = 64 * 1024;

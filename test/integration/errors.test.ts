@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -132,25 +132,32 @@ describe('output directory problems exit 1', () => {
 });
 
 describe('interruption', () => {
-  test('SIGINT mid-download removes the staging area; a directory the run created is removed', async () => {
+  test('SIGINT mid-download leaves the output as it was (a directory the run created is removed) and keeps the partial', async () => {
     for (const target of [output, join(await mkdtemp(join(tmpdir(), 'frozen-int-')), 'new')]) {
-      const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-o', target, `${stalling.host}/one/app:1`], { stdio: 'ignore' });
+      const cache = await mkdtemp(join(tmpdir(), 'frozen-int-cache-'));
+      const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-o', target, `${stalling.host}/one/app:1`], {
+        stdio: 'ignore',
+        env: { ...process.env, FROZEN_CACHE: cache },
+      });
       const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-      // Wait until the download is under way: a staging file exists.
-      for (let i = 0; i < 200 && !(await stagingHasFiles(target)); i++) await new Promise((r) => setTimeout(r, 25));
-      expect(await stagingHasFiles(target)).toBe(true);
+      // Wait until the download is under way: a partial with bytes in it.
+      for (let i = 0; i < 200 && !(await partialBytes(cache)); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await partialBytes(cache)).toBeGreaterThan(0);
       child.kill('SIGINT');
       expect(await exited).toBe(1);
       if (target === output) expect(await snapshot(output)).toEqual(before);
       else expect(existsSync(target)).toBe(false);
+      expect(await partialBytes(cache)).toBeGreaterThan(0); // kept for the next run to resume
     }
   });
 });
 
-async function stagingHasFiles(dir: string): Promise<boolean> {
-  const entries = await readdir(dir).catch(() => []);
-  const staging = entries.find((name) => name.startsWith('.frozen-staging-'));
-  return staging !== undefined && (await readdir(join(dir, staging)).catch(() => [])).length > 0;
+/** Bytes in the cache's partial downloads. */
+async function partialBytes(cache: string): Promise<number> {
+  const dir = join(cache, 'blobs', 'sha256');
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.partial'));
+  const sizes = await Promise.all(names.map((name) => stat(join(dir, name)).then((s) => s.size)));
+  return sizes.reduce((a, b) => a + b, 0);
 }
 
 describe('help and version', () => {

@@ -237,6 +237,7 @@ describe('the API', () => {
     const result = await pull({
       images: [`${registry.host}/team/app:1.2`],
       output,
+      cache: await tempDir(),
       platform: 'linux/amd64',
       onEvent: (event) => events.push(event),
     });
@@ -261,6 +262,7 @@ describe('the API', () => {
     const promise = pull({
       images: [`${registry.host}/team/app:1.2`, `${registry.host}/oci/app:1`],
       output,
+      cache: await tempDir(),
       platform: 'linux/amd64',
       signal: controller.signal,
       onEvent: (event) => event.type === 'blob-start' && controller.abort(),

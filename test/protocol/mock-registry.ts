@@ -17,8 +17,8 @@ export interface MockRegistryOptions {
   readonly basicCredentials?: string; // "user:pass"
   /** Redirect blob GETs here (another origin), the way Docker Hub uses a CDN. */
   readonly blobRedirect?: string;
-  /** How many requests the registry accepts each token for before refusing it (expired server-side). */
-  readonly tokenUses?: number;
+  /** How many requests the registry accepts the first token (T1) for before refusing it (expired server-side). */
+  readonly firstTokenUses?: number;
   /** Change served bytes: return a replacement for a blob or manifest body. */
   readonly tamper?: (path: string, body: Buffer) => Buffer;
   /** Extra response headers for manifest responses. */
@@ -137,7 +137,8 @@ function challengeFor(
   if (options.auth === 'bearer') {
     const token = authorization?.startsWith('Bearer T') ? authorization.slice(7) : undefined;
     const used = token === undefined ? 0 : (uses.get(token) ?? 0);
-    if (token !== undefined && used < (options.tokenUses ?? Infinity)) {
+    const limit = token === 'T1' ? (options.firstTokenUses ?? Infinity) : Infinity;
+    if (token !== undefined && used < limit) {
       uses.set(token, used + 1);
       return undefined;
     }

@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const FROZEN_BIN = fileURLToPath(new URL('../../bin/frozen.js', import.meta.url));
@@ -9,12 +12,16 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs the built CLI as a user would: a separate node process, no TTY. */
-export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+/**
+ * Runs the built CLI as a user would: a separate node process, no TTY. Each run gets an empty cache of its own
+ * unless `env.FROZEN_CACHE` names one, so runs are cold and independent by default.
+ */
+export async function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+  const cache = await mkdtemp(join(tmpdir(), 'frozen-cache-'));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [FROZEN_BIN, ...args], {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, FROZEN_CACHE: cache, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseDigest, type Digest } from '../digest.js';
+import { fileMatches } from './verify-file.js';
+
+/**
+ * The content-addressed cache: `blobs/<algorithm>/<hex>` holds only verified blobs (they enter by rename), with
+ * `<hex>.partial` (a resumable download) and `<hex>.lock` (the process downloading it) beside them.
+ */
+export interface CachedBlob {
+  readonly digest: Digest;
+  readonly size: number;
+  /** Last time a pull used it (the file's mtime, refreshed on use). */
+  readonly lastUsed: Date;
+  readonly path: string;
+}
+
+export class BlobStore {
+  constructor(readonly root: string) {}
+
+  /** `$FROZEN_CACHE`, else `$XDG_CACHE_HOME/frozen`, else `~/.cache/frozen`. */
+  static defaultRoot(env: NodeJS.ProcessEnv = process.env): string {
+    if (env.FROZEN_CACHE) return env.FROZEN_CACHE;
+    return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'frozen');
+  }
+
+  blobPath(digest: Digest): string {
+    return join(this.root, 'blobs', digest.algorithm, digest.hex);
+  }
+
+  partialPath(digest: Digest): string {
+    return `${this.blobPath(digest)}.partial`;
+  }
+
+  lockPath(digest: Digest): string {
+    return `${this.blobPath(digest)}.lock`;
+  }
+
+  async prepare(digest: Digest): Promise<void> {
+    await mkdir(join(this.root, 'blobs', digest.algorithm), { recursive: true });
+  }
+
+  /** A cached blob of the right size. Its bytes were verified when it entered the cache; `verify` re-checks. */
+  async has(digest: Digest, size: number): Promise<boolean> {
+    const info = await stat(this.blobPath(digest)).catch(() => undefined);
+    return info !== undefined && info.isFile() && info.size === size;
+  }
+
+  /** Moves a verified partial into the cache. */
+  async commitPartial(digest: Digest): Promise<void> {
+    await rename(this.partialPath(digest), this.blobPath(digest));
+  }
+
+  /** Takes a file already verified elsewhere (a layer in an output directory) into the cache, by link. */
+  async adopt(file: string, digest: Digest): Promise<void> {
+    await this.prepare(digest);
+    const temp = `${this.blobPath(digest)}.adopt-${randomBytes(6).toString('hex')}`;
+    await link(file, temp);
+    await rename(temp, this.blobPath(digest));
+  }
+
+  /** Marks a blob as used now, for `prune --older-than` and size-bounded pruning (least recently used first). */
+  async touch(digest: Digest): Promise<void> {
+    const now = new Date();
+    await utimes(this.blobPath(digest), now, now).catch(() => undefined);
+  }
+
+  async list(): Promise<CachedBlob[]> {
+    const blobs: CachedBlob[] = [];
+    for (const algorithm of await readdir(join(this.root, 'blobs')).catch(() => [])) {
+      for (const name of await readdir(join(this.root, 'blobs', algorithm)).catch(() => [])) {
+        const digest = tryDigest(`${algorithm}:${name}`);
+        if (!digest) continue; // partials, locks, temporaries
+        const path = this.blobPath(digest);
+        const info = await stat(path).catch(() => undefined);
+        if (info?.isFile()) blobs.push({ digest, size: info.size, lastUsed: info.mtime, path });
+      }
+    }
+    return blobs.sort((a, b) => a.digest.value.localeCompare(b.digest.value));
+  }
+
+  /** Re-hashes every blob; removes and returns those whose bytes no longer match their name. */
+  async verify(onBlob?: (blob: CachedBlob, ok: boolean) => void): Promise<CachedBlob[]> {
+    const corrupt: CachedBlob[] = [];
+    for (const blob of await this.list()) {
+      const ok = await fileMatches(blob.path, blob.digest, blob.size);
+      if (!ok) {
+        await rm(blob.path, { force: true });
+        corrupt.push(blob);
+      }
+      onBlob?.(blob, ok);
+    }
+    return corrupt;
+  }
+
+  /**
+   * Removes blobs unused for longer than `olderThanMs`, then the least recently used until the total is at most
+   * `maxBytes`. With neither, removes everything. Partial downloads nobody is working on go too.
+   */
+  async prune(options: { olderThanMs?: number; maxBytes?: number; now?: number } = {}): Promise<CachedBlob[]> {
+    const now = options.now ?? Date.now();
+    const byAge = (await this.list()).sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
+    const everything = options.olderThanMs === undefined && options.maxBytes === undefined;
+    let total = byAge.reduce((sum, blob) => sum + blob.size, 0);
+    const removed: CachedBlob[] = [];
+    for (const blob of byAge) {
+      const tooOld = options.olderThanMs !== undefined && now - blob.lastUsed.getTime() > options.olderThanMs;
+      const tooBig = options.maxBytes !== undefined && total > options.maxBytes;
+      if (!everything && !tooOld && !tooBig) continue;
+      await rm(blob.path, { force: true });
+      total -= blob.size;
+      removed.push(blob);
+    }
+    await this.removePartials();
+    return removed;
+  }
+
+  private async removePartials(): Promise<void> {
+    for (const algorithm of await readdir(join(this.root, 'blobs')).catch(() => [])) {
+      for (const name of await readdir(join(this.root, 'blobs', algorithm)).catch(() => [])) {
+        const path = join(this.root, 'blobs', algorithm, name);
+        const inUse = await stat(path.replace(/\.partial$/, '.lock')).then(() => true, () => false);
+        if (name.endsWith('.partial') && !inUse) await rm(path, { force: true });
+      }
+    }
+  }
+}
+
+function tryDigest(value: string): Digest | undefined {
+  try {
+    return parseDigest(value);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { processAlive } from '../util/process.js';
+
+/**
+ * A cross-process lock file per blob, so several `frozen` processes sharing one cache download each blob once.
+ * The holder refreshes the file's mtime; a lock is stale when its process is gone (same host: instant, so a re-run
+ * right after `kill -9` does not wait) or when it has not been refreshed for `staleMs`.
+ */
+export interface LockOptions {
+  readonly signal?: AbortSignal;
+  readonly staleMs?: number;
+  readonly pollMs?: number;
+  /** Called while waiting on another process, once. */
+  readonly onWait?: () => void;
+}
+
+interface LockOwner {
+  readonly pid: number;
+  readonly host: string;
+  readonly token: string;
+}
+
+const DEFAULT_STALE_MS = 30_000;
+const DEFAULT_POLL_MS = 50;
+
+export async function acquireLock(path: string, options: LockOptions = {}): Promise<() => Promise<void>> {
+  const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
+  const me: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex') };
+  let waited = false;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    if (await tryCreate(path, me)) return holdLock(path, me, staleMs);
+    const owner = await readOwner(path);
+    if (owner === 'gone') continue;
+    if (await isStale(path, owner, staleMs)) {
+      await breakLock(path, owner);
+      continue;
+    }
+    if (!waited) options.onWait?.();
+    waited = true;
+    await sleep(options.pollMs ?? DEFAULT_POLL_MS, undefined, options.signal ? { signal: options.signal } : {});
+  }
+}
+
+async function tryCreate(path: string, me: LockOwner): Promise<boolean> {
+  try {
+    const handle = await open(path, 'wx');
+    await handle.writeFile(JSON.stringify(me));
+    await handle.close();
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+function holdLock(path: string, me: LockOwner, staleMs: number): () => Promise<void> {
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    utimes(path, now, now).catch(() => undefined);
+  }, staleMs / 3);
+  heartbeat.unref();
+  return async () => {
+    clearInterval(heartbeat);
+    const owner = await readOwner(path);
+    if (owner !== 'gone' && owner?.token === me.token) await unlink(path).catch(() => undefined);
+  };
+}
+
+/** The lock's owner, undefined if unreadable (being written), 'gone' if the file vanished. */
+async function readOwner(path: string): Promise<LockOwner | undefined | 'gone'> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as LockOwner;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : undefined;
+  }
+}
+
+async function isStale(path: string, owner: LockOwner | undefined, staleMs: number): Promise<boolean> {
+  if (owner && owner.host === hostname() && !processAlive(owner.pid)) return true;
+  const info = await stat(path).catch(() => undefined);
+  return info !== undefined && Date.now() - info.mtimeMs > staleMs;
+}
+
+/**
+ * Removes a stale lock without removing a fresh one another process has just taken: move it aside, and if what
+ * was moved is not the stale lock we judged, put it back (link fails rather than overwrite a newer one).
+ */
+async function breakLock(path: string, stale: LockOwner | undefined): Promise<void> {
+  const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
+  try {
+    await rename(path, aside);
+  } catch {
+    return; // someone else broke it first
+  }
+  const moved = await readOwner(aside);
+  if (stale && moved !== 'gone' && moved?.token !== stale.token) await link(aside, path).catch(() => undefined);
+  await unlink(aside).catch(() => undefined);
+}

@@ -1,0 +1,171 @@
+import { createWriteStream } from 'node:fs';
+import { truncate } from 'node:fs/promises';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createDigester } from '../digest.js';
+import { FrozenError, isAbortError } from '../errors.js';
+import type { Descriptor } from '../manifest/index.js';
+import { header, networkError, type HttpResponse } from '../registry/transport.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { acquireLock } from '../store/lock.js';
+import { hashFile } from '../store/verify-file.js';
+import { withRetries, type RetryPolicy } from './retry.js';
+
+/**
+ * Downloads a blob into the cache so that no byte of work is lost: bytes go to `<hex>.partial` as they arrive and
+ * survive any failure (`kill -9` included); the next attempt, in this process or a later one, re-hashes them and asks
+ * for the rest with `Range`. Only a blob whose full size and digest check out enters the cache.
+ */
+export interface IngestOptions {
+  readonly retry: RetryPolicy;
+  readonly signal?: AbortSignal;
+  /** Bytes of the blob now on disk, as they grow. */
+  readonly onProgress?: (bytesOnDisk: number) => void;
+  readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  /** Another process is downloading this blob; we wait for it. */
+  readonly onWait?: () => void;
+}
+
+/** Opens the blob from `offset` (the registry client's `getBlob`). */
+export type OpenBlob = (offset: number) => Promise<HttpResponse>;
+
+export interface IngestResult {
+  /** `cache` when the blob was already there (perhaps fetched by another process meanwhile). */
+  readonly source: 'registry' | 'cache';
+  /** Bytes received from the network in this call. */
+  readonly received: number;
+}
+
+export async function ingest(store: BlobStore, descriptor: Descriptor, openBlob: OpenBlob, options: IngestOptions): Promise<IngestResult> {
+  const { digest, size } = descriptor;
+  if (await store.has(digest, size)) return { source: 'cache', received: 0 };
+  await store.prepare(digest);
+  const release = await acquireLock(store.lockPath(digest), {
+    ...(options.signal && { signal: options.signal }),
+    ...(options.onWait && { onWait: options.onWait }),
+  });
+  try {
+    if (await store.has(digest, size)) return { source: 'cache', received: 0 };
+    const state: AttemptState = { received: 0, useRange: true };
+    await withRetries(options.retry, () => attempt(store, descriptor, openBlob, options, state), {
+      ...(options.signal && { signal: options.signal }),
+      ...(options.onRetry && { onRetry: options.onRetry }),
+    });
+    return { source: 'registry', received: state.received };
+  } finally {
+    await release();
+  }
+}
+
+interface AttemptState {
+  /** Network bytes over all attempts. */
+  received: number;
+  /** Cleared when a server mishandles Range: later attempts start from 0. */
+  useRange: boolean;
+}
+
+async function attempt(store: BlobStore, descriptor: Descriptor, openBlob: OpenBlob, options: IngestOptions, state: AttemptState) {
+  const { digest, size } = descriptor;
+  const partial = store.partialPath(digest);
+  let { offset, hash } = await resumePoint(partial, descriptor);
+  if (!state.useRange && offset > 0) ({ offset, hash } = await restart(partial, descriptor));
+  if (offset === size) return finish(store, descriptor, hash.digest('hex'), offset > 0);
+
+  const response = await openBlob(offset);
+  if (offset > 0 && response.statusCode === 200) {
+    ({ offset, hash } = await restart(partial, descriptor)); // the server ignored Range: take the whole body
+  } else if (offset > 0 && !validPartialResponse(response, offset, size)) {
+    await response.body.dump();
+    await truncate(partial, 0);
+    state.useRange = false;
+    throw new FrozenError('network', `blob ${digest.value}: the server answered Range: bytes=${offset}- with ${describeRange(response)}; starting over`);
+  }
+  const resumedFrom = offset;
+  options.onProgress?.(offset);
+  const counter = new HashingCounter(descriptor, hash, size - offset, (bytes) => {
+    state.received += bytes;
+    offset += bytes;
+    options.onProgress?.(offset);
+  });
+  try {
+    await pipeline(response.body, counter, createWriteStream(partial, { flags: 'a' }), options.signal ? { signal: options.signal } : {});
+  } catch (error) {
+    // Whatever arrived is on disk: the next attempt resumes after it.
+    if (error instanceof FrozenError) {
+      if (error.kind === 'integrity') await truncate(partial, 0);
+      throw error;
+    }
+    if (isAbortError(error)) throw new FrozenError('aborted', 'aborted', { cause: error });
+    throw networkError(error, response.url);
+  }
+  if (offset !== size) {
+    throw new FrozenError('network', `blob ${digest.value}: the body ended after ${offset} of ${size} bytes`);
+  }
+  return finish(store, descriptor, hash.digest('hex'), resumedFrom > 0);
+}
+
+/** Re-hashes what a previous attempt left. A partial longer than the blob is garbage and starts over. */
+async function resumePoint(partial: string, descriptor: Descriptor) {
+  const hashed = await hashFile(partial, descriptor.digest);
+  if (!hashed || hashed.size > descriptor.size) return restart(partial, descriptor);
+  return { offset: hashed.size, hash: hashed.hash };
+}
+
+async function restart(partial: string, descriptor: Descriptor) {
+  await truncate(partial, 0).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
+  return { offset: 0, hash: createDigester(descriptor.digest.algorithm) };
+}
+
+/** The complete partial must hash to the digest; after a resume a mismatch means start over, else it is final. */
+async function finish(store: BlobStore, descriptor: Descriptor, hex: string, resumed: boolean): Promise<void> {
+  if (hex === descriptor.digest.hex) {
+    await store.commitPartial(descriptor.digest);
+    return;
+  }
+  await truncate(store.partialPath(descriptor.digest), 0);
+  const message = `blob ${descriptor.digest.value}: digest or size mismatch (content hashes to ${descriptor.digest.algorithm}:${hex})`;
+  if (resumed) throw new FrozenError('network', `${message} after resuming; starting over`);
+  throw new FrozenError('integrity', message);
+}
+
+/** Only a 206 whose Content-Range starts where our bytes end, for a blob of the size we expect, is a resume. */
+function validPartialResponse(response: HttpResponse, offset: number, size: number): boolean {
+  if (response.statusCode !== 206) return false;
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(response.headers, 'content-range')?.trim() ?? '');
+  if (!match) return false;
+  const [, start, end, total] = match;
+  return Number(start) === offset && Number(end) === size - 1 && (total === '*' || Number(total) === size);
+}
+
+function describeRange(response: HttpResponse): string {
+  const range = header(response.headers, 'content-range');
+  return `${response.statusCode}${range ? ` (Content-Range: ${range})` : ''}`;
+}
+
+/** Hashes and counts bytes on their way to the partial file; refuses more than the blob's remaining size. */
+class HashingCounter extends Transform {
+  private passed = 0;
+
+  constructor(
+    private readonly descriptor: Descriptor,
+    private readonly hash: ReturnType<typeof createDigester>,
+    private readonly remaining: number,
+    private readonly onChunk: (bytes: number) => void,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.passed += chunk.length;
+    if (this.passed > this.remaining) {
+      const { digest, size } = this.descriptor;
+      callback(new FrozenError('integrity', `blob ${digest.value}: digest or size mismatch (more than the declared ${size} bytes)`));
+      return;
+    }
+    this.hash.update(chunk);
+    this.onChunk(chunk.length);
+    callback(null, chunk);
+  }
+}

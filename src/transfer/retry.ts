@@ -1,0 +1,41 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isRetryable, type FrozenError } from '../errors.js';
+
+/**
+ * Retries with exponential backoff and full jitter, honouring `Retry-After`. Only network-kind errors are retried
+ * (connection failures, resets, timeouts, 408, 429, 5xx); 400/401/403/404 and integrity failures are final.
+ */
+export interface RetryPolicy {
+  /** Further attempts after the first. */
+  readonly retries: number;
+  /** The first backoff; each retry doubles it, up to MAX_DELAY_MS. */
+  readonly baseDelayMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 5, baseDelayMs: 250 };
+const MAX_DELAY_MS = 10_000;
+const MAX_RETRY_AFTER_MS = 120_000;
+
+export function backoffDelay(policy: RetryPolicy, attempt: number, error: unknown, random = Math.random): number {
+  const asked = (error as FrozenError | undefined)?.retryAfterMs;
+  if (asked !== undefined) return Math.min(asked, MAX_RETRY_AFTER_MS);
+  const ceiling = Math.min(MAX_DELAY_MS, policy.baseDelayMs * 2 ** attempt);
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+export async function withRetries<T>(
+  policy: RetryPolicy,
+  task: (attempt: number) => Promise<T>,
+  options: { signal?: AbortSignal; onRetry?: (error: unknown, attempt: number, delayMs: number) => void } = {},
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await task(attempt);
+    } catch (error) {
+      if (!isRetryable(error) || attempt >= policy.retries) throw error;
+      const delay = backoffDelay(policy, attempt, error);
+      options.onRetry?.(error, attempt + 1, delay);
+      await sleep(delay, undefined, options.signal ? { signal: options.signal } : {});
+    }
+  }
+}

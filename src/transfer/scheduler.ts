@@ -1,0 +1,35 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+
+/**
+ * Who may transfer when: large blobs share `concurrency` slots, at most `perHost` of them against one registry
+ * host; small blobs (configs, tiny layers) have slots of their own so they never wait behind a big layer.
+ */
+export const SMALL_BLOB_BYTES = 1024 * 1024;
+const SMALL_BLOB_SLOTS = 4;
+
+export class Scheduler {
+  private readonly small: LimitFunction = pLimit(SMALL_BLOB_SLOTS);
+  private readonly large: LimitFunction;
+  private readonly hosts = new Map<string, LimitFunction>();
+
+  constructor(
+    concurrency: number,
+    private readonly perHost: number,
+  ) {
+    this.large = pLimit(concurrency);
+  }
+
+  run<T>(host: string, size: number, task: () => Promise<T>): Promise<T> {
+    if (size <= SMALL_BLOB_BYTES) return this.small(task);
+    return this.hostLimit(host)(() => this.large(task));
+  }
+
+  private hostLimit(host: string): LimitFunction {
+    let limit = this.hosts.get(host);
+    if (!limit) {
+      limit = pLimit(this.perHost);
+      this.hosts.set(host, limit);
+    }
+    return limit;
+  }
+}
