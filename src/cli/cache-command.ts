@@ -1,0 +1,88 @@
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { asFrozenError } from '../errors.js';
+import { BlobStore } from '../store/blob-store.js';
+import { formatBytes, parseDuration, parseSize } from './format.js';
+import { EXIT_FAILED, EXIT_OK, type Io } from './io.js';
+import { reportError } from './pull-command.js';
+
+/** `frozen cache ls|du|verify|prune`: look after the shared blob cache. */
+export function cacheCommand(io: Io, setExitCode: (code: number) => void): Command {
+  const command = new Command('cache').description('inspect and maintain the blob cache');
+  const storeOf = (flags: { cache?: string }) => new BlobStore(resolve(flags.cache ?? BlobStore.defaultRoot()));
+  const run = (action: (store: BlobStore, flags: CacheFlags) => Promise<number>) => async (flags: CacheFlags) => {
+    try {
+      setExitCode(await action(storeOf(flags), flags));
+    } catch (error) {
+      reportError(asFrozenError(error), io, false);
+      setExitCode(EXIT_FAILED);
+    }
+  };
+  const cacheOption = '--cache <dir>';
+  const cacheHelp = 'cache directory (default: $FROZEN_CACHE, $XDG_CACHE_HOME/frozen, ~/.cache/frozen)';
+
+  command
+    .command('ls')
+    .description('list cached blobs: digest, size, last used')
+    .option(cacheOption, cacheHelp)
+    .action(
+      run(async (store) => {
+        for (const blob of await store.list()) io.stdout(`${blob.digest.value}  ${formatBytes(blob.size).padStart(9)}  ${blob.lastUsed.toISOString()}\n`);
+        return EXIT_OK;
+      }),
+    );
+
+  command
+    .command('du')
+    .description('total size of the cache')
+    .option(cacheOption, cacheHelp)
+    .action(
+      run(async (store) => {
+        const blobs = await store.list();
+        const total = blobs.reduce((sum, blob) => sum + blob.size, 0);
+        io.stdout(`${blobs.length} blobs, ${formatBytes(total)} (${total} bytes) in ${store.root}\n`);
+        return EXIT_OK;
+      }),
+    );
+
+  command
+    .command('verify')
+    .description('re-hash every blob and remove those that fail (exit 1 if any did)')
+    .option(cacheOption, cacheHelp)
+    .action(
+      run(async (store) => {
+        let checked = 0;
+        const corrupt = await store.verify((blob, ok) => {
+          checked++;
+          if (!ok) io.stdout(`removed ${blob.digest.value}: its bytes do not match its digest\n`);
+        });
+        io.stdout(`verified ${checked} blobs, removed ${corrupt.length}\n`);
+        return corrupt.length === 0 ? EXIT_OK : EXIT_FAILED;
+      }),
+    );
+
+  command
+    .command('prune')
+    .description('remove blobs unused for a while, or the least recently used down to a size; with no option, everything')
+    .option(cacheOption, cacheHelp)
+    .option('--older-than <duration>', 'remove blobs not used for this long (e.g. 30d, 12h)', parseDuration)
+    .option('--max-size <size>', 'then remove least recently used blobs until the cache is at most this big (e.g. 10GB)', parseSize)
+    .action(
+      run(async (store, flags) => {
+        const removed = await store.prune({
+          ...(flags.olderThan !== undefined && { olderThanMs: flags.olderThan }),
+          ...(flags.maxSize !== undefined && { maxBytes: flags.maxSize }),
+        });
+        const freed = removed.reduce((sum, blob) => sum + blob.size, 0);
+        io.stdout(`removed ${removed.length} blobs, freed ${formatBytes(freed)}\n`);
+        return EXIT_OK;
+      }),
+    );
+  return command;
+}
+
+interface CacheFlags {
+  cache?: string;
+  olderThan?: number;
+  maxSize?: number;
+}

@@ -1,0 +1,153 @@
+import type { PullEvent } from '../pull.js';
+import { formatBytes, shortDigest } from './format.js';
+import type { Io } from './io.js';
+
+/**
+ * Turns pull events into output. `tty`: a line per active blob and a total line, redrawn in place on stderr.
+ * `plain` (CI logs, Dockerfile RUN): plain lines, a start and a finish per blob and a progress line per blob at
+ * most every few seconds, never a carriage return. `json`: every event as one NDJSON line on stdout.
+ */
+export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet';
+
+export interface ProgressRenderer {
+  readonly onEvent: (event: PullEvent) => void;
+  /** Stops redrawing and leaves the terminal clean. */
+  finish(): void;
+}
+
+export function createRenderer(mode: ProgressMode, io: Io, now: () => number = Date.now): ProgressRenderer {
+  switch (mode) {
+    case 'json':
+      return { onEvent: (event) => io.stdout(`${JSON.stringify(event)}\n`), finish: () => undefined };
+    case 'quiet':
+      return { onEvent: () => undefined, finish: () => undefined };
+    case 'plain':
+      return plainRenderer(io, now);
+    case 'tty':
+      return ttyRenderer(io, now);
+  }
+}
+
+/** Seconds between two progress lines for one blob in plain mode. */
+const PLAIN_PROGRESS_INTERVAL_MS = 5_000;
+
+function plainRenderer(io: Io, now: () => number): ProgressRenderer {
+  const lastLine = new Map<string, number>();
+  const write = (line: string) => io.stderr(`${line}\n`);
+  return {
+    onEvent(event) {
+      switch (event.type) {
+        case 'resolved':
+          write(`resolved ${event.image}: ${event.manifestDigest}${event.platform ? ` (${event.platform})` : ''}, ${event.layers} layers, ${formatBytes(event.bytes)}`);
+          break;
+        case 'blob-start':
+          lastLine.set(event.digest, now());
+          write(`start  ${shortDigest(event.digest)} ${event.kind} ${formatBytes(event.size)}`);
+          break;
+        case 'blob-progress':
+          if (now() - (lastLine.get(event.digest) ?? 0) >= PLAIN_PROGRESS_INTERVAL_MS) {
+            lastLine.set(event.digest, now());
+            write(`       ${shortDigest(event.digest)} ${percent(event.bytes, event.size)} ${formatBytes(event.bytes)} of ${formatBytes(event.size)}`);
+          }
+          break;
+        case 'blob-retry':
+          write(`retry  ${shortDigest(event.digest)} in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`);
+          break;
+        case 'blob-wait':
+          write(`wait   ${shortDigest(event.digest)}: another frozen process is downloading it`);
+          break;
+        case 'blob-done':
+          write(`done   ${shortDigest(event.digest)} ${event.kind} ${formatBytes(event.size)} from ${event.source}`);
+          break;
+        default:
+          break;
+      }
+    },
+    finish: () => undefined,
+  };
+}
+
+const REDRAW_MS = 100;
+
+interface LiveBlob {
+  readonly kind: string;
+  readonly size: number;
+  bytes: number;
+}
+
+function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
+  const live = new Map<string, LiveBlob>();
+  const finished: string[] = [];
+  let drawnLines = 0;
+  let totalSize = 0;
+  let totalBytes = 0;
+  const started = now();
+
+  const draw = () => {
+    const lines = [...live].map(([digest, blob]) => `${blob.kind.padEnd(6)} ${shortDigest(digest)} ${bar(blob.bytes, blob.size)} ${formatBytes(blob.bytes)}/${formatBytes(blob.size)}`);
+    if (totalSize > 0) lines.push(totalLine(totalBytes, totalSize, now() - started));
+    // Move up over the previous live region, clear it, print what finished, then the live region again.
+    const up = drawnLines > 0 ? `\x1b[${drawnLines}F\x1b[J` : '';
+    io.stderr(up + finished.map((line) => `${line}\n`).join('') + lines.map((line) => `${line}\n`).join(''));
+    finished.length = 0;
+    drawnLines = lines.length;
+  };
+  const timer = setInterval(draw, REDRAW_MS);
+  timer.unref();
+
+  return {
+    onEvent(event) {
+      switch (event.type) {
+        case 'resolved':
+          finished.push(`${event.image}: ${event.manifestDigest}${event.platform ? ` (${event.platform})` : ''}`);
+          break;
+        case 'blob-start':
+          live.set(event.digest, { kind: event.kind, size: event.size, bytes: 0 });
+          totalSize += event.size;
+          break;
+        case 'blob-progress': {
+          const blob = live.get(event.digest);
+          if (blob) {
+            totalBytes += event.bytes - blob.bytes;
+            blob.bytes = event.bytes;
+          }
+          break;
+        }
+        case 'blob-done': {
+          const blob = live.get(event.digest);
+          if (blob) {
+            totalBytes += blob.size - blob.bytes;
+            live.delete(event.digest);
+          }
+          finished.push(`${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${event.source}`);
+          break;
+        }
+        case 'blob-retry':
+          finished.push(`retry  ${shortDigest(event.digest)} (attempt ${event.attempt}): ${event.reason}`);
+          break;
+        default:
+          break;
+      }
+    },
+    finish() {
+      clearInterval(timer);
+      live.clear();
+      draw();
+    },
+  };
+}
+
+function percent(bytes: number, size: number): string {
+  return `${size === 0 ? 100 : Math.floor((bytes / size) * 100)}%`;
+}
+
+function bar(bytes: number, size: number, width = 24): string {
+  const filled = size === 0 ? width : Math.floor((bytes / size) * width);
+  return `[${'='.repeat(filled)}${' '.repeat(width - filled)}]`;
+}
+
+function totalLine(bytes: number, size: number, elapsedMs: number): string {
+  const rate = elapsedMs > 0 ? (bytes / elapsedMs) * 1000 : 0;
+  const eta = rate > 0 ? Math.ceil((size - bytes) / rate) : undefined;
+  return `total  ${formatBytes(bytes)}/${formatBytes(size)}  ${formatBytes(rate)}/s${eta !== undefined ? `  ETA ${eta}s` : ''}`;
+}
