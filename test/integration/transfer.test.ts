@@ -1,0 +1,296 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, open, readdir, readFile, stat, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { layerIds } from '../../src/layout/docker-format.js';
+import type { PullEvent } from '../../src/pull.js';
+import { FROZEN_BIN, runCli } from '../support/cli.js';
+import { snapshot } from '../support/fixture.js';
+import { startFlakyRegistry, type FlakyRegistry } from '../support/flaky-registry.js';
+import { image, layer, sha256, type BuiltImage } from '../support/images.js';
+import { loadWithSkopeo } from '../support/load.js';
+
+const MiB = 1024 * 1024;
+const tempDir = (prefix = 'frozen-transfer-') => mkdtemp(join(tmpdir(), prefix));
+
+let server: FlakyRegistry;
+let big: BuiltImage; // a 4 MiB incompressible layer on a small base
+let sibling: BuiltImage; // shares the big layer, own top layer
+
+beforeAll(async () => {
+  server = await startFlakyRegistry();
+  const base = await layer([{ type: 'file', name: 'etc/base', content: 'base\n' }]);
+  const heavy = await layer([{ type: 'file', name: 'data/blob', content: randomBytes(4 * MiB) }]);
+  big = image({ layers: [base, heavy] });
+  sibling = image({ layers: [base, heavy, await layer([{ type: 'file', name: 'etc/sibling', content: 'sibling\n' }])] });
+  server.serve('big/app', '1', big);
+  server.serve('sib/app', '1', sibling);
+});
+afterAll(async () => server?.stop());
+
+beforeEach(() => {
+  server.requests.length = 0;
+  Object.assign(server.behaviour, { range: 'honor', resets: { count: 0, afterBytes: 0 }, failures: [], throttleBytesPer10ms: 0 });
+});
+
+const heavyLayer = () => big.layers[1]!;
+
+async function pullWith(cache: string, ...args: string[]) {
+  const output = await tempDir();
+  const result = await runCli(['pull', '-o', output, ...args], { env: { FROZEN_CACHE: cache } });
+  return { ...result, output };
+}
+
+/** The cache holds exactly verified blobs, and the output loads with the right image ID. */
+async function expectVerified(cache: string, output: string, img: BuiltImage) {
+  const verify = await runCli(['cache', 'verify'], { env: { FROZEN_CACHE: cache } });
+  expect(verify.stdout).toMatch(/removed 0\n$/);
+  expect(verify.code).toBe(0);
+  expect((await loadWithSkopeo(output)).imageId).toBe(img.config.digest);
+  const top = layerIds(img.layers.map((l) => l.digest));
+  for (const [i, id] of top.entries()) expect(sha256(await readFile(join(output, id, 'layer.tar')))).toBe(img.layers[i]!.digest);
+}
+
+const bytesServed = (digest: string) => server.blobRequests(digest).reduce((sum, r) => sum + r.bytes, 0);
+
+describe('resume and retries', () => {
+  test('a connection reset mid-body three times: resumed with Range each time, ≤ 1.1× the blob transferred', async () => {
+    server.behaviour.resets = { count: 3, afterBytes: 1 * MiB };
+    const cache = await tempDir();
+    const result = await pullWith(cache, `${server.host}/big/app:1`);
+    expect(result.stderr).not.toContain('error');
+    expect(result.code).toBe(0);
+    const gets = server.blobRequests(heavyLayer().digest);
+    // Each retry asks for the rest after the bytes that reached the disk (a little less than the server sent).
+    const offsets = gets.map((r) => (r.range === undefined ? 0 : Number(/^bytes=(\d+)-$/.exec(r.range)![1])));
+    expect(offsets).toHaveLength(4);
+    expect(offsets[0]).toBe(0);
+    for (let i = 1; i < 4; i++) {
+      expect(offsets[i]).toBeGreaterThan(offsets[i - 1]!);
+      expect(offsets[i]).toBeLessThanOrEqual(i * MiB);
+    }
+    expect(gets.slice(1).every((r) => r.status === 206)).toBe(true);
+    expect(bytesServed(heavyLayer().digest)).toBeLessThanOrEqual(1.1 * heavyLayer().size);
+    expect(result.stderr).toMatch(/retry {2}[0-9a-f]{12} in [\d.]+ s \(attempt 1\): .*connection reset|retry/);
+    await expectVerified(cache, result.output, big);
+  });
+
+  test('a server that answers Range with 200: the whole body is taken from 0', async () => {
+    server.behaviour.resets = { count: 1, afterBytes: 1 * MiB };
+    server.behaviour.range = 'ignore';
+    const cache = await tempDir();
+    const result = await pullWith(cache, `${server.host}/big/app:1`);
+    expect(result.code).toBe(0);
+    const gets = server.blobRequests(heavyLayer().digest);
+    expect(gets.map((r) => [r.range, r.status])).toEqual([[undefined, 200], [expect.stringMatching(/^bytes=[1-9]\d*-$/), 200]]);
+    await expectVerified(cache, result.output, big);
+  });
+
+  test('a server that lies in Content-Range: its answer is refused and the blob fetched again without Range', async () => {
+    server.behaviour.resets = { count: 1, afterBytes: 1 * MiB };
+    server.behaviour.range = 'lie';
+    const cache = await tempDir();
+    const result = await pullWith(cache, `${server.host}/big/app:1`);
+    expect(result.code).toBe(0);
+    const gets = server.blobRequests(heavyLayer().digest);
+    expect(gets.map((r) => [r.range, r.status])).toEqual([[undefined, 200], [expect.stringMatching(/^bytes=[1-9]\d*-$/), 206], [undefined, 200]]);
+    expect(result.stderr).toMatch(/Content-Range: bytes 0-\d+\/\d+\); starting over/);
+    await expectVerified(cache, result.output, big);
+  });
+
+  test('429 with Retry-After is honoured', async () => {
+    server.behaviour.failures = [{ status: 429, retryAfter: '1' }];
+    const cache = await tempDir();
+    const result = await pullWith(cache, `${server.host}/big/app:1`);
+    expect(result.code).toBe(0);
+    const blobGets = server.requests.filter((r) => r.path.includes('/blobs/'));
+    const refused = blobGets.find((r) => r.status === 429)!;
+    const retried = blobGets.find((r) => r.path === refused.path && r.status === 200)!;
+    expect(retried.at - refused.at).toBeGreaterThanOrEqual(950);
+    expect(result.stderr).toMatch(/retry .* in 1\.0 s \(attempt 1\): .*rate limited, retry after 1/);
+    await expectVerified(cache, result.output, big);
+  });
+
+  test('503 twice, then success', async () => {
+    server.behaviour.failures = [{ status: 503 }, { status: 503 }];
+    const cache = await tempDir();
+    const result = await pullWith(cache, `${server.host}/big/app:1`);
+    expect(result.code).toBe(0);
+    expect(server.requests.filter((r) => r.status === 503)).toHaveLength(2);
+    await expectVerified(cache, result.output, big);
+  });
+
+  test('503 for longer than --retries allows: a clear error, no blob in the cache, no output', async () => {
+    server.behaviour.failures = Array.from({ length: 20 }, () => ({ status: 503 }));
+    const cache = await tempDir();
+    const parent = await tempDir();
+    const output = join(parent, 'out');
+    const result = await runCli(['pull', '-o', output, '--retries', '2', `${server.host}/big/app:1`], { env: { FROZEN_CACHE: cache } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/frozen: error: .*big\/app:1: blob sha256:[0-9a-f]{64}: registry answered 503\n/);
+    expect(await readdir(parent)).toEqual([]);
+    const ls = await runCli(['cache', 'ls'], { env: { FROZEN_CACHE: cache } });
+    for (const line of ls.stdout.trim().split('\n').filter(Boolean)) {
+      const digest = line.split(' ')[0]!;
+      expect(sha256(await readFile(join(cache, 'blobs', 'sha256', digest.slice(7))))).toBe(digest); // only verified blobs
+    }
+  });
+});
+
+describe('interruption', () => {
+  test('kill -9 half way through a large layer; the re-run resumes and writes what an uninterrupted pull writes', async () => {
+    const reference = `${server.host}/big/app:1`;
+    const clean = await pullWith(await tempDir(), reference);
+    expect(clean.code).toBe(0);
+    server.requests.length = 0;
+
+    server.behaviour.throttleBytesPer10ms = 32 * 1024; // ~3 MB/s: the 4 MiB layer takes over a second
+    const cache = await tempDir();
+    const output = await tempDir();
+    const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-o', output, reference], { stdio: 'ignore', env: { ...process.env, FROZEN_CACHE: cache } });
+    const exited = new Promise((resolve) => child.on('close', resolve));
+    const partial = join(cache, 'blobs', 'sha256', `${heavyLayer().digest.slice(7)}.partial`);
+    for (let i = 0; i < 400 && (await sizeOf(partial)) < 1.5 * MiB; i++) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGKILL');
+    await exited;
+    const kept = await sizeOf(partial);
+    expect(kept).toBeGreaterThanOrEqual(1.5 * MiB);
+    expect(kept).toBeLessThan(heavyLayer().size);
+
+    server.behaviour.throttleBytesPer10ms = 0;
+    const again = await runCli(['pull', '-o', output, reference], { env: { FROZEN_CACHE: cache } });
+    expect(again.code).toBe(0);
+    const gets = server.blobRequests(heavyLayer().digest);
+    expect(gets.at(-1)!.range).toMatch(/^bytes=(\d+)-$/);
+    expect(Number(/^bytes=(\d+)-$/.exec(gets.at(-1)!.range!)![1])).toBeGreaterThanOrEqual(kept);
+    expect(bytesServed(heavyLayer().digest)).toBeLessThanOrEqual(1.1 * heavyLayer().size);
+    expect(await snapshot(output)).toEqual(await snapshot(clean.output));
+    await expectVerified(cache, output, big);
+  });
+});
+
+describe('the shared cache', () => {
+  test('four processes pulling overlapping images into one cache all succeed, and each blob is fetched once', async () => {
+    server.behaviour.throttleBytesPer10ms = 256 * 1024;
+    const cache = await tempDir();
+    const refs = [[`${server.host}/big/app:1`], [`${server.host}/sib/app:1`], [`${server.host}/big/app:1`, `${server.host}/sib/app:1`], [`${server.host}/sib/app:1`]];
+    const runs = await Promise.all(refs.map((r) => pullWith(cache, ...r)));
+    for (const run of runs) {
+      expect(run.stderr).not.toContain('error');
+      expect(run.code).toBe(0);
+    }
+    const digests = new Set([big, sibling].flatMap((img) => [img.config, ...img.layers].map((b) => b.digest)));
+    for (const digest of digests) expect(server.blobRequests(digest)).toHaveLength(1);
+    expect((await loadWithSkopeo(runs[2]!.output, 1)).imageId).toBe(sibling.config.digest);
+    // Every output links the one cached copy: ten directories of one base image cost its bytes once.
+    const cached = await stat(join(cache, 'blobs', 'sha256', heavyLayer().digest.slice(7)));
+    expect(cached.nlink).toBe(1 + runs.length);
+  });
+
+  test('--copy writes independent files; --no-cache leaves the cache untouched', async () => {
+    const cache = await tempDir();
+    const copied = await pullWith(cache, '--copy', `${server.host}/big/app:1`);
+    expect(copied.code).toBe(0);
+    const heavyId = layerIds(big.layers.map((l) => l.digest))[1]!;
+    expect((await stat(join(copied.output, heavyId, 'layer.tar'))).nlink).toBe(1);
+    expect((await stat(join(cache, 'blobs', 'sha256', heavyLayer().digest.slice(7)))).nlink).toBe(1);
+
+    const untouched = await tempDir();
+    const uncached = await pullWith(untouched, '--no-cache', `${server.host}/big/app:1`);
+    expect(uncached.code).toBe(0);
+    expect(await readdir(untouched)).toEqual([]);
+    expect(await readdir(uncached.output)).not.toContainEqual(expect.stringMatching(/^\.frozen/));
+    expect((await loadWithSkopeo(uncached.output)).imageId).toBe(big.config.digest);
+  });
+
+  test('a warm re-pull downloads no blob', async () => {
+    const cache = await tempDir();
+    await pullWith(cache, `${server.host}/big/app:1`);
+    server.requests.length = 0;
+    const warm = await pullWith(cache, `${server.host}/big/app:1`);
+    expect(warm.code).toBe(0);
+    expect(server.requests.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
+    expect(warm.stdout).toContain('(0 B downloaded)');
+    expect(warm.stderr).toMatch(/done {3}[0-9a-f]{12} layer 4\.\d MB from cache/);
+  });
+
+  test('a blob corrupted on disk is found by cache verify, removed, and fetched again by the next pull', async () => {
+    const cache = await tempDir();
+    await pullWith(cache, `${server.host}/big/app:1`);
+    const blobFile = join(cache, 'blobs', 'sha256', heavyLayer().digest.slice(7));
+    const handle = await open(blobFile, 'r+');
+    await handle.write(Buffer.from('rot'), 0, 3, 1000);
+    await handle.close();
+
+    const verify = await runCli(['cache', 'verify'], { env: { FROZEN_CACHE: cache } });
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toContain(`removed ${heavyLayer().digest}: its bytes do not match its digest`);
+    expect(verify.stdout).toMatch(/verified 3 blobs, removed 1\n$/);
+
+    server.requests.length = 0;
+    const again = await pullWith(cache, `${server.host}/big/app:1`);
+    expect(again.code).toBe(0);
+    expect(server.blobRequests(heavyLayer().digest)).toHaveLength(1);
+    await expectVerified(cache, again.output, big);
+  });
+
+  test('cache ls, du and prune', async () => {
+    const cache = await tempDir();
+    await pullWith(cache, `${server.host}/big/app:1`);
+    const env = { env: { FROZEN_CACHE: cache } };
+    const blobsOf = [big.config, ...big.layers];
+    const ls = await runCli(['cache', 'ls'], env);
+    expect(ls.stdout.trim().split('\n').map((line) => line.split(/\s+/)[0]).sort()).toEqual(blobsOf.map((b) => b.digest).sort());
+    const total = blobsOf.reduce((sum, b) => sum + b.size, 0);
+    expect((await runCli(['cache', 'du'], env)).stdout).toContain(`3 blobs, `);
+    expect((await runCli(['cache', 'du'], env)).stdout).toContain(`(${total} bytes)`);
+
+    const old = new Date(Date.now() - 40 * 86400e3);
+    await utimes(join(cache, 'blobs', 'sha256', big.config.digest.slice(7)), old, old);
+    expect((await runCli(['cache', 'prune', '--older-than', '30d'], env)).stdout).toMatch(/^removed 1 blobs/);
+    expect((await runCli(['cache', 'prune', '--max-size', `${heavyLayer().size}`], env)).stdout).toMatch(/^removed 1 blobs/);
+    const left = await runCli(['cache', 'ls'], env);
+    expect(left.stdout.trim().split(/\s+/)[0]).toBe(heavyLayer().digest);
+    expect((await runCli(['cache', 'prune'], env)).stdout).toMatch(/^removed 1 blobs/);
+    expect((await runCli(['cache', 'prune', '--max-size', 'lots'], env)).code).toBe(2);
+  });
+});
+
+describe('progress output', () => {
+  test('--json: NDJSON events that add up to the bytes written', async () => {
+    const cache = await tempDir();
+    const result = await pullWith(cache, '--json', `${server.host}/big/app:1`);
+    expect(result.code).toBe(0);
+    const events = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as PullEvent);
+    expect(events[0]).toMatchObject({ type: 'resolved', imageId: big.config.digest, layers: 2 });
+    expect(events.at(-1)).toMatchObject({ type: 'image-done' });
+    const done = events.filter((e): e is Extract<PullEvent, { type: 'blob-done' }> => e.type === 'blob-done');
+    const written = [big.config, ...big.layers].reduce((sum, b) => sum + b.size, 0);
+    expect(done.reduce((sum, e) => sum + e.bytes, 0)).toBe(written);
+    expect(done.every((e) => e.source === 'registry')).toBe(true);
+    const progress = events.filter((e): e is Extract<PullEvent, { type: 'blob-progress' }> => e.type === 'blob-progress' && e.digest === heavyLayer().digest);
+    expect(progress.at(-1)!.bytes).toBe(heavyLayer().size);
+    expect(progress.every((e, i) => i === 0 || e.bytes >= progress[i - 1]!.bytes)).toBe(true);
+    const files = await Promise.all(layerIds(big.layers.map((l) => l.digest)).map((id) => stat(join(result.output, id, 'layer.tar'))));
+    const config = await stat(join(result.output, `${big.config.digest.slice(7)}.json`));
+    expect(files.reduce((sum, f) => sum + f.size, config.size)).toBe(written);
+  });
+
+  test('not a TTY: plain lines, a start and a finish per blob, no carriage-return redraws', async () => {
+    server.behaviour.throttleBytesPer10ms = 256 * 1024;
+    const result = await pullWith(await tempDir(), `${server.host}/big/app:1`);
+    expect(result.code).toBe(0);
+    expect(result.stderr).not.toMatch(/\r|\x1b\[/);
+    for (const blob of [big.config, ...big.layers]) {
+      const short = blob.digest.slice(7, 19);
+      expect(result.stderr).toMatch(new RegExp(`^start  ${short} `, 'm'));
+      expect(result.stderr).toMatch(new RegExp(`^done   ${short} .* from registry$`, 'm'));
+    }
+  });
+});
+
+async function sizeOf(path: string): Promise<number> {
+  return stat(path).then((s) => s.size, () => 0);
+}
