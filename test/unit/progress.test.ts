@@ -1,0 +1,61 @@
+import { describe, expect, test, vi } from 'vitest';
+import { createRenderer } from '../../src/cli/progress.js';
+import type { PullEvent } from '../../src/pull.js';
+
+const digest = `sha256:${'ab'.repeat(32)}`;
+const capture = (interactive: boolean) => {
+  const out = { stdout: '', stderr: '' };
+  const io = { stdout: (t: string) => void (out.stdout += t), stderr: (t: string) => void (out.stderr += t), interactive };
+  return { out, io };
+};
+
+describe('progress renderers', () => {
+  test('tty: a live line per blob and a total line, redrawn in place; finished blobs stay above', () => {
+    vi.useFakeTimers();
+    try {
+      const { out, io } = capture(true);
+      let now = 0;
+      const renderer = createRenderer('tty', io, () => now);
+      const events: PullEvent[] = [
+        { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
+        { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 500 },
+      ];
+      events.forEach(renderer.onEvent);
+      now = 1000;
+      vi.advanceTimersByTime(100); // one redraw
+      expect(out.stderr).toBe('layer  abababababab [============            ] 500 B/1.0 KB\ntotal  500 B/1.0 KB  500 B/s  ETA 1s\n');
+      renderer.onEvent({ type: 'blob-done', image: 'x', kind: 'layer', digest, size: 1000, source: 'registry', bytes: 1000 });
+      out.stderr = '';
+      renderer.finish();
+      // The last draw moves up over the two live lines, clears them, prints what finished and the total.
+      expect(out.stderr).toBe('\x1b[2F\x1b[Jlayer  abababababab done, 1.0 KB from registry\ntotal  1.0 KB/1.0 KB  1.0 KB/s  ETA 0s\n');
+      expect(out.stdout).toBe('');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('plain: at most one progress line per blob every 5 s, no escape sequences', () => {
+    const { out, io } = capture(false);
+    let now = 0;
+    const renderer = createRenderer('plain', io, () => now);
+    renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest, size: 100 });
+    for (const [at, bytes] of [[1000, 10], [4000, 40], [5000, 50], [7000, 70], [10_500, 99]] as const) {
+      now = at;
+      renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 100, bytes });
+    }
+    expect(out.stderr.split('\n').filter((l) => l.startsWith('       '))).toEqual([
+      '       abababababab 50% 50 B of 100 B',
+      '       abababababab 99% 99 B of 100 B',
+    ]);
+    expect(out.stderr).not.toMatch(/\r|\x1b/);
+  });
+
+  test('json: every event is one line on stdout', () => {
+    const { out, io } = capture(false);
+    const renderer = createRenderer('json', io);
+    renderer.onEvent({ type: 'blob-wait', image: 'x', kind: 'layer', digest });
+    expect(JSON.parse(out.stdout)).toEqual({ type: 'blob-wait', image: 'x', kind: 'layer', digest });
+    expect(out.stdout.endsWith('\n')).toBe(true);
+  });
+});
