@@ -105,18 +105,28 @@ export class DockerDirectory {
   private async placeImage(image: StagedImage): Promise<string[]> {
     await this.place(image.config.path, `${image.config.digest.hex}.json`);
     const ids = layerIds(image.layers.map((layer) => layer.digest.value));
-    for (const [index, layer] of image.layers.entries()) {
-      const id = ids[index]!;
-      await mkdir(join(this.root, id), { recursive: true });
-      await this.writeAtomic(join(id, 'VERSION'), LAYER_VERSION);
-      const isTop = index === ids.length - 1;
-      const parent = index > 0 ? ids[index - 1]! : '';
-      // The script writes a layer's json only when missing or empty, except the top layer's, always.
-      if (isTop) await this.writeAtomic(join(id, 'json'), topLayerJson(id, parent, image.config.text));
-      else if (!(await hasContent(join(this.root, id, 'json')))) await this.writeAtomic(join(id, 'json'), starterLayerJson(id, parent));
-      await this.place(layer.path, join(id, 'layer.tar'));
-    }
+    // Layer IDs within one image are distinct, so its layers can be placed in parallel (images stay in order,
+    // which keeps the script's rule for a json two images share).
+    await Promise.all(image.layers.map((layer, index) => this.placeLayer(image, ids, index, layer.path)));
     return ids;
+  }
+
+  private async placeLayer(image: StagedImage, ids: readonly string[], index: number, blob: string): Promise<void> {
+    const id = ids[index]!;
+    await mkdir(join(this.root, id), { recursive: true });
+    const parent = index > 0 ? ids[index - 1]! : '';
+    // The script writes a layer's json only when missing or empty, except the top layer's, always.
+    const json =
+      index === ids.length - 1
+        ? topLayerJson(id, parent, image.config.text)
+        : (await hasContent(join(this.root, id, 'json')))
+          ? undefined
+          : starterLayerJson(id, parent);
+    await Promise.all([
+      this.writeAtomic(join(id, 'VERSION'), LAYER_VERSION),
+      json === undefined ? undefined : this.writeAtomic(join(id, 'json'), json),
+      this.place(blob, join(id, 'layer.tar')),
+    ]);
   }
 
   /**

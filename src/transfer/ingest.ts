@@ -26,6 +26,9 @@ export interface IngestOptions {
   readonly onWait?: () => void;
 }
 
+/** Buffering between socket, hash and file: large enough that big blobs move in few, large writes. */
+const STREAM_BUFFER_BYTES = 1024 * 1024;
+
 /** Opens the blob from `offset` (the registry client's `getBlob`). */
 export type OpenBlob = (offset: number) => Promise<HttpResponse>;
 
@@ -88,7 +91,8 @@ async function attempt(store: BlobStore, descriptor: Descriptor, openBlob: OpenB
     options.onProgress?.(offset);
   });
   try {
-    await pipeline(response.body, counter, createWriteStream(partial, { flags: 'a' }), options.signal ? { signal: options.signal } : {});
+    const file = createWriteStream(partial, { flags: 'a', highWaterMark: STREAM_BUFFER_BYTES });
+    await pipeline(response.body, counter, file, options.signal ? { signal: options.signal } : {});
   } catch (error) {
     // Whatever arrived is on disk: the next attempt resumes after it.
     if (error instanceof FrozenError) {
@@ -154,7 +158,7 @@ class HashingCounter extends Transform {
     private readonly remaining: number,
     private readonly onChunk: (bytes: number) => void,
   ) {
-    super();
+    super({ highWaterMark: STREAM_BUFFER_BYTES });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

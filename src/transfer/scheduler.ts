@@ -2,13 +2,13 @@ import pLimit, { type LimitFunction } from 'p-limit';
 
 /**
  * Who may transfer when: large blobs share `concurrency` slots, at most `perHost` of them against one registry
- * host; small blobs (configs, tiny layers) have slots of their own so they never wait behind a big layer.
+ * host; small blobs (configs, tiny layers) have `concurrency` slots of their own, so they never wait behind a big
+ * layer and an image of many small layers is not held to the per-host cap meant for bandwidth.
  */
 export const SMALL_BLOB_BYTES = 1024 * 1024;
-const SMALL_BLOB_SLOTS = 4;
 
 export class Scheduler {
-  private readonly small: LimitFunction = pLimit(SMALL_BLOB_SLOTS);
+  private readonly small: LimitFunction;
   private readonly large: LimitFunction;
   private readonly hosts = new Map<string, LimitFunction>();
 
@@ -16,6 +16,7 @@ export class Scheduler {
     concurrency: number,
     private readonly perHost: number,
   ) {
+    this.small = pLimit(concurrency);
     this.large = pLimit(concurrency);
   }
 

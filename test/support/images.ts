@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 
@@ -156,6 +158,22 @@ export async function pushBlob(target: PushTarget, repository: string, b: Blob):
     headers: { ...headers, 'content-type': 'application/octet-stream' },
     body: b.bytes,
   });
+  if (put.status !== 201) throw new Error(`blob upload: ${put.status} ${await put.text()}`);
+}
+
+/** Pushes a blob that lives in a file (too big for memory), streamed. */
+export async function pushBlobFile(target: PushTarget, repository: string, path: string, digest: string): Promise<void> {
+  const headers: Record<string, string> = target.authorization ? { authorization: target.authorization } : {};
+  const start = await fetch(`${target.url}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers });
+  if (start.status !== 202) throw new Error(`blob upload start: ${start.status} ${await start.text()}`);
+  const location = new URL(start.headers.get('location')!, target.url);
+  location.searchParams.set('digest', digest);
+  const put = await fetch(location, {
+    method: 'PUT',
+    headers: { ...headers, 'content-type': 'application/octet-stream' },
+    body: Readable.toWeb(createReadStream(path)) as ReadableStream,
+    duplex: 'half',
+  } as RequestInit);
   if (put.status !== 201) throw new Error(`blob upload: ${put.status} ${await put.text()}`);
 }
 

@@ -1,0 +1,227 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
+import { pack } from 'tar-stream';
+import { test } from 'vitest';
+import { FROZEN_BIN } from '../support/cli.js';
+import { startDelayProxy } from '../support/delay-proxy.js';
+import { blob, image, layer, pushBlob, pushBlobFile, pushImage, pushManifest, type BuiltImage, type Layer } from '../support/images.js';
+import { startRegistry, type RunningRegistry } from '../support/registry.js';
+
+/**
+ * `npm run bench`: frozen against the floor (curl fetching the same blobs) and its peers, every tool run as a child
+ * process against the same local registry, medians of BENCH_RUNS runs (default 3). Prints a table and the targets.
+ */
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RTT_MS = 50;
+const MB = 1000 * 1000;
+
+test('bench', { timeout: 3_600_000 }, async () => {
+  const work = await mkdtemp(join(tmpdir(), 'frozen-bench-'));
+  const registry = await startRegistry();
+  const proxy = await startDelayProxy(registry.url, RTT_MS);
+  try {
+    log(`building and pushing bench images in ${work} …`);
+    const images = await pushBenchImages(registry, work);
+    const rows: Row[] = [];
+    for (const bench of images) rows.push(...(await measureImage(bench, registry.host, work, 'loopback')));
+    const slow = images.find((b) => b.name === '40 small layers')!;
+    rows.push(...(await measureImage(slow, proxy.host, work, `+${RTT_MS} ms RTT`, { warm: false })));
+    for (const concurrency of [2, 4, 8, 16]) {
+      const seconds = await median(() => frozenCold(`${proxy.host}/${slow.repo}`, work, ['--concurrency', String(concurrency)]));
+      rows.push({ scenario: `40 small layers +${RTT_MS} ms RTT`, tool: `frozen cold --concurrency ${concurrency}`, seconds });
+    }
+    const huge = images.find((b) => b.name === 'one 2 GB layer')!;
+    const rss = await frozenPeakRss(`${registry.host}/${huge.repo}`, work);
+    printTable(rows, rss);
+  } finally {
+    await proxy.stop();
+    await registry.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+interface BenchImage {
+  readonly name: string;
+  readonly repo: string; // repository:tag
+  readonly image: BuiltImage;
+}
+
+interface Row {
+  readonly scenario: string;
+  readonly tool: string;
+  readonly seconds: number | string;
+}
+
+async function pushBenchImages(registry: RunningRegistry, work: string): Promise<BenchImage[]> {
+  const target = { url: registry.url };
+  const small = await Promise.all(Array.from({ length: 7 }, (_, i) => layer([{ type: 'file', name: `layer${i}/data`, content: randomBytes(1 * MB) }], 'oci-gzip')));
+  const big = await layer([{ type: 'file', name: 'big/data', content: randomBytes(200 * MB) }], 'oci-tar');
+  const eight = image({ layers: [...small.slice(0, 4), big, ...small.slice(4)], format: 'oci' });
+  await pushImage(target, 'bench/eight', eight, '1');
+
+  const forty = image({ layers: await Promise.all(Array.from({ length: 40 }, (_, i) => layer([{ type: 'file', name: `l${i}`, content: randomBytes(50_000) }]))) });
+  await pushImage(target, 'bench/forty', forty, '1');
+
+  const hugeLayer = await writeLargeTarLayer(join(work, 'huge.tar'), 2000 * MB);
+  const huge = image({ layers: [hugeLayer], format: 'oci' });
+  await pushBlobFile(target, 'bench/huge', join(work, 'huge.tar'), hugeLayer.digest);
+  await rm(join(work, 'huge.tar'));
+  await pushBlob(target, 'bench/huge', huge.config);
+  await pushManifest(target, 'bench/huge', '1', huge.manifest);
+  return [
+    { name: '8 layers, one 200 MB', repo: 'bench/eight:1', image: eight },
+    { name: '40 small layers', repo: 'bench/forty:1', image: forty },
+    { name: 'one 2 GB layer', repo: 'bench/huge:1', image: huge },
+  ];
+}
+
+/** An uncompressed tar layer of random bytes, streamed to a file and hashed on the way. */
+async function writeLargeTarLayer(path: string, size: number): Promise<Layer> {
+  const hash = createHash('sha256');
+  const tar = pack();
+  const done = pipeline(tar, new Transform({ transform: (chunk, _e, cb) => (hash.update(chunk), cb(null, chunk)) }), createWriteStream(path));
+  const entry = tar.entry({ name: 'huge/data', size, mtime: new Date(0) }, (error) => {
+    if (error) tar.destroy(error);
+  });
+  const chunk = 1024 * 1024;
+  for (let written = 0; written < size; written += chunk) {
+    if (!entry.write(randomBytes(Math.min(chunk, size - written)))) await once(entry, 'drain');
+  }
+  entry.end(() => undefined);
+  tar.finalize();
+  await done;
+  const digest = `sha256:${hash.digest('hex')}`;
+  const fileSize = (await stat(path)).size;
+  return { ...blob(Buffer.alloc(0), 'application/vnd.oci.image.layer.v1.tar'), digest, size: fileSize, diffId: digest };
+}
+
+async function measureImage(bench: BenchImage, host: string, work: string, where: string, options = { warm: true }): Promise<Row[]> {
+  const scenario = `${bench.name} ${where}`;
+  const ref = `${host}/${bench.repo}`;
+  log(`measuring ${scenario}`);
+  const rows: Row[] = [];
+  rows.push({ scenario, tool: 'curl (the floor)', seconds: await median(() => curlBlobs(host, bench, work)) });
+  rows.push({ scenario, tool: 'frozen cold', seconds: await median(() => frozenCold(ref, work)) });
+  if (options.warm) rows.push({ scenario, tool: 'frozen warm', seconds: await frozenWarm(ref, work) });
+  rows.push({ scenario, tool: 'skopeo → docker-archive', seconds: await median(() => skopeo(ref, work)) });
+  rows.push({ scenario, tool: "moby's download-frozen-image-v2.sh", seconds: 'n/a: speaks only to Docker Hub' });
+  return rows;
+}
+
+async function frozenCold(ref: string, work: string, extra: string[] = []): Promise<number> {
+  const dir = await mkdtemp(join(work, 'frozen-'));
+  try {
+    return (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'out'), ...extra, ref], { FROZEN_CACHE: join(dir, 'cache') })).seconds;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Everything cached: a re-pull into a fresh directory, median of RUNS. */
+async function frozenWarm(ref: string, work: string): Promise<number> {
+  const dir = await mkdtemp(join(work, 'warm-'));
+  const env = { FROZEN_CACHE: join(dir, 'cache') };
+  try {
+    await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'first'), ref], env);
+    let run = 0;
+    return await median(async () => (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, `out${run++}`), ref], env)).seconds);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The floor: one curl process fetching the manifest and every blob to files, 8 at a time. */
+async function curlBlobs(host: string, bench: BenchImage, work: string): Promise<number> {
+  const dir = await mkdtemp(join(work, 'curl-'));
+  const [repo, tag] = bench.repo.split(':') as [string, string];
+  const args = ['-sS', '--fail', '--parallel', '--parallel-max', '8', '-H', `Accept: ${bench.image.manifest.mediaType}`];
+  args.push(`http://${host}/v2/${repo}/manifests/${tag}`, '-o', join(dir, 'manifest'));
+  for (const b of [bench.image.config, ...bench.image.layers]) args.push(`http://${host}/v2/${repo}/blobs/${b.digest}`, '-o', join(dir, b.digest.slice(7)));
+  try {
+    return (await timed('curl', args)).seconds;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function skopeo(ref: string, work: string): Promise<number> {
+  const dir = await mkdtemp(join(work, 'skopeo-'));
+  try {
+    const args = ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `docker-archive:${join(dir, 'image.tar')}:${ref}`];
+    return (await timed('skopeo', args)).seconds;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Peak resident memory of a cold frozen pull, read from /proc while it runs. */
+async function frozenPeakRss(ref: string, work: string): Promise<number> {
+  const dir = await mkdtemp(join(work, 'rss-'));
+  try {
+    return (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'out'), ref], { FROZEN_CACHE: join(dir, 'cache') })).peakRssBytes;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function timed(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ seconds: number; peakRssBytes: number }> {
+  const started = performance.now();
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let peak = 0;
+  const poll = setInterval(async () => {
+    const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+    if (hwm) peak = Math.max(peak, Number(hwm[1]) * 1024);
+  }, 20);
+  const [code] = (await once(child, 'close')) as [number];
+  clearInterval(poll);
+  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`);
+  return { seconds: (performance.now() - started) / 1000, peakRssBytes: peak };
+}
+
+async function median(run: () => Promise<number>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) times.push(await run());
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+function printTable(rows: Row[], peakRss: number): void {
+  const lines = ['', '| scenario | tool | median s | × curl | × skopeo |', '|---|---|---:|---:|---:|'];
+  const reference = (scenario: string, tool: string) => rows.find((r) => r.scenario === scenario && r.tool.startsWith(tool))?.seconds;
+  const ratio = (value: number | string, base: number | string | undefined) =>
+    typeof value === 'number' && typeof base === 'number' ? `${(value / base).toFixed(2)}` : '';
+  for (const row of rows) {
+    const seconds = typeof row.seconds === 'number' ? row.seconds.toFixed(3) : row.seconds;
+    const scenario = row.scenario.replace(/ loopback$/, '');
+    lines.push(`| ${scenario} | ${row.tool} | ${seconds} | ${ratio(row.seconds, reference(row.scenario, 'curl'))} | ${ratio(row.seconds, reference(row.scenario, 'skopeo'))} |`);
+  }
+  lines.push('', `frozen peak RSS, cold pull of the 2 GB layer: ${(peakRss / MB).toFixed(1)} MB`, '', 'Targets:');
+  const target = (name: string, ok: boolean, detail: string) => lines.push(`- ${ok ? 'PASS' : 'FAIL'} ${name}: ${detail}`);
+  for (const scenario of [...new Set(rows.map((r) => r.scenario))].filter((s) => s.endsWith('loopback'))) {
+    const cold = reference(scenario, 'frozen cold') as number;
+    const curl = reference(scenario, 'curl') as number;
+    target(`cold ≤ 1.5× curl (${scenario.replace(/ loopback$/, '')})`, cold <= 1.5 * curl, `${(cold / curl).toFixed(2)}×`);
+  }
+  const warm = reference('40 small layers loopback', 'frozen warm') as number;
+  target('warm 40-layer re-pull ≤ 0.3 s', warm <= 0.3, `${warm.toFixed(3)} s`);
+  const slowScenario = `40 small layers +${RTT_MS} ms RTT`;
+  const slowFrozen = reference(slowScenario, 'frozen cold') as number;
+  const slowSkopeo = reference(slowScenario, 'skopeo') as number;
+  target(`40-layer pull with ${RTT_MS} ms RTT ≤ 0.8× skopeo`, slowFrozen <= 0.8 * slowSkopeo, `${(slowFrozen / slowSkopeo).toFixed(2)}×`);
+  target('peak RSS ≤ 120 MB', peakRss <= 120 * MB, `${(peakRss / MB).toFixed(1)} MB`);
+  log(lines.join('\n'));
+}
+
+function log(text: string): void {
+  process.stdout.write(`${text}\n`);
+}

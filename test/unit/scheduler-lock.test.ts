@@ -1,0 +1,97 @@
+import { mkdtemp, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { acquireLock } from '../../src/store/lock.js';
+import { Scheduler, SMALL_BLOB_BYTES } from '../../src/transfer/scheduler.js';
+
+const deferred = () => {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+};
+
+describe('Scheduler', () => {
+  test('a small blob does not wait behind large ones that fill every slot', async () => {
+    const scheduler = new Scheduler(2, 2);
+    const gate = deferred();
+    const large = [1, 2, 3].map(() => scheduler.run('registry', 100 * SMALL_BLOB_BYTES, () => gate.promise));
+    let smallRan = false;
+    await scheduler.run('registry', 1000, async () => {
+      smallRan = true;
+    });
+    expect(smallRan).toBe(true);
+    gate.resolve();
+    await Promise.all(large);
+  });
+
+  test('large blobs respect the per-host cap and the global limit', async () => {
+    const scheduler = new Scheduler(3, 2);
+    const running = { a: 0, b: 0, max: { a: 0, b: 0, total: 0 } };
+    const gate = deferred();
+    const task = (host: 'a' | 'b') => async () => {
+      running[host]++;
+      running.max[host] = Math.max(running.max[host], running[host]);
+      running.max.total = Math.max(running.max.total, running.a + running.b);
+      await gate.promise;
+      running[host]--;
+    };
+    const all = [...Array(4)].flatMap(() => [scheduler.run('a', 2 * SMALL_BLOB_BYTES, task('a')), scheduler.run('b', 2 * SMALL_BLOB_BYTES, task('b'))]);
+    await new Promise((r) => setTimeout(r, 20));
+    gate.resolve();
+    await Promise.all(all);
+    expect(running.max.a).toBeLessThanOrEqual(2);
+    expect(running.max.b).toBeLessThanOrEqual(2);
+    expect(running.max.total).toBe(3);
+  });
+});
+
+describe('acquireLock', () => {
+  const lockFile = async () => join(await mkdtemp(join(tmpdir(), 'frozen-lock-')), 'x.lock');
+
+  test('a second taker waits until the first releases', async () => {
+    const path = await lockFile();
+    const release = await acquireLock(path);
+    let second = false;
+    let waited = false;
+    const pending = acquireLock(path, { pollMs: 5, onWait: () => (waited = true) }).then((r) => {
+      second = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(second).toBe(false);
+    expect(waited).toBe(true);
+    await release();
+    const releaseSecond = await pending;
+    expect(second).toBe(true);
+    await releaseSecond();
+    await expect(stat(path)).rejects.toThrow();
+  });
+
+  test('a lock held by a process that no longer exists is broken at once', async () => {
+    const path = await lockFile();
+    await writeFile(path, JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), token: 'dead' }));
+    const started = Date.now();
+    const release = await acquireLock(path, { staleMs: 60_000 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(JSON.parse(await readFile(path, 'utf8')).pid).toBe(process.pid);
+    await release();
+  });
+
+  test('a lock from another host is stale once it stops being refreshed', async () => {
+    const path = await lockFile();
+    await writeFile(path, JSON.stringify({ pid: 1, host: 'elsewhere', token: 'far' }));
+    const old = new Date(Date.now() - 120_000);
+    await utimes(path, old, old);
+    const release = await acquireLock(path, { staleMs: 60_000 });
+    expect(JSON.parse(await readFile(path, 'utf8')).host).toBe(hostname());
+    await release();
+  });
+
+  test('a fresh lock from another host is respected until the signal aborts', async () => {
+    const path = await lockFile();
+    await writeFile(path, JSON.stringify({ pid: 1, host: 'elsewhere', token: 'alive' }));
+    await expect(acquireLock(path, { signal: AbortSignal.timeout(100), pollMs: 10 })).rejects.toThrow();
+    expect(JSON.parse(await readFile(path, 'utf8')).token).toBe('alive');
+  });
+});
