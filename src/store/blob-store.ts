@@ -18,6 +18,9 @@ export interface CachedBlob {
 }
 
 export class BlobStore {
+  /** Algorithm folders known to exist, so each is created once per process. */
+  private readonly prepared = new Set<string>();
+
   constructor(readonly root: string) {}
 
   /** `$FROZEN_CACHE`, else `$XDG_CACHE_HOME/frozen`, else `~/.cache/frozen`. */
@@ -39,7 +42,9 @@ export class BlobStore {
   }
 
   async prepare(digest: Digest): Promise<void> {
+    if (this.prepared.has(digest.algorithm)) return;
     await mkdir(join(this.root, 'blobs', digest.algorithm), { recursive: true });
+    this.prepared.add(digest.algorithm);
   }
 
   /** A cached blob of the right size. Its bytes were verified when it entered the cache; `verify` re-checks. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { link, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processAlive } from '../util/process.js';
@@ -47,9 +47,7 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
 
 async function tryCreate(path: string, me: LockOwner): Promise<boolean> {
   try {
-    const handle = await open(path, 'wx');
-    await handle.writeFile(JSON.stringify(me));
-    await handle.close();
+    await writeFile(path, JSON.stringify(me), { flag: 'wx' });
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;

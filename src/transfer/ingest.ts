@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { truncate } from 'node:fs/promises';
+import { stat, truncate } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDigester } from '../digest.js';
@@ -27,7 +27,7 @@ export interface IngestOptions {
 }
 
 /** Buffering between socket, hash and file: large enough that big blobs move in few, large writes. */
-const STREAM_BUFFER_BYTES = 1024 * 1024;
+const STREAM_BUFFER_BYTES = 256 * 1024;
 
 /** Opens the blob from `offset` (the registry client's `getBlob`). */
 export type OpenBlob = (offset: number) => Promise<HttpResponse>;
@@ -110,6 +110,8 @@ async function attempt(store: BlobStore, descriptor: Descriptor, openBlob: OpenB
 
 /** Re-hashes what a previous attempt left. A partial longer than the blob is garbage and starts over. */
 async function resumePoint(partial: string, descriptor: Descriptor) {
+  const size = await stat(partial).then((s) => s.size, () => 0);
+  if (size === 0) return { offset: 0, hash: createDigester(descriptor.digest.algorithm) };
   const hashed = await hashFile(partial, descriptor.digest);
   if (!hashed || hashed.size > descriptor.size) return restart(partial, descriptor);
   return { offset: hashed.size, hash: hashed.hash };
