@@ -1,7 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { stat, truncate } from 'node:fs/promises';
-import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { open, stat, truncate } from 'node:fs/promises';
 import { createDigester } from '../digest.js';
 import { FrozenError, isAbortError } from '../errors.js';
 import type { Descriptor } from '../manifest/index.js';
@@ -19,15 +16,16 @@ import { withRetries, type RetryPolicy } from './retry.js';
 export interface IngestOptions {
   readonly retry: RetryPolicy;
   readonly signal?: AbortSignal;
-  /** Bytes of the blob now on disk, as they grow. */
-  readonly onProgress?: (bytesOnDisk: number) => void;
+  /** Bytes of the blob received so far, counting those a previous attempt left, as they grow. */
+  readonly onProgress?: (bytes: number) => void;
   readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
   /** Another process is downloading this blob; we wait for it. */
   readonly onWait?: () => void;
 }
 
-/** Buffering between socket, hash and file: large enough that big blobs move in few, large writes. */
-const STREAM_BUFFER_BYTES = 256 * 1024;
+/** Received bytes are written in batches of about this size: large writes for big blobs, and at most this much
+ * lost to a `kill -9` (bytes received before any other failure are always written out). */
+const WRITE_BATCH_BYTES = 1024 * 1024;
 
 /** Opens the blob from `offset` (the registry client's `getBlob`). */
 export type OpenBlob = (offset: number) => Promise<HttpResponse>;
@@ -85,27 +83,72 @@ async function attempt(store: BlobStore, descriptor: Descriptor, openBlob: OpenB
   }
   const resumedFrom = offset;
   options.onProgress?.(offset);
-  const counter = new HashingCounter(descriptor, hash, size - offset, (bytes) => {
+  offset = await appendBody(response, partial, descriptor, offset, hash, (bytes, total) => {
     state.received += bytes;
-    offset += bytes;
-    options.onProgress?.(offset);
+    options.onProgress?.(total);
   });
-  try {
-    const file = createWriteStream(partial, { flags: 'a', highWaterMark: STREAM_BUFFER_BYTES });
-    await pipeline(response.body, counter, file, options.signal ? { signal: options.signal } : {});
-  } catch (error) {
-    // Whatever arrived is on disk: the next attempt resumes after it.
-    if (error instanceof FrozenError) {
-      if (error.kind === 'integrity') await truncate(partial, 0);
-      throw error;
-    }
-    if (isAbortError(error)) throw new FrozenError('aborted', 'aborted', { cause: error });
-    throw networkError(error, response.url);
-  }
   if (offset !== size) {
     throw new FrozenError('network', `blob ${digest.value}: the body ended after ${offset} of ${size} bytes`);
   }
   return finish(store, descriptor, hash.digest('hex'), resumedFrom > 0);
+}
+
+/**
+ * Appends the body to the partial file, hashing as it goes, in batched writes. When the body fails (a reset, a
+ * timeout), every byte already received is written before the error goes on: the next attempt resumes after it.
+ * A body longer than the blob's remaining size is refused and the partial emptied. Returns the bytes on disk.
+ */
+async function appendBody(
+  response: HttpResponse,
+  partial: string,
+  descriptor: Descriptor,
+  offset: number,
+  hash: ReturnType<typeof createDigester>,
+  onBytes: (bytes: number, total: number) => void,
+): Promise<number> {
+  const file = await open(partial, 'a');
+  const pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let onDisk = offset;
+  let accepted = offset;
+  // One write in flight while the next batch is read: disk and network overlap.
+  let writing: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    await writing;
+    if (pending.length === 0) return;
+    const batch = pending.splice(0);
+    const bytes = pendingBytes;
+    pendingBytes = 0;
+    writing = file.writev(batch).then(() => {
+      onDisk += bytes;
+    });
+  };
+  try {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      accepted += chunk.length;
+      if (accepted > descriptor.size) {
+        await writing;
+        await file.truncate(0);
+        throw new FrozenError('integrity', `blob ${descriptor.digest.value}: digest or size mismatch (more than the declared ${descriptor.size} bytes)`);
+      }
+      hash.update(chunk);
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      onBytes(chunk.length, accepted);
+      if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
+    }
+    await flush();
+    await writing;
+    return onDisk;
+  } catch (error) {
+    if (error instanceof FrozenError) throw error;
+    await flush();
+    await writing;
+    if (isAbortError(error)) throw new FrozenError('aborted', 'aborted', { cause: error });
+    throw networkError(error, response.url);
+  } finally {
+    await file.close();
+  }
 }
 
 /** Re-hashes what a previous attempt left. A partial longer than the blob is garbage and starts over. */
@@ -148,30 +191,4 @@ function validPartialResponse(response: HttpResponse, offset: number, size: numb
 function describeRange(response: HttpResponse): string {
   const range = header(response.headers, 'content-range');
   return `${response.statusCode}${range ? ` (Content-Range: ${range})` : ''}`;
-}
-
-/** Hashes and counts bytes on their way to the partial file; refuses more than the blob's remaining size. */
-class HashingCounter extends Transform {
-  private passed = 0;
-
-  constructor(
-    private readonly descriptor: Descriptor,
-    private readonly hash: ReturnType<typeof createDigester>,
-    private readonly remaining: number,
-    private readonly onChunk: (bytes: number) => void,
-  ) {
-    super({ highWaterMark: STREAM_BUFFER_BYTES });
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.passed += chunk.length;
-    if (this.passed > this.remaining) {
-      const { digest, size } = this.descriptor;
-      callback(new FrozenError('integrity', `blob ${digest.value}: digest or size mismatch (more than the declared ${size} bytes)`));
-      return;
-    }
-    this.hash.update(chunk);
-    this.onChunk(chunk.length);
-    callback(null, chunk);
-  }
 }

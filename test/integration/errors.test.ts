@@ -146,22 +146,24 @@ describe('interruption', () => {
         env: { ...process.env, FROZEN_CACHE: cache },
       });
       const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-      // Wait until the download is under way: a partial with bytes in it.
-      for (let i = 0; i < 200 && !(await partialBytes(cache)); i++) await new Promise((r) => setTimeout(r, 25));
-      expect(await partialBytes(cache)).toBeGreaterThan(0);
+      // Wait until the download is under way (its partial exists), and a little longer for bytes to arrive.
+      for (let i = 0; i < 200 && (await partialBytes(cache)) === undefined; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await partialBytes(cache)).toBeDefined();
+      await new Promise((r) => setTimeout(r, 200));
       child.kill('SIGINT');
       expect(await exited).toBe(1);
       if (target === output) expect(await snapshot(output)).toEqual(before);
       else expect(existsSync(target)).toBe(false);
-      expect(await partialBytes(cache)).toBeGreaterThan(0); // kept for the next run to resume
+      expect(await partialBytes(cache)).toBeGreaterThan(0); // what arrived was written out, for the next run to resume
     }
   });
 });
 
-/** Bytes in the cache's partial downloads. */
-async function partialBytes(cache: string): Promise<number> {
+/** Bytes in the cache's partial downloads; undefined while there are none. */
+async function partialBytes(cache: string): Promise<number | undefined> {
   const dir = join(cache, 'blobs', 'sha256');
   const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => name.endsWith('.partial'));
+  if (names.length === 0) return undefined;
   const sizes = await Promise.all(names.map((name) => stat(join(dir, name)).then((s) => s.size)));
   return sizes.reduce((a, b) => a + b, 0);
 }
