@@ -32,7 +32,7 @@ export interface PullOptions {
   readonly cache?: string | false;
   /** Copy files from the cache into the output instead of hard-linking them. */
   readonly copy?: boolean;
-  /** Large blobs downloaded at once (default 8). */
+  /** Large blobs downloaded at once (default 16); small blobs have as many slots of their own. */
   readonly concurrency?: number;
   /** Large blobs downloaded at once from one registry host (default 6). */
   readonly perHostConcurrency?: number;
@@ -86,7 +86,7 @@ export interface PullResult {
   readonly images: readonly PulledImage[];
 }
 
-const DEFAULT_CONCURRENCY = 8;
+const DEFAULT_CONCURRENCY = 16;
 const DEFAULT_PER_HOST = 6;
 /** blob-progress events per blob at most this often. */
 const PROGRESS_INTERVAL_MS = 100;

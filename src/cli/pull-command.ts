@@ -31,7 +31,7 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
     .option('--cache <dir>', 'blob cache directory (default: $FROZEN_CACHE, $XDG_CACHE_HOME/frozen, ~/.cache/frozen)')
     .option('--no-cache', 'use no cache: download into the output directory only')
     .option('--copy', 'copy files from the cache instead of hard-linking them')
-    .option('--concurrency <n>', 'large blobs downloaded at once', positiveInteger, 8)
+    .option('--concurrency <n>', 'large blobs downloaded at once (small ones have as many slots of their own)', positiveInteger, 16)
     .option('--retries <n>', 'retries after a network error, timeout, 408, 429 or 5xx', nonNegativeInteger, 5)
     .option('--json', 'print progress and results as NDJSON events on stdout')
     .option('-q, --quiet', 'print nothing but errors')

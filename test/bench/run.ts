@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -106,6 +106,8 @@ async function measureImage(bench: BenchImage, host: string, work: string, where
   const scenario = `${bench.name} ${where}`;
   const ref = `${host}/${bench.repo}`;
   log(`measuring ${scenario}`);
+  // Gigabytes just written (bench images, earlier runs) would otherwise be flushed to disk during the runs.
+  execFileSync('sync');
   const rows: Row[] = [];
   rows.push({ scenario, tool: 'curl (the floor)', seconds: await median(() => curlBlobs(host, bench, work)) });
   rows.push({ scenario, tool: 'frozen cold', seconds: await median(() => frozenCold(ref, work)) });
