@@ -117,60 +117,56 @@ async function measureImage(bench: BenchImage, host: string, work: string, where
   return rows;
 }
 
+/** Runs `fn` with a fresh scratch folder under `work`, removed afterwards. */
+async function inScratch<T>(work: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(work, 'run-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A cold frozen pull: empty cache, new directory. */
+function frozenColdRun(ref: string, work: string, extra: string[] = []) {
+  return inScratch(work, (dir) => timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'out'), ...extra, ref], { FROZEN_CACHE: join(dir, 'cache') }));
+}
+
 async function frozenCold(ref: string, work: string, extra: string[] = []): Promise<number> {
-  const dir = await mkdtemp(join(work, 'frozen-'));
-  try {
-    return (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'out'), ...extra, ref], { FROZEN_CACHE: join(dir, 'cache') })).seconds;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** Everything cached: a re-pull into a fresh directory, median of RUNS. */
-async function frozenWarm(ref: string, work: string): Promise<number> {
-  const dir = await mkdtemp(join(work, 'warm-'));
-  const env = { FROZEN_CACHE: join(dir, 'cache') };
-  try {
-    await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'first'), ref], env);
-    let run = 0;
-    return await median(async () => (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, `out${run++}`), ref], env)).seconds);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** The floor: one curl process fetching the manifest and every blob to files, 8 at a time. */
-async function curlBlobs(host: string, bench: BenchImage, work: string): Promise<number> {
-  const dir = await mkdtemp(join(work, 'curl-'));
-  const [repo, tag] = bench.repo.split(':') as [string, string];
-  const args = ['-sS', '--fail', '--parallel', '--parallel-max', '8', '-H', `Accept: ${bench.image.manifest.mediaType}`];
-  args.push(`http://${host}/v2/${repo}/manifests/${tag}`, '-o', join(dir, 'manifest'));
-  for (const b of [bench.image.config, ...bench.image.layers]) args.push(`http://${host}/v2/${repo}/blobs/${b.digest}`, '-o', join(dir, b.digest.slice(7)));
-  try {
-    return (await timed('curl', args)).seconds;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-async function skopeo(ref: string, work: string): Promise<number> {
-  const dir = await mkdtemp(join(work, 'skopeo-'));
-  try {
-    const args = ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `docker-archive:${join(dir, 'image.tar')}:${ref}`];
-    return (await timed('skopeo', args)).seconds;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  return (await frozenColdRun(ref, work, extra)).seconds;
 }
 
 /** Peak resident memory of a cold frozen pull, read from /proc while it runs. */
 async function frozenPeakRss(ref: string, work: string): Promise<number> {
-  const dir = await mkdtemp(join(work, 'rss-'));
-  try {
-    return (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'out'), ref], { FROZEN_CACHE: join(dir, 'cache') })).peakRssBytes;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  return (await frozenColdRun(ref, work)).peakRssBytes;
+}
+
+/** Everything cached: a re-pull into a fresh directory, median of RUNS. */
+function frozenWarm(ref: string, work: string): Promise<number> {
+  return inScratch(work, async (dir) => {
+    const env = { FROZEN_CACHE: join(dir, 'cache') };
+    await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'first'), ref], env);
+    let run = 0;
+    return median(async () => (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, `out${run++}`), ref], env)).seconds);
+  });
+}
+
+/** The floor: one curl process fetching the manifest and every blob to files, 8 at a time. */
+function curlBlobs(host: string, bench: BenchImage, work: string): Promise<number> {
+  return inScratch(work, async (dir) => {
+    const [repo, tag] = bench.repo.split(':') as [string, string];
+    const args = ['-sS', '--fail', '--parallel', '--parallel-max', '8', '-H', `Accept: ${bench.image.manifest.mediaType}`];
+    args.push(`http://${host}/v2/${repo}/manifests/${tag}`, '-o', join(dir, 'manifest'));
+    for (const b of [bench.image.config, ...bench.image.layers]) args.push(`http://${host}/v2/${repo}/blobs/${b.digest}`, '-o', join(dir, b.digest.slice(7)));
+    return (await timed('curl', args)).seconds;
+  });
+}
+
+function skopeo(ref: string, work: string): Promise<number> {
+  return inScratch(work, async (dir) => {
+    const args = ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `docker-archive:${join(dir, 'image.tar')}:${ref}`];
+    return (await timed('skopeo', args)).seconds;
+  });
 }
 
 async function timed(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ seconds: number; peakRssBytes: number }> {
