@@ -6,4 +6,4 @@ export { parsePlatform, formatPlatform, defaultPlatform } from './platform/index
 export type { Platform } from './platform/index.js';
 export { FrozenError, ImagePullError } from './errors.js';
 export type { ErrorKind } from './errors.js';
-export type { Credentials } from './registry/auth.js';
+export type { Credentials } from './registry/credentials.js';

@@ -7,7 +7,8 @@ import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import type { Descriptor } from './manifest/index.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
 import { canonicalReference, familiarTag, parseReference, type ImageReference } from './reference/index.js';
-import { Authorizer, type Credentials } from './registry/auth.js';
+import { Authorizer } from './registry/auth.js';
+import { CredentialStore, type Credentials } from './registry/credentials.js';
 import { RegistryClient } from './registry/client.js';
 import { Transport } from './registry/transport.js';
 import { resolveImage, type ResolvedImage } from './resolve.js';
@@ -24,8 +25,10 @@ export interface PullOptions {
   readonly output?: string;
   /** `os/arch[/variant]` or a Platform; default: TARGETPLATFORM/TARGETARCH, else the host. */
   readonly platform?: string | Platform;
-  /** Credentials sent when a registry or its token server asks for them. */
+  /** Credentials for every registry, sent when a registry or its token server asks; instead of the files below. */
   readonly credentials?: Credentials;
+  /** A docker config.json or containers auth.json to read credentials from, instead of the default ones. */
+  readonly authfile?: string;
   /** Hosts that may be reached over plain http besides loopback. */
   readonly insecureRegistries?: readonly string[];
   /** The blob cache directory (default: BlobStore.defaultRoot()); `false` for none. */
@@ -107,9 +110,18 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     ...(options.insecureRegistries && { insecureRegistries: options.insecureRegistries }),
   });
   const emit = options.onEvent ?? (() => undefined);
+  const store = options.credentials ? undefined : await CredentialStore.load(options.authfile ? { authfile: options.authfile } : {});
+  const authorizers = new Map<string, Authorizer>();
   const context: PullContext = {
     transport,
-    authorizer: new Authorizer(transport, options.credentials),
+    authorizerFor: (registry) => {
+      let authorizer = authorizers.get(registry);
+      if (!authorizer) {
+        authorizer = new Authorizer(transport, async () => options.credentials ?? store?.lookup(registry));
+        authorizers.set(registry, authorizer);
+      }
+      return authorizer;
+    },
     directory,
     // Without a cache, blobs still go through a store: a temporary one inside the staging area.
     store: new BlobStore(options.cache === false ? join(directory.staging, 'cache') : resolvePath(options.cache ?? BlobStore.defaultRoot())),
@@ -151,7 +163,8 @@ export class PullFailures extends FrozenError {
 
 interface PullContext {
   readonly transport: Transport;
-  readonly authorizer: Authorizer;
+  /** One authorizer (challenges, tokens, credentials) per registry. */
+  readonly authorizerFor: (registry: string) => Authorizer;
   readonly directory: DockerDirectory;
   readonly store: BlobStore;
   readonly platform: Platform;
@@ -164,7 +177,7 @@ interface PullContext {
 }
 
 async function pullOne(ref: ImageReference, context: PullContext): Promise<{ staged: StagedImage; pulled: PulledImage }> {
-  const client = new RegistryClient(ref.registry, ref.repository, context.transport, context.authorizer);
+  const client = new RegistryClient(ref.registry, ref.repository, context.transport, context.authorizerFor(ref.registry));
   const resolved = await resolveImage(ref, client, context.platform, { retry: context.retry, ...(context.signal && { signal: context.signal }) });
   assertImageId(ref, resolved);
   const { config, layers } = resolved.manifest;

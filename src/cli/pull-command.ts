@@ -10,6 +10,7 @@ interface PullFlags {
   output: string;
   platform?: string;
   creds?: string;
+  authfile?: string;
   insecureRegistry: string[];
   cache?: string | false;
   copy?: boolean;
@@ -26,7 +27,8 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
     .argument('<image...>', 'image references: [host[:port]/]name[:tag][@sha256:digest | @<64-hex image ID>]')
     .option('-o, --output <dir>', 'output directory', 'frozen-images')
     .option('--platform <os/arch[/variant]>', 'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host)')
-    .option('--creds <user:password>', 'credentials for registries that ask for them')
+    .option('--creds <user:password>', 'credentials for registries that ask for them (instead of docker config.json)')
+    .option('--authfile <path>', 'read credentials from this docker config.json or containers auth.json')
     .addOption(new Option('--insecure-registry <host>', 'allow plain http to this registry host (repeatable; loopback hosts always are)').argParser(collect).default([]))
     .option('--cache <dir>', 'blob cache directory (default: $FROZEN_CACHE, $XDG_CACHE_HOME/frozen, ~/.cache/frozen)')
     .option('--no-cache', 'use no cache: download into the output directory only')
@@ -51,6 +53,7 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
       output: flags.output,
       ...(flags.platform && { platform: flags.platform }),
       ...(flags.creds !== undefined && { credentials: parseCredentials(flags.creds) }),
+      ...(flags.authfile !== undefined && { authfile: flags.authfile }),
       insecureRegistries: flags.insecureRegistry,
       ...(flags.cache !== undefined && { cache: flags.cache }),
       copy: flags.copy === true,

@@ -1,4 +1,5 @@
 import { FrozenError } from '../errors.js';
+import type { Credentials } from './credentials.js';
 import type { Transport } from './transport.js';
 
 /**
@@ -13,10 +14,8 @@ export interface Challenge {
   readonly params: Readonly<Record<string, string>>;
 }
 
-export interface Credentials {
-  readonly username: string;
-  readonly password: string;
-}
+/** Where an authorizer gets credentials when a challenge needs them: asked once, lazily (helpers are programs). */
+export type CredentialSource = () => Promise<Credentials | undefined>;
 
 // One token: a token68-ish word, a quoted string (with \-escapes), "=", ",".
 const CHALLENGE_TOKEN = /\s*(?:([!#$%&'*+\-.^_`|~0-9A-Za-z/]+)|"((?:[^"\\]|\\.)*)"|(=)|(,))/y;
@@ -94,11 +93,18 @@ export class Authorizer {
   /** The last challenge each registry host answered with, so later requests authorize up front. */
   private readonly challenges = new Map<string, Challenge>();
 
+  private credentials?: Promise<Credentials | undefined>;
+
   constructor(
     private readonly transport: Transport,
-    private readonly credentials?: Credentials,
+    private readonly source: CredentialSource = async () => undefined,
     private readonly now: () => number = Date.now,
   ) {}
+
+  private getCredentials(): Promise<Credentials | undefined> {
+    this.credentials ??= this.source();
+    return this.credentials;
+  }
 
   /** The Authorization header for a request, from what is already known; undefined before any challenge. */
   async authorization(host: string, scope: string, signal?: AbortSignal): Promise<string | undefined> {
@@ -121,8 +127,11 @@ export class Authorizer {
 
   private async answer(challenge: Challenge, scope: string, rejected?: string, signal?: AbortSignal): Promise<string> {
     if (challenge.scheme === 'basic') {
-      if (!this.credentials) throw new FrozenError('auth', 'authentication required (Basic); pass --creds user:password');
-      return basicAuthorization(this.credentials);
+      const credentials = await this.getCredentials();
+      if (!credentials || !('username' in credentials)) {
+        throw new FrozenError('auth', 'authentication required (Basic); pass --creds user:password or log in (docker config.json)');
+      }
+      return basicAuthorization(credentials);
     }
     const token = await this.token(challenge, scope, rejected, signal);
     return `Bearer ${token.value}`;
@@ -153,19 +162,41 @@ export class Authorizer {
     } catch {
       throw new FrozenError('auth', `token realm "${realm}" is not a URL`);
     }
-    if (service) url.searchParams.set('service', service);
-    url.searchParams.append('scope', scope);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.credentials) headers.authorization = basicAuthorization(this.credentials);
-    const response = await this.transport.send(url, { headers, ...(signal && { signal }) });
+    const credentials = await this.getCredentials();
+    const response =
+      credentials && 'identityToken' in credentials
+        ? await this.postRefreshToken(url, credentials.identityToken, service, scope, signal)
+        : await this.getToken(url, credentials, service, scope, signal);
     const text = await response.body.text();
     if (response.statusCode === 401 || response.statusCode === 403) {
-      throw new FrozenError('auth', `token server ${url.host} rejected the ${this.credentials ? 'credentials' : 'anonymous request'} (${response.statusCode})`);
+      throw new FrozenError('auth', `token server ${url.host} rejected the ${credentials ? 'credentials' : 'anonymous request'} (${response.statusCode})`);
     }
     if (response.statusCode !== 200) {
       throw new FrozenError('auth', `token server ${url.host} answered ${response.statusCode}`);
     }
     return this.parseToken(text, url.host);
+  }
+
+  /** The token spec's GET, with Basic credentials when there are any. */
+  private getToken(url: URL, credentials: Credentials | undefined, service: string | undefined, scope: string, signal?: AbortSignal) {
+    const query = new URL(url);
+    if (service) query.searchParams.set('service', service);
+    query.searchParams.append('scope', scope);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (credentials && 'username' in credentials) headers.authorization = basicAuthorization(credentials);
+    return this.transport.send(query, { headers, ...(signal && { signal }) });
+  }
+
+  /** OAuth2 refresh-token grant, for identity tokens (`docker login` with an identity provider). */
+  private postRefreshToken(url: URL, refreshToken: string, service: string | undefined, scope: string, signal?: AbortSignal) {
+    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'frozen', scope });
+    if (service) form.set('service', service);
+    return this.transport.send(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: form.toString(),
+      ...(signal && { signal }),
+    });
   }
 
   private parseToken(text: string, host: string): CachedToken {
@@ -182,12 +213,12 @@ export class Authorizer {
   }
 }
 
-function basicAuthorization({ username, password }: Credentials): string {
+function basicAuthorization({ username, password }: { username: string; password: string }): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
 }
 
 /** Parses `user:password` (the password may contain colons). */
-export function parseCredentials(text: string): Credentials {
+export function parseCredentials(text: string): { username: string; password: string } {
   const colon = text.indexOf(':');
   if (colon <= 0) throw new FrozenError('reference', 'credentials must be given as user:password');
   return { username: text.slice(0, colon), password: text.slice(colon + 1) };

@@ -19,8 +19,10 @@ export interface HttpResponse {
 }
 
 export interface HttpRequest {
-  readonly method?: 'GET' | 'HEAD';
+  readonly method?: 'GET' | 'HEAD' | 'POST';
   readonly headers?: Record<string, string>;
+  /** A small request body (token forms). */
+  readonly body?: string;
   readonly signal?: AbortSignal;
 }
 
@@ -71,7 +73,7 @@ export class Transport {
     let current = url;
     for (let hop = 0; ; hop++) {
       this.assertAllowed(current);
-      const response = await this.once(current, init.method ?? 'GET', headers, init.signal);
+      const response = await this.once(current, init.method ?? 'GET', headers, init.body, init.signal);
       const location = header(response.headers, 'location');
       if (!REDIRECT_STATUSES.has(response.statusCode) || location === undefined) return response;
       await response.body.dump();
@@ -82,13 +84,14 @@ export class Transport {
     }
   }
 
-  private async once(url: URL, method: 'GET' | 'HEAD', headers: Record<string, string>, signal?: AbortSignal) {
+  private async once(url: URL, method: NonNullable<HttpRequest['method']>, headers: Record<string, string>, body?: string, signal?: AbortSignal) {
     try {
       const response = await dispatchRequest.call(this.dispatcher, {
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method,
         headers,
+        ...(body !== undefined && { body }),
         signal,
         headersTimeout: HEADERS_TIMEOUT_MS,
         bodyTimeout: BODY_TIMEOUT_MS,

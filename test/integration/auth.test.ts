@@ -35,7 +35,7 @@ describe('a real registry with htpasswd Basic auth', () => {
     const output = join(await tempDir(), 'out');
     const result = await runCli(['pull', '-o', output, `${registry.host}/private/app:1`]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe(`frozen: error: ${registry.host}/private/app:1: authentication required (Basic); pass --creds user:password\n`);
+    expect(result.stderr).toBe(`frozen: error: ${registry.host}/private/app:1: authentication required (Basic); pass --creds user:password or log in (docker config.json)\n`);
     expect(existsSync(output)).toBe(false);
   });
 

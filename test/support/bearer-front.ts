@@ -23,6 +23,8 @@ export interface BearerFront {
 export interface BearerFrontOptions {
   /** Require these Basic credentials at the token endpoint ("user:pass"). */
   readonly tokenCredentials?: string;
+  /** Accept this OAuth2 refresh token (an identity token) in a POST to the token endpoint. */
+  readonly refreshToken?: string;
   /** Flip one byte of every blob the CDN serves. */
   readonly corruptBlobs?: boolean;
   /** Send the headers and half of each blob, then stall until the client gives up. */
@@ -43,6 +45,16 @@ export async function startBearerFront(registryUrl: string, options: BearerFront
   const front = await listen('127.0.0.1', (req, res) => {
     const url = new URL(req.url ?? '/', 'http://front');
     const host = req.headers.host;
+    if (url.pathname === '/token' && req.method === 'POST') {
+      seen.push(describe('token', req));
+      return void readForm(req).then((form) => {
+        if (!options.refreshToken || form.get('grant_type') !== 'refresh_token' || form.get('refresh_token') !== options.refreshToken) return end(res, 401);
+        const token = `tok-${issued.size + 1}-${form.get('scope')}`;
+        issued.add(token);
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ access_token: token, expires_in: 300 }));
+      });
+    }
     if (url.pathname === '/token') {
       seen.push(describe('token', req));
       const expected = options.tokenCredentials && `Basic ${Buffer.from(options.tokenCredentials).toString('base64')}`;
@@ -76,6 +88,12 @@ export async function startBearerFront(registryUrl: string, options: BearerFront
       await Promise.all([close(front), close(cdn)]);
     },
   };
+}
+
+async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+  let body = '';
+  for await (const chunk of req) body += (chunk as Buffer).toString();
+  return new URLSearchParams(body);
 }
 
 function describe(origin: SeenRequest['origin'], req: IncomingMessage): SeenRequest {

@@ -1,0 +1,120 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { FrozenError } from '../errors.js';
+
+/**
+ * Registry credentials the way Docker and the containers tools keep them: `auths` entries (base64 `auth`,
+ * `username`/`password`, `identitytoken`), `credHelpers` per registry and `credsStore` for all, through the
+ * docker-credential-helper protocol. Docker Hub is keyed `https://index.docker.io/v1/`.
+ */
+export type Credentials = { readonly username: string; readonly password: string } | { readonly identityToken: string };
+
+interface ConfigFile {
+  readonly auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>;
+  readonly credHelpers?: Record<string, string>;
+  readonly credsStore?: string;
+}
+
+export interface CredentialFiles {
+  /** `--authfile`: only this file is read. */
+  readonly authfile?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
+const HELPER_TIMEOUT_MS = 30_000;
+
+export class CredentialStore {
+  private constructor(private readonly files: readonly ConfigFile[]) {}
+
+  /** Reads `--authfile`, else `$REGISTRY_AUTH_FILE` then `$DOCKER_CONFIG/config.json` (or ~/.docker/config.json). */
+  static async load(options: CredentialFiles = {}): Promise<CredentialStore> {
+    const env = options.env ?? process.env;
+    const paths = options.authfile
+      ? [options.authfile]
+      : [env.REGISTRY_AUTH_FILE, join(env.DOCKER_CONFIG || join(homedir(), '.docker'), 'config.json')].filter((p): p is string => !!p);
+    const files: ConfigFile[] = [];
+    for (const path of paths) {
+      const file = await readConfig(path, options.authfile !== undefined);
+      if (file) files.push(file);
+    }
+    return new CredentialStore(files);
+  }
+
+  /** Credentials for a registry host (`docker.io`, `localhost:5000`), or undefined. */
+  async lookup(registry: string): Promise<Credentials | undefined> {
+    const wanted = normalizeKey(registry);
+    for (const file of this.files) {
+      const helperKey = Object.keys(file.credHelpers ?? {}).find((key) => normalizeKey(key) === wanted);
+      const helper = helperKey ? file.credHelpers![helperKey] : file.credsStore;
+      if (helper) return runHelper(helper, helperKey ?? serverUrl(registry));
+      const authKey = Object.keys(file.auths ?? {}).find((key) => normalizeKey(key) === wanted);
+      const entry = authKey ? file.auths![authKey] : undefined;
+      if (entry) return fromEntry(entry, registry);
+    }
+    return undefined;
+  }
+}
+
+async function readConfig(path: string, required: boolean): Promise<ConfigFile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new FrozenError('reference', `cannot read credentials file ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as ConfigFile;
+  } catch {
+    throw new FrozenError('reference', `credentials file ${path} is not valid JSON`);
+  }
+}
+
+/** `https://index.docker.io/v1/`, `registry-1.docker.io`, `http://host:5000/v2/` → `docker.io`, `host:5000`. */
+function normalizeKey(key: string): string {
+  const host = key.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
+  return ['index.docker.io', 'registry-1.docker.io', 'docker.io'].includes(host) ? 'docker.io' : host;
+}
+
+function serverUrl(registry: string): string {
+  return normalizeKey(registry) === 'docker.io' ? DOCKER_HUB_KEY : registry;
+}
+
+function fromEntry(entry: NonNullable<ConfigFile['auths']>[string], registry: string): Credentials | undefined {
+  if (entry.identitytoken) return { identityToken: entry.identitytoken };
+  if (entry.username && entry.password) return { username: entry.username, password: entry.password };
+  if (!entry.auth) return undefined;
+  const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) throw new FrozenError('auth', `the stored credentials for ${registry} are malformed`);
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/**
+ * `docker-credential-<helper> get`, the server URL on stdin, `{ServerURL, Username, Secret}` on stdout. A helper
+ * that has nothing for the server answers with an error: no credentials. `<token>` as user means an identity token.
+ */
+function runHelper(helper: string, server: string): Promise<Credentials | undefined> {
+  if (!/^[A-Za-z0-9._-]+$/.test(helper)) return Promise.reject(new FrozenError('auth', `invalid credential helper name "${helper}"`));
+  const program = `docker-credential-${helper}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, ['get'], { stdio: ['pipe', 'pipe', 'pipe'], timeout: HELPER_TIMEOUT_MS });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.on('error', (error) => reject(new FrozenError('auth', `credential helper ${program} cannot run: ${error.message}`)));
+    child.on('close', (code) => {
+      if (code !== 0) return resolve(undefined);
+      try {
+        const answer = JSON.parse(stdout) as { Username?: string; Secret?: string };
+        if (!answer.Secret) return resolve(undefined);
+        resolve(answer.Username === '<token>' ? { identityToken: answer.Secret } : { username: answer.Username ?? '', password: answer.Secret });
+      } catch {
+        reject(new FrozenError('auth', `credential helper ${program} answered something that is not JSON`));
+      }
+    });
+    child.stdin.end(server);
+  });
+}
