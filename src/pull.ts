@@ -29,8 +29,14 @@ export interface PullOptions {
   readonly credentials?: Credentials;
   /** A docker config.json or containers auth.json to read credentials from, instead of the default ones. */
   readonly authfile?: string;
-  /** Hosts that may be reached over plain http besides loopback. */
+  /** Hosts reached with unverified TLS, or plain http when they do not speak TLS (loopback hosts may use plain http too). */
   readonly insecureRegistries?: readonly string[];
+  /** A PEM file of CA certificates to trust besides the system's (and NODE_EXTRA_CA_CERTS). */
+  readonly caFile?: string;
+  /** Give up connecting after this long (default 30 s). */
+  readonly connectTimeoutMs?: number;
+  /** Give up on a response that sends nothing for this long (default 120 s); retried like other network errors. */
+  readonly stallTimeoutMs?: number;
   /** The blob cache directory (default: BlobStore.defaultRoot()); `false` for none. */
   readonly cache?: string | false;
   /** Copy files from the cache into the output instead of hard-linking them. */
@@ -105,9 +111,12 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
   const directory = await DockerDirectory.open(resolvePath(options.output ?? 'frozen-images'), { copy: options.copy === true });
-  const transport = new Transport({
+  const transport = await Transport.create({
     ...(options.dispatcher && { dispatcher: options.dispatcher }),
     ...(options.insecureRegistries && { insecureRegistries: options.insecureRegistries }),
+    ...(options.caFile && { ca: await readCaFile(options.caFile) }),
+    ...(options.connectTimeoutMs && { connectTimeoutMs: options.connectTimeoutMs }),
+    ...(options.stallTimeoutMs && { stallTimeoutMs: options.stallTimeoutMs }),
   });
   const emit = options.onEvent ?? (() => undefined);
   const store = options.credentials ? undefined : await CredentialStore.load(options.authfile ? { authfile: options.authfile } : {});
@@ -296,6 +305,14 @@ function assertImageId(ref: ImageReference, resolved: ResolvedImage): void {
       'integrity',
       `image ID mismatch: wanted ${ref.imageId}, the tag resolves to image ${resolved.manifest.config.digest.value} (manifest ${resolved.manifestDigest.value})`,
     );
+  }
+}
+
+async function readCaFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new FrozenError('reference', `cannot read CA file ${path}: ${(error as Error).message}`);
   }
 }
 

@@ -47,3 +47,9 @@ export function nonNegativeInteger(value: string): number {
   if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError(`"${value}" is not a whole number`);
   return parsed;
 }
+
+export function positiveNumber(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) throw new InvalidArgumentError(`"${value}" is not a positive number`);
+  return parsed;
+}

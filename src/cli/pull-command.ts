@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { asFrozenError, FrozenError } from '../errors.js';
 import { pull, PullFailures, type PulledImage } from '../pull.js';
 import { parseCredentials } from '../registry/auth.js';
-import { formatBytes, nonNegativeInteger, positiveInteger } from './format.js';
+import { formatBytes, nonNegativeInteger, positiveInteger, positiveNumber } from './format.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
 import { createRenderer, type ProgressMode } from './progress.js';
 
@@ -12,6 +12,9 @@ interface PullFlags {
   creds?: string;
   authfile?: string;
   insecureRegistry: string[];
+  caFile?: string;
+  connectTimeout: number;
+  stallTimeout: number;
   cache?: string | false;
   copy?: boolean;
   concurrency: number;
@@ -29,7 +32,10 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
     .option('--platform <os/arch[/variant]>', 'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host)')
     .option('--creds <user:password>', 'credentials for registries that ask for them (instead of docker config.json)')
     .option('--authfile <path>', 'read credentials from this docker config.json or containers auth.json')
-    .addOption(new Option('--insecure-registry <host>', 'allow plain http to this registry host (repeatable; loopback hosts always are)').argParser(collect).default([]))
+    .addOption(new Option('--insecure-registry <host>', 'unverified TLS, or plain http, for this registry host (repeatable)').argParser(collect).default([]))
+    .option('--ca-file <pem>', 'trust these CA certificates too')
+    .option('--connect-timeout <seconds>', 'give up connecting after this long', positiveNumber, 30)
+    .option('--stall-timeout <seconds>', 'give up on a response that sends nothing for this long (retried)', positiveNumber, 120)
     .option('--cache <dir>', 'blob cache directory (default: $FROZEN_CACHE, $XDG_CACHE_HOME/frozen, ~/.cache/frozen)')
     .option('--no-cache', 'use no cache: download into the output directory only')
     .option('--copy', 'copy files from the cache instead of hard-linking them')
@@ -55,6 +61,9 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
       ...(flags.creds !== undefined && { credentials: parseCredentials(flags.creds) }),
       ...(flags.authfile !== undefined && { authfile: flags.authfile }),
       insecureRegistries: flags.insecureRegistry,
+      ...(flags.caFile !== undefined && { caFile: flags.caFile }),
+      connectTimeoutMs: flags.connectTimeout * 1000,
+      stallTimeoutMs: flags.stallTimeout * 1000,
       ...(flags.cache !== undefined && { cache: flags.cache }),
       copy: flags.copy === true,
       concurrency: flags.concurrency,

@@ -46,7 +46,8 @@ export class RegistryClient {
   }
 
   private async get(path: string, headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
-    const url = new URL(`${this.transport.schemeFor(this.host)}://${this.host}/v2/${this.repository}/${path}`);
+    // https first; the transport falls back to plain http for loopback and --insecure-registry hosts without TLS.
+    const url = new URL(`https://${this.host}/v2/${this.repository}/${path}`);
     const send = (authorization: string | undefined) =>
       this.transport.send(url, { headers: authorization ? { ...headers, authorization } : headers, ...(signal && { signal }) });
 

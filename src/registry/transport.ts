@@ -1,3 +1,4 @@
+import { rootCertificates } from 'node:tls';
 import type { Dispatcher } from 'undici';
 // Only the agent and the request API: `import 'undici'` loads all of undici (fetch, WebSocket, caches: 110
 // files), which doubled frozen's start-up time. The package pins undici exactly because these paths are internal.
@@ -27,79 +28,123 @@ export interface HttpRequest {
 }
 
 export interface TransportOptions {
-  /** An undici dispatcher (tests pass a MockAgent; issue-specific agents such as proxies go here). */
+  /** An undici dispatcher for every request (tests pass a MockAgent); frozen makes its own otherwise. */
   readonly dispatcher?: Dispatcher;
-  /** Hosts (`host` or `host:port`) that may be spoken to over plain http, besides loopback. */
+  /**
+   * Hosts (`host` or `host:port`) spoken to with unverified TLS, or plain http when they do not speak TLS.
+   * Loopback hosts may fall back to plain http too, but their certificates are checked.
+   */
   readonly insecureRegistries?: readonly string[];
   readonly userAgent?: string;
+  /** More trusted CA certificates (PEM), besides the system's and NODE_EXTRA_CA_CERTS. */
+  readonly ca?: string;
+  readonly connectTimeoutMs?: number;
+  /** How long a response may send nothing, before its headers or within its body. */
+  readonly stallTimeoutMs?: number;
+  /** Where HTTP_PROXY, HTTPS_PROXY and NO_PROXY are read (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 const MAX_REDIRECTS = 10;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-const CONNECT_TIMEOUT_MS = 30_000;
-const HEADERS_TIMEOUT_MS = 60_000;
-const BODY_TIMEOUT_MS = 120_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+const DEFAULT_STALL_TIMEOUT_MS = 120_000;
+const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'];
+/** OpenSSL's verification failures: these never fall back to plain http, they are reported. */
+const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|ISSUER/;
 
 export class Transport {
-  private readonly dispatcher: Dispatcher;
-  /** Only a dispatcher this transport created is closed by it; a caller's stays the caller's. */
-  private readonly ownsDispatcher: boolean;
+  /** Hosts that answered https with something that is not TLS: they speak plain http. */
+  private readonly plainHttpHosts = new Set<string>();
   private readonly insecure: Set<string>;
   private readonly userAgent: string;
+  private readonly stallTimeoutMs: number;
 
-  constructor(options: TransportOptions = {}) {
-    this.ownsDispatcher = options.dispatcher === undefined;
-    this.dispatcher = options.dispatcher ?? new Agent({ connect: { timeout: CONNECT_TIMEOUT_MS } });
+  private constructor(
+    private readonly verified: Dispatcher,
+    private readonly unverified: Dispatcher,
+    /** Only dispatchers this transport created are closed by it; a caller's stays the caller's. */
+    private readonly owned: boolean,
+    options: TransportOptions,
+  ) {
     this.insecure = new Set((options.insecureRegistries ?? []).map((host) => host.toLowerCase()));
     this.userAgent = options.userAgent ?? 'frozen-images';
+    this.stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  }
+
+  static async create(options: TransportOptions = {}): Promise<Transport> {
+    if (options.dispatcher) return new Transport(options.dispatcher, options.dispatcher, false, options);
+    const make = await dispatcherFactory(options);
+    return new Transport(make(true), make(false), true, options);
   }
 
   async close(): Promise<void> {
-    if (this.ownsDispatcher) await this.dispatcher.close();
-  }
-
-  /** `https` for registries, `http` only for loopback hosts and those named insecure. */
-  schemeFor(host: string): 'http' | 'https' {
-    return this.allowsPlainHttp(host) ? 'http' : 'https';
+    if (this.owned) await Promise.all([this.verified.close(), this.unverified.close()]);
   }
 
   allowsPlainHttp(host: string): boolean {
     const lower = host.toLowerCase();
-    return isLoopback(hostname(lower)) || this.insecure.has(lower) || this.insecure.has(hostname(lower));
+    return isLoopback(hostname(lower)) || this.isInsecure(lower);
   }
 
+  private isInsecure(host: string): boolean {
+    return this.insecure.has(host) || this.insecure.has(hostname(host));
+  }
+
+  /**
+   * Sends a request, following redirects by hand. `https` URLs of hosts allowed plain http fall back to `http`
+   * when the host does not speak TLS (remembered for the run); certificate failures are reported instead.
+   */
   async send(url: URL, init: HttpRequest = {}): Promise<HttpResponse> {
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...init.headers };
-    let current = url;
+    let current = this.withKnownScheme(url);
     for (let hop = 0; ; hop++) {
       this.assertAllowed(current);
-      const response = await this.once(current, init.method ?? 'GET', headers, init.body, init.signal);
+      let response: HttpResponse;
+      try {
+        response = await this.once(current, init.method ?? 'GET', headers, init.body, init.signal);
+      } catch (error) {
+        if (!this.mayFallBackToHttp(current, error)) throw networkError(error, current);
+        this.plainHttpHosts.add(current.host.toLowerCase());
+        current = this.withKnownScheme(current);
+        hop--;
+        continue;
+      }
       const location = header(response.headers, 'location');
       if (!REDIRECT_STATUSES.has(response.statusCode) || location === undefined) return response;
       await response.body.dump();
       if (hop >= MAX_REDIRECTS) throw new FrozenError('protocol', `too many redirects from ${url.host}`);
-      const next = new URL(location, current);
+      const next = this.withKnownScheme(new URL(location, current));
       if (next.origin !== current.origin) delete headers.authorization;
       current = next;
     }
   }
 
+  private withKnownScheme(url: URL): URL {
+    if (url.protocol !== 'https:' || !this.plainHttpHosts.has(url.host.toLowerCase())) return url;
+    const plain = new URL(url);
+    plain.protocol = 'http:';
+    return plain;
+  }
+
+  private mayFallBackToHttp(url: URL, error: unknown): boolean {
+    if (url.protocol !== 'https:' || !this.allowsPlainHttp(url.host) || isAbortError(error)) return false;
+    return !CERTIFICATE_ERRORS.test(errorCode(error) ?? '');
+  }
+
   private async once(url: URL, method: NonNullable<HttpRequest['method']>, headers: Record<string, string>, body?: string, signal?: AbortSignal) {
-    try {
-      const response = await dispatchRequest.call(this.dispatcher, {
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
-        method,
-        headers,
-        ...(body !== undefined && { body }),
-        signal,
-        headersTimeout: HEADERS_TIMEOUT_MS,
-        bodyTimeout: BODY_TIMEOUT_MS,
-      });
-      return { statusCode: response.statusCode, headers: response.headers, body: response.body, url };
-    } catch (error) {
-      throw networkError(error, url);
-    }
+    const dispatcher = url.protocol === 'https:' && this.isInsecure(url.host.toLowerCase()) ? this.unverified : this.verified;
+    const response = await dispatchRequest.call(dispatcher, {
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      method,
+      headers,
+      ...(body !== undefined && { body }),
+      signal,
+      headersTimeout: this.stallTimeoutMs,
+      bodyTimeout: this.stallTimeoutMs,
+    });
+    return { statusCode: response.statusCode, headers: response.headers, body: response.body, url };
   }
 
   private assertAllowed(url: URL): void {
@@ -110,6 +155,30 @@ export class Transport {
       `refusing ${url.protocol}//${url.host}: plain http is only used for loopback hosts and --insecure-registry hosts`,
     );
   }
+}
+
+/**
+ * Makes dispatchers with TLS verification on or off: through the proxy named by HTTP(S)_PROXY (honouring
+ * NO_PROXY) when one is set, directly otherwise. The proxy agent is loaded only when a proxy is configured.
+ */
+async function dispatcherFactory(options: TransportOptions): Promise<(verify: boolean) => Dispatcher> {
+  const env = options.env ?? process.env;
+  const tls = (verify: boolean) => ({
+    timeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    ...(options.ca && { ca: [...rootCertificates, options.ca] }),
+    ...(!verify && { rejectUnauthorized: false }),
+  });
+  if (!PROXY_VARIABLES.some((name) => env[name])) return (verify) => new Agent({ connect: tls(verify) });
+  const { default: EnvHttpProxyAgent } = await import('undici/lib/dispatcher/env-http-proxy-agent.js');
+  const proxy = (name: string) => env[name] ?? env[name.toLowerCase()];
+  return (verify) =>
+    new EnvHttpProxyAgent({
+      ...(proxy('HTTP_PROXY') && { httpProxy: proxy('HTTP_PROXY') }),
+      ...(proxy('HTTPS_PROXY') && { httpsProxy: proxy('HTTPS_PROXY') }),
+      ...(proxy('NO_PROXY') && { noProxy: proxy('NO_PROXY') }),
+      connect: tls(verify),
+      requestTls: tls(verify),
+    });
 }
 
 export function header(headers: HttpResponse['headers'], name: string): string | undefined {
@@ -127,6 +196,9 @@ export function networkError(error: unknown, url: URL): FrozenError {
   if (error instanceof FrozenError) return error;
   if (isAbortError(error)) return new FrozenError('aborted', 'aborted', { cause: error });
   const code = errorCode(error);
+  if (code && CERTIFICATE_ERRORS.test(code)) {
+    return new FrozenError('network', `cannot reach ${url.host}: its TLS certificate is not trusted (${code}); use --ca-file, or --insecure-registry ${url.host}`, { cause: error });
+  }
   const reason =
     code === 'ENOTFOUND' || code === 'EAI_AGAIN'
       ? 'unknown host'

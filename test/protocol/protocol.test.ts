@@ -96,7 +96,7 @@ describe('bearer tokens', () => {
   test('tokens are cached until expires_in, then fetched again', async () => {
     const registry = setup({ tokenLifetime: 60 });
     let now = 1_000_000;
-    const authorizer = new Authorizer(new Transport({ dispatcher: registry.agent }), undefined, () => now);
+    const authorizer = new Authorizer(await Transport.create({ dispatcher: registry.agent }), undefined, () => now);
     const challenge = ['Bearer realm="https://auth.test/token",service="registry.test"'];
     expect(await authorizer.challenged('registry.test', 'repository:a:pull', challenge)).toBe('Bearer T1');
     now += 30_000;
