@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici';
 // files), which doubled frozen's start-up time. The package pins undici exactly because these paths are internal.
 import Agent from 'undici/lib/dispatcher/agent.js';
 import dispatchRequest from 'undici/lib/api/api-request.js';
-import { FrozenError, isAbortError } from '../errors.js';
+import { FrozenError } from '../errors.js';
 
 /**
  * The only module that speaks HTTP. It follows redirects by hand so that `Authorization` never reaches another
@@ -104,6 +104,8 @@ export class Transport {
       try {
         response = await this.once(current, init.method ?? 'GET', headers, init.body, init.signal);
       } catch (error) {
+        // Only our own signal means "aborted": undici names other failures AbortError too (a proxy refusing CONNECT).
+        if (init.signal?.aborted) throw new FrozenError('aborted', 'aborted', { cause: error });
         if (!this.mayFallBackToHttp(current, error)) throw networkError(error, current);
         this.plainHttpHosts.add(current.host.toLowerCase());
         current = this.withKnownScheme(current);
@@ -128,7 +130,7 @@ export class Transport {
   }
 
   private mayFallBackToHttp(url: URL, error: unknown): boolean {
-    if (url.protocol !== 'https:' || !this.allowsPlainHttp(url.host) || isAbortError(error)) return false;
+    if (url.protocol !== 'https:' || !this.allowsPlainHttp(url.host)) return false;
     return !CERTIFICATE_ERRORS.test(errorCode(error) ?? '');
   }
 
@@ -169,13 +171,16 @@ async function dispatcherFactory(options: TransportOptions): Promise<(verify: bo
     ...(!verify && { rejectUnauthorized: false }),
   });
   if (!PROXY_VARIABLES.some((name) => env[name])) return (verify) => new Agent({ connect: tls(verify) });
-  const { default: EnvHttpProxyAgent } = await import('undici/lib/dispatcher/env-http-proxy-agent.js');
+  // The proxy agents need the request API undici's index mixes into every dispatcher: load all of undici here.
+  const { EnvHttpProxyAgent } = await import('undici');
   const proxy = (name: string) => env[name] ?? env[name.toLowerCase()];
   return (verify) =>
     new EnvHttpProxyAgent({
       ...(proxy('HTTP_PROXY') && { httpProxy: proxy('HTTP_PROXY') }),
       ...(proxy('HTTPS_PROXY') && { httpsProxy: proxy('HTTPS_PROXY') }),
       ...(proxy('NO_PROXY') && { noProxy: proxy('NO_PROXY') }),
+      // Plain http goes to the proxy as an absolute-form request (as curl does); only https needs a CONNECT tunnel.
+      proxyTunnel: false,
       connect: tls(verify),
       requestTls: tls(verify),
     });
@@ -194,10 +199,9 @@ export function headerValues(headers: HttpResponse['headers'], name: string): st
 /** Turns an undici/socket failure into one line that names the host and the cause. */
 export function networkError(error: unknown, url: URL): FrozenError {
   if (error instanceof FrozenError) return error;
-  if (isAbortError(error)) return new FrozenError('aborted', 'aborted', { cause: error });
   const code = errorCode(error);
   if (code && CERTIFICATE_ERRORS.test(code)) {
-    return new FrozenError('network', `cannot reach ${url.host}: its TLS certificate is not trusted (${code}); use --ca-file, or --insecure-registry ${url.host}`, { cause: error });
+    return new FrozenError('tls', `cannot reach ${url.host}: its TLS certificate is not trusted (${code}); use --ca-file, or --insecure-registry ${url.host}`, { cause: error });
   }
   const reason =
     code === 'ENOTFOUND' || code === 'EAI_AGAIN'

@@ -1,6 +1,6 @@
 import { open, stat, truncate } from 'node:fs/promises';
 import { createDigester } from '../digest.js';
-import { FrozenError, isAbortError } from '../errors.js';
+import { FrozenError } from '../errors.js';
 import type { Descriptor } from '../manifest/index.js';
 import { header, networkError, type HttpResponse } from '../registry/transport.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -51,6 +51,8 @@ export async function ingest(store: BlobStore, descriptor: Descriptor, openBlob:
     await withRetries(options.retry, () => attempt(store, descriptor, openBlob, options, state), {
       ...(options.signal && { signal: options.signal }),
       ...(options.onRetry && { onRetry: options.onRetry }),
+    }).catch((error: unknown) => {
+      throw namingBlob(error, digest.value);
     });
     return { source: 'registry', received: state.received };
   } finally {
@@ -83,10 +85,18 @@ async function attempt(store: BlobStore, descriptor: Descriptor, openBlob: OpenB
   }
   const resumedFrom = offset;
   options.onProgress?.(offset);
-  offset = await appendBody(response, partial, descriptor, offset, hash, (bytes, total) => {
-    state.received += bytes;
-    options.onProgress?.(total);
-  });
+  offset = await appendBody(
+    response,
+    partial,
+    descriptor,
+    offset,
+    hash,
+    (bytes, total) => {
+      state.received += bytes;
+      options.onProgress?.(total);
+    },
+    options.signal,
+  );
   if (offset !== size) {
     throw new FrozenError('network', `blob ${digest.value}: the body ended after ${offset} of ${size} bytes`);
   }
@@ -105,6 +115,7 @@ async function appendBody(
   offset: number,
   hash: ReturnType<typeof createDigester>,
   onBytes: (bytes: number, total: number) => void,
+  signal?: AbortSignal,
 ): Promise<number> {
   const file = await open(partial, 'a');
   const pending: Buffer[] = [];
@@ -144,11 +155,17 @@ async function appendBody(
     if (error instanceof FrozenError) throw error;
     await flush();
     await writing;
-    if (isAbortError(error)) throw new FrozenError('aborted', 'aborted', { cause: error });
+    if (signal?.aborted) throw new FrozenError('aborted', 'aborted', { cause: error });
     throw networkError(error, response.url);
   } finally {
     await file.close();
   }
+}
+
+/** Errors from the connection (resets, timeouts) do not say which blob they hit; this one does. */
+function namingBlob(error: unknown, digest: string): unknown {
+  if (!(error instanceof FrozenError) || error.kind === 'aborted' || error.message.startsWith('blob ')) return error;
+  return new FrozenError(error.kind, `blob ${digest}: ${error.message}`, { cause: error });
 }
 
 /** Re-hashes what a previous attempt left. A partial longer than the blob is garbage and starts over. */

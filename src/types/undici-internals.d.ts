@@ -10,7 +10,3 @@ declare module 'undici/lib/api/api-request.js' {
   export default request;
 }
 
-declare module 'undici/lib/dispatcher/env-http-proxy-agent.js' {
-  import { EnvHttpProxyAgent } from 'undici';
-  export default EnvHttpProxyAgent;
-}

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,11 +22,17 @@ export const REGISTRY_BINARY = process.env.FROZEN_TEST_REGISTRY_BIN ?? '/usr/bin
 export interface RegistryOptions {
   /** htpasswd file contents (bcrypt lines) to require Basic auth. */
   readonly htpasswd?: string;
+  /** Serve https with this certificate and key (PEM files), trusting `ca` to check it is up. */
+  readonly tls?: { readonly certificate: string; readonly key: string; readonly ca: string };
+  /** Run as a pull-through cache of this registry URL. */
+  readonly proxyOf?: string;
+  /** Serve this storage directory (another registry's) instead of a new one. */
+  readonly storage?: string;
 }
 
 export async function startRegistry(options: RegistryOptions = {}): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'frozen-registry-'));
-  const storage = join(dir, 'storage');
+  const storage = options.storage ?? join(dir, 'storage');
   const port = await freePort();
   const auth = options.htpasswd
     ? `auth:\n  htpasswd:\n    realm: frozen-test\n    path: ${join(dir, 'htpasswd')}\n`
@@ -43,7 +51,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     '    enabled: true',
     'http:',
     `  addr: 127.0.0.1:${port}`,
+    ...(options.tls ? ['  tls:', `    certificate: ${options.tls.certificate}`, `    key: ${options.tls.key}`] : []),
     auth,
+    ...(options.proxyOf ? ['proxy:', `  remoteurl: ${options.proxyOf}`] : []),
   ].join('\n');
   const configPath = join(dir, 'config.yml');
   await writeFile(configPath, config);
@@ -53,9 +63,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   try {
-    await waitUntilServing(url, child, () => stderr);
+    await waitUntilServing(url, child, () => stderr, options.tls && (await readFile(options.tls.ca, 'utf8')));
   } catch (error) {
     child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
@@ -72,19 +82,25 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   };
 }
 
-async function waitUntilServing(url: string, child: ChildProcess, stderr: () => string): Promise<void> {
+async function waitUntilServing(url: string, child: ChildProcess, stderr: () => string, ca?: string): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr()}`);
-    try {
-      const response = await fetch(`${url}/v2/`);
-      if (response.status === 200 || response.status === 401) return;
-    } catch {
-      // not listening yet
-    }
+    const status = await probe(`${url}/v2/`, ca).catch(() => 0);
+    if (status === 200 || status === 401) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`docker-registry did not start within 15 s: ${stderr()}`);
+}
+
+function probe(url: string, ca?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = (url.startsWith('https') ? httpsGet : httpGet)(url, ca ? { ca } : {}, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('error', reject);
+  });
 }
 
 export async function stopProcess(child: ChildProcess): Promise<void> {

@@ -1,0 +1,96 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startBearerFront, type BearerFront } from '../support/bearer-front.js';
+import { runCli } from '../support/cli.js';
+import { oneLayerImage, pushImage, type BuiltImage } from '../support/images.js';
+import { loadWithSkopeo } from '../support/load.js';
+import { startRegistry, type RunningRegistry } from '../support/registry.js';
+import { startTinyproxy, type RunningProxy } from '../support/tinyproxy.js';
+import { makeCertificates, type TestCertificates } from '../support/tls.js';
+
+const tempDir = () => mkdtemp(join(tmpdir(), 'frozen-net-'));
+
+let plain: RunningRegistry;
+let img: BuiltImage;
+beforeAll(async () => {
+  plain = await startRegistry();
+  img = await oneLayerImage('network');
+  await pushImage({ url: plain.url }, 'one/app', img, '1');
+});
+afterAll(async () => plain?.stop());
+
+async function expectPulled(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const output = await tempDir();
+  const result = await runCli(['pull', '-o', output, ...args], { env });
+  expect(result.stderr).not.toContain('error');
+  expect(result.code).toBe(0);
+  expect((await loadWithSkopeo(output)).imageId).toBe(img.config.digest);
+}
+
+describe('a TLS registry with a self-signed CA', () => {
+  let certs: TestCertificates;
+  let secure: RunningRegistry;
+  beforeAll(async () => {
+    certs = await makeCertificates();
+    secure = await startRegistry({ tls: { certificate: certs.certificate, key: certs.key, ca: certs.ca }, storage: plain.storage });
+  });
+  afterAll(async () => secure?.stop());
+
+  test('--ca-file trusts it', async () => {
+    await expectPulled(['--ca-file', certs.ca, `${secure.host}/one/app:1`]);
+  });
+
+  test('NODE_EXTRA_CA_CERTS trusts it', async () => {
+    await expectPulled([`${secure.host}/one/app:1`], { NODE_EXTRA_CA_CERTS: certs.ca });
+  });
+
+  test('without the CA: a clear error, and no silent fall back to plain http', async () => {
+    const result = await runCli(['pull', '-o', await tempDir(), `${secure.host}/one/app:1`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      new RegExp(`cannot reach ${secure.host.replace(/\./g, '\\.')}: its TLS certificate is not trusted \\([A-Z_]+\\); use --ca-file, or --insecure-registry ${secure.host.replace(/\./g, '\\.')}\\n$`),
+    );
+  });
+
+  test('--insecure-registry: unverified TLS for that host only', async () => {
+    await expectPulled(['--insecure-registry', secure.host, `${secure.host}/one/app:1`]);
+  });
+});
+
+describe('an HTTP proxy (tinyproxy)', () => {
+  let proxy: RunningProxy;
+  beforeAll(async () => {
+    proxy = await startTinyproxy();
+  });
+  afterAll(async () => proxy?.stop());
+
+  test('HTTP_PROXY carries every request; NO_PROXY bypasses it', async () => {
+    await expectPulled([`${plain.host}/one/app:1`], { HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url });
+    const seen = await proxy.requests();
+    expect(seen).toContain(`GET http://${plain.host}/v2/one/app/manifests/1`);
+    for (const blob of [img.config, ...img.layers]) expect(seen).toContain(`GET http://${plain.host}/v2/one/app/blobs/${blob.digest}`);
+
+    const before = seen.length;
+    await expectPulled([`${plain.host}/one/app:1`], { HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
+    expect((await proxy.requests()).length).toBe(before);
+  });
+});
+
+describe('timeouts', () => {
+  let stalling: BearerFront;
+  beforeAll(async () => {
+    stalling = await startBearerFront(plain.url, { stallBlobs: true });
+  });
+  afterAll(async () => stalling?.stop());
+
+  test('a body that stalls is given up after --stall-timeout, retried, then reported', async () => {
+    const started = Date.now();
+    const result = await runCli(['pull', '-o', join(await tempDir(), 'out'), '--stall-timeout', '1', '--retries', '1', `${stalling.host}/one/app:1`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^retry .*: cannot reach 127\.0\.0\.2:\d+: timed out$/m);
+    expect(result.stderr).toMatch(/frozen: error: .*one\/app:1: blob sha256:[0-9a-f]{64}: cannot reach 127\.0\.0\.2:\d+: timed out\n$/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+});
