@@ -10,6 +10,8 @@ import { canonicalReference, familiarTag, parseReference, type ImageReference } 
 import { Authorizer } from './registry/auth.js';
 import { CredentialStore, type Credentials } from './registry/credentials.js';
 import { RegistryClient } from './registry/client.js';
+import { endpointsFor, loadMirrors, type Endpoint, type MirrorMap } from './registry/mirrors.js';
+import { MirrorHealth, Remote } from './registry/remote.js';
 import { Transport } from './registry/transport.js';
 import { resolveImage, type ResolvedImage } from './resolve.js';
 import { BlobStore } from './store/blob-store.js';
@@ -29,6 +31,14 @@ export interface PullOptions {
   readonly credentials?: Credentials;
   /** A docker config.json or containers auth.json to read credentials from, instead of the default ones. */
   readonly authfile?: string;
+  /** Mirrors: `URL` (Docker Hub) or `REGISTRY=URL`, tried in order before the registry. */
+  readonly mirrors?: readonly string[];
+  /** Mirrors, same forms, that may also resolve tags. */
+  readonly trustedMirrors?: readonly string[];
+  /** frozen's config file (default `$XDG_CONFIG_HOME/frozen/config.json`). */
+  readonly configFile?: string;
+  /** Docker's daemon.json, whose `registry-mirrors` apply to Docker Hub (default /etc/docker/daemon.json); false to ignore. */
+  readonly daemonConfig?: string | false;
   /** Hosts reached with unverified TLS, or plain http when they do not speak TLS (loopback hosts may use plain http too). */
   readonly insecureRegistries?: readonly string[];
   /** A PEM file of CA certificates to trust besides the system's (and NODE_EXTRA_CA_CERTS). */
@@ -56,16 +66,17 @@ export interface PullOptions {
 }
 
 export type BlobKind = 'config' | 'layer';
-/** Where a blob came from: the network, the cache, or the output directory (already there, re-verified). */
-export type BlobSource = 'registry' | 'cache' | 'output';
+/** Where a blob came from: the registry, one of its mirrors, the cache, or the output directory (re-verified). */
+export type BlobSource = 'registry' | 'mirror' | 'cache' | 'output';
 
 export type PullEvent =
-  | { type: 'resolved'; image: string; digest: string; manifestDigest: string; imageId: string; platform?: string; layers: number; bytes: number }
+  | { type: 'resolved'; image: string; digest: string; manifestDigest: string; imageId: string; platform?: string; layers: number; bytes: number; endpoint: string }
   | { type: 'blob-start'; image: string; kind: BlobKind; digest: string; size: number }
   | { type: 'blob-progress'; image: string; kind: BlobKind; digest: string; size: number; bytes: number }
   | { type: 'blob-retry'; image: string; kind: BlobKind; digest: string; attempt: number; delayMs: number; reason: string }
   | { type: 'blob-wait'; image: string; kind: BlobKind; digest: string }
-  | { type: 'blob-done'; image: string; kind: BlobKind; digest: string; size: number; source: BlobSource; bytes: number }
+  | { type: 'blob-fallback'; image: string; kind: BlobKind; digest: string; endpoint: string; reason: string }
+  | { type: 'blob-done'; image: string; kind: BlobKind; digest: string; size: number; source: BlobSource; bytes: number; endpoint?: string }
   | { type: 'image-done'; image: PulledImage }
   | { type: 'error'; image: string; kind: string; message: string };
 
@@ -88,6 +99,10 @@ export interface PulledImage {
   readonly bytes: number;
   /** Bytes received from the registry in this run (the rest came from the cache or the output directory). */
   readonly downloadedBytes: number;
+  /** The endpoint (mirror URL or registry host) that served the image manifest. */
+  readonly endpoint: string;
+  /** Blobs downloaded in this run, counted per endpoint that served them. */
+  readonly blobEndpoints: Readonly<Record<string, number>>;
 }
 
 export interface PullResult {
@@ -119,15 +134,28 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     ...(options.stallTimeoutMs && { stallTimeoutMs: options.stallTimeoutMs }),
   });
   const emit = options.onEvent ?? (() => undefined);
-  const store = options.credentials ? undefined : await CredentialStore.load(options.authfile ? { authfile: options.authfile } : {});
+  const store = await CredentialStore.load(options.authfile ? { authfile: options.authfile } : {});
   const authorizers = new Map<string, Authorizer>();
   const context: PullContext = {
     transport,
-    authorizerFor: (registry) => {
-      let authorizer = authorizers.get(registry);
+    mirrors: await loadMirrors({
+      ...(options.mirrors && { mirrors: options.mirrors }),
+      ...(options.trustedMirrors && { trustedMirrors: options.trustedMirrors }),
+      ...(options.configFile && { configFile: options.configFile }),
+      ...(options.daemonConfig !== undefined && { daemonConfig: options.daemonConfig }),
+    }),
+    health: new MirrorHealth(),
+    // One authorizer (challenges, tokens, credentials) per endpoint. Upstream: --creds, else the credential files
+    // for the registry. A mirror: its configured credentials, else the files' for the mirror's own host; never
+    // upstream's.
+    authorizerFor: (endpoint, registry) => {
+      let authorizer = authorizers.get(endpoint.name);
       if (!authorizer) {
-        authorizer = new Authorizer(transport, async () => options.credentials ?? store?.lookup(registry));
-        authorizers.set(registry, authorizer);
+        const credentials = endpoint.mirror
+          ? async () => endpoint.credentials ?? store.lookup(new URL(endpoint.origin).host)
+          : async () => options.credentials ?? store.lookup(registry);
+        authorizer = new Authorizer(transport, credentials);
+        authorizers.set(endpoint.name, authorizer);
       }
       return authorizer;
     },
@@ -172,22 +200,26 @@ export class PullFailures extends FrozenError {
 
 interface PullContext {
   readonly transport: Transport;
-  /** One authorizer (challenges, tokens, credentials) per registry. */
-  readonly authorizerFor: (registry: string) => Authorizer;
+  readonly mirrors: MirrorMap;
+  readonly health: MirrorHealth;
+  readonly authorizerFor: (endpoint: Endpoint, registry: string) => Authorizer;
   readonly directory: DockerDirectory;
   readonly store: BlobStore;
   readonly platform: Platform;
   readonly scheduler: Scheduler;
   readonly retry: RetryPolicy;
   /** Single-flight: a digest wanted by several images is fetched once. */
-  readonly inFlight: Map<string, Promise<{ source: BlobSource; bytes: number }>>;
+  readonly inFlight: Map<string, Promise<Fetched>>;
   readonly emit: (event: PullEvent) => void;
   readonly signal?: AbortSignal;
 }
 
 async function pullOne(ref: ImageReference, context: PullContext): Promise<{ staged: StagedImage; pulled: PulledImage }> {
-  const client = new RegistryClient(ref.registry, ref.repository, context.transport, context.authorizerFor(ref.registry));
-  const resolved = await resolveImage(ref, client, context.platform, { retry: context.retry, ...(context.signal && { signal: context.signal }) });
+  const clients = endpointsFor(ref.registry, context.mirrors).map(
+    (endpoint) => new RegistryClient(endpoint, ref.repository, context.transport, context.authorizerFor(endpoint, ref.registry)),
+  );
+  const remote = new Remote(clients, context.health, context.retry);
+  const resolved = await resolveImage(ref, remote, context.platform, context.signal);
   assertImageId(ref, resolved);
   const { config, layers } = resolved.manifest;
   const identity = {
@@ -197,6 +229,7 @@ async function pullOne(ref: ImageReference, context: PullContext): Promise<{ sta
     ...(resolved.platform && { platform: resolved.platform }),
     layers: layers.length,
     bytes: [config, ...layers].reduce((sum, blob) => sum + blob.size, 0),
+    endpoint: resolved.endpoint,
   };
   context.emit({ type: 'resolved', image: ref.original, ...identity });
 
@@ -205,7 +238,7 @@ async function pullOne(ref: ImageReference, context: PullContext): Promise<{ sta
     { descriptor: config, kind: 'config' as const, present: undefined },
     ...layers.map((layer, i) => ({ descriptor: layer, kind: 'layer' as const, present: existing[i] })),
   ];
-  const fetched = await Promise.all(blobs.map((b) => fetchBlob(b.descriptor, b.kind, b.present, { image: ref.original, client, context })));
+  const fetched = await Promise.all(blobs.map((b) => fetchBlob(b.descriptor, b.kind, b.present, { image: ref.original, remote, context })));
   const configText = await readConfig(context.store.blobPath(config.digest), layers.length);
 
   const tag = ref.tag === undefined ? undefined : { name: ref.familiarName, tag: ref.tag };
@@ -222,14 +255,27 @@ async function pullOne(ref: ImageReference, context: PullContext): Promise<{ sta
       ...(repoTag && { repoTag }),
       ...identity,
       downloadedBytes: fetched.reduce((sum, f) => sum + f.bytes, 0),
+      blobEndpoints: countEndpoints(fetched),
     },
   };
 }
 
 interface BlobOwner {
   readonly image: string;
-  readonly client: RegistryClient;
+  readonly remote: Remote;
   readonly context: PullContext;
+}
+
+interface Fetched {
+  readonly source: BlobSource;
+  readonly bytes: number;
+  readonly endpoint?: string;
+}
+
+function countEndpoints(fetched: readonly Fetched[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const { endpoint } of fetched) if (endpoint) counts[endpoint] = (counts[endpoint] ?? 0) + 1;
+  return counts;
 }
 
 /**
@@ -242,7 +288,7 @@ async function fetchBlob(descriptor: Descriptor, kind: BlobKind, present: string
   const digest = descriptor.digest.value;
   let pending = context.inFlight.get(digest);
   if (!pending) {
-    pending = context.scheduler.run(owner.client.apiHost, descriptor.size, () => obtain(descriptor, kind, present, owner));
+    pending = context.scheduler.run(owner.remote.host, descriptor.size, () => obtain(descriptor, kind, present, owner));
     context.inFlight.set(digest, pending);
   }
   const result = await pending;
@@ -251,8 +297,8 @@ async function fetchBlob(descriptor: Descriptor, kind: BlobKind, present: string
   return result;
 }
 
-async function obtain(descriptor: Descriptor, kind: BlobKind, present: string | undefined, owner: BlobOwner): Promise<{ source: BlobSource; bytes: number }> {
-  const { context, image, client } = owner;
+async function obtain(descriptor: Descriptor, kind: BlobKind, present: string | undefined, owner: BlobOwner): Promise<Fetched> {
+  const { context, image, remote } = owner;
   const { store } = context;
   const digest = descriptor.digest.value;
   context.signal?.throwIfAborted();
@@ -263,16 +309,17 @@ async function obtain(descriptor: Descriptor, kind: BlobKind, present: string | 
   }
   context.emit({ type: 'blob-start', image, kind, digest, size: descriptor.size });
   const progress = throttled((bytes: number) => context.emit({ type: 'blob-progress', image, kind, digest, size: descriptor.size, bytes }));
-  const result = await ingest(store, descriptor, (offset) => client.getBlob(digest, offset, context.signal), {
-    retry: context.retry,
+  const result = await ingest(store, descriptor, remote.blobEndpoints(digest, context.signal), {
     ...(context.signal && { signal: context.signal }),
     onProgress: progress,
     onRetry: (error, attempt, delayMs) =>
       context.emit({ type: 'blob-retry', image, kind, digest, attempt, delayMs, reason: asFrozenError(error).message }),
     onWait: () => context.emit({ type: 'blob-wait', image, kind, digest }),
+    onFallback: (endpoint, error) => context.emit({ type: 'blob-fallback', image, kind, digest, endpoint, reason: asFrozenError(error).message }),
   });
   progress.flush();
-  return { source: result.source, bytes: result.received };
+  const endpoint = result.endpoint;
+  return { source: endpoint?.mirror ? 'mirror' : result.source, bytes: result.received, ...(endpoint && { endpoint: endpoint.name }) };
 }
 
 /** Calls `report` at most every PROGRESS_INTERVAL_MS; `flush` sends the last value. */

@@ -4,8 +4,8 @@ import { decodeManifest, MANIFEST_ACCEPT, type ImageManifest, type Manifest } fr
 import { formatPlatform, selectPlatform, type Platform } from './platform/index.js';
 import type { ImageReference } from './reference/index.js';
 import type { RegistryClient } from './registry/client.js';
+import type { Remote } from './registry/remote.js';
 import { header } from './registry/transport.js';
-import { withRetries, type RetryPolicy } from './transfer/retry.js';
 
 /** What a reference resolves to: the image manifest to pull and the digests that identify it. */
 export interface ResolvedImage {
@@ -16,19 +16,24 @@ export interface ResolvedImage {
   readonly manifest: ImageManifest;
   /** The platform chosen from an index, when there was one. */
   readonly platform?: string;
+  /** The endpoint (mirror URL or registry host) that served the image manifest. */
+  readonly endpoint: string;
 }
 
 const MANIFEST_SIZE_LIMIT = 4 * 1024 * 1024;
 const MAX_INDEX_DEPTH = 4;
 
-export interface ResolveOptions {
-  readonly retry: RetryPolicy;
-  readonly signal?: AbortSignal;
-}
-
-export async function resolveImage(ref: ImageReference, client: RegistryClient, platform: Platform, options: ResolveOptions): Promise<ResolvedImage> {
-  const fetchManifest = (reference: string, expected: Digest | undefined) =>
-    withRetries(options.retry, () => fetchVerifiedManifest(client, reference, expected, options.signal), options.signal ? { signal: options.signal } : {});
+export async function resolveImage(ref: ImageReference, remote: Remote, platform: Platform, signal?: AbortSignal): Promise<ResolvedImage> {
+  const fetchManifest = async (reference: string, expected: Digest | undefined) => {
+    const { value, endpoint } = await remote.manifest(
+      reference,
+      expected,
+      (client, ref, digest) => fetchVerifiedManifest(client, ref, digest, signal),
+      (client, tag) => client.headManifest(tag, MANIFEST_ACCEPT, signal),
+      signal,
+    );
+    return { ...value, endpoint };
+  };
   const top = await fetchManifest(ref.digest?.value ?? ref.tag!, ref.digest);
   let current = top;
   let chosen: string | undefined;
@@ -38,7 +43,13 @@ export async function resolveImage(ref: ImageReference, client: RegistryClient, 
     chosen = formatPlatform(platform);
     current = await fetchManifest(entry.descriptor.digest.value, entry.descriptor.digest);
   }
-  return { digest: top.digest, manifestDigest: current.digest, manifest: current.manifest, ...(chosen && { platform: chosen }) };
+  return {
+    digest: top.digest,
+    manifestDigest: current.digest,
+    manifest: current.manifest as ImageManifest,
+    endpoint: current.endpoint,
+    ...(chosen && { platform: chosen }),
+  };
 }
 
 /**

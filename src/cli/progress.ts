@@ -56,8 +56,11 @@ function plainRenderer(io: Io, now: () => number): ProgressRenderer {
         case 'blob-wait':
           write(`wait   ${shortDigest(event.digest)}: another frozen process is downloading it`);
           break;
+        case 'blob-fallback':
+          write(`fall   ${shortDigest(event.digest)}: ${event.endpoint} failed (${event.reason}); trying the next`);
+          break;
         case 'blob-done':
-          write(`done   ${shortDigest(event.digest)} ${event.kind} ${formatBytes(event.size)} from ${event.source}`);
+          write(`done   ${shortDigest(event.digest)} ${event.kind} ${formatBytes(event.size)} from ${describeSource(event)}`);
           break;
         default:
           break;
@@ -119,7 +122,7 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
             totalBytes += blob.size - blob.bytes;
             live.delete(event.digest);
           }
-          finished.push(`${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${event.source}`);
+          finished.push(`${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${describeSource(event)}`);
           break;
         }
         case 'blob-retry':
@@ -135,6 +138,10 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
       draw();
     },
   };
+}
+
+function describeSource(event: Extract<PullEvent, { type: 'blob-done' }>): string {
+  return event.source === 'mirror' ? `mirror ${event.endpoint}` : event.source;
 }
 
 function percent(bytes: number, size: number): string {

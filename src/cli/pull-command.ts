@@ -13,6 +13,10 @@ interface PullFlags {
   authfile?: string;
   insecureRegistry: string[];
   caFile?: string;
+  mirror: string[];
+  trustedMirror: string[];
+  config?: string;
+  daemonConfig: boolean;
   connectTimeout: number;
   stallTimeout: number;
   cache?: string | false;
@@ -36,6 +40,10 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
     .option('--ca-file <pem>', 'trust these CA certificates too')
     .option('--connect-timeout <seconds>', 'give up connecting after this long', positiveNumber, 30)
     .option('--stall-timeout <seconds>', 'give up on a response that sends nothing for this long (retried)', positiveNumber, 120)
+    .addOption(new Option('--mirror <[registry=]url>', 'try this mirror before the registry (repeatable; without registry=, for Docker Hub)').argParser(collect).default([]))
+    .addOption(new Option('--trusted-mirror <[registry=]url>', 'a mirror that may also resolve tags (repeatable)').argParser(collect).default([]))
+    .option('--config <file>', "frozen's config file (default: $XDG_CONFIG_HOME/frozen/config.json)")
+    .option('--no-daemon-config', "ignore /etc/docker/daemon.json's registry-mirrors")
     .option('--cache <dir>', 'blob cache directory (default: $FROZEN_CACHE, $XDG_CACHE_HOME/frozen, ~/.cache/frozen)')
     .option('--no-cache', 'use no cache: download into the output directory only')
     .option('--copy', 'copy files from the cache instead of hard-linking them')
@@ -62,6 +70,10 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
       ...(flags.authfile !== undefined && { authfile: flags.authfile }),
       insecureRegistries: flags.insecureRegistry,
       ...(flags.caFile !== undefined && { caFile: flags.caFile }),
+      mirrors: flags.mirror,
+      trustedMirrors: flags.trustedMirror,
+      ...(flags.config !== undefined && { configFile: flags.config }),
+      ...(!flags.daemonConfig && { daemonConfig: false }),
       connectTimeoutMs: flags.connectTimeout * 1000,
       stallTimeoutMs: flags.stallTimeout * 1000,
       ...(flags.cache !== undefined && { cache: flags.cache }),
@@ -93,8 +105,14 @@ function formatSummary(image: PulledImage): string {
     `  manifest  ${image.manifestDigest}`,
     `  image ID  ${image.imageId}`,
     `  layers    ${image.layers}, ${formatBytes(image.bytes)} (${formatBytes(image.downloadedBytes)} downloaded)`,
+    `  from      manifest: ${image.endpoint}${formatBlobEndpoints(image.blobEndpoints)}`,
   ];
   return `${rows.join('\n')}\n`;
+}
+
+function formatBlobEndpoints(counts: Readonly<Record<string, number>>): string {
+  const parts = Object.entries(counts).map(([endpoint, blobs]) => `${endpoint} (${blobs})`);
+  return parts.length ? `; blobs: ${parts.join(', ')}` : '';
 }
 
 export function reportError(error: FrozenError, io: Io, debug: boolean): void {

@@ -1,24 +1,38 @@
+import { parseDigest, type Digest } from '../digest.js';
 import { FrozenError, type ErrorKind } from '../errors.js';
-import { apiHost } from '../reference/index.js';
 import { pullScope, type Authorizer } from './auth.js';
+import type { Endpoint } from './mirrors.js';
 import { header, headerValues, type HttpResponse, type Transport } from './transport.js';
 
 /**
- * Registry API calls for one repository: manifests and blobs, authorized on demand. A request that meets a 401 is
- * answered once (token or Basic); a token the registry rejects later is refreshed once.
+ * Registry API calls for one repository at one endpoint (a mirror or the registry itself): manifests and blobs,
+ * authorized on demand. A request that meets a 401 is answered once (token or Basic); a token the registry
+ * rejects later is refreshed once.
  */
 export class RegistryClient {
   private readonly host: string;
   private readonly scope: string;
+  /** The repository as this endpoint names it (a Harbor-style mirror puts its prefix in front). */
+  private readonly path: string;
 
   constructor(
-    registry: string,
-    private readonly repository: string,
+    readonly endpoint: Endpoint,
+    repository: string,
     private readonly transport: Transport,
     private readonly authorizer: Authorizer,
   ) {
-    this.host = apiHost(registry);
-    this.scope = pullScope(repository);
+    this.host = new URL(endpoint.origin).host;
+    this.path = endpoint.repositoryPrefix ? `${endpoint.repositoryPrefix}/${repository}` : repository;
+    this.scope = pullScope(this.path);
+  }
+
+  /** HEAD a manifest: the digest the registry gives for a tag, if it says (`Docker-Content-Digest`). */
+  async headManifest(reference: string, accept: readonly string[], signal?: AbortSignal): Promise<Digest | undefined> {
+    const response = await this.get(`manifests/${reference}`, { accept: accept.join(', ') }, signal, 'HEAD');
+    if (response.statusCode !== 200) throw await responseError(response, `manifest ${reference}`);
+    await response.body.dump();
+    const digest = header(response.headers, 'docker-content-digest');
+    return digest === undefined ? undefined : parseDigest(digest.trim());
   }
 
   /** GET a manifest by tag or digest. The caller verifies and decodes it. */
@@ -40,16 +54,17 @@ export class RegistryClient {
     return response;
   }
 
-  /** The registry host this client talks to, for per-host limits. */
+  /** The host this client talks to, for per-host limits. */
   get apiHost(): string {
     return this.host;
   }
 
-  private async get(path: string, headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
-    // https first; the transport falls back to plain http for loopback and --insecure-registry hosts without TLS.
-    const url = new URL(`https://${this.host}/v2/${this.repository}/${path}`);
+  private async get(path: string, headers: Record<string, string>, signal?: AbortSignal, method: 'GET' | 'HEAD' = 'GET'): Promise<HttpResponse> {
+    // https first, unless a mirror was configured with http; the transport falls back to plain http for loopback
+    // and --insecure-registry hosts that do not speak TLS.
+    const url = new URL(`${this.endpoint.origin}${this.endpoint.pathPrefix}/v2/${this.path}/${path}`);
     const send = (authorization: string | undefined) =>
-      this.transport.send(url, { headers: authorization ? { ...headers, authorization } : headers, ...(signal && { signal }) });
+      this.transport.send(url, { method, headers: authorization ? { ...headers, authorization } : headers, ...(signal && { signal }) });
 
     const known = await this.authorizer.authorization(this.host, this.scope, signal);
     const first = await send(known);

@@ -1,12 +1,13 @@
 import { open, stat, truncate } from 'node:fs/promises';
 import { createDigester } from '../digest.js';
-import { FrozenError } from '../errors.js';
+import { asFrozenError, FrozenError } from '../errors.js';
 import type { Descriptor } from '../manifest/index.js';
 import { header, networkError, type HttpResponse } from '../registry/transport.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { acquireLock } from '../store/lock.js';
 import { hashFile } from '../store/verify-file.js';
-import { withRetries, type RetryPolicy } from './retry.js';
+import type { BlobEndpoint } from '../registry/remote.js';
+import { withRetries } from './retry.js';
 
 /**
  * Downloads a blob into the cache so that no byte of work is lost: bytes go to `<hex>.partial` as they arrive and
@@ -14,13 +15,14 @@ import { withRetries, type RetryPolicy } from './retry.js';
  * for the rest with `Range`. Only a blob whose full size and digest check out enters the cache.
  */
 export interface IngestOptions {
-  readonly retry: RetryPolicy;
   readonly signal?: AbortSignal;
   /** Bytes of the blob received so far, counting those a previous attempt left, as they grow. */
   readonly onProgress?: (bytes: number) => void;
   readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
   /** Another process is downloading this blob; we wait for it. */
   readonly onWait?: () => void;
+  /** An endpoint failed (why) and the next one will be tried. */
+  readonly onFallback?: (endpoint: string, error: unknown) => void;
 }
 
 /** Received bytes are written in batches of about this size: large writes for big blobs, and at most this much
@@ -35,9 +37,16 @@ export interface IngestResult {
   readonly source: 'registry' | 'cache';
   /** Bytes received from the network in this call. */
   readonly received: number;
+  /** The endpoint that served it, when downloaded. */
+  readonly endpoint?: { readonly name: string; readonly mirror: boolean };
 }
 
-export async function ingest(store: BlobStore, descriptor: Descriptor, openBlob: OpenBlob, options: IngestOptions): Promise<IngestResult> {
+/**
+ * Gets a verified blob into the store from the first endpoint that can serve it: each is tried with its retry
+ * policy, and any failure but an abort moves on to the next (bytes from a bad mirror never survive: a mismatch
+ * empties the partial).
+ */
+export async function ingest(store: BlobStore, descriptor: Descriptor, endpoints: readonly BlobEndpoint[], options: IngestOptions): Promise<IngestResult> {
   const { digest, size } = descriptor;
   if (await store.has(digest, size)) return { source: 'cache', received: 0 };
   await store.prepare(digest);
@@ -48,13 +57,23 @@ export async function ingest(store: BlobStore, descriptor: Descriptor, openBlob:
   try {
     if (await store.has(digest, size)) return { source: 'cache', received: 0 };
     const state: AttemptState = { received: 0, useRange: true };
-    await withRetries(options.retry, () => attempt(store, descriptor, openBlob, options, state), {
-      ...(options.signal && { signal: options.signal }),
-      ...(options.onRetry && { onRetry: options.onRetry }),
-    }).catch((error: unknown) => {
-      throw namingBlob(error, digest.value);
-    });
-    return { source: 'registry', received: state.received };
+    let failure: unknown = new FrozenError('network', `blob ${digest.value}: no endpoint to fetch it from`);
+    for (const endpoint of endpoints) {
+      try {
+        await withRetries(endpoint.retry, () => attempt(store, descriptor, endpoint.open, options, state), {
+          ...(options.signal && { signal: options.signal }),
+          ...(options.onRetry && { onRetry: options.onRetry }),
+        });
+        return { source: 'registry', received: state.received, endpoint: { name: endpoint.name, mirror: endpoint.mirror } };
+      } catch (error) {
+        failure = namingBlob(error, digest.value);
+        if ((failure as FrozenError).kind === 'aborted') throw failure;
+        endpoint.failed();
+        if (endpoint !== endpoints.at(-1)) options.onFallback?.(endpoint.name, failure);
+        state.useRange = true; // the next endpoint gets its own chance to honour Range
+      }
+    }
+    throw failure;
   } finally {
     await release();
   }
@@ -163,9 +182,10 @@ async function appendBody(
 }
 
 /** Errors from the connection (resets, timeouts) do not say which blob they hit; this one does. */
-function namingBlob(error: unknown, digest: string): unknown {
-  if (!(error instanceof FrozenError) || error.kind === 'aborted' || error.message.startsWith('blob ')) return error;
-  return new FrozenError(error.kind, `blob ${digest}: ${error.message}`, { cause: error });
+function namingBlob(error: unknown, digest: string): FrozenError {
+  const frozen = asFrozenError(error);
+  if (frozen.kind === 'aborted' || frozen.message.startsWith('blob ')) return frozen;
+  return new FrozenError(frozen.kind, `blob ${digest}: ${frozen.message}`, { cause: frozen });
 }
 
 /** Re-hashes what a previous attempt left. A partial longer than the blob is garbage and starts over. */

@@ -1,0 +1,129 @@
+import type { Digest } from '../digest.js';
+import { FrozenError, asFrozenError } from '../errors.js';
+import { withRetries, type RetryPolicy } from '../transfer/retry.js';
+import type { RegistryClient } from './client.js';
+
+/**
+ * One repository as seen through its endpoints: mirrors in order, then upstream. Every request falls back to the
+ * next endpoint on any failure (connection, timeout, 5xx, 404, 401/403 a fresh token did not fix, 429, a digest
+ * or size mismatch); mirrors get no retries (falling back is faster), upstream gets the retry policy. A mirror
+ * that fails three times is skipped for the rest of the run.
+ */
+export interface BlobEndpoint {
+  readonly name: string;
+  readonly mirror: boolean;
+  readonly open: (offset: number) => ReturnType<RegistryClient['getBlob']>;
+  readonly retry: RetryPolicy;
+  readonly failed: () => void;
+}
+
+const MIRROR_FAILURES_ALLOWED = 3;
+
+/** Failure counts per mirror, shared by every image of a run. */
+export class MirrorHealth {
+  private readonly failures = new Map<string, number>();
+
+  usable(client: RegistryClient): boolean {
+    return !client.endpoint.mirror || (this.failures.get(client.endpoint.name) ?? 0) < MIRROR_FAILURES_ALLOWED;
+  }
+
+  failed(client: RegistryClient): void {
+    if (client.endpoint.mirror) this.failures.set(client.endpoint.name, (this.failures.get(client.endpoint.name) ?? 0) + 1);
+  }
+}
+
+export class Remote {
+  constructor(
+    /** Endpoint clients, mirrors first, upstream last. */
+    private readonly clients: readonly RegistryClient[],
+    private readonly health: MirrorHealth,
+    private readonly retry: RetryPolicy,
+  ) {}
+
+  private get upstream(): RegistryClient {
+    return this.clients.at(-1)!;
+  }
+
+  private usable(): RegistryClient[] {
+    return this.clients.filter((client) => this.health.usable(client));
+  }
+
+  private policy(client: RegistryClient): RetryPolicy {
+    return client.endpoint.mirror ? { ...this.retry, retries: 0 } : this.retry;
+  }
+
+  /**
+   * Gets a manifest through the endpoints. By digest: from each in turn, verified. By tag: from trusted mirrors,
+   * else the tag is resolved upstream (HEAD) and the manifest fetched by digest from the mirrors, then upstream.
+   */
+  async manifest<T>(
+    reference: string,
+    expected: Digest | undefined,
+    fetch: (client: RegistryClient, reference: string, expected: Digest | undefined) => Promise<T>,
+    head: (client: RegistryClient, reference: string) => Promise<Digest | undefined>,
+    signal?: AbortSignal,
+  ): Promise<{ value: T; endpoint: string }> {
+    const usable = this.usable();
+    if (expected || usable.every((client) => client.endpoint.resolveTags)) {
+      return this.firstSuccess(usable, (client) => fetch(client, reference, expected), signal);
+    }
+    const trustedMirrors = usable.filter((client) => client.endpoint.mirror && client.endpoint.resolveTags);
+    if (trustedMirrors.length > 0) {
+      try {
+        return await this.firstSuccess(trustedMirrors, (client) => fetch(client, reference, undefined), signal);
+      } catch {
+        // resolve upstream, below
+      }
+    }
+    let digest: Digest | undefined;
+    try {
+      digest = await withRetries(this.retry, () => head(this.upstream, reference), signal ? { signal } : {});
+    } catch (error) {
+      const cause = asFrozenError(error);
+      if (cause.kind === 'aborted') throw cause;
+      throw new FrozenError(
+        cause.kind,
+        `cannot resolve tag "${reference}": ${this.upstream.endpoint.name} failed (${cause.message}) and no mirror is trusted to resolve tags (--trusted-mirror)`,
+        { cause },
+      );
+    }
+    if (!digest) return this.firstSuccess([this.upstream], (client) => fetch(client, reference, undefined), signal);
+    const pinned = digest;
+    return this.firstSuccess(
+      usable.filter((client) => !(client.endpoint.mirror && client.endpoint.resolveTags)),
+      (client) => fetch(client, pinned.value, pinned),
+      signal,
+    );
+  }
+
+  /** The endpoints to try for a blob, in order. */
+  blobEndpoints(digest: string, signal?: AbortSignal): BlobEndpoint[] {
+    return this.usable().map((client) => ({
+      name: client.endpoint.name,
+      mirror: client.endpoint.mirror,
+      open: (offset: number) => client.getBlob(digest, offset, signal),
+      retry: this.policy(client),
+      failed: () => this.health.failed(client),
+    }));
+  }
+
+  /** The host large downloads are counted against (upstream's, whichever endpoint serves). */
+  get host(): string {
+    return this.upstream.apiHost;
+  }
+
+  private async firstSuccess<T>(clients: readonly RegistryClient[], run: (client: RegistryClient) => Promise<T>, signal?: AbortSignal) {
+    let last: unknown;
+    for (const client of clients) {
+      try {
+        const value = await withRetries(this.policy(client), () => run(client), signal ? { signal } : {});
+        return { value, endpoint: client.endpoint.name };
+      } catch (error) {
+        if (asFrozenError(error).kind === 'aborted') throw error;
+        this.health.failed(client);
+        last = error;
+      }
+    }
+    throw last ?? new FrozenError('network', 'no endpoint left to try');
+  }
+}
