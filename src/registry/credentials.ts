@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FrozenError } from '../errors.js';
+import { readJsonFile } from '../util/json-file.js';
 
 /**
  * Registry credentials the way Docker and the containers tools keep them: `auths` entries (base64 `auth`,
@@ -37,7 +37,7 @@ export class CredentialStore {
       : [env.REGISTRY_AUTH_FILE, join(env.DOCKER_CONFIG || join(homedir(), '.docker'), 'config.json')].filter((p): p is string => !!p);
     const files: ConfigFile[] = [];
     for (const path of paths) {
-      const file = await readConfig(path, options.authfile !== undefined);
+      const file = (await readJsonFile(path, { required: options.authfile !== undefined, what: 'credentials file' })) as ConfigFile | undefined;
       if (file) files.push(file);
     }
     return new CredentialStore(files);
@@ -55,21 +55,6 @@ export class CredentialStore {
       if (entry) return fromEntry(entry, registry);
     }
     return undefined;
-  }
-}
-
-async function readConfig(path: string, required: boolean): Promise<ConfigFile | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new FrozenError('reference', `cannot read credentials file ${path}: ${(error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as ConfigFile;
-  } catch {
-    throw new FrozenError('reference', `credentials file ${path} is not valid JSON`);
   }
 }
 

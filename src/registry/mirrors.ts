@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FrozenError } from '../errors.js';
+import { readJsonFile } from '../util/json-file.js';
 import { apiHost } from '../reference/index.js';
 import type { Credentials } from './credentials.js';
 
@@ -85,7 +85,7 @@ function parseMirrorFlag(text: string, resolveTags: boolean): [string, MirrorEnt
 
 async function fromConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Promise<[string, MirrorEntry][]> {
   const file = path ?? join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'frozen', 'config.json');
-  const config = await readJson(file, path !== undefined);
+  const config = await readJsonFile(file, { required: path !== undefined, what: 'config file' });
   const mirrors = (config as { mirrors?: unknown } | undefined)?.mirrors;
   if (mirrors === undefined) return [];
   if (typeof mirrors !== 'object' || mirrors === null || Array.isArray(mirrors)) {
@@ -108,24 +108,9 @@ function configEntry(item: unknown, file: string): MirrorEntry {
 /** dockerd's `registry-mirrors` are Docker Hub mirrors. */
 async function fromDaemonConfig(path: string | false): Promise<[string, MirrorEntry][]> {
   if (path === false) return [];
-  const config = (await readJson(path, false)) as { 'registry-mirrors'?: unknown } | undefined;
+  const config = (await readJsonFile(path, { required: false, what: 'daemon config' })) as { 'registry-mirrors'?: unknown } | undefined;
   const list = config?.['registry-mirrors'];
   return Array.isArray(list) ? list.filter((url): url is string => typeof url === 'string').map((url) => [DOCKER_HUB, { url }]) : [];
-}
-
-async function readJson(path: string, required: boolean): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if (!required && ['ENOENT', 'EACCES', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '')) return undefined;
-    throw new FrozenError('reference', `cannot read ${path}: ${(error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new FrozenError('reference', `${path} is not valid JSON`);
-  }
 }
 
 /** Validates a mirror URL (like dockerd: a scheme, no query, fragment or user info) and splits its prefix. */

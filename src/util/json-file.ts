@@ -1,0 +1,22 @@
+import { readFile } from 'node:fs/promises';
+import { FrozenError } from '../errors.js';
+
+/**
+ * Reads a JSON settings file. A file that is not there (or not readable, for default locations) is undefined
+ * unless `required`; one that cannot be read or parsed otherwise is a usage error naming it.
+ */
+export async function readJsonFile(path: string, options: { required: boolean; what: string }): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (!options.required && ['ENOENT', 'EACCES', 'ENOTDIR'].includes(code)) return undefined;
+    throw new FrozenError('reference', `cannot read ${options.what} ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new FrozenError('reference', `${options.what} ${path} is not valid JSON`);
+  }
+}
