@@ -4,6 +4,8 @@ export { parseReference, canonicalReference } from './reference/index.js';
 export type { ImageReference } from './reference/index.js';
 export { parsePlatform, formatPlatform, defaultPlatform } from './platform/index.js';
 export type { Platform } from './platform/index.js';
+export { verifyArchive } from './verify.js';
+export type { VerifyProblem, VerifyResult } from './verify.js';
 export { FrozenError, ImagePullError } from './errors.js';
 export type { ErrorKind } from './errors.js';
 export type { Credentials } from './registry/credentials.js';

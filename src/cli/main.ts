@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { cacheCommand } from './cache-command.js';
 import { EXIT_OK, EXIT_USAGE, processIo, type Io } from './io.js';
 import { pullCommand } from './pull-command.js';
+import { verifyCommand } from './verify-command.js';
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   let exitCode = EXIT_OK;
@@ -19,7 +20,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       outputError: (text, write) => write(`frozen: ${text.trimEnd()} (see frozen --help)\n`),
     })
     .addCommand(pullCommand(io, setExitCode))
-    .addCommand(cacheCommand(io, setExitCode));
+    .addCommand(cacheCommand(io, setExitCode))
+    .addCommand(verifyCommand(io, setExitCode));
   exitOverrideAll(program);
   try {
     await program.parseAsync(argv as string[]);

@@ -1,0 +1,27 @@
+import { Command } from 'commander';
+import { asFrozenError } from '../errors.js';
+import { verifyArchive } from '../verify.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
+
+/** `frozen verify PATH...`: is this directory or tar loadable, without a daemon? One line per problem. */
+export function verifyCommand(io: Io, setExitCode: (code: number) => void): Command {
+  return new Command('verify')
+    .description('check that a directory or tar is loadable by docker load: manifest.json, configs, every layer against its diff ID')
+    .argument('<path...>', 'output directories or docker-archive tars (plain or gzip)')
+    .action(async (paths: string[]) => {
+      let code = EXIT_OK;
+      for (const path of paths) {
+        try {
+          const result = await verifyArchive(path);
+          for (const problem of result.problems) io.stdout(`${path}: ${problem.image}: ${problem.message}\n`);
+          if (result.problems.length === 0) io.stdout(`${path}: ok, ${result.images} image(s), ${result.layers} layer(s) verified\n`);
+          else code = Math.max(code, EXIT_FAILED);
+        } catch (error) {
+          const failure = asFrozenError(error);
+          io.stderr(`frozen: error: ${failure.message}\n`);
+          code = failure.kind === 'reference' ? EXIT_USAGE : Math.max(code, EXIT_FAILED);
+        }
+      }
+      setExitCode(code);
+    });
+}

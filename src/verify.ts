@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, readFile, realpath, stat } from 'node:fs/promises';
+import { posix, resolve, sep } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { extract } from 'tar-stream';
+import { FrozenError } from './errors.js';
+import { parseReference } from './reference/index.js';
+
+/**
+ * Proves a docker-archive (a directory or a tar) loadable without a daemon, the way `docker load` checks it:
+ * manifest.json names a config and layers that exist; each config is JSON whose `rootfs.diff_ids` match the layers
+ * one to one; each layer, decompressed, hashes to its diff ID; every RepoTag is `name:tag`.
+ */
+export interface VerifyProblem {
+  /** The manifest.json entry: its first RepoTag, or `entry N`. */
+  readonly image: string;
+  readonly message: string;
+}
+
+export interface VerifyResult {
+  readonly images: number;
+  readonly layers: number;
+  readonly problems: readonly VerifyProblem[];
+}
+
+/** What verify needs from an archive: small files by name, and the diff ID of layer files. */
+interface Archive {
+  read(name: string): Promise<Buffer | undefined>;
+  /** sha256 of each named file after decompressing it, or why it could not be hashed. */
+  diffIds(names: readonly string[]): Promise<Map<string, string | Error>>;
+}
+
+interface ManifestEntry {
+  Config?: unknown;
+  RepoTags?: unknown;
+  Layers?: unknown;
+}
+
+export async function verifyArchive(path: string): Promise<VerifyResult> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info) throw new FrozenError('reference', `${path}: no such file or directory`);
+  const archive = info.isDirectory() ? await directoryArchive(path) : await tarArchive(path);
+  const manifestBytes = await archive.read('manifest.json');
+  if (!manifestBytes) return { images: 0, layers: 0, problems: [{ image: path, message: 'no manifest.json: not loadable by Docker 29 or the containerd image store' }] };
+  let entries: ManifestEntry[];
+  try {
+    entries = JSON.parse(manifestBytes.toString('utf8')) as ManifestEntry[];
+    if (!Array.isArray(entries)) throw new Error('not an array');
+  } catch (error) {
+    return { images: 0, layers: 0, problems: [{ image: path, message: `manifest.json is not a JSON array (${(error as Error).message})` }] };
+  }
+  const problems: VerifyProblem[] = [];
+  const planned: { image: string; layers: string[]; diffIds: string[] }[] = [];
+  for (const [index, entry] of entries.entries()) {
+    const image = Array.isArray(entry.RepoTags) && typeof entry.RepoTags[0] === 'string' ? entry.RepoTags[0] : `entry ${index}`;
+    const found = (message: string) => problems.push({ image, message });
+    const plan = await checkEntry(entry, archive, found);
+    if (plan) planned.push({ image, ...plan });
+  }
+  const hashes = await archive.diffIds([...new Set(planned.flatMap((p) => p.layers))]);
+  let layers = 0;
+  for (const plan of planned) {
+    for (const [i, layer] of plan.layers.entries()) {
+      layers++;
+      const got = hashes.get(layer);
+      if (got instanceof Error) problems.push({ image: plan.image, message: `layer ${i + 1} (${layer}): ${got.message}` });
+      else if (got !== plan.diffIds[i]) problems.push({ image: plan.image, message: `layer ${i + 1} (${layer}): diff ID ${got} does not match the config's ${plan.diffIds[i]}` });
+    }
+  }
+  return { images: entries.length, layers, problems };
+}
+
+async function checkEntry(entry: ManifestEntry, archive: Archive, found: (message: string) => void) {
+  for (const tag of Array.isArray(entry.RepoTags) ? entry.RepoTags : []) {
+    if (typeof tag !== 'string' || !isNamedTagged(tag)) found(`RepoTag ${JSON.stringify(tag)} is not name:tag`);
+  }
+  if (typeof entry.Config !== 'string') return found('no Config'), undefined;
+  if (!Array.isArray(entry.Layers) || !entry.Layers.every((l): l is string => typeof l === 'string')) return found('Layers is not a list of paths'), undefined;
+  const configBytes = await archive.read(entry.Config);
+  if (!configBytes) return found(`config ${entry.Config} is missing`), undefined;
+  let diffIds: unknown;
+  try {
+    diffIds = (JSON.parse(configBytes.toString('utf8')) as { rootfs?: { diff_ids?: unknown } }).rootfs?.diff_ids;
+  } catch {
+    return found(`config ${entry.Config} is not valid JSON`), undefined;
+  }
+  if (!Array.isArray(diffIds) || diffIds.length !== entry.Layers.length) {
+    return found(`config ${entry.Config} lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff IDs for ${entry.Layers.length} layers`), undefined;
+  }
+  return { layers: entry.Layers, diffIds: diffIds as string[] };
+}
+
+function isNamedTagged(tag: string): boolean {
+  try {
+    const ref = parseReference(tag);
+    return ref.digest === undefined && ref.imageId === undefined && tag.slice(tag.lastIndexOf('/') + 1).includes(':');
+  } catch {
+    return false;
+  }
+}
+
+const SMALL_FILE_LIMIT = 64 * 1024 * 1024;
+
+/** A directory: names are confined to it (no `..`, no symlink out of it). */
+async function directoryArchive(root: string): Promise<Archive> {
+  const base = await realpath(root);
+  const confined = async (name: string): Promise<string | undefined> => {
+    const target = await realpath(resolve(base, name)).catch(() => undefined);
+    return target !== undefined && (target === base || target.startsWith(`${base}${sep}`)) ? target : undefined;
+  };
+  return {
+    async read(name) {
+      const path = await confined(name);
+      if (!path || (await stat(path)).size > SMALL_FILE_LIMIT) return undefined;
+      return readFile(path);
+    },
+    async diffIds(names) {
+      const result = new Map<string, string | Error>();
+      for (const name of names) {
+        const path = await confined(name);
+        result.set(name, path ? await diffIdOf(createReadStream(path) as AsyncIterable<Buffer>).catch((error: Error) => error) : new Error('missing (or outside the archive)'));
+      }
+      return result;
+    },
+  };
+}
+
+/** A tar (plain or gzip): one pass for the small files, one for the layers; `./` prefixes and symlinks resolved. */
+async function tarArchive(file: string): Promise<Archive> {
+  const small = new Map<string, Buffer>();
+  const links = new Map<string, string>();
+  await eachEntry(file, async (name, header, stream) => {
+    if (header.type === 'symlink' && header.linkname) links.set(name, posix.normalize(posix.join(posix.dirname(name), header.linkname)));
+    if (header.type === 'file' && (header.size ?? 0) <= SMALL_FILE_LIMIT && (name === 'manifest.json' || name.endsWith('.json'))) {
+      small.set(name, await collect(stream));
+    } else stream.resume();
+  });
+  const real = (name: string) => links.get(tarName(name)) ?? tarName(name);
+  return {
+    read: async (name) => small.get(real(name)),
+    async diffIds(names) {
+      const wanted = new Map(names.map((name) => [real(name), name]));
+      const result = new Map<string, string | Error>(names.map((name) => [name, new Error('missing from the archive')]));
+      await eachEntry(file, async (name, header, stream) => {
+        const original = wanted.get(name);
+        if (original === undefined || header.type !== 'file') return void stream.resume();
+        const diffId = await diffIdOf(stream as AsyncIterable<Buffer>).catch((error: Error) => error);
+        for (const [realName, asked] of wanted) if (realName === name) result.set(asked, diffId);
+      });
+      return result;
+    },
+  };
+}
+
+function tarName(name: string): string {
+  return posix.normalize(name).replace(/^(\.\/)+/, '').replace(/^\/+/, '');
+}
+
+type Entry = { type?: string | null; size?: number; linkname?: string | null };
+
+async function eachEntry(file: string, visit: (name: string, header: Entry, stream: Readable) => Promise<void>): Promise<void> {
+  const tar = extract();
+  const done = new Promise<void>((resolve, reject) => {
+    tar.on('entry', (header, stream, next) => {
+      visit(tarName(header.name), header, stream as unknown as Readable).then(() => next(), reject);
+    });
+    tar.on('finish', resolve);
+    tar.on('error', reject);
+  });
+  const head = await readHead(file);
+  const source = createReadStream(file);
+  if (head[0] === 0x1f && head[1] === 0x8b) await Promise.all([pipeline(source, createGunzip(), tar), done]);
+  else await Promise.all([pipeline(source, tar), done]);
+}
+
+async function readHead(file: string): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(4);
+    await handle.read(buffer, 0, 4, 0);
+    return buffer;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The diff ID of a layer file: sha256 of its uncompressed bytes. Gzip is decompressed; plain tar is hashed as it
+ * is; zstd is reported (Node 20 has no zstd).
+ */
+async function diffIdOf(input: AsyncIterable<Buffer>): Promise<string> {
+  const iterator = input[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  const head: Buffer = first.done ? Buffer.alloc(0) : first.value;
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) throw new Error('zstd-compressed: cannot check its diff ID here');
+  const gzip = head[0] === 0x1f && head[1] === 0x8b;
+  const bytes = Readable.from(
+    (async function* () {
+      if (head.length > 0) yield head;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    })(),
+  );
+  const hash = createHash('sha256');
+  const sink = new Writable({ write: (chunk: Buffer, _encoding, callback) => (hash.update(chunk), callback()) });
+  try {
+    await (gzip ? pipeline(bytes, createGunzip(), sink) : pipeline(bytes, sink));
+  } catch (error) {
+    throw gzip ? new Error(`corrupt gzip (${(error as Error).message})`) : error;
+  }
+  return `sha256:${hash.digest('hex')}`;
+}

@@ -1,0 +1,92 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { layerIds } from '../../src/layout/docker-format.js';
+import { runCli } from '../support/cli.js';
+import { multiLayerImage, oneLayerImage, pushImage, type BuiltImage } from '../support/images.js';
+import { startRegistry, type RunningRegistry } from '../support/registry.js';
+
+const exec = promisify(execFile);
+const tempDir = () => mkdtemp(join(tmpdir(), 'frozen-verify-'));
+
+let registry: RunningRegistry;
+let multi: BuiltImage;
+let one: BuiltImage;
+beforeAll(async () => {
+  registry = await startRegistry();
+  multi = await multiLayerImage('oci-gzip');
+  one = await oneLayerImage('verify');
+  await pushImage({ url: registry.url }, 'team/app', multi, '1');
+  await pushImage({ url: registry.url }, 'one/app', one, '1');
+});
+afterAll(async () => registry?.stop());
+
+/** A pulled directory with its own copies of the blobs (so breaking them does not break a cache). */
+async function pulled(): Promise<string> {
+  const output = await tempDir();
+  const result = await runCli(['pull', '--no-cache', '-q', '-o', output, `${registry.host}/team/app:1`, `${registry.host}/one/app:1`]);
+  expect(result.code).toBe(0);
+  return output;
+}
+
+describe('frozen verify', () => {
+  test('a pulled directory, and the same as a tar and as a gzip tar, verify', async () => {
+    const output = await pulled();
+    const ok = await runCli(['verify', output]);
+    expect(ok).toMatchObject({ code: 0, stderr: '' });
+    expect(ok.stdout).toBe(`${output}: ok, 2 image(s), 4 layer(s) verified\n`);
+    const tar = join(await tempDir(), 'images.tar');
+    await exec('tar', ['-cf', tar, '-C', output, '.']);
+    await exec('sh', ['-c', `gzip -k '${tar}'`]);
+    const both = await runCli(['verify', tar, `${tar}.gz`]);
+    expect(both.code).toBe(0);
+    expect(both.stdout).toBe(`${tar}: ok, 2 image(s), 4 layer(s) verified\n${tar}.gz: ok, 2 image(s), 4 layer(s) verified\n`);
+  });
+
+  test('a truncated layer', async () => {
+    const output = await pulled();
+    const ids = layerIds(multi.layers.map((l) => l.digest));
+    await truncate(join(output, ids[0]!, 'layer.tar'), 100);
+    const result = await runCli(['verify', output]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe(`${output}: ${registry.host}/team/app:1: layer 1 (${ids[0]}/layer.tar): corrupt gzip (unexpected end of file)\n`);
+  });
+
+  test('two layers swapped', async () => {
+    const output = await pulled();
+    const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
+    const layers = manifest[0].Layers;
+    [layers[0], layers[1]] = [layers[1], layers[0]];
+    await writeFile(join(output, 'manifest.json'), JSON.stringify(manifest));
+    const result = await runCli(['verify', output]);
+    expect(result.code).toBe(1);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/: layer 1 \([0-9a-f]{64}\/layer\.tar\): diff ID sha256:[0-9a-f]{64} does not match the config's sha256:[0-9a-f]{64}$/);
+    expect(lines[1]).toMatch(/: layer 2 \(/);
+  });
+
+  test('a missing config, a path outside the archive, a bad tag, no manifest.json', async () => {
+    const output = await pulled();
+    await rm(join(output, `${one.config.digest.slice(7)}.json`));
+    const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
+    manifest[0].Layers[2] = '../../etc/passwd';
+    manifest[0].RepoTags.push('no-tag-here');
+    await writeFile(join(output, 'manifest.json'), JSON.stringify(manifest));
+    const result = await runCli(['verify', output]);
+    expect(result.code).toBe(1);
+    expect(result.stdout.trim().split('\n').sort()).toEqual([
+      `${output}: ${registry.host}/one/app:1: config ${one.config.digest.slice(7)}.json is missing`,
+      `${output}: ${registry.host}/team/app:1: RepoTag "no-tag-here" is not name:tag`,
+      `${output}: ${registry.host}/team/app:1: layer 3 (../../etc/passwd): missing (or outside the archive)`,
+    ]);
+    await rm(join(output, 'manifest.json'));
+    const none = await runCli(['verify', output]);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toMatch(/no manifest\.json: not loadable/);
+    expect((await runCli(['verify', join(output, 'nope')])).code).toBe(2);
+  });
+});
