@@ -1,52 +1,26 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
-import type { Dispatcher } from 'undici';
 import type { Digest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import type { Descriptor } from './manifest/index.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
 import { canonicalReference, familiarTag, parseReference, type ImageReference } from './reference/index.js';
-import { Authorizer } from './registry/auth.js';
-import { CredentialStore, type Credentials } from './registry/credentials.js';
-import { RegistryClient } from './registry/client.js';
-import { endpointsFor, loadMirrors, type Endpoint, type MirrorMap } from './registry/mirrors.js';
-import { MirrorHealth, Remote } from './registry/remote.js';
-import { Transport } from './registry/transport.js';
+import type { Remote } from './registry/remote.js';
+import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { resolveImage, type ResolvedImage } from './resolve.js';
 import { BlobStore } from './store/blob-store.js';
 import { fileMatches } from './store/verify-file.js';
 import { ingest } from './transfer/ingest.js';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './transfer/retry.js';
 import { Scheduler } from './transfer/scheduler.js';
 
-export interface PullOptions {
+export interface PullOptions extends RegistryOptions {
   /** Image references, e.g. `busybox:latest`, `localhost:5000/team/app:1.2@sha256:…`. */
   readonly images: readonly string[];
   /** The output directory (default `./frozen-images`). */
   readonly output?: string;
   /** `os/arch[/variant]` or a Platform; default: TARGETPLATFORM/TARGETARCH, else the host. */
   readonly platform?: string | Platform;
-  /** Credentials for every registry, sent when a registry or its token server asks; instead of the files below. */
-  readonly credentials?: Credentials;
-  /** A docker config.json or containers auth.json to read credentials from, instead of the default ones. */
-  readonly authfile?: string;
-  /** Mirrors: `URL` (Docker Hub) or `REGISTRY=URL`, tried in order before the registry. */
-  readonly mirrors?: readonly string[];
-  /** Mirrors, same forms, that may also resolve tags. */
-  readonly trustedMirrors?: readonly string[];
-  /** frozen's config file (default `$XDG_CONFIG_HOME/frozen/config.json`). */
-  readonly configFile?: string;
-  /** Docker's daemon.json, whose `registry-mirrors` apply to Docker Hub (default /etc/docker/daemon.json); false to ignore. */
-  readonly daemonConfig?: string | false;
-  /** Hosts reached with unverified TLS, or plain http when they do not speak TLS (loopback hosts may use plain http too). */
-  readonly insecureRegistries?: readonly string[];
-  /** A PEM file of CA certificates to trust besides the system's (and NODE_EXTRA_CA_CERTS). */
-  readonly caFile?: string;
-  /** Give up connecting after this long (default 30 s). */
-  readonly connectTimeoutMs?: number;
-  /** Give up on a response that sends nothing for this long (default 120 s); retried like other network errors. */
-  readonly stallTimeoutMs?: number;
   /** The blob cache directory (default: BlobStore.defaultRoot()); `false` for none. */
   readonly cache?: string | false;
   /** Copy files from the cache into the output instead of hard-linking them. */
@@ -55,14 +29,8 @@ export interface PullOptions {
   readonly concurrency?: number;
   /** Large blobs downloaded at once from one registry host (default 6). */
   readonly perHostConcurrency?: number;
-  /** Further attempts after a retryable failure (default 5). */
-  readonly retries?: number;
-  /** The first retry's backoff; it doubles each time (default 250 ms). `Retry-After` wins. */
-  readonly retryDelayMs?: number;
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: PullEvent) => void;
-  /** The undici dispatcher to use (tests, proxies). */
-  readonly dispatcher?: Dispatcher;
 }
 
 export type BlobKind = 'config' | 'layer';
@@ -125,49 +93,22 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   const refs = options.images.map((image) => parseReference(image));
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
-  const directory = await DockerDirectory.open(resolvePath(options.output ?? 'frozen-images'), { copy: options.copy === true });
-  const transport = await Transport.create({
-    ...(options.dispatcher && { dispatcher: options.dispatcher }),
-    ...(options.insecureRegistries && { insecureRegistries: options.insecureRegistries }),
-    ...(options.caFile && { ca: await readCaFile(options.caFile) }),
-    ...(options.connectTimeoutMs && { connectTimeoutMs: options.connectTimeoutMs }),
-    ...(options.stallTimeoutMs && { stallTimeoutMs: options.stallTimeoutMs }),
-  });
+  const session = await RegistrySession.open(options);
+  let directory: DockerDirectory;
+  try {
+    directory = await DockerDirectory.open(resolvePath(options.output ?? 'frozen-images'), { copy: options.copy === true });
+  } catch (error) {
+    await session.close();
+    throw error;
+  }
   const emit = options.onEvent ?? (() => undefined);
-  const store = await CredentialStore.load(options.authfile ? { authfile: options.authfile } : {});
-  const authorizers = new Map<string, Authorizer>();
   const context: PullContext = {
-    transport,
-    mirrors: await loadMirrors({
-      ...(options.mirrors && { mirrors: options.mirrors }),
-      ...(options.trustedMirrors && { trustedMirrors: options.trustedMirrors }),
-      ...(options.configFile && { configFile: options.configFile }),
-      ...(options.daemonConfig !== undefined && { daemonConfig: options.daemonConfig }),
-    }),
-    health: new MirrorHealth(),
-    // One authorizer (challenges, tokens, credentials) per endpoint. Upstream: --creds, else the credential files
-    // for the registry. A mirror: its configured credentials, else the files' for the mirror's own host; never
-    // upstream's.
-    authorizerFor: (endpoint, registry) => {
-      let authorizer = authorizers.get(endpoint.name);
-      if (!authorizer) {
-        const credentials = endpoint.mirror
-          ? async () => endpoint.credentials ?? store.lookup(new URL(endpoint.origin).host)
-          : async () => options.credentials ?? store.lookup(registry);
-        authorizer = new Authorizer(transport, credentials);
-        authorizers.set(endpoint.name, authorizer);
-      }
-      return authorizer;
-    },
+    session,
     directory,
     // Without a cache, blobs still go through a store: a temporary one inside the staging area.
     store: new BlobStore(options.cache === false ? join(directory.staging, 'cache') : resolvePath(options.cache ?? BlobStore.defaultRoot())),
     platform,
     scheduler: new Scheduler(options.concurrency ?? DEFAULT_CONCURRENCY, options.perHostConcurrency ?? DEFAULT_PER_HOST),
-    retry: {
-      retries: options.retries ?? DEFAULT_RETRY_POLICY.retries,
-      baseDelayMs: options.retryDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
-    },
     inFlight: new Map(),
     emit,
     ...(options.signal && { signal: options.signal }),
@@ -186,7 +127,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     await directory.discard();
     throw error instanceof FrozenError ? error : asFrozenError(error);
   } finally {
-    await transport.close();
+    await session.close();
   }
 }
 
@@ -199,15 +140,11 @@ export class PullFailures extends FrozenError {
 }
 
 interface PullContext {
-  readonly transport: Transport;
-  readonly mirrors: MirrorMap;
-  readonly health: MirrorHealth;
-  readonly authorizerFor: (endpoint: Endpoint, registry: string) => Authorizer;
+  readonly session: RegistrySession;
   readonly directory: DockerDirectory;
   readonly store: BlobStore;
   readonly platform: Platform;
   readonly scheduler: Scheduler;
-  readonly retry: RetryPolicy;
   /** Single-flight: a digest wanted by several images is fetched once. */
   readonly inFlight: Map<string, Promise<Fetched>>;
   readonly emit: (event: PullEvent) => void;
@@ -215,10 +152,7 @@ interface PullContext {
 }
 
 async function pullOne(ref: ImageReference, context: PullContext): Promise<{ staged: StagedImage; pulled: PulledImage }> {
-  const clients = endpointsFor(ref.registry, context.mirrors).map(
-    (endpoint) => new RegistryClient(endpoint, ref.repository, context.transport, context.authorizerFor(endpoint, ref.registry)),
-  );
-  const remote = new Remote(clients, context.health, context.retry);
+  const remote = context.session.remote(ref);
   const resolved = await resolveImage(ref, remote, context.platform, context.signal);
   assertImageId(ref, resolved);
   const { config, layers } = resolved.manifest;
@@ -352,14 +286,6 @@ function assertImageId(ref: ImageReference, resolved: ResolvedImage): void {
       'integrity',
       `image ID mismatch: wanted ${ref.imageId}, the tag resolves to image ${resolved.manifest.config.digest.value} (manifest ${resolved.manifestDigest.value})`,
     );
-  }
-}
-
-async function readCaFile(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    throw new FrozenError('reference', `cannot read CA file ${path}: ${(error as Error).message}`);
   }
 }
 

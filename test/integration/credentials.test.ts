@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,10 +68,12 @@ describe('docker config.json and auth.json', () => {
     expect(result.stderr).toMatch(/authentication required \(Basic\)/);
   });
 
-  test('an unreadable --authfile is a usage error', async () => {
-    const result = await runCli(['pull', '-o', await tempDir(), '--authfile', '/nonexistent/auth.json', `${secured.host}/private/app:1`]);
+  test('an unreadable --authfile is a usage error, and nothing is created', async () => {
+    const output = join(await tempDir(), 'out');
+    const result = await runCli(['pull', '-o', output, '--authfile', '/nonexistent/auth.json', `${secured.host}/private/app:1`]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^frozen: error: cannot read credentials file \/nonexistent\/auth\.json/);
+    expect(existsSync(output)).toBe(false);
   });
 });
 

@@ -1,0 +1,115 @@
+import { readFile } from 'node:fs/promises';
+import type { Dispatcher } from 'undici';
+import { FrozenError } from '../errors.js';
+import type { ImageReference } from '../reference/index.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../transfer/retry.js';
+import { Authorizer } from './auth.js';
+import { RegistryClient } from './client.js';
+import { CredentialStore, type Credentials } from './credentials.js';
+import { endpointsFor, loadMirrors, type Endpoint, type MirrorMap } from './mirrors.js';
+import { MirrorHealth, Remote } from './remote.js';
+import { Transport } from './transport.js';
+
+/** How frozen reaches registries: shared by `pull`, `inspect` and the others. */
+export interface RegistryOptions {
+  /** Credentials for every registry (not mirrors), sent when a registry or its token server asks. */
+  readonly credentials?: Credentials;
+  /** A docker config.json or containers auth.json to read credentials from, instead of the default ones. */
+  readonly authfile?: string;
+  /** Mirrors: `URL` (Docker Hub) or `REGISTRY=URL`, tried in order before the registry. */
+  readonly mirrors?: readonly string[];
+  /** Mirrors, same forms, that may also resolve tags. */
+  readonly trustedMirrors?: readonly string[];
+  /** frozen's config file (default `$XDG_CONFIG_HOME/frozen/config.json`). */
+  readonly configFile?: string;
+  /** Docker's daemon.json, whose `registry-mirrors` apply to Docker Hub (default /etc/docker/daemon.json); false to ignore. */
+  readonly daemonConfig?: string | false;
+  /** Hosts reached with unverified TLS, or plain http when they do not speak TLS (loopback hosts may use plain http too). */
+  readonly insecureRegistries?: readonly string[];
+  /** A PEM file of CA certificates to trust besides the system's (and NODE_EXTRA_CA_CERTS). */
+  readonly caFile?: string;
+  /** Give up connecting after this long (default 30 s). */
+  readonly connectTimeoutMs?: number;
+  /** Give up on a response that sends nothing for this long (default 120 s); retried like other network errors. */
+  readonly stallTimeoutMs?: number;
+  /** Further attempts after a retryable failure (default 5). */
+  readonly retries?: number;
+  /** The first retry's backoff; it doubles each time (default 250 ms). `Retry-After` wins. */
+  readonly retryDelayMs?: number;
+  /** The undici dispatcher to use (tests, proxies). */
+  readonly dispatcher?: Dispatcher;
+}
+
+/**
+ * One run's connection to registries: the transport, credentials, mirrors and their health, and one authorizer
+ * (challenges, tokens, credentials) per endpoint. Upstream gets --creds, else the credential files' entry for the
+ * registry; a mirror gets its configured credentials, else the files' entry for its own host, never upstream's.
+ */
+export class RegistrySession {
+  private readonly authorizers = new Map<string, Authorizer>();
+  private readonly health = new MirrorHealth();
+
+  private constructor(
+    private readonly transport: Transport,
+    private readonly store: CredentialStore,
+    private readonly mirrors: MirrorMap,
+    private readonly credentials: Credentials | undefined,
+    readonly retry: RetryPolicy,
+  ) {}
+
+  /** Reads every setting first, so a bad file fails before anything else happens. */
+  static async open(options: RegistryOptions = {}): Promise<RegistrySession> {
+    const store = await CredentialStore.load(options.authfile ? { authfile: options.authfile } : {});
+    const mirrors = await loadMirrors({
+      ...(options.mirrors && { mirrors: options.mirrors }),
+      ...(options.trustedMirrors && { trustedMirrors: options.trustedMirrors }),
+      ...(options.configFile && { configFile: options.configFile }),
+      ...(options.daemonConfig !== undefined && { daemonConfig: options.daemonConfig }),
+    });
+    const ca = options.caFile ? await readCaFile(options.caFile) : undefined;
+    const transport = await Transport.create({
+      ...(options.dispatcher && { dispatcher: options.dispatcher }),
+      ...(options.insecureRegistries && { insecureRegistries: options.insecureRegistries }),
+      ...(ca && { ca }),
+      ...(options.connectTimeoutMs && { connectTimeoutMs: options.connectTimeoutMs }),
+      ...(options.stallTimeoutMs && { stallTimeoutMs: options.stallTimeoutMs }),
+    });
+    const retry = {
+      retries: options.retries ?? DEFAULT_RETRY_POLICY.retries,
+      baseDelayMs: options.retryDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
+    };
+    return new RegistrySession(transport, store, mirrors, options.credentials, retry);
+  }
+
+  /** The image's repository through its endpoints: mirrors in order, then the registry. */
+  remote(ref: ImageReference): Remote {
+    const clients = endpointsFor(ref.registry, this.mirrors).map(
+      (endpoint) => new RegistryClient(endpoint, ref.repository, this.transport, this.authorizerFor(endpoint, ref.registry)),
+    );
+    return new Remote(clients, this.health, this.retry);
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  private authorizerFor(endpoint: Endpoint, registry: string): Authorizer {
+    let authorizer = this.authorizers.get(endpoint.name);
+    if (!authorizer) {
+      const credentials = endpoint.mirror
+        ? async () => endpoint.credentials ?? this.store.lookup(new URL(endpoint.origin).host)
+        : async () => this.credentials ?? this.store.lookup(registry);
+      authorizer = new Authorizer(this.transport, credentials);
+      this.authorizers.set(endpoint.name, authorizer);
+    }
+    return authorizer;
+  }
+}
+
+async function readCaFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new FrozenError('reference', `cannot read CA file ${path}: ${(error as Error).message}`);
+  }
+}
