@@ -1,7 +1,7 @@
 import { digestOf, parseDigest, type Digest } from './digest.js';
 import { FrozenError } from './errors.js';
-import { decodeManifest, MANIFEST_ACCEPT, type ImageManifest, type Manifest } from './manifest/index.js';
-import { formatPlatform, selectPlatform, type Platform } from './platform/index.js';
+import { decodeManifest, MANIFEST_ACCEPT, type ImageIndex, type ImageManifest, type Manifest } from './manifest/index.js';
+import { formatPlatform, normalizePlatform, selectPlatform, type Platform } from './platform/index.js';
 import type { ImageReference } from './reference/index.js';
 import type { RegistryClient } from './registry/client.js';
 import type { Remote } from './registry/remote.js';
@@ -18,9 +18,18 @@ export interface ResolvedImage {
   readonly platform?: string;
   /** The endpoint (mirror URL or registry host) that served the image manifest. */
   readonly endpoint: string;
+  /** Media type of what the reference names (an index or an image manifest). */
+  readonly mediaType: string;
+  /** What the reference's index offers, when it is one. */
+  readonly offered?: readonly { readonly platform: string; readonly digest: string; readonly size: number; readonly mediaType: string }[];
 }
 
 const MANIFEST_SIZE_LIMIT = 4 * 1024 * 1024;
+
+function describeEntry(entry: ImageIndex['manifests'][number]) {
+  const platform = entry.platform?.os && entry.platform.architecture ? formatPlatform(normalizePlatform(entry.platform as Platform)) : 'unknown';
+  return { platform, digest: entry.descriptor.digest.value, size: entry.descriptor.size, mediaType: entry.descriptor.mediaType };
+}
 const MAX_INDEX_DEPTH = 4;
 
 export async function resolveImage(ref: ImageReference, remote: Remote, platform: Platform, signal?: AbortSignal): Promise<ResolvedImage> {
@@ -48,6 +57,8 @@ export async function resolveImage(ref: ImageReference, remote: Remote, platform
     manifestDigest: current.digest,
     manifest: current.manifest as ImageManifest,
     endpoint: current.endpoint,
+    mediaType: top.manifest.mediaType,
+    ...(top.manifest.kind === 'index' && { offered: top.manifest.manifests.map(describeEntry) }),
     ...(chosen && { platform: chosen }),
   };
 }

@@ -4,7 +4,7 @@ import { asFrozenError } from '../errors.js';
 import { BlobStore } from '../store/blob-store.js';
 import { formatBytes, parseDuration, parseSize } from './format.js';
 import { EXIT_FAILED, EXIT_OK, type Io } from './io.js';
-import { reportError } from './pull-command.js';
+import { reportError } from './report.js';
 
 /** `frozen cache ls|du|verify|prune`: look after the shared blob cache. */
 export function cacheCommand(io: Io, setExitCode: (code: number) => void): Command {

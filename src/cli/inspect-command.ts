@@ -1,0 +1,49 @@
+import { Command } from 'commander';
+import { asFrozenError } from '../errors.js';
+import { inspect, type InspectResult } from '../inspect.js';
+import { formatBytes } from './format.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
+import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
+import { reportError } from './report.js';
+
+interface InspectFlags extends RegistryFlags {
+  platform?: string;
+  json?: boolean;
+  debug?: boolean;
+}
+
+/** `frozen inspect REF`: the manifest, platforms, digests and sizes, verified, without downloading blobs. */
+export function inspectCommand(io: Io, setExitCode: (code: number) => void): Command {
+  const command = new Command('inspect')
+    .description('show what an image reference names: digests, platforms, layers and sizes (no blobs downloaded)')
+    .argument('<image>', 'an image reference')
+    .option('--platform <os/arch[/variant]>', 'which image of a multi-platform index to describe');
+  return addRegistryOptions(command)
+    .option('--json', 'print the result as JSON')
+    .option('--debug', 'print stack traces with errors')
+    .action(async (image: string, flags: InspectFlags) => {
+      try {
+        const result = await inspect({ ...registryOptions(flags), image, ...(flags.platform && { platform: flags.platform }) });
+        io.stdout(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatInspection(result));
+        setExitCode(EXIT_OK);
+      } catch (error) {
+        const failure = asFrozenError(error);
+        reportError(failure, io, flags.debug === true);
+        setExitCode(failure.kind === 'reference' ? EXIT_USAGE : EXIT_FAILED);
+      }
+    });
+}
+
+function formatInspection(result: InspectResult): string {
+  const rows = [result.canonical, `  digest    ${result.digest} (${result.mediaType})`];
+  for (const [i, entry] of (result.platforms ?? []).entries()) {
+    rows.push(`  ${i === 0 ? 'platforms' : '         '} ${entry.platform.padEnd(14)} ${entry.digest} ${formatBytes(entry.size)}`);
+  }
+  if (result.platform) rows.push(`  platform  ${result.platform}`, `  manifest  ${result.manifestDigest}`);
+  rows.push(`  image ID  ${result.imageId}`);
+  for (const [i, layer] of result.layers.entries()) {
+    rows.push(`  ${i === 0 ? 'layers   ' : '         '} ${layer.digest} ${formatBytes(layer.size).padStart(9)}  ${layer.mediaType}`);
+  }
+  rows.push(`  size      ${formatBytes(result.size)} (${result.layers.length} layers)`, `  from      ${result.endpoint}`);
+  return `${rows.join('\n')}\n`;
+}

@@ -1,0 +1,59 @@
+import { FrozenError } from './errors.js';
+import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
+import { canonicalReference, parseReference } from './reference/index.js';
+import { RegistrySession, type RegistryOptions } from './registry/session.js';
+import { resolveImage } from './resolve.js';
+
+export interface InspectOptions extends RegistryOptions {
+  readonly image: string;
+  /** Which image of a multi-platform index to describe (default: as `pull` picks). */
+  readonly platform?: string | Platform;
+  readonly signal?: AbortSignal;
+}
+
+/** What a reference names, verified, without downloading any blob. */
+export interface InspectResult {
+  readonly reference: string;
+  readonly canonical: string;
+  /** Digest and media type of what the reference names (an index or an image manifest). */
+  readonly digest: string;
+  readonly mediaType: string;
+  /** The images an index offers. */
+  readonly platforms?: readonly { readonly platform: string; readonly digest: string; readonly size: number; readonly mediaType: string }[];
+  /** The platform chosen from the index. */
+  readonly platform?: string;
+  readonly manifestDigest: string;
+  readonly imageId: string;
+  readonly layers: readonly { readonly digest: string; readonly size: number; readonly mediaType: string }[];
+  /** Config plus layers, as stored. */
+  readonly size: number;
+  /** The endpoint (mirror URL or registry host) that served the image manifest. */
+  readonly endpoint: string;
+}
+
+export async function inspect(options: InspectOptions): Promise<InspectResult> {
+  const ref = parseReference(options.image);
+  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
+  const session = await RegistrySession.open(options);
+  try {
+    const resolved = await resolveImage(ref, session.remote(ref), platform, options.signal);
+    const { config, layers } = resolved.manifest;
+    return {
+      reference: ref.original,
+      canonical: canonicalReference(ref),
+      digest: resolved.digest.value,
+      mediaType: resolved.mediaType,
+      ...(resolved.offered && { platforms: resolved.offered }),
+      ...(resolved.platform && { platform: resolved.platform }),
+      manifestDigest: resolved.manifestDigest.value,
+      imageId: config.digest.value,
+      layers: layers.map((layer) => ({ digest: layer.digest.value, size: layer.size, mediaType: layer.mediaType })),
+      size: [config, ...layers].reduce((sum, blob) => sum + blob.size, 0),
+      endpoint: resolved.endpoint,
+    };
+  } catch (error) {
+    throw error instanceof FrozenError ? error : new FrozenError('network', (error as Error).message, { cause: error });
+  } finally {
+    await session.close();
+  }
+}
