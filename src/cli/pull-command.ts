@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { asFrozenError } from '../errors.js';
+import { readFile } from 'node:fs/promises';
+import { asFrozenError, FrozenError } from '../errors.js';
 import { pull, type PulledImage } from '../pull.js';
 import { formatBytes, positiveInteger } from './format.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
@@ -8,6 +9,7 @@ import { addRegistryOptions, registryOptions, type RegistryFlags } from './regis
 import { reportError } from './report.js';
 
 interface PullFlags extends RegistryFlags {
+  file?: string;
   output: string;
   platform?: string;
   cache?: string | false;
@@ -21,7 +23,8 @@ interface PullFlags extends RegistryFlags {
 export function pullCommand(io: Io, setExitCode: (code: number) => void): Command {
   const command = new Command('pull')
     .description('download images into a directory that `docker load` reads (tar -cC DIR . | docker load)')
-    .argument('<image...>', 'image references: [host[:port]/]name[:tag][@sha256:digest | @<64-hex image ID>]')
+    .argument('[image...]', 'image references: [host[:port]/]name[:tag][@sha256:digest | @<64-hex image ID>]')
+    .option('-f, --file <path>', 'read image references from this file, one a line (# comments and blank lines allowed)')
     .option('-o, --output <dir>', 'output directory', 'frozen-images')
     .option('--platform <os/arch[/variant]>', 'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host)');
   return addRegistryOptions(command)
@@ -44,7 +47,7 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
   try {
     const result = await pull({
       ...registryOptions(flags),
-      images,
+      images: [...images, ...(flags.file ? await readImageList(flags.file) : [])],
       output: flags.output,
       ...(flags.platform && { platform: flags.platform }),
       ...(flags.cache !== undefined && { cache: flags.cache }),
@@ -67,6 +70,20 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
+}
+
+/** References one a line; `#` starts a comment; blank lines are skipped. */
+async function readImageList(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new FrozenError('reference', `cannot read image list ${path}: ${(error as Error).message}`);
+  }
+  return text
+    .split('\n')
+    .map((line) => line.replace(/#.*$/, '').trim())
+    .filter((line) => line.length > 0);
 }
 
 function formatSummary(image: PulledImage): string {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -94,6 +94,25 @@ test('the default output directory is ./frozen-images; --quiet prints nothing', 
   expect(result).toMatchObject({ code: 0, stdout: '', stderr: '' });
   await expectScriptLayout(join(cwd, 'frozen-images'), images.one);
   expect((await loadWithSkopeo(join(cwd, 'frozen-images'))).imageId).toBe(images.one.config.digest);
+});
+
+test('-f reads references one a line, with comments and blank lines; with none at all it is a usage error', async () => {
+  const dir = await tempDir();
+  const list = join(dir, 'images.txt');
+  await writeFile(list, `# frozen images for CI\n${registry.host}/one/app:1   # the base\n\n  ${registry.host}/oci/app:1\n`);
+  const output = join(dir, 'out');
+  await pullCli(output, '-f', list, `${registry.host}/team/app:1.2`);
+  const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
+  expect(manifest.map((e: { RepoTags: string[] }) => e.RepoTags[0])).toEqual([
+    `${registry.host}/team/app:1.2`,
+    `${registry.host}/one/app:1`,
+    `${registry.host}/oci/app:1`,
+  ]);
+  await writeFile(list, '# nothing\n');
+  const empty = await runCli(['pull', '-o', join(dir, 'none'), '-f', list]);
+  expect(empty.code).toBe(2);
+  expect(empty.stderr).toBe('frozen: error: no image given\n');
+  expect((await runCli(['pull', '-f', join(dir, 'missing.txt')])).code).toBe(2);
 });
 
 describe('multi-platform indexes', () => {
