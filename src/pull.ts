@@ -1,8 +1,12 @@
-import { readFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
+import type { Writable } from 'node:stream';
 import type { Digest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
+import { packDirectory } from './layout/tar.js';
 import type { Descriptor } from './manifest/index.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
 import { canonicalReference, familiarTag, parseReference, type ImageReference } from './reference/index.js';
@@ -13,12 +17,18 @@ import { BlobStore } from './store/blob-store.js';
 import { fileMatches } from './store/verify-file.js';
 import { ingest } from './transfer/ingest.js';
 import { Scheduler } from './transfer/scheduler.js';
+import { processAlive } from './util/process.js';
 
 export interface PullOptions extends RegistryOptions {
   /** Image references, e.g. `busybox:latest`, `localhost:5000/team/app:1.2@sha256:…`. */
   readonly images: readonly string[];
-  /** The output directory (default `./frozen-images`). */
-  readonly output?: string;
+  /**
+   * Where to write (default `./frozen-images`): a directory, a tar file with `format: 'tar'`, or a writable stream
+   * that receives the tar (the CLI's `-o -`).
+   */
+  readonly output?: string | Writable;
+  /** `dir` (default): the download-frozen-image directory, merged; `tar`: the same as one docker-archive tar. */
+  readonly format?: 'dir' | 'tar';
   /** `os/arch[/variant]` or a Platform; default: TARGETPLATFORM/TARGETARCH, else the host. */
   readonly platform?: string | Platform;
   /** The blob cache directory (default: BlobStore.defaultRoot()); `false` for none. */
@@ -74,6 +84,7 @@ export interface PulledImage {
 }
 
 export interface PullResult {
+  /** The directory or tar file written, or `-` for a stream. */
   readonly output: string;
   readonly images: readonly PulledImage[];
 }
@@ -90,13 +101,52 @@ const PROGRESS_INTERVAL_MS = 100;
  * naming the image when one image failed, PullFailures when several did.
  */
 export async function pull(options: PullOptions): Promise<PullResult> {
+  const output = options.output ?? 'frozen-images';
+  if (typeof output === 'string' && options.format !== 'tar') return pullInto(options, resolvePath(output));
+  return pullToTar(options, output);
+}
+
+/**
+ * A tar is packed from a directory built for it in a scratch folder beside the cache (so blobs are linked, not
+ * copied), then removed. A tar file is written to a temporary name and renamed: never half a tar.
+ */
+async function pullToTar(options: PullOptions, output: string | Writable): Promise<PullResult> {
+  const scratchRoot = options.cache === false ? tmpdir() : join(resolvePath(options.cache ?? BlobStore.defaultRoot()), 'tmp');
+  await mkdir(scratchRoot, { recursive: true });
+  for (const name of await readdir(scratchRoot)) {
+    const pid = Number(/^tar-(\d+)-/.exec(name)?.[1]);
+    if (pid && !processAlive(pid)) await rm(join(scratchRoot, name), { recursive: true, force: true });
+  }
+  const scratch = await mkdtemp(join(scratchRoot, `tar-${process.pid}-`));
+  try {
+    const result = await pullInto(options, join(scratch, 'images'));
+    if (typeof output !== 'string') {
+      await packDirectory(join(scratch, 'images'), output);
+      return { ...result, output: '-' };
+    }
+    const target = resolvePath(output);
+    const temp = `${target}.frozen-${process.pid}`;
+    try {
+      await packDirectory(join(scratch, 'images'), createWriteStream(temp));
+      await rename(temp, target);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw new FrozenError('output', `cannot write ${target}: ${(error as Error).message}`, { cause: error });
+    }
+    return { ...result, output: target };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function pullInto(options: PullOptions, outputDir: string): Promise<PullResult> {
   const refs = options.images.map((image) => parseReference(image));
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
   const session = await RegistrySession.open(options);
   let directory: DockerDirectory;
   try {
-    directory = await DockerDirectory.open(resolvePath(options.output ?? 'frozen-images'), { copy: options.copy === true });
+    directory = await DockerDirectory.open(outputDir, { copy: options.copy === true });
   } catch (error) {
     await session.close();
     throw error;

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { asFrozenError, FrozenError } from '../errors.js';
 import { pull, type PulledImage } from '../pull.js';
@@ -11,6 +11,7 @@ import { reportError } from './report.js';
 interface PullFlags extends RegistryFlags {
   file?: string;
   output: string;
+  format: 'dir' | 'tar';
   platform?: string;
   cache?: string | false;
   copy?: boolean;
@@ -25,7 +26,8 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
     .description('download images into a directory that `docker load` reads (tar -cC DIR . | docker load)')
     .argument('[image...]', 'image references: [host[:port]/]name[:tag][@sha256:digest | @<64-hex image ID>]')
     .option('-f, --file <path>', 'read image references from this file, one a line (# comments and blank lines allowed)')
-    .option('-o, --output <dir>', 'output directory', 'frozen-images')
+    .option('-o, --output <path>', 'output directory, or tar file with --format tar; - streams a tar to stdout', 'frozen-images')
+    .addOption(new Option('--format <format>', 'dir: the download-frozen-image directory (merged); tar: one docker-archive tar').choices(['dir', 'tar']).default('dir'))
     .option('--platform <os/arch[/variant]>', 'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host)');
   return addRegistryOptions(command)
     .option('--cache <dir>', 'blob cache directory (default: $FROZEN_CACHE, $XDG_CACHE_HOME/frozen, ~/.cache/frozen)')
@@ -39,6 +41,11 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
 }
 
 async function runPull(images: string[], flags: PullFlags, io: Io): Promise<number> {
+  const toStdout = flags.output === '-';
+  if (toStdout && flags.json) {
+    io.stderr('frozen: error: --json and -o - both want stdout\n');
+    return EXIT_USAGE;
+  }
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
@@ -48,7 +55,8 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
     const result = await pull({
       ...registryOptions(flags),
       images: [...images, ...(flags.file ? await readImageList(flags.file) : [])],
-      output: flags.output,
+      output: toStdout ? process.stdout : flags.output,
+      format: flags.format,
       ...(flags.platform && { platform: flags.platform }),
       ...(flags.cache !== undefined && { cache: flags.cache }),
       copy: flags.copy === true,
@@ -57,9 +65,10 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
       onEvent: renderer.onEvent,
     });
     renderer.finish();
-    if (mode === 'tty' || mode === 'plain') {
+    if ((mode === 'tty' || mode === 'plain') && !toStdout) {
       for (const image of result.images) io.stdout(formatSummary(image));
-      io.stdout(`Wrote ${result.images.length} image(s) to ${result.output}; load with: tar -cC '${result.output}' . | docker load\n`);
+      const load = flags.format === 'tar' ? `docker load -i '${result.output}'` : `tar -cC '${result.output}' . | docker load`;
+      io.stdout(`Wrote ${result.images.length} image(s) to ${result.output}; load with: ${load}\n`);
     }
     return EXIT_OK;
   } catch (error) {

@@ -52,4 +52,15 @@ describe.runIf(dockerdWanted)('docker load on a private dockerd', () => {
       expect(JSON.parse(tags!)).toContain(ref);
     }
   }, 120_000);
+
+  test('frozen pull -o - | docker load', async () => {
+    const ref = `${registry.host}/one/app:1`;
+    await dockerd.docker(['image', 'rm', '-f', ref]).catch(() => undefined);
+    const { FROZEN_BIN } = await import('../support/cli.js');
+    const cache = await mkdtemp(join(tmpdir(), 'frozen-load-cache-'));
+    const load = await exec('sh', ['-c', `FROZEN_CACHE='${cache}' '${process.execPath}' '${FROZEN_BIN}' pull -q -o - '${ref}' | docker -H '${dockerd.host}' load`]);
+    expect(load.stdout).toContain(`Loaded image: ${ref}`);
+    const { stdout } = await dockerd.docker(['image', 'inspect', '--format', '{{.Id}}', ref]);
+    expect(stdout.trim()).toBe(images.one.config.digest);
+  }, 60_000);
 });
