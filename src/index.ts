@@ -4,6 +4,8 @@ export { parseReference, canonicalReference } from './reference/index.js';
 export type { ImageReference } from './reference/index.js';
 export { parsePlatform, formatPlatform, defaultPlatform } from './platform/index.js';
 export type { Platform } from './platform/index.js';
+export { lock, readLockFile, writeLockFile } from './lock.js';
+export type { LockedBlob, LockedImage, LockFile, LockOptions } from './lock.js';
 export { inspect } from './inspect.js';
 export type { InspectOptions, InspectResult } from './inspect.js';
 export type { RegistryOptions } from './registry/session.js';

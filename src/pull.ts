@@ -3,15 +3,16 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
-import type { Digest } from './digest.js';
+import { parseDigest, type Digest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { packDirectory } from './layout/tar.js';
-import type { Descriptor } from './manifest/index.js';
+import { MANIFEST_ACCEPT, type Descriptor } from './manifest/index.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
 import { canonicalReference, familiarTag, parseReference, type ImageReference } from './reference/index.js';
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
+import { lockedManifest, type LockedImage, type LockFile } from './lock.js';
 import { resolveImage, type ResolvedImage } from './resolve.js';
 import { BlobStore } from './store/blob-store.js';
 import { fileMatches } from './store/verify-file.js';
@@ -39,6 +40,10 @@ export interface PullOptions extends RegistryOptions {
   readonly concurrency?: number;
   /** Large blobs downloaded at once from one registry host (default 6). */
   readonly perHostConcurrency?: number;
+  /** Pull exactly the images of this lock file (then `images` must be empty). */
+  readonly lock?: LockFile;
+  /** With `lock`: make no request at all; every blob must be in the cache (or the output directory). */
+  readonly offline?: boolean;
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: PullEvent) => void;
 }
@@ -55,6 +60,7 @@ export type PullEvent =
   | { type: 'blob-wait'; image: string; kind: BlobKind; digest: string }
   | { type: 'blob-fallback'; image: string; kind: BlobKind; digest: string; endpoint: string; reason: string }
   | { type: 'blob-done'; image: string; kind: BlobKind; digest: string; size: number; source: BlobSource; bytes: number; endpoint?: string }
+  | { type: 'tag-moved'; image: string; locked: string; current: string }
   | { type: 'image-done'; image: PulledImage }
   | { type: 'error'; image: string; kind: string; message: string };
 
@@ -140,7 +146,10 @@ async function pullToTar(options: PullOptions, output: string | Writable): Promi
 }
 
 async function pullInto(options: PullOptions, outputDir: string): Promise<PullResult> {
-  const refs = options.images.map((image) => parseReference(image));
+  if (options.lock && options.images.length > 0) throw new FrozenError('reference', 'give images or a lock file, not both');
+  if (options.offline && !options.lock) throw new FrozenError('reference', 'offline pulls need a lock file');
+  const locked = options.lock?.images;
+  const refs = locked ? locked.map((image) => parseReference(image.reference)) : options.images.map((image) => parseReference(image));
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
   const session = await RegistrySession.open(options);
@@ -161,10 +170,11 @@ async function pullInto(options: PullOptions, outputDir: string): Promise<PullRe
     scheduler: new Scheduler(options.concurrency ?? DEFAULT_CONCURRENCY, options.perHostConcurrency ?? DEFAULT_PER_HOST),
     inFlight: new Map(),
     emit,
+    offline: options.offline === true,
     ...(options.signal && { signal: options.signal }),
   };
   try {
-    const settled = await Promise.allSettled(refs.map((ref) => pullOne(ref, context)));
+    const settled = await Promise.allSettled(refs.map((ref, i) => pullOne(ref, context, locked?.[i])));
     const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [new ImagePullError(refs[i]!.original, asFrozenError(s.reason))] : []));
     options.signal?.throwIfAborted();
     for (const failure of failures) emit({ type: 'error', image: failure.image, kind: failure.kind, message: failure.message });
@@ -198,12 +208,14 @@ interface PullContext {
   /** Single-flight: a digest wanted by several images is fetched once. */
   readonly inFlight: Map<string, Promise<Fetched>>;
   readonly emit: (event: PullEvent) => void;
+  /** No requests: blobs come from the cache or the output directory, manifests from the lock file. */
+  readonly offline: boolean;
   readonly signal?: AbortSignal;
 }
 
-async function pullOne(ref: ImageReference, context: PullContext): Promise<{ staged: StagedImage; pulled: PulledImage }> {
+async function pullOne(ref: ImageReference, context: PullContext, locked?: LockedImage): Promise<{ staged: StagedImage; pulled: PulledImage }> {
   const remote = context.session.remote(ref);
-  const resolved = await resolveImage(ref, remote, context.platform, context.signal);
+  const resolved = locked ? await resolveLocked(ref, locked, remote, context) : await resolveImage(ref, remote, context.platform, context.signal);
   assertImageId(ref, resolved);
   const { config, layers } = resolved.manifest;
   const identity = {
@@ -242,6 +254,29 @@ async function pullOne(ref: ImageReference, context: PullContext): Promise<{ sta
       blobEndpoints: countEndpoints(fetched),
     },
   };
+}
+
+/**
+ * A locked image: offline, straight from the lock file; online, its manifest fetched by digest (and verified), and
+ * its tag checked: a tag that moved since the lock is reported, not followed.
+ */
+async function resolveLocked(ref: ImageReference, locked: LockedImage, remote: Remote, context: PullContext): Promise<ResolvedImage> {
+  const fromLock = {
+    digest: parseDigest(locked.digest),
+    mediaType: locked.manifestMediaType,
+    ...(locked.platform && { platform: locked.platform }),
+  };
+  if (context.offline) {
+    return { ...fromLock, manifestDigest: parseDigest(locked.manifestDigest), manifest: lockedManifest(locked), endpoint: 'lock file' };
+  }
+  const resolved = await resolveImage({ ...ref, digest: parseDigest(locked.manifestDigest) }, remote, context.platform, context.signal);
+  if (ref.tag !== undefined && ref.digest === undefined) {
+    const current = await remote
+      .currentDigest(ref.tag, (client, tag) => client.headManifest(tag, MANIFEST_ACCEPT, context.signal), context.signal)
+      .catch(() => undefined);
+    if (current && current.value !== locked.digest) context.emit({ type: 'tag-moved', image: ref.original, locked: locked.digest, current: current.value });
+  }
+  return { ...resolved, ...fromLock };
 }
 
 interface BlobOwner {
@@ -291,6 +326,7 @@ async function obtain(descriptor: Descriptor, kind: BlobKind, present: string | 
     await store.adopt(present, descriptor.digest);
     return { source: 'output', bytes: 0 };
   }
+  if (context.offline) throw new FrozenError('not-found', `offline: blob ${digest} is not in the cache`);
   context.emit({ type: 'blob-start', image, kind, digest, size: descriptor.size });
   const progress = throttled((bytes: number) => context.emit({ type: 'blob-progress', image, kind, digest, size: descriptor.size, bytes }));
   const result = await ingest(store, descriptor, remote.blobEndpoints(digest, context.signal), {

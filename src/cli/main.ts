@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { cacheCommand } from './cache-command.js';
 import { EXIT_OK, EXIT_USAGE, processIo, type Io } from './io.js';
 import { inspectCommand } from './inspect-command.js';
+import { lockCommand } from './lock-command.js';
 import { pullCommand } from './pull-command.js';
 import { verifyCommand } from './verify-command.js';
 
@@ -23,7 +24,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .addCommand(pullCommand(io, setExitCode))
     .addCommand(cacheCommand(io, setExitCode))
     .addCommand(verifyCommand(io, setExitCode))
-    .addCommand(inspectCommand(io, setExitCode));
+    .addCommand(inspectCommand(io, setExitCode))
+    .addCommand(lockCommand(io, setExitCode));
   exitOverrideAll(program);
   try {
     await program.parseAsync(argv as string[]);

@@ -20,7 +20,8 @@ export function createRenderer(mode: ProgressMode, io: Io, now: () => number = D
     case 'json':
       return { onEvent: (event) => io.stdout(`${JSON.stringify(event)}\n`), finish: () => undefined };
     case 'quiet':
-      return { onEvent: () => undefined, finish: () => undefined };
+      // Quiet still warns about a tag that moved since it was locked.
+      return { onEvent: (event) => event.type === 'tag-moved' && io.stderr(`${tagMoved(event)}\n`), finish: () => undefined };
     case 'plain':
       return plainRenderer(io, now);
     case 'tty':
@@ -55,6 +56,9 @@ function plainRenderer(io: Io, now: () => number): ProgressRenderer {
           break;
         case 'blob-wait':
           write(`wait   ${shortDigest(event.digest)}: another frozen process is downloading it`);
+          break;
+        case 'tag-moved':
+          write(tagMoved(event));
           break;
         case 'blob-fallback':
           write(`fall   ${shortDigest(event.digest)}: ${event.endpoint} failed (${event.reason}); trying the next`);
@@ -125,6 +129,9 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
           finished.push(`${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${describeSource(event)}`);
           break;
         }
+        case 'tag-moved':
+          finished.push(tagMoved(event));
+          break;
         case 'blob-retry':
           finished.push(`retry  ${shortDigest(event.digest)} (attempt ${event.attempt}): ${event.reason}`);
           break;
@@ -138,6 +145,10 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
       draw();
     },
   };
+}
+
+function tagMoved(event: Extract<PullEvent, { type: 'tag-moved' }>): string {
+  return `moved  ${event.image}: the tag now points to ${event.current}; pulling the locked ${event.locked}`;
 }
 
 function describeSource(event: Extract<PullEvent, { type: 'blob-done' }>): string {

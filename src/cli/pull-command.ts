@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { asFrozenError, FrozenError } from '../errors.js';
+import { readLockFile } from '../lock.js';
 import { pull, type PulledImage } from '../pull.js';
 import { formatBytes, positiveInteger } from './format.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
@@ -10,6 +11,8 @@ import { reportError } from './report.js';
 
 interface PullFlags extends RegistryFlags {
   file?: string;
+  lock?: string;
+  offline?: boolean;
   output: string;
   format: 'dir' | 'tar';
   platform?: string;
@@ -26,6 +29,8 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
     .description('download images into a directory that `docker load` reads (tar -cC DIR . | docker load)')
     .argument('[image...]', 'image references: [host[:port]/]name[:tag][@sha256:digest | @<64-hex image ID>]')
     .option('-f, --file <path>', 'read image references from this file, one a line (# comments and blank lines allowed)')
+    .option('--lock <file>', 'pull exactly the images of this lock file (from frozen lock)')
+    .option('--offline', 'with --lock: make no request; every blob must be in the cache')
     .option('-o, --output <path>', 'output directory, or tar file with --format tar; - streams a tar to stdout', 'frozen-images')
     .addOption(new Option('--format <format>', 'dir: the download-frozen-image directory (merged); tar: one docker-archive tar').choices(['dir', 'tar']).default('dir'))
     .option('--platform <os/arch[/variant]>', 'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host)');
@@ -55,6 +60,8 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
     const result = await pull({
       ...registryOptions(flags),
       images: [...images, ...(flags.file ? await readImageList(flags.file) : [])],
+      ...(flags.lock !== undefined && { lock: await readLockFile(flags.lock) }),
+      ...(flags.offline && { offline: true }),
       output: toStdout ? process.stdout : flags.output,
       format: flags.format,
       ...(flags.platform && { platform: flags.platform }),
@@ -82,7 +89,7 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
 }
 
 /** References one a line; `#` starts a comment; blank lines are skipped. */
-async function readImageList(path: string): Promise<string[]> {
+export async function readImageList(path: string): Promise<string[]> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

@@ -96,6 +96,11 @@ export class Remote {
     );
   }
 
+  /** What a tag points to now (HEAD upstream), for lock files; undefined when the registry does not say. */
+  currentDigest(tag: string, head: (client: RegistryClient, reference: string) => Promise<Digest | undefined>, signal?: AbortSignal): Promise<Digest | undefined> {
+    return withRetries(this.retry, () => head(this.upstream, tag), signal ? { signal } : {});
+  }
+
   /** The endpoints to try for a blob, in order. */
   blobEndpoints(digest: string, signal?: AbortSignal): BlobEndpoint[] {
     return this.usable().map((client) => ({

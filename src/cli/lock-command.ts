@@ -1,0 +1,45 @@
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { asFrozenError } from '../errors.js';
+import { lock, writeLockFile } from '../lock.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
+import { readImageList } from './pull-command.js';
+import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
+import { reportError } from './report.js';
+
+interface LockFlags extends RegistryFlags {
+  file?: string;
+  output: string;
+  platform?: string;
+  debug?: boolean;
+}
+
+/** `frozen lock IMAGE... [-f images.txt]`: resolve tags to exact images and write frozen.lock.json. */
+export function lockCommand(io: Io, setExitCode: (code: number) => void): Command {
+  const command = new Command('lock')
+    .description('resolve references to exact images for a platform and write a lock file for `frozen pull --lock`')
+    .argument('[image...]', 'image references')
+    .option('-f, --file <path>', 'read image references from this file, one a line')
+    .option('-o, --output <path>', 'the lock file to write', 'frozen.lock.json')
+    .option('--platform <os/arch[/variant]>', 'platform to lock (default: as pull picks)');
+  return addRegistryOptions(command)
+    .option('--debug', 'print stack traces with errors')
+    .action(async (images: string[], flags: LockFlags) => {
+      try {
+        const locked = await lock({
+          ...registryOptions(flags),
+          images: [...images, ...(flags.file ? await readImageList(flags.file) : [])],
+          ...(flags.platform && { platform: flags.platform }),
+        });
+        const path = resolve(flags.output);
+        await writeLockFile(path, locked);
+        for (const image of locked.images) io.stdout(`${image.reference} → ${image.manifestDigest}${image.platform ? ` (${image.platform})` : ''}\n`);
+        io.stdout(`Locked ${locked.images.length} image(s) in ${path}\n`);
+        setExitCode(EXIT_OK);
+      } catch (error) {
+        const failure = asFrozenError(error);
+        reportError(failure, io, flags.debug === true);
+        setExitCode(failure.kind === 'reference' ? EXIT_USAGE : EXIT_FAILED);
+      }
+    });
+}

@@ -1,0 +1,108 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { parseDigest } from './digest.js';
+import { FrozenError } from './errors.js';
+import type { Descriptor, ImageManifest } from './manifest/index.js';
+import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
+import { canonicalReference, parseReference, type ImageReference } from './reference/index.js';
+import { RegistrySession, type RegistryOptions } from './registry/session.js';
+import { resolveImage } from './resolve.js';
+
+/**
+ * frozen.lock.json: each reference resolved, for one platform, to the exact image to pull, with everything a pull
+ * needs to run offline from the cache (the config and layer descriptors).
+ */
+export interface LockedBlob {
+  readonly digest: string;
+  readonly size: number;
+  readonly mediaType: string;
+}
+
+export interface LockedImage {
+  /** The reference as written (its tag names the image in the output). */
+  readonly reference: string;
+  readonly canonical: string;
+  /** What the reference's tag resolved to (an index for multi-platform tags). */
+  readonly digest: string;
+  /** The image manifest to pull. */
+  readonly manifestDigest: string;
+  readonly manifestMediaType: string;
+  readonly platform?: string;
+  readonly imageId: string;
+  readonly config: LockedBlob;
+  readonly layers: readonly LockedBlob[];
+}
+
+export interface LockFile {
+  readonly version: 1;
+  readonly images: readonly LockedImage[];
+}
+
+export interface LockOptions extends RegistryOptions {
+  readonly images: readonly string[];
+  readonly platform?: string | Platform;
+  readonly signal?: AbortSignal;
+}
+
+/** Resolves references to exact images (manifests verified, no blob downloaded). */
+export async function lock(options: LockOptions): Promise<LockFile> {
+  const refs = options.images.map((image) => parseReference(image));
+  if (refs.length === 0) throw new FrozenError('reference', 'no image given');
+  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
+  const session = await RegistrySession.open(options);
+  try {
+    const images: LockedImage[] = [];
+    for (const ref of refs) images.push(await lockOne(ref, session, platform, options.signal));
+    return { version: 1, images };
+  } finally {
+    await session.close();
+  }
+}
+
+async function lockOne(ref: ImageReference, session: RegistrySession, platform: Platform, signal?: AbortSignal): Promise<LockedImage> {
+  const resolved = await resolveImage(ref, session.remote(ref), platform, signal);
+  const blob = (d: Descriptor): LockedBlob => ({ digest: d.digest.value, size: d.size, mediaType: d.mediaType });
+  return {
+    reference: ref.original,
+    canonical: canonicalReference(ref),
+    digest: resolved.digest.value,
+    manifestDigest: resolved.manifestDigest.value,
+    manifestMediaType: resolved.manifest.mediaType,
+    ...(resolved.platform && { platform: resolved.platform }),
+    imageId: resolved.manifest.config.digest.value,
+    config: blob(resolved.manifest.config),
+    layers: resolved.manifest.layers.map(blob),
+  };
+}
+
+export async function writeLockFile(path: string, file: LockFile): Promise<void> {
+  const temp = `${path}.frozen-${process.pid}`;
+  await writeFile(temp, `${JSON.stringify(file, null, 2)}\n`);
+  await rename(temp, path);
+}
+
+/** Reads and validates a lock file: every digest is checked before it can name anything. */
+export async function readLockFile(path: string): Promise<LockFile> {
+  let parsed: LockFile;
+  try {
+    parsed = JSON.parse(await readFile(path, 'utf8')) as LockFile;
+  } catch (error) {
+    throw new FrozenError('reference', `cannot read lock file ${path}: ${(error as Error).message}`);
+  }
+  if (parsed?.version !== 1 || !Array.isArray(parsed.images)) throw new FrozenError('reference', `${path} is not a frozen lock file (version 1)`);
+  try {
+    for (const image of parsed.images) {
+      parseReference(image.reference);
+      for (const digest of [image.digest, image.manifestDigest, image.config.digest, ...image.layers.map((l: LockedBlob) => l.digest)]) parseDigest(digest);
+      if (![image.config, ...image.layers].every((b) => Number.isSafeInteger(b.size) && b.size >= 0)) throw new Error('a size is not a whole number');
+    }
+  } catch (error) {
+    throw new FrozenError('reference', `${path}: ${(error as Error).message}`);
+  }
+  return parsed;
+}
+
+/** The image manifest a locked entry stands for, rebuilt from the lock (for offline pulls). */
+export function lockedManifest(image: LockedImage): ImageManifest {
+  const descriptor = (b: LockedBlob): Descriptor => ({ digest: parseDigest(b.digest), size: b.size, mediaType: b.mediaType });
+  return { kind: 'manifest', mediaType: image.manifestMediaType, config: descriptor(image.config), layers: image.layers.map(descriptor) };
+}

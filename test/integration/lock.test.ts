@@ -1,0 +1,99 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { LockFile } from '../../src/lock.js';
+import { runCli } from '../support/cli.js';
+import { pushFixtures, pushReplacement, snapshot, type PushedImages } from '../support/fixture.js';
+import { loadWithSkopeo } from '../support/load.js';
+import { startRegistry, type RunningRegistry } from '../support/registry.js';
+
+const tempDir = () => mkdtemp(join(tmpdir(), 'frozen-lock-'));
+
+let registry: RunningRegistry;
+let images: PushedImages;
+beforeAll(async () => {
+  registry = await startRegistry();
+  images = await pushFixtures({ url: registry.url });
+});
+afterAll(async () => registry?.stop());
+
+async function lockFile(dir: string, ...args: string[]): Promise<string> {
+  const path = join(dir, 'frozen.lock.json');
+  const result = await runCli(['lock', '-o', path, ...args]);
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  return path;
+}
+
+describe('lock files', () => {
+  test('frozen lock resolves each reference for the platform; pull --lock writes what a direct pull writes', async () => {
+    const dir = await tempDir();
+    const refs = [`${registry.host}/multi/app:1`, `${registry.host}/team/app:1.2`];
+    const path = await lockFile(dir, '--platform', 'linux/arm64', ...refs);
+    const locked = JSON.parse(await readFile(path, 'utf8')) as LockFile;
+    expect(locked.version).toBe(1);
+    expect(locked.images[0]).toMatchObject({
+      reference: refs[0],
+      digest: images.index.digest,
+      manifestDigest: images.platforms.arm64.manifest.digest,
+      platform: 'linux/arm64',
+      imageId: images.platforms.arm64.config.digest,
+      config: { digest: images.platforms.arm64.config.digest, size: images.platforms.arm64.config.size },
+    });
+    expect(locked.images[1]!.layers.map((l) => [l.digest, l.size])).toEqual(images.multi.layers.map((l) => [l.digest, l.size]));
+
+    const viaLock = join(dir, 'via-lock');
+    const pulled = await runCli(['pull', '--lock', path, '-o', viaLock]);
+    expect(pulled.code).toBe(0);
+    const direct = join(dir, 'direct');
+    expect((await runCli(['pull', '--platform', 'linux/arm64', '-o', direct, ...refs])).code).toBe(0);
+    expect(await snapshot(viaLock)).toEqual(await snapshot(direct));
+    expect((await loadWithSkopeo(viaLock, 0)).imageId).toBe(images.platforms.arm64.config.digest);
+  });
+
+  test('a tag that moved since the lock is reported, and the locked image is pulled', async () => {
+    const dir = await tempDir();
+    const first = await pushReplacement({ url: registry.url }, 'moving/lock', 'v1');
+    const path = await lockFile(dir, `${registry.host}/moving/lock:v1`);
+    const second = await pushReplacement({ url: registry.url }, 'moving/lock', 'other');
+    await (await import('../support/images.js')).pushManifest({ url: registry.url }, 'moving/lock', 'v1', second.manifest);
+    const output = join(dir, 'out');
+    const result = await runCli(['pull', '-q', '--lock', path, '-o', output]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe(`moved  ${registry.host}/moving/lock:v1: the tag now points to ${second.manifest.digest}; pulling the locked ${first.manifest.digest}\n`);
+    expect((await loadWithSkopeo(output)).imageId).toBe(first.config.digest);
+  });
+
+  test('--offline pulls from the cache with the registry stopped, and says which blob is missing otherwise', async () => {
+    const own = await startRegistry();
+    await pushFixtures({ url: own.url });
+    const dir = await tempDir();
+    const cache = await tempDir();
+    const path = await lockFile(dir, `${own.host}/team/app:1.2`);
+    expect((await runCli(['pull', '--lock', path, '-o', join(dir, 'warm')], { env: { FROZEN_CACHE: cache } })).code).toBe(0);
+    await own.stop();
+
+    const offline = join(dir, 'offline');
+    const result = await runCli(['pull', '--offline', '--lock', path, '-o', offline], { env: { FROZEN_CACHE: cache } });
+    expect(result.stderr).not.toContain('error');
+    expect(result.code).toBe(0);
+    expect(await snapshot(offline)).toEqual(await snapshot(join(dir, 'warm')));
+
+    const cold = await runCli(['pull', '--offline', '--lock', path, '-o', join(dir, 'cold')], { env: { FROZEN_CACHE: await tempDir() } });
+    expect(cold.code).toBe(1);
+    expect(cold.stderr).toMatch(/frozen: error: .*team\/app:1\.2: offline: blob sha256:[0-9a-f]{64} is not in the cache\n$/);
+  });
+
+  test('bad input: a malformed lock file, images and a lock together, --offline without a lock', async () => {
+    const dir = await tempDir();
+    const bad = join(dir, 'bad.json');
+    await writeFile(bad, JSON.stringify({ version: 1, images: [{ reference: 'a:1', digest: 'sha256:../x', manifestDigest: 'x', config: {}, layers: [] }] }));
+    const malformed = await runCli(['pull', '--lock', bad, '-o', join(dir, 'o')]);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/^frozen: error: .*bad\.json: malformed digest/);
+    const path = await lockFile(dir, `${registry.host}/one/app:1`);
+    expect((await runCli(['pull', '--lock', path, `${registry.host}/one/app:1`])).stderr).toBe('frozen: error: give images or a lock file, not both\n');
+    expect((await runCli(['pull', '--offline', `${registry.host}/one/app:1`])).stderr).toBe('frozen: error: offline pulls need a lock file\n');
+  });
+});
