@@ -16,6 +16,7 @@ import { lockedManifest, type LockedImage, type LockFile } from './lock.js';
 import { resolveImage, type ResolvedImage } from './resolve.js';
 import { BlobStore } from './store/blob-store.js';
 import { fileMatches } from './store/verify-file.js';
+import { decompressedLayer } from './transfer/decompress.js';
 import { ingest } from './transfer/ingest.js';
 import { Scheduler } from './transfer/scheduler.js';
 import { processAlive } from './util/process.js';
@@ -36,6 +37,8 @@ export interface PullOptions extends RegistryOptions {
   readonly cache?: string | false;
   /** Copy files from the cache into the output instead of hard-linking them. */
   readonly copy?: boolean;
+  /** Store layers uncompressed, as `docker save` does (each `layer.tar` then hashes to its diff ID). */
+  readonly decompress?: boolean;
   /** Large blobs downloaded at once (default 16); small blobs have as many slots of their own. */
   readonly concurrency?: number;
   /** Large blobs downloaded at once from one registry host (default 6). */
@@ -171,6 +174,7 @@ async function pullInto(options: PullOptions, outputDir: string): Promise<PullRe
     inFlight: new Map(),
     emit,
     offline: options.offline === true,
+    decompress: options.decompress === true,
     ...(options.signal && { signal: options.signal }),
   };
   try {
@@ -210,6 +214,7 @@ interface PullContext {
   readonly emit: (event: PullEvent) => void;
   /** No requests: blobs come from the cache or the output directory, manifests from the lock file. */
   readonly offline: boolean;
+  readonly decompress: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -235,7 +240,10 @@ async function pullOne(ref: ImageReference, context: PullContext, locked?: Locke
     ...layers.map((layer, i) => ({ descriptor: layer, kind: 'layer' as const, present: existing[i] })),
   ];
   const fetched = await Promise.all(blobs.map((b) => fetchBlob(b.descriptor, b.kind, b.present, { image: ref.original, remote, context })));
-  const configText = await readConfig(context.store.blobPath(config.digest), layers.length);
+  const { text: configText, diffIds } = await readConfig(context.store.blobPath(config.digest), layers.length);
+  const layerPaths = context.decompress
+    ? await Promise.all(layers.map((layer, i) => decompressedLayer(context.store, layer.digest, diffIds[i]!, context.signal)))
+    : layers.map((layer) => context.store.blobPath(layer.digest));
 
   const tag = ref.tag === undefined ? undefined : { name: ref.familiarName, tag: ref.tag };
   const repoTag = familiarTag(ref);
@@ -243,7 +251,7 @@ async function pullOne(ref: ImageReference, context: PullContext, locked?: Locke
     staged: {
       ...(tag && { tag }),
       config: { digest: config.digest, text: configText, path: context.store.blobPath(config.digest) },
-      layers: layers.map((layer) => ({ digest: layer.digest, path: context.store.blobPath(layer.digest) })),
+      layers: layers.map((layer, i) => ({ digest: layer.digest, path: layerPaths[i]! })),
     },
     pulled: {
       reference: ref.original,
@@ -376,7 +384,7 @@ function assertImageId(ref: ImageReference, resolved: ResolvedImage): void {
 }
 
 /** The config must be JSON whose `rootfs.diff_ids` match the layers one to one, or `docker load` will refuse it. */
-async function readConfig(path: string, layerCount: number): Promise<string> {
+async function readConfig(path: string, layerCount: number): Promise<{ text: string; diffIds: Digest[] }> {
   const text = await readFile(path, 'utf8');
   let config: { rootfs?: { diff_ids?: unknown } };
   try {
@@ -391,5 +399,5 @@ async function readConfig(path: string, layerCount: number): Promise<string> {
       `image config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff IDs for ${layerCount} layers; docker load would refuse it`,
     );
   }
-  return text;
+  return { text, diffIds: diffIds.map((id) => parseDigest(String(id))) };
 }

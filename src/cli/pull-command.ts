@@ -18,6 +18,7 @@ interface PullFlags extends RegistryFlags {
   platform?: string;
   cache?: string | false;
   copy?: boolean;
+  decompress?: boolean;
   concurrency: number;
   json?: boolean;
   quiet?: boolean;
@@ -38,6 +39,7 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
     .option('--cache <dir>', 'blob cache directory (default: $FROZEN_CACHE, $XDG_CACHE_HOME/frozen, ~/.cache/frozen)')
     .option('--no-cache', 'use no cache: download into the output directory only')
     .option('--copy', 'copy files from the cache instead of hard-linking them')
+    .option('--decompress', 'store layers uncompressed, as docker save does (layer.tar hashes to its diff ID)')
     .option('--concurrency <n>', 'large blobs downloaded at once (small ones have as many slots of their own)', positiveInteger, 16)
     .option('--json', 'print progress and results as NDJSON events on stdout')
     .option('-q, --quiet', 'print nothing but errors')
@@ -67,6 +69,7 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
       ...(flags.platform && { platform: flags.platform }),
       ...(flags.cache !== undefined && { cache: flags.cache }),
       copy: flags.copy === true,
+      decompress: flags.decompress === true,
       concurrency: flags.concurrency,
       signal: controller.signal,
       onEvent: renderer.onEvent,

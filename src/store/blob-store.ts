@@ -47,10 +47,10 @@ export class BlobStore {
     this.prepared.add(digest.algorithm);
   }
 
-  /** A cached blob of the right size. Its bytes were verified when it entered the cache; `verify` re-checks. */
-  async has(digest: Digest, size: number): Promise<boolean> {
+  /** A cached blob (of the right size, when known). Its bytes were verified when it entered the cache; `verify` re-checks. */
+  async has(digest: Digest, size?: number): Promise<boolean> {
     const info = await stat(this.blobPath(digest)).catch(() => undefined);
-    return info !== undefined && info.isFile() && info.size === size;
+    return info !== undefined && info.isFile() && (size === undefined || info.size === size);
   }
 
   /** Moves a verified partial into the cache. */
