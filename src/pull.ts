@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import { parseDigest, type Digest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
+import { writeOciLayout } from './layout/oci.js';
 import { packDirectory } from './layout/tar.js';
 import { MANIFEST_ACCEPT, type Descriptor } from './manifest/index.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
@@ -29,8 +30,11 @@ export interface PullOptions extends RegistryOptions {
    * that receives the tar (the CLI's `-o -`).
    */
   readonly output?: string | Writable;
-  /** `dir` (default): the download-frozen-image directory, merged; `tar`: the same as one docker-archive tar. */
-  readonly format?: 'dir' | 'tar';
+  /**
+   * `dir` (default): the download-frozen-image directory, merged; `tar`: the same as one docker-archive tar;
+   * `oci`: a new OCI image layout with a manifest.json, as `docker save` writes since Docker 25.
+   */
+  readonly format?: 'dir' | 'tar' | 'oci';
   /** `os/arch[/variant]` or a Platform; default: TARGETPLATFORM/TARGETARCH, else the host. */
   readonly platform?: string | Platform;
   /** The blob cache directory (default: BlobStore.defaultRoot()); `false` for none. */
@@ -111,23 +115,33 @@ const PROGRESS_INTERVAL_MS = 100;
  */
 export async function pull(options: PullOptions): Promise<PullResult> {
   const output = options.output ?? 'frozen-images';
+  if (options.format === 'oci') return pullToOci(options, output);
   if (typeof output === 'string' && options.format !== 'tar') return pullInto(options, resolvePath(output));
   return pullToTar(options, output);
 }
 
 /**
- * A tar is packed from a directory built for it in a scratch folder beside the cache (so blobs are linked, not
- * copied), then removed. A tar file is written to a temporary name and renamed: never half a tar.
+ * Runs `fn` with a scratch folder beside the cache (so blobs are linked, not copied), removed afterwards; scratch
+ * folders of processes that no longer exist are cleared first.
  */
-async function pullToTar(options: PullOptions, output: string | Writable): Promise<PullResult> {
+async function withScratch<T>(options: PullOptions, fn: (scratch: string) => Promise<T>): Promise<T> {
   const scratchRoot = options.cache === false ? tmpdir() : join(resolvePath(options.cache ?? BlobStore.defaultRoot()), 'tmp');
   await mkdir(scratchRoot, { recursive: true });
   for (const name of await readdir(scratchRoot)) {
-    const pid = Number(/^tar-(\d+)-/.exec(name)?.[1]);
+    const pid = Number(/^scratch-(\d+)-/.exec(name)?.[1]);
     if (pid && !processAlive(pid)) await rm(join(scratchRoot, name), { recursive: true, force: true });
   }
-  const scratch = await mkdtemp(join(scratchRoot, `tar-${process.pid}-`));
+  const scratch = await mkdtemp(join(scratchRoot, `scratch-${process.pid}-`));
   try {
+    return await fn(scratch);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** A tar is packed from a directory built in scratch; a tar file is written to a temporary name and renamed. */
+function pullToTar(options: PullOptions, output: string | Writable): Promise<PullResult> {
+  return withScratch(options, async (scratch) => {
     const result = await pullInto(options, join(scratch, 'images'));
     if (typeof output !== 'string') {
       await packDirectory(join(scratch, 'images'), output);
@@ -143,12 +157,22 @@ async function pullToTar(options: PullOptions, output: string | Writable): Promi
       throw new FrozenError('output', `cannot write ${target}: ${(error as Error).message}`, { cause: error });
     }
     return { ...result, output: target };
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  });
 }
 
-async function pullInto(options: PullOptions, outputDir: string): Promise<PullResult> {
+/** An OCI layout is written from the verified blobs once every image succeeded. */
+function pullToOci(options: PullOptions, output: string | Writable): Promise<PullResult> {
+  if (typeof output !== 'string') return Promise.reject(new FrozenError('reference', '--format oci writes a directory, not a stream'));
+  if (options.decompress) return Promise.reject(new FrozenError('reference', '--format oci keeps blobs as the registry serves them; --decompress does not apply'));
+  const root = resolvePath(output);
+  return withScratch(options, async (scratch) => {
+    const result = await pullInto(options, join(scratch, 'images'), (staged) => writeOciLayout(root, staged, { copy: options.copy === true }));
+    return { ...result, output: root };
+  });
+}
+
+/** Pulls into the docker directory at `outputDir`, or hands the verified images to `write` instead. */
+async function pullInto(options: PullOptions, outputDir: string, write?: (images: StagedImage[]) => Promise<void>): Promise<PullResult> {
   if (options.lock && options.images.length > 0) throw new FrozenError('reference', 'give images or a lock file, not both');
   if (options.offline && !options.lock) throw new FrozenError('reference', 'offline pulls need a lock file');
   const locked = options.lock?.images;
@@ -184,7 +208,12 @@ async function pullInto(options: PullOptions, outputDir: string): Promise<PullRe
     for (const failure of failures) emit({ type: 'error', image: failure.image, kind: failure.kind, message: failure.message });
     if (failures.length > 0) throw failures.length === 1 ? failures[0]! : new PullFailures(failures);
     const staged = settled.map((s) => (s as PromiseFulfilledResult<{ staged: StagedImage; pulled: PulledImage }>).value);
-    await directory.commit(staged.map((s) => s.staged));
+    if (write) {
+      await write(staged.map((s) => s.staged));
+      await directory.discard();
+    } else {
+      await directory.commit(staged.map((s) => s.staged));
+    }
     for (const { pulled } of staged) emit({ type: 'image-done', image: pulled });
     return { output: directory.root, images: staged.map((s) => s.pulled) };
   } catch (error) {
@@ -245,11 +274,14 @@ async function pullOne(ref: ImageReference, context: PullContext, locked?: Locke
     ? await Promise.all(layers.map((layer, i) => decompressedLayer(context.store, layer.digest, diffIds[i]!, context.signal)))
     : layers.map((layer) => context.store.blobPath(layer.digest));
 
+  const manifest = await keepManifest(resolved, context.store);
   const tag = ref.tag === undefined ? undefined : { name: ref.familiarName, tag: ref.tag };
   const repoTag = familiarTag(ref);
   return {
     staged: {
       ...(tag && { tag }),
+      canonical: `${ref.registry}/${ref.repository}${ref.tag === undefined ? '' : `:${ref.tag}`}`,
+      ...(manifest && { manifest }),
       config: { digest: config.digest, text: configText, path: context.store.blobPath(config.digest) },
       layers: layers.map((layer, i) => ({ digest: layer.digest, path: layerPaths[i]! })),
     },
@@ -262,6 +294,13 @@ async function pullOne(ref: ImageReference, context: PullContext, locked?: Locke
       blobEndpoints: countEndpoints(fetched),
     },
   };
+}
+
+/** Keeps the image manifest's verified bytes in the cache (OCI layouts need them, offline too). */
+async function keepManifest(resolved: ResolvedImage, store: BlobStore) {
+  if (resolved.manifestBytes) await store.putBytes(resolved.manifestDigest, resolved.manifestBytes);
+  if (!(await store.has(resolved.manifestDigest))) return undefined;
+  return { digest: resolved.manifestDigest, mediaType: resolved.manifest.mediaType, path: store.blobPath(resolved.manifestDigest) };
 }
 
 /**

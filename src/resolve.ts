@@ -20,6 +20,8 @@ export interface ResolvedImage {
   readonly endpoint: string;
   /** Media type of what the reference names (an index or an image manifest). */
   readonly mediaType: string;
+  /** The image manifest's bytes as served and verified (absent when resolved from a lock file offline). */
+  readonly manifestBytes?: Buffer;
   /** What the reference's index offers, when it is one. */
   readonly offered?: readonly { readonly platform: string; readonly digest: string; readonly size: number; readonly mediaType: string }[];
 }
@@ -58,6 +60,7 @@ export async function resolveImage(ref: ImageReference, remote: Remote, platform
     manifest: current.manifest as ImageManifest,
     endpoint: current.endpoint,
     mediaType: top.manifest.mediaType,
+    manifestBytes: current.bytes,
     ...(top.manifest.kind === 'index' && { offered: top.manifest.manifests.map(describeEntry) }),
     ...(chosen && { platform: chosen }),
   };
@@ -84,7 +87,7 @@ async function fetchVerifiedManifest(client: RegistryClient, reference: string, 
   }
   const digest = expected ?? servedDigest ?? digestOf(bytes);
   const manifest: Manifest = decodeManifest(bytes, header(response.headers, 'content-type'));
-  return { digest, manifest };
+  return { digest, manifest, bytes };
 }
 
 async function readLimited(body: AsyncIterable<Uint8Array>, limit: number, what: string): Promise<Buffer> {

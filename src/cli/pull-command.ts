@@ -14,7 +14,7 @@ interface PullFlags extends RegistryFlags {
   lock?: string;
   offline?: boolean;
   output: string;
-  format: 'dir' | 'tar';
+  format: 'dir' | 'tar' | 'oci';
   platform?: string;
   cache?: string | false;
   copy?: boolean;
@@ -33,7 +33,7 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
     .option('--lock <file>', 'pull exactly the images of this lock file (from frozen lock)')
     .option('--offline', 'with --lock: make no request; every blob must be in the cache')
     .option('-o, --output <path>', 'output directory, or tar file with --format tar; - streams a tar to stdout', 'frozen-images')
-    .addOption(new Option('--format <format>', 'dir: the download-frozen-image directory (merged); tar: one docker-archive tar').choices(['dir', 'tar']).default('dir'))
+    .addOption(new Option('--format <format>', 'dir: the download-frozen-image directory (merged); tar: one docker-archive tar; oci: a new OCI layout with manifest.json').choices(['dir', 'tar', 'oci']).default('dir'))
     .option('--platform <os/arch[/variant]>', 'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host)');
   return addRegistryOptions(command)
     .option('--cache <dir>', 'blob cache directory (default: $FROZEN_CACHE, $XDG_CACHE_HOME/frozen, ~/.cache/frozen)')

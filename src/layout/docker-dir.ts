@@ -26,6 +26,10 @@ export interface StagedImage {
   readonly config: { readonly digest: Digest; readonly text: string; readonly path: string };
   /** Layers base first, each with the path of its verified blob. */
   readonly layers: readonly { readonly digest: Digest; readonly path: string }[];
+  /** The image manifest (for OCI layouts): its digest, media type and verified file; absent offline when not cached. */
+  readonly manifest?: { readonly digest: Digest; readonly mediaType: string; readonly path: string };
+  /** The fully qualified name for OCI annotations, e.g. `docker.io/library/busybox:latest`. */
+  readonly canonical: string;
 }
 
 export interface DirectoryOptions {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { link, mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseDigest, type Digest } from '../digest.js';
@@ -56,6 +56,15 @@ export class BlobStore {
   /** Moves a verified partial into the cache. */
   async commitPartial(digest: Digest): Promise<void> {
     await rename(this.partialPath(digest), this.blobPath(digest));
+  }
+
+  /** Keeps small verified bytes (a manifest) under their digest, unless already there. */
+  async putBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
+    if (await this.has(digest, bytes.length)) return;
+    await this.prepare(digest);
+    const temp = `${this.blobPath(digest)}.put-${randomBytes(6).toString('hex')}`;
+    await writeFile(temp, bytes);
+    await rename(temp, this.blobPath(digest));
   }
 
   /** Takes a file already verified elsewhere (a layer in an output directory) into the cache, by link. */

@@ -53,6 +53,17 @@ describe.runIf(dockerdWanted)('docker load on a private dockerd', () => {
     }
   }, 120_000);
 
+  test('an OCI layout (--format oci) loads through its manifest.json', async () => {
+    const ref = `${registry.host}/oci/app:1`;
+    await dockerd.docker(['image', 'rm', '-f', ref]).catch(() => undefined);
+    const output = join(await mkdtemp(join(tmpdir(), 'frozen-load-oci-')), 'layout');
+    expect((await runCli(['pull', '--format', 'oci', '-o', output, ref])).code).toBe(0);
+    const load = await exec('sh', ['-c', `tar -cC '${output}' . | docker -H '${dockerd.host}' load`]);
+    expect(load.stdout).toContain(`Loaded image: ${ref}`);
+    const { stdout } = await dockerd.docker(['image', 'inspect', '--format', '{{.Id}}', ref]);
+    expect(stdout.trim()).toBe(images.oci.config.digest);
+  }, 60_000);
+
   test('frozen pull -o - | docker load', async () => {
     const ref = `${registry.host}/one/app:1`;
     await dockerd.docker(['image', 'rm', '-f', ref]).catch(() => undefined);

@@ -228,7 +228,7 @@ describe('the shared cache', () => {
     const verify = await runCli(['cache', 'verify'], { env: { FROZEN_CACHE: cache } });
     expect(verify.code).toBe(1);
     expect(verify.stdout).toContain(`removed ${heavyLayer().digest}: its bytes do not match its digest`);
-    expect(verify.stdout).toMatch(/verified 3 blobs, removed 1\n$/);
+    expect(verify.stdout).toMatch(/verified 4 blobs, removed 1\n$/); // config, two layers, and the manifest
 
     server.requests.length = 0;
     const again = await pullWith(cache, `${server.host}/big/app:1`);
@@ -241,17 +241,19 @@ describe('the shared cache', () => {
     const cache = await tempDir();
     await pullWith(cache, `${server.host}/big/app:1`);
     const env = { env: { FROZEN_CACHE: cache } };
-    const blobsOf = [big.config, ...big.layers];
+    const blobsOf = [big.manifest, big.config, ...big.layers];
     const ls = await runCli(['cache', 'ls'], env);
     expect(ls.stdout.trim().split('\n').map((line) => line.split(/\s+/)[0]).sort()).toEqual(blobsOf.map((b) => b.digest).sort());
     const total = blobsOf.reduce((sum, b) => sum + b.size, 0);
-    expect((await runCli(['cache', 'du'], env)).stdout).toContain(`3 blobs, `);
+    expect((await runCli(['cache', 'du'], env)).stdout).toContain(`4 blobs, `);
     expect((await runCli(['cache', 'du'], env)).stdout).toContain(`(${total} bytes)`);
 
-    const old = new Date(Date.now() - 40 * 86400e3);
-    await utimes(join(cache, 'blobs', 'sha256', big.config.digest.slice(7)), old, old);
+    const at = (blob: { digest: string }, time: Date) => utimes(join(cache, 'blobs', 'sha256', blob.digest.slice(7)), time, time);
+    await at(big.config, new Date(Date.now() - 40 * 86400e3));
+    await at(heavyLayer(), new Date(Date.now() + 3600e3)); // the most recently used
     expect((await runCli(['cache', 'prune', '--older-than', '30d'], env)).stdout).toMatch(/^removed 1 blobs/);
-    expect((await runCli(['cache', 'prune', '--max-size', `${heavyLayer().size}`], env)).stdout).toMatch(/^removed 1 blobs/);
+    // Least recently used first, until the cache fits: the manifest and the base layer go, the heavy layer stays.
+    expect((await runCli(['cache', 'prune', '--max-size', `${heavyLayer().size}`], env)).stdout).toMatch(/^removed 2 blobs/);
     const left = await runCli(['cache', 'ls'], env);
     expect(left.stdout.trim().split(/\s+/)[0]).toBe(heavyLayer().digest);
     expect((await runCli(['cache', 'prune'], env)).stdout).toMatch(/^removed 1 blobs/);

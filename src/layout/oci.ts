@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import { copyFile, link, mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Digest } from '../digest.js';
+import { FrozenError } from '../errors.js';
+import type { StagedImage } from './docker-dir.js';
+import { mergeManifestEntries, printManifestJson, type ManifestEntry } from './docker-format.js';
+
+/**
+ * An OCI image layout (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`) plus the `manifest.json` that `docker load`
+ * reads, the way `docker save` writes since Docker 25. It is built beside the target and renamed into place, so a
+ * layout is whole or absent; the target must not exist or be empty.
+ */
+export async function writeOciLayout(root: string, images: readonly StagedImage[], options: { copy: boolean }): Promise<void> {
+  await assertFresh(root);
+  const building = join(dirname(root), `.frozen-oci-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    await mkdir(join(building, 'blobs'), { recursive: true });
+    await writeFile(join(building, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}\n');
+    const index: object[] = [];
+    const entries: ManifestEntry[] = [];
+    for (const image of images) {
+      if (!image.manifest) throw new FrozenError('output', `--format oci needs the manifest of ${image.canonical}, and it is not in the cache`);
+      const place = (digest: Digest, from: string) => placeBlob(building, digest, from, options.copy);
+      await place(image.manifest.digest, image.manifest.path);
+      await place(image.config.digest, image.config.path);
+      for (const layer of image.layers) await place(layer.digest, layer.path);
+      const ref = image.tag ? { 'io.containerd.image.name': image.canonical, 'org.opencontainers.image.ref.name': image.tag.tag } : undefined;
+      const size = (await stat(image.manifest.path)).size;
+      index.push({ mediaType: image.manifest.mediaType, digest: image.manifest.digest.value, size, ...(ref && { annotations: ref }) });
+      entries.push({
+        Config: blobPath(image.config.digest),
+        RepoTags: image.tag ? [`${image.tag.name}:${image.tag.tag}`] : [],
+        Layers: image.layers.map((layer) => blobPath(layer.digest)),
+      });
+    }
+    await writeFile(join(building, 'index.json'), `${JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: index })}\n`);
+    await writeFile(join(building, 'manifest.json'), printManifestJson(mergeManifestEntries([], entries)));
+    await rmdir(root).catch(() => undefined);
+    await rename(building, root);
+  } catch (error) {
+    await rm(building, { recursive: true, force: true });
+    if (error instanceof FrozenError) throw error;
+    throw new FrozenError('output', `cannot write ${root}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function blobPath(digest: Digest): string {
+  return `blobs/${digest.algorithm}/${digest.hex}`;
+}
+
+async function placeBlob(root: string, digest: Digest, from: string, copy: boolean): Promise<void> {
+  const target = join(root, blobPath(digest));
+  if (await stat(target).then(() => true, () => false)) return;
+  await mkdir(dirname(target), { recursive: true });
+  if (copy) await copyFile(from, target);
+  else await link(from, target).catch(() => copyFile(from, target));
+}
+
+async function assertFresh(root: string): Promise<void> {
+  const entries = await readdir(root).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? [] : Promise.reject(error)));
+  if (entries.length > 0) throw new FrozenError('output', `${root} is not empty: --format oci writes a new layout`);
+}
