@@ -2,7 +2,7 @@ import { FrozenError } from './errors.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
 import { canonicalReference, parseReference } from './reference/index.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
-import { resolveImage } from './resolve.js';
+import { resolveModernImage } from './resolve.js';
 
 export interface InspectOptions extends RegistryOptions {
   readonly image: string;
@@ -36,7 +36,7 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
   const session = await RegistrySession.open(options);
   try {
-    const resolved = await resolveImage(ref, session.remote(ref), platform, options.signal);
+    const resolved = await resolveModernImage(ref, session.remote(ref), platform, options.signal);
     const { config, layers } = resolved.manifest;
     return {
       reference: ref.original,

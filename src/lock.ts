@@ -5,7 +5,7 @@ import type { Descriptor, ImageManifest } from './manifest/index.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
 import { canonicalReference, parseReference, type ImageReference } from './reference/index.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
-import { resolveImage } from './resolve.js';
+import { resolveModernImage } from './resolve.js';
 
 /**
  * frozen.lock.json: each reference resolved, for one platform, to the exact image to pull, with everything a pull
@@ -59,7 +59,7 @@ export async function lock(options: LockOptions): Promise<LockFile> {
 }
 
 async function lockOne(ref: ImageReference, session: RegistrySession, platform: Platform, signal?: AbortSignal): Promise<LockedImage> {
-  const resolved = await resolveImage(ref, session.remote(ref), platform, signal);
+  const resolved = await resolveModernImage(ref, session.remote(ref), platform, signal);
   const blob = (d: Descriptor): LockedBlob => ({ digest: d.digest.value, size: d.size, mediaType: d.mediaType });
   return {
     reference: ref.original,

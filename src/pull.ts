@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
@@ -8,7 +8,7 @@ import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { writeOciLayout } from './layout/oci.js';
 import { packDirectory } from './layout/tar.js';
-import { MANIFEST_ACCEPT, type Descriptor } from './manifest/index.js';
+import { MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
 import { canonicalReference, familiarTag, parseReference, type ImageReference } from './reference/index.js';
 import type { Remote } from './registry/remote.js';
@@ -17,7 +17,8 @@ import { lockedManifest, type LockedImage, type LockFile } from './lock.js';
 import { resolveImage, type ResolvedImage } from './resolve.js';
 import { BlobStore } from './store/blob-store.js';
 import { fileMatches } from './store/verify-file.js';
-import { decompressedLayer } from './transfer/decompress.js';
+import { schema1Entries, schema1Image, schema1Layers } from './convert/schema1.js';
+import { decompressedLayer, diffIdOf } from './transfer/decompress.js';
 import { ingest } from './transfer/ingest.js';
 import { Scheduler } from './transfer/scheduler.js';
 import { processAlive } from './util/process.js';
@@ -68,6 +69,7 @@ export type PullEvent =
   | { type: 'blob-fallback'; image: string; kind: BlobKind; digest: string; endpoint: string; reason: string }
   | { type: 'blob-done'; image: string; kind: BlobKind; digest: string; size: number; source: BlobSource; bytes: number; endpoint?: string }
   | { type: 'tag-moved'; image: string; locked: string; current: string }
+  | { type: 'converted'; image: string; from: 'schema1' }
   | { type: 'image-done'; image: PulledImage }
   | { type: 'error'; image: string; kind: string; message: string };
 
@@ -250,8 +252,9 @@ interface PullContext {
 async function pullOne(ref: ImageReference, context: PullContext, locked?: LockedImage): Promise<{ staged: StagedImage; pulled: PulledImage }> {
   const remote = context.session.remote(ref);
   const resolved = locked ? await resolveLocked(ref, locked, remote, context) : await resolveImage(ref, remote, context.platform, context.signal);
-  assertImageId(ref, resolved);
-  const { config, layers } = resolved.manifest;
+  const image = resolved.manifest.kind === 'schema1' ? await convertSchema1(resolved.manifest, ref, remote, context) : resolved.manifest;
+  assertImageId(ref, resolved, image);
+  const { config, layers } = image;
   const identity = {
     digest: resolved.digest.value,
     manifestDigest: resolved.manifestDigest.value,
@@ -298,6 +301,7 @@ async function pullOne(ref: ImageReference, context: PullContext, locked?: Locke
 
 /** Keeps the image manifest's verified bytes in the cache (OCI layouts need them, offline too). */
 async function keepManifest(resolved: ResolvedImage, store: BlobStore) {
+  if (resolved.manifest.kind === 'schema1') return undefined; // its converted form has no manifest of its own
   if (resolved.manifestBytes) await store.putBytes(resolved.manifestDigest, resolved.manifestBytes);
   if (!(await store.has(resolved.manifestDigest))) return undefined;
   return { digest: resolved.manifestDigest, mediaType: resolved.manifest.mediaType, path: store.blobPath(resolved.manifestDigest) };
@@ -411,15 +415,34 @@ function throttled(report: (bytes: number) => void): ((bytes: number) => void) &
 }
 
 /** The seed's `name:tag@<64 hex>` pins an image ID: the config digest, or a manifest digest, must have that hex. */
-function assertImageId(ref: ImageReference, resolved: ResolvedImage): void {
+function assertImageId(ref: ImageReference, resolved: ResolvedImage, image: ImageManifest): void {
   if (!ref.imageId) return;
-  const candidates: Digest[] = [resolved.manifest.config.digest, resolved.manifestDigest, resolved.digest];
+  const candidates: Digest[] = [image.config.digest, resolved.manifestDigest, resolved.digest];
   if (!candidates.some((digest) => digest.hex === ref.imageId)) {
     throw new FrozenError(
       'integrity',
-      `image ID mismatch: wanted ${ref.imageId}, the tag resolves to image ${resolved.manifest.config.digest.value} (manifest ${resolved.manifestDigest.value})`,
+      `image ID mismatch: wanted ${ref.imageId}, the tag resolves to image ${image.config.digest.value} (manifest ${resolved.manifestDigest.value})`,
     );
   }
+}
+
+/**
+ * A schema1 image becomes a modern one: its layers are sized (HEAD) and fetched, their diff IDs computed, and a
+ * config made from the history; the config enters the cache like any verified blob.
+ */
+async function convertSchema1(manifest: Schema1Manifest, ref: ImageReference, remote: Remote, context: PullContext): Promise<ImageManifest> {
+  context.emit({ type: 'converted', image: ref.original, from: 'schema1' });
+  const entries = schema1Entries(manifest);
+  const blobs = [...new Set(entries.filter((entry) => !entry.v1.throwaway).map((entry) => entry.blob.value))];
+  const sizes = new Map(await Promise.all(blobs.map(async (digest) => [digest, await remote.blobSize(digest, context.signal)] as const)));
+  const layers = schema1Layers(entries, sizes);
+  await Promise.all(layers.map((layer) => fetchBlob(layer, 'layer', undefined, { image: ref.original, remote, context })));
+  const diffIds = await Promise.all(
+    layers.map(async (layer) => parseDigest(await diffIdOf(createReadStream(context.store.blobPath(layer.digest)) as AsyncIterable<Buffer>))),
+  );
+  const converted = schema1Image(entries, layers, diffIds);
+  await context.store.putBytes(converted.manifest.config.digest, converted.config);
+  return converted.manifest;
 }
 
 /** The config must be JSON whose `rootfs.diff_ids` match the layers one to one, or `docker load` will refuse it. */

@@ -1,6 +1,6 @@
 import { digestOf, parseDigest, type Digest } from './digest.js';
 import { FrozenError } from './errors.js';
-import { decodeManifest, MANIFEST_ACCEPT, type ImageIndex, type ImageManifest, type Manifest } from './manifest/index.js';
+import { decodeManifest, MANIFEST_ACCEPT, schema1Payload, type ImageIndex, type ImageManifest, type Manifest, type Schema1Manifest } from './manifest/index.js';
 import { formatPlatform, normalizePlatform, selectPlatform, type Platform } from './platform/index.js';
 import type { ImageReference } from './reference/index.js';
 import type { RegistryClient } from './registry/client.js';
@@ -13,7 +13,8 @@ export interface ResolvedImage {
   readonly digest: Digest;
   /** Digest of the image manifest actually pulled (equal to `digest` for single-platform images). */
   readonly manifestDigest: Digest;
-  readonly manifest: ImageManifest;
+  /** The image manifest; a schema1 one is converted by the puller. */
+  readonly manifest: ImageManifest | Schema1Manifest;
   /** The platform chosen from an index, when there was one. */
   readonly platform?: string;
   /** The endpoint (mirror URL or registry host) that served the image manifest. */
@@ -33,6 +34,13 @@ function describeEntry(entry: ImageIndex['manifests'][number]) {
   return { platform, digest: entry.descriptor.digest.value, size: entry.descriptor.size, mediaType: entry.descriptor.mediaType };
 }
 const MAX_INDEX_DEPTH = 4;
+
+/** `resolveImage` for commands that describe images: a schema1 image has no config to describe. */
+export async function resolveModernImage(ref: ImageReference, remote: Remote, platform: Platform, signal?: AbortSignal) {
+  const resolved = await resolveImage(ref, remote, platform, signal);
+  if (resolved.manifest.kind === 'schema1') throw new FrozenError('unsupported', 'a schema1 image: frozen pulls (and converts) it, but cannot describe or lock it');
+  return { ...resolved, manifest: resolved.manifest };
+}
 
 export async function resolveImage(ref: ImageReference, remote: Remote, platform: Platform, signal?: AbortSignal): Promise<ResolvedImage> {
   const fetchManifest = async (reference: string, expected: Digest | undefined) => {
@@ -57,7 +65,7 @@ export async function resolveImage(ref: ImageReference, remote: Remote, platform
   return {
     digest: top.digest,
     manifestDigest: current.digest,
-    manifest: current.manifest as ImageManifest,
+    manifest: current.manifest as ImageManifest | Schema1Manifest,
     endpoint: current.endpoint,
     mediaType: top.manifest.mediaType,
     manifestBytes: current.bytes,
@@ -77,17 +85,19 @@ async function fetchVerifiedManifest(client: RegistryClient, reference: string, 
     await response.body.dump();
     throw new FrozenError('protocol', `manifest ${reference} is larger than 4 MiB`);
   }
-  const bytes = await readLimited(response.body, MANIFEST_SIZE_LIMIT, reference);
-  const served = header(response.headers, 'docker-content-digest');
-  const servedDigest = served === undefined ? undefined : parseDigest(served.trim());
+  const served = await readLimited(response.body, MANIFEST_SIZE_LIMIT, reference);
+  // A signed schema1 manifest's digest covers its JWS payload, not the bytes with the signatures.
+  const bytes = served.includes('"signatures"') ? schema1Payload(served) : served;
+  const claimed = header(response.headers, 'docker-content-digest');
+  const servedDigest = claimed === undefined ? undefined : parseDigest(claimed.trim());
   for (const claim of [expected, servedDigest]) {
     if (claim && digestOf(bytes, claim.algorithm).value !== claim.value) {
       throw new FrozenError('integrity', `manifest ${reference}: digest mismatch (content does not hash to ${claim.value})`);
     }
   }
   const digest = expected ?? servedDigest ?? digestOf(bytes);
-  const manifest: Manifest = decodeManifest(bytes, header(response.headers, 'content-type'));
-  return { digest, manifest, bytes };
+  const manifest: Manifest = decodeManifest(served, header(response.headers, 'content-type'));
+  return { digest, manifest, bytes: served };
 }
 
 async function readLimited(body: AsyncIterable<Uint8Array>, limit: number, what: string): Promise<Buffer> {

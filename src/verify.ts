@@ -1,12 +1,12 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, realpath, stat } from 'node:fs/promises';
 import { posix, resolve, sep } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { FrozenError } from './errors.js';
+import { diffIdOf } from './transfer/decompress.js';
 import { parseReference } from './reference/index.js';
 
 /**
@@ -191,30 +191,4 @@ async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
-}
-
-/**
- * The diff ID of a layer file: sha256 of its uncompressed bytes. Gzip is decompressed; plain tar is hashed as it
- * is; zstd is reported (Node 20 has no zstd).
- */
-async function diffIdOf(input: AsyncIterable<Buffer>): Promise<string> {
-  const iterator = input[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  const head: Buffer = first.done ? Buffer.alloc(0) : first.value;
-  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) throw new Error('zstd-compressed: cannot check its diff ID here');
-  const gzip = head[0] === 0x1f && head[1] === 0x8b;
-  const bytes = Readable.from(
-    (async function* () {
-      if (head.length > 0) yield head;
-      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
-    })(),
-  );
-  const hash = createHash('sha256');
-  const sink = new Writable({ write: (chunk: Buffer, _encoding, callback) => (hash.update(chunk), callback()) });
-  try {
-    await (gzip ? pipeline(bytes, createGunzip(), sink) : pipeline(bytes, sink));
-  } catch (error) {
-    throw gzip ? new Error(`corrupt gzip (${(error as Error).message})`) : error;
-  }
-  return `sha256:${hash.digest('hex')}`;
 }

@@ -53,7 +53,17 @@ export interface ImageIndex {
   readonly manifests: readonly (IndexEntry & { readonly descriptor: Descriptor })[];
 }
 
-export type Manifest = ImageManifest | ImageIndex;
+/** A deprecated schema1 manifest (top layer first), converted to an image when pulled. */
+export interface Schema1Manifest {
+  readonly kind: 'schema1';
+  readonly mediaType: string;
+  /** Layer blobs, top first. */
+  readonly fsLayers: readonly Digest[];
+  /** `v1Compatibility` JSON strings, top first, one per fsLayer. */
+  readonly history: readonly string[];
+}
+
+export type Manifest = ImageManifest | ImageIndex | Schema1Manifest;
 
 const INDEX_TYPES = new Set<string>([MediaType.ociIndex, MediaType.dockerList]);
 const MANIFEST_TYPES = new Set<string>([MediaType.ociManifest, MediaType.dockerManifest]);
@@ -69,9 +79,7 @@ export function decodeManifest(bytes: Uint8Array, contentType: string | undefine
   const bodyType = typeof body.mediaType === 'string' ? body.mediaType : undefined;
   const mediaType = [headerType, bodyType].find((t) => t && isKnownManifestType(t)) ?? shapeType(body);
 
-  if (SCHEMA1_TYPES.has(mediaType) || body.schemaVersion === 1) {
-    throw new FrozenError('unsupported', 'schema1 manifests are not supported yet (a deprecated format)');
-  }
+  if (SCHEMA1_TYPES.has(mediaType) || body.schemaVersion === 1) return decodeSchema1(body, mediaType);
   if (INDEX_TYPES.has(mediaType)) return decodeIndex(body, mediaType);
   if (MANIFEST_TYPES.has(mediaType)) return decodeImageManifest(body, mediaType);
   throw new FrozenError('unsupported', `unsupported manifest media type "${mediaType}"`);
@@ -110,6 +118,40 @@ function decodeImageManifest(body: Record<string, unknown>, mediaType: string): 
     }
   }
   return { kind: 'manifest', mediaType, config, layers };
+}
+
+function decodeSchema1(body: Record<string, unknown>, mediaType: string): Schema1Manifest {
+  const { fsLayers, history } = body as { fsLayers?: { blobSum?: unknown }[]; history?: { v1Compatibility?: unknown }[] };
+  if (!Array.isArray(fsLayers) || !Array.isArray(history) || fsLayers.length !== history.length || fsLayers.length === 0) {
+    throw new FrozenError('protocol', 'schema1 manifest needs as many history entries as fsLayers');
+  }
+  return {
+    kind: 'schema1',
+    mediaType: SCHEMA1_TYPES.has(mediaType) ? mediaType : MediaType.dockerSchema1,
+    fsLayers: fsLayers.map((layer) => parseDigest(String(layer?.blobSum))),
+    history: history.map((entry) => {
+      if (typeof entry?.v1Compatibility !== 'string') throw new FrozenError('protocol', 'schema1 history entry without v1Compatibility');
+      return entry.v1Compatibility;
+    }),
+  };
+}
+
+/**
+ * The bytes a schema1 manifest's digest covers: for a signed (prettyjws) manifest, the payload the signature's
+ * protected header describes (`formatLength` bytes, then `formatTail`); otherwise the bytes as served.
+ */
+export function schema1Payload(bytes: Buffer): Buffer {
+  let body: { signatures?: { protected?: string }[] };
+  try {
+    body = JSON.parse(bytes.toString('utf8')) as typeof body;
+  } catch {
+    return bytes;
+  }
+  const protectedHeader = body.signatures?.[0]?.protected;
+  if (!protectedHeader) return bytes;
+  const header = JSON.parse(Buffer.from(protectedHeader, 'base64url').toString('utf8')) as { formatLength?: unknown; formatTail?: unknown };
+  if (typeof header.formatLength !== 'number' || typeof header.formatTail !== 'string') throw new FrozenError('protocol', 'schema1 signature header lacks formatLength/formatTail');
+  return Buffer.concat([bytes.subarray(0, header.formatLength), Buffer.from(header.formatTail, 'base64url')]);
 }
 
 function decodeDescriptor(raw: Record<string, unknown>, what: string): Descriptor {

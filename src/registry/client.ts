@@ -42,6 +42,17 @@ export class RegistryClient {
     return response;
   }
 
+  /** HEAD a blob: its size (schema1 manifests do not say). */
+  async blobSize(digest: string, signal?: AbortSignal): Promise<number> {
+    const response = await this.get(`blobs/${digest}`, {}, signal, 'HEAD');
+    await response.body.dump();
+    const size = Number(header(response.headers, 'content-length'));
+    if (response.statusCode !== 200 || !Number.isSafeInteger(size) || size < 0) {
+      throw new FrozenError(response.statusCode === 404 ? 'not-found' : 'protocol', `blob ${digest}: no size (HEAD answered ${response.statusCode})`);
+    }
+    return size;
+  }
+
   /**
    * GET a blob, from `offset` on when resuming (`Range: bytes=N-`). The body streams from wherever the registry
    * redirected to. 200, 206 and 416 come back for the caller to judge; other statuses are errors.

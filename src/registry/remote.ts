@@ -101,6 +101,11 @@ export class Remote {
     return withRetries(this.retry, () => head(this.upstream, tag), signal ? { signal } : {});
   }
 
+  /** A blob's size, from the first endpoint that knows it. */
+  async blobSize(digest: string, signal?: AbortSignal): Promise<number> {
+    return (await this.firstSuccess(this.usable(), (client) => client.blobSize(digest, signal), signal)).value;
+  }
+
   /** The endpoints to try for a blob, in order. */
   blobEndpoints(digest: string, signal?: AbortSignal): BlobEndpoint[] {
     return this.usable().map((client) => ({

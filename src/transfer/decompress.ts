@@ -1,7 +1,8 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { Transform } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { createHash } from 'node:crypto';
 import { createDigester, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -33,4 +34,30 @@ export async function decompressedLayer(store: BlobStore, blob: Digest, diffId: 
   } finally {
     await release();
   }
+}
+
+/**
+ * The diff ID of a layer file: sha256 of its uncompressed bytes. Gzip is decompressed; plain tar is hashed as it
+ * is; zstd is reported (Node 20 has no zstd).
+ */
+export async function diffIdOf(input: AsyncIterable<Buffer>): Promise<string> {
+  const iterator = input[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  const head: Buffer = first.done ? Buffer.alloc(0) : first.value;
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) throw new Error('zstd-compressed: cannot check its diff ID here');
+  const gzip = head[0] === 0x1f && head[1] === 0x8b;
+  const bytes = Readable.from(
+    (async function* () {
+      if (head.length > 0) yield head;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    })(),
+  );
+  const hash = createHash('sha256');
+  const sink = new Writable({ write: (chunk: Buffer, _encoding, callback) => (hash.update(chunk), callback()) });
+  try {
+    await (gzip ? pipeline(bytes, createGunzip(), sink) : pipeline(bytes, sink));
+  } catch (error) {
+    throw gzip ? new Error(`corrupt gzip (${(error as Error).message})`) : error;
+  }
+  return `sha256:${hash.digest('hex')}`;
 }

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { dockerdWanted, startDockerd, type PrivateDockerd } from '../support/dockerd.js';
 import { pushFixtures, type PushedImages } from '../support/fixture.js';
+import { startFlakyRegistry } from '../support/flaky-registry.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
+import { schema1Fixture } from '../support/schema1.js';
 
 const exec = promisify(execFile);
 
@@ -62,6 +64,23 @@ describe.runIf(dockerdWanted)('docker load on a private dockerd', () => {
     expect(load.stdout).toContain(`Loaded image: ${ref}`);
     const { stdout } = await dockerd.docker(['image', 'inspect', '--format', '{{.Id}}', ref]);
     expect(stdout.trim()).toBe(images.oci.config.digest);
+  }, 60_000);
+
+  test('a converted schema1 image loads', async () => {
+    const flaky = await startFlakyRegistry();
+    try {
+      const fixture = await schema1Fixture();
+      flaky.serveRaw('old/app', '1', fixture.signed, [fixture.base, fixture.top, fixture.empty]);
+      const ref = `${flaky.host}/old/app:1`;
+      const output = await mkdtemp(join(tmpdir(), 'frozen-load-schema1-'));
+      expect((await runCli(['pull', '-o', output, ref])).code).toBe(0);
+      const load = await exec('sh', ['-c', `tar -cC '${output}' . | docker -H '${dockerd.host}' load`]);
+      expect(load.stdout).toContain(`Loaded image: ${ref}`);
+      const { stdout } = await dockerd.docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', ref]);
+      expect(JSON.parse(stdout)).toEqual([fixture.base.diffId, fixture.top.diffId]);
+    } finally {
+      await flaky.stop();
+    }
   }, 60_000);
 
   test('frozen pull -o - | docker load', async () => {

@@ -32,6 +32,8 @@ export interface FlakyRegistry {
   readonly requests: ServedRequest[];
   readonly behaviour: FlakyBehaviour;
   serve(repository: string, tag: string, image: BuiltImage): void;
+  /** Serves any manifest bytes under a tag and its digest, and blobs by digest. */
+  serveRaw(repository: string, tag: string, manifest: Blob, blobs: readonly Blob[]): void;
   /** Blob GETs for a digest (manifests excluded). */
   blobRequests(digest: string): ServedRequest[];
   stop(): Promise<void>;
@@ -79,6 +81,10 @@ export async function startFlakyRegistry(): Promise<FlakyRegistry> {
     serve(repository, tag, image) {
       for (const reference of [tag, image.manifest.digest]) manifests.set(`${repository}:${reference}`, image.manifest);
       for (const b of [image.config, ...image.layers]) blobs.set(b.digest, b.bytes);
+    },
+    serveRaw(repository, tag, manifest, rawBlobs) {
+      for (const reference of [tag, manifest.digest]) manifests.set(`${repository}:${reference}`, manifest);
+      for (const b of rawBlobs) blobs.set(b.digest, b.bytes);
     },
     blobRequests: (digest) => requests.filter((r) => r.path.endsWith(`/blobs/${digest}`)),
     stop: () =>

@@ -1,0 +1,71 @@
+import { digestOf, type Digest } from '../digest.js';
+import { FrozenError } from '../errors.js';
+import { MediaType, type Descriptor, type ImageManifest, type Schema1Manifest } from '../manifest/index.js';
+
+/**
+ * schema1 → an image with a config, as containers/image converts it, so the result loads on current Docker:
+ * layers base first without the empty ("throwaway") ones, history from each `v1Compatibility`, the top entry's
+ * fields as the config, and `rootfs.diff_ids` computed from the layers. The image ID is the new config's digest.
+ */
+interface V1Compatibility {
+  readonly created?: string;
+  readonly author?: string;
+  readonly comment?: string;
+  readonly throwaway?: boolean;
+  readonly container_config?: { readonly Cmd?: readonly string[] };
+  readonly [key: string]: unknown;
+}
+
+const LAYER_MEDIA_TYPE = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+
+export interface Schema1Entry {
+  readonly blob: Digest;
+  readonly v1: V1Compatibility;
+}
+
+/** History entries base first, with their blobs. */
+export function schema1Entries(manifest: Schema1Manifest): Schema1Entry[] {
+  return manifest.history
+    .map((text, i) => {
+      try {
+        return { blob: manifest.fsLayers[i]!, v1: JSON.parse(text) as V1Compatibility };
+      } catch {
+        throw new FrozenError('protocol', `schema1 history entry ${i} is not JSON`);
+      }
+    })
+    .reverse();
+}
+
+/** The layers that carry content (throwaway entries are empty), base first, sized by the caller. */
+export function schema1Layers(entries: readonly Schema1Entry[], sizes: ReadonlyMap<string, number>): Descriptor[] {
+  return entries.filter((entry) => !entry.v1.throwaway).map((entry) => ({ digest: entry.blob, size: sizes.get(entry.blob.value)!, mediaType: LAYER_MEDIA_TYPE }));
+}
+
+/** The config (bytes and digest) and the converted manifest. */
+export function schema1Image(entries: readonly Schema1Entry[], layers: readonly Descriptor[], diffIds: readonly Digest[]): { config: Buffer; manifest: ImageManifest } {
+  const top = entries.at(-1)!.v1;
+  const { id: _id, parent: _parent, Size: _size, throwaway: _throwaway, parent_id: _parentId, layer_id: _layerId, ...fields } = top as Record<string, unknown>;
+  const config = Buffer.from(
+    JSON.stringify({
+      ...fields,
+      rootfs: { type: 'layers', diff_ids: diffIds.map((d) => d.value) },
+      history: entries.map(({ v1 }) => ({
+        ...(v1.created && { created: v1.created }),
+        ...(v1.author && { author: v1.author }),
+        created_by: (v1.container_config?.Cmd ?? []).join(' '),
+        ...(v1.comment && { comment: v1.comment }),
+        ...(v1.throwaway && { empty_layer: true }),
+      })),
+    }),
+  );
+  const configDigest = digestOf(config);
+  return {
+    config,
+    manifest: {
+      kind: 'manifest',
+      mediaType: MediaType.dockerManifest,
+      config: { mediaType: MediaType.dockerConfig, digest: configDigest, size: config.length },
+      layers,
+    },
+  };
+}
