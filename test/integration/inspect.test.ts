@@ -1,47 +1,40 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { InspectResult } from '../../src/inspect.js';
 import { runCli } from '../support/cli.js';
-import { pushFixtures, type PushedImages } from '../support/fixture.js';
-import { startRegistry, type RunningRegistry } from '../support/registry.js';
+import { useFixtureRegistry } from '../support/fixture.js';
 
-let registry: RunningRegistry;
-let images: PushedImages;
-beforeAll(async () => {
-  registry = await startRegistry();
-  images = await pushFixtures({ url: registry.url });
-});
-afterAll(async () => registry?.stop());
+const fixture = useFixtureRegistry();
 
 describe('frozen inspect', () => {
   test('--json for a multi-platform index: every platform, the chosen image, its layers and sizes', async () => {
-    const result = await runCli(['inspect', '--json', '--platform', 'linux/arm64', `${registry.host}/multi/app:1`]);
+    const result = await runCli(['inspect', '--json', '--platform', 'linux/arm64', `${fixture.registry.host}/multi/app:1`]);
     expect(result).toMatchObject({ code: 0, stderr: '' });
     const inspected = JSON.parse(result.stdout) as InspectResult;
-    const arm = images.platforms.arm64;
+    const arm = fixture.images.platforms.arm64;
     expect(inspected).toMatchObject({
-      digest: images.index.digest,
+      digest: fixture.images.index.digest,
       mediaType: 'application/vnd.oci.image.index.v1+json',
       platform: 'linux/arm64',
       manifestDigest: arm.manifest.digest,
       imageId: arm.config.digest,
       size: arm.config.size + arm.layers.reduce((sum, l) => sum + l.size, 0),
-      endpoint: registry.host,
+      endpoint: fixture.registry.host,
     });
     expect(inspected.platforms!.map((p) => p.platform)).toEqual(['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'unknown/unknown']);
     expect(inspected.layers).toEqual(arm.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })));
   });
 
   test('human output for a single image', async () => {
-    const result = await runCli(['inspect', `${registry.host}/team/app:1.2`]);
+    const result = await runCli(['inspect', `${fixture.registry.host}/team/app:1.2`]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain(`  digest    ${images.multi.manifest.digest} (application/vnd.docker.distribution.manifest.v2+json)`);
-    expect(result.stdout).toContain(`  image ID  ${images.multi.config.digest}`);
-    for (const layer of images.multi.layers) expect(result.stdout).toContain(layer.digest);
+    expect(result.stdout).toContain(`  digest    ${fixture.images.multi.manifest.digest} (application/vnd.docker.distribution.manifest.v2+json)`);
+    expect(result.stdout).toContain(`  image ID  ${fixture.images.multi.config.digest}`);
+    for (const layer of fixture.images.multi.layers) expect(result.stdout).toContain(layer.digest);
     expect(result.stdout).toMatch(/ {2}size {6}[\d.]+ KB \(3 layers\)\n {2}from {6}127\.0\.0\.1:\d+\n$/);
   });
 
   test('a missing tag and a bad reference', async () => {
-    const missing = await runCli(['inspect', `${registry.host}/team/app:nope`]);
+    const missing = await runCli(['inspect', `${fixture.registry.host}/team/app:nope`]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^frozen: error: manifest nope: not found/);
     expect((await runCli(['inspect', 'Bad/Ref'])).code).toBe(2);

@@ -1,22 +1,16 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { LockFile } from '../../src/lock.js';
 import { runCli } from '../support/cli.js';
-import { pushFixtures, pushReplacement, snapshot, type PushedImages } from '../support/fixture.js';
+import { pushFixtures, pushReplacement, snapshot, useFixtureRegistry } from '../support/fixture.js';
 import { loadWithSkopeo } from '../support/load.js';
-import { startRegistry, type RunningRegistry } from '../support/registry.js';
+import { startRegistry } from '../support/registry.js';
 
 const tempDir = () => mkdtemp(join(tmpdir(), 'frozen-lock-'));
 
-let registry: RunningRegistry;
-let images: PushedImages;
-beforeAll(async () => {
-  registry = await startRegistry();
-  images = await pushFixtures({ url: registry.url });
-});
-afterAll(async () => registry?.stop());
+const fixture = useFixtureRegistry();
 
 async function lockFile(dir: string, ...args: string[]): Promise<string> {
   const path = join(dir, 'frozen.lock.json');
@@ -29,19 +23,19 @@ async function lockFile(dir: string, ...args: string[]): Promise<string> {
 describe('lock files', () => {
   test('frozen lock resolves each reference for the platform; pull --lock writes what a direct pull writes', async () => {
     const dir = await tempDir();
-    const refs = [`${registry.host}/multi/app:1`, `${registry.host}/team/app:1.2`];
+    const refs = [`${fixture.registry.host}/multi/app:1`, `${fixture.registry.host}/team/app:1.2`];
     const path = await lockFile(dir, '--platform', 'linux/arm64', ...refs);
     const locked = JSON.parse(await readFile(path, 'utf8')) as LockFile;
     expect(locked.version).toBe(1);
     expect(locked.images[0]).toMatchObject({
       reference: refs[0],
-      digest: images.index.digest,
-      manifestDigest: images.platforms.arm64.manifest.digest,
+      digest: fixture.images.index.digest,
+      manifestDigest: fixture.images.platforms.arm64.manifest.digest,
       platform: 'linux/arm64',
-      imageId: images.platforms.arm64.config.digest,
-      config: { digest: images.platforms.arm64.config.digest, size: images.platforms.arm64.config.size },
+      imageId: fixture.images.platforms.arm64.config.digest,
+      config: { digest: fixture.images.platforms.arm64.config.digest, size: fixture.images.platforms.arm64.config.size },
     });
-    expect(locked.images[1]!.layers.map((l) => [l.digest, l.size])).toEqual(images.multi.layers.map((l) => [l.digest, l.size]));
+    expect(locked.images[1]!.layers.map((l) => [l.digest, l.size])).toEqual(fixture.images.multi.layers.map((l) => [l.digest, l.size]));
 
     const viaLock = join(dir, 'via-lock');
     const pulled = await runCli(['pull', '--lock', path, '-o', viaLock]);
@@ -49,19 +43,19 @@ describe('lock files', () => {
     const direct = join(dir, 'direct');
     expect((await runCli(['pull', '--platform', 'linux/arm64', '-o', direct, ...refs])).code).toBe(0);
     expect(await snapshot(viaLock)).toEqual(await snapshot(direct));
-    expect((await loadWithSkopeo(viaLock, 0)).imageId).toBe(images.platforms.arm64.config.digest);
+    expect((await loadWithSkopeo(viaLock, 0)).imageId).toBe(fixture.images.platforms.arm64.config.digest);
   });
 
   test('a tag that moved since the lock is reported, and the locked image is pulled', async () => {
     const dir = await tempDir();
-    const first = await pushReplacement({ url: registry.url }, 'moving/lock', 'v1');
-    const path = await lockFile(dir, `${registry.host}/moving/lock:v1`);
-    const second = await pushReplacement({ url: registry.url }, 'moving/lock', 'other');
-    await (await import('../support/images.js')).pushManifest({ url: registry.url }, 'moving/lock', 'v1', second.manifest);
+    const first = await pushReplacement({ url: fixture.registry.url }, 'moving/lock', 'v1');
+    const path = await lockFile(dir, `${fixture.registry.host}/moving/lock:v1`);
+    const second = await pushReplacement({ url: fixture.registry.url }, 'moving/lock', 'other');
+    await (await import('../support/images.js')).pushManifest({ url: fixture.registry.url }, 'moving/lock', 'v1', second.manifest);
     const output = join(dir, 'out');
     const result = await runCli(['pull', '-q', '--lock', path, '-o', output]);
     expect(result.code).toBe(0);
-    expect(result.stderr).toBe(`moved  ${registry.host}/moving/lock:v1: the tag now points to ${second.manifest.digest}; pulling the locked ${first.manifest.digest}\n`);
+    expect(result.stderr).toBe(`moved  ${fixture.registry.host}/moving/lock:v1: the tag now points to ${second.manifest.digest}; pulling the locked ${first.manifest.digest}\n`);
     expect((await loadWithSkopeo(output)).imageId).toBe(first.config.digest);
   });
 
@@ -92,8 +86,8 @@ describe('lock files', () => {
     const malformed = await runCli(['pull', '--lock', bad, '-o', join(dir, 'o')]);
     expect(malformed.code).toBe(2);
     expect(malformed.stderr).toMatch(/^frozen: error: .*bad\.json: malformed digest/);
-    const path = await lockFile(dir, `${registry.host}/one/app:1`);
-    expect((await runCli(['pull', '--lock', path, `${registry.host}/one/app:1`])).stderr).toBe('frozen: error: give images or a lock file, not both\n');
-    expect((await runCli(['pull', '--offline', `${registry.host}/one/app:1`])).stderr).toBe('frozen: error: offline pulls need a lock file\n');
+    const path = await lockFile(dir, `${fixture.registry.host}/one/app:1`);
+    expect((await runCli(['pull', '--lock', path, `${fixture.registry.host}/one/app:1`])).stderr).toBe('frozen: error: give images or a lock file, not both\n');
+    expect((await runCli(['pull', '--offline', `${fixture.registry.host}/one/app:1`])).stderr).toBe('frozen: error: offline pulls need a lock file\n');
   });
 });

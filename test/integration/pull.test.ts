@@ -2,23 +2,15 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { layerIds, printRepositories, starterLayerJson, topLayerJson } from '../../src/layout/docker-format.js';
 import { pull, type PullEvent } from '../../src/pull.js';
 import { runCli } from '../support/cli.js';
-import { pushFixtures, pushReplacement, snapshot, type PushedImages } from '../support/fixture.js';
+import { pushReplacement, snapshot, useFixtureRegistry } from '../support/fixture.js';
 import type { BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
-import { startRegistry, type RunningRegistry } from '../support/registry.js';
 
-let registry: RunningRegistry;
-let images: PushedImages;
-
-beforeAll(async () => {
-  registry = await startRegistry();
-  images = await pushFixtures({ url: registry.url });
-});
-afterAll(async () => registry?.stop());
+const fixture = useFixtureRegistry();
 
 const hex = (digest: string) => digest.slice('sha256:'.length);
 const tempDir = () => mkdtemp(join(tmpdir(), 'frozen-it-'));
@@ -52,29 +44,29 @@ async function expectScriptLayout(output: string, img: BuiltImage, sharedTop = f
 describe('single images into a fresh directory', () => {
   test('one layer: the script’s files and bytes, loadable, image ID = config digest', async () => {
     const output = await tempDir();
-    const result = await pullCli(output, `${registry.host}/one/app:1`);
-    const ids = await expectScriptLayout(output, images.one);
-    expect((await readdir(output)).sort()).toEqual([`${hex(images.one.config.digest)}.json`, ids[0], 'manifest.json', 'repositories'].sort());
+    const result = await pullCli(output, `${fixture.registry.host}/one/app:1`);
+    const ids = await expectScriptLayout(output, fixture.images.one);
+    expect((await readdir(output)).sort()).toEqual([`${hex(fixture.images.one.config.digest)}.json`, ids[0], 'manifest.json', 'repositories'].sort());
     expect(await readFile(join(output, 'manifest.json'), 'utf8')).toBe(
-      `[\n  {\n    "Config": "${hex(images.one.config.digest)}.json",\n    "RepoTags": [\n      "${registry.host}/one/app:1"\n    ],\n    "Layers": [\n      "${ids[0]}/layer.tar"\n    ]\n  }\n]\n`,
+      `[\n  {\n    "Config": "${hex(fixture.images.one.config.digest)}.json",\n    "RepoTags": [\n      "${fixture.registry.host}/one/app:1"\n    ],\n    "Layers": [\n      "${ids[0]}/layer.tar"\n    ]\n  }\n]\n`,
     );
-    expect(await readFile(join(output, 'repositories'), 'utf8')).toBe(`{\n\t"${registry.host}/one/app": { "1": "${ids[0]}" }\n}\n`);
-    expect(result.stdout).toContain(`manifest  ${images.one.manifest.digest}`);
-    expect(result.stdout).toContain(`image ID  ${images.one.config.digest}`);
+    expect(await readFile(join(output, 'repositories'), 'utf8')).toBe(`{\n\t"${fixture.registry.host}/one/app": { "1": "${ids[0]}" }\n}\n`);
+    expect(result.stdout).toContain(`manifest  ${fixture.images.one.manifest.digest}`);
+    expect(result.stdout).toContain(`image ID  ${fixture.images.one.config.digest}`);
     expect(result.stdout).toMatch(/layers {4}1, /);
-    expect((await loadWithSkopeo(output)).imageId).toBe(images.one.config.digest);
+    expect((await loadWithSkopeo(output)).imageId).toBe(fixture.images.one.config.digest);
   });
 
   test('several layers with a symlink, a hardlink and a whiteout load with the right diff IDs', async () => {
     const output = await tempDir();
-    await pullCli(output, `${registry.host}/team/app:1.2`);
-    await expectScriptLayout(output, images.multi);
+    await pullCli(output, `${fixture.registry.host}/team/app:1.2`);
+    await expectScriptLayout(output, fixture.images.multi);
     // The top json keeps the registry's key order, including the integer-like label key JSON.parse would move.
-    const top = layerIds(images.multi.layers.map((l) => l.digest)).at(-1)!;
+    const top = layerIds(fixture.images.multi.layers.map((l) => l.digest)).at(-1)!;
     expect(await readFile(join(output, top, 'json'), 'utf8')).toMatch(/"zeta": "last-first",\n\s+"1": "one"/);
     const loaded = await loadWithSkopeo(output);
-    expect(loaded.imageId).toBe(images.multi.config.digest);
-    expect(loaded.diffIds).toEqual(images.multi.layers.map((l) => l.diffId));
+    expect(loaded.imageId).toBe(fixture.images.multi.config.digest);
+    expect(loaded.diffIds).toEqual(fixture.images.multi.layers.map((l) => l.diffId));
   });
 
   test.each([
@@ -82,31 +74,31 @@ describe('single images into a fresh directory', () => {
     ['ocitar/app:1', 'ociTar'],
   ] as const)('OCI manifest %s', async (ref, key) => {
     const output = await tempDir();
-    await pullCli(output, `${registry.host}/${ref}`);
-    await expectScriptLayout(output, images[key]);
-    expect((await loadWithSkopeo(output)).imageId).toBe(images[key].config.digest);
+    await pullCli(output, `${fixture.registry.host}/${ref}`);
+    await expectScriptLayout(output, fixture.images[key]);
+    expect((await loadWithSkopeo(output)).imageId).toBe(fixture.images[key].config.digest);
   });
 });
 
 test('the default output directory is ./frozen-images; --quiet prints nothing', async () => {
   const cwd = await tempDir();
-  const result = await runCli(['pull', '--quiet', `${registry.host}/one/app:1`], { cwd });
+  const result = await runCli(['pull', '--quiet', `${fixture.registry.host}/one/app:1`], { cwd });
   expect(result).toMatchObject({ code: 0, stdout: '', stderr: '' });
-  await expectScriptLayout(join(cwd, 'frozen-images'), images.one);
-  expect((await loadWithSkopeo(join(cwd, 'frozen-images'))).imageId).toBe(images.one.config.digest);
+  await expectScriptLayout(join(cwd, 'frozen-images'), fixture.images.one);
+  expect((await loadWithSkopeo(join(cwd, 'frozen-images'))).imageId).toBe(fixture.images.one.config.digest);
 });
 
 test('-f reads references one a line, with comments and blank lines; with none at all it is a usage error', async () => {
   const dir = await tempDir();
-  const list = join(dir, 'images.txt');
-  await writeFile(list, `# frozen images for CI\n${registry.host}/one/app:1   # the base\n\n  ${registry.host}/oci/app:1\n`);
+  const list = join(dir, 'fixture.images.txt');
+  await writeFile(list, `# frozen images for CI\n${fixture.registry.host}/one/app:1   # the base\n\n  ${fixture.registry.host}/oci/app:1\n`);
   const output = join(dir, 'out');
-  await pullCli(output, '-f', list, `${registry.host}/team/app:1.2`);
+  await pullCli(output, '-f', list, `${fixture.registry.host}/team/app:1.2`);
   const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
   expect(manifest.map((e: { RepoTags: string[] }) => e.RepoTags[0])).toEqual([
-    `${registry.host}/team/app:1.2`,
-    `${registry.host}/one/app:1`,
-    `${registry.host}/oci/app:1`,
+    `${fixture.registry.host}/team/app:1.2`,
+    `${fixture.registry.host}/one/app:1`,
+    `${fixture.registry.host}/oci/app:1`,
   ]);
   await writeFile(list, '# nothing\n');
   const empty = await runCli(['pull', '-o', join(dir, 'none'), '-f', list]);
@@ -122,33 +114,33 @@ describe('multi-platform indexes', () => {
     ['linux/amd64', 'amd64'],
   ] as const)('--platform %s', async (platform, key) => {
     const output = await tempDir();
-    const result = await runCli(['pull', '-o', output, '--platform', platform, `${registry.host}/multi/app:1`]);
+    const result = await runCli(['pull', '-o', output, '--platform', platform, `${fixture.registry.host}/multi/app:1`]);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`(${platform})`);
-    await expectScriptLayout(output, images.platforms[key]);
-    expect((await loadWithSkopeo(output)).imageId).toBe(images.platforms[key].config.digest);
+    await expectScriptLayout(output, fixture.images.platforms[key]);
+    expect((await loadWithSkopeo(output)).imageId).toBe(fixture.images.platforms[key].config.digest);
   });
 
   test('TARGETPLATFORM / TARGETARCH pick the platform in Dockerfile builds; an index without mediaType works', async () => {
     const viaTargetPlatform = await tempDir();
-    const r1 = await runCli(['pull', '-o', viaTargetPlatform, `${registry.host}/bare/app:1`], { env: { TARGETPLATFORM: 'linux/arm/v7' } });
+    const r1 = await runCli(['pull', '-o', viaTargetPlatform, `${fixture.registry.host}/bare/app:1`], { env: { TARGETPLATFORM: 'linux/arm/v7' } });
     expect(r1.code).toBe(0);
-    await expectScriptLayout(viaTargetPlatform, images.platforms.armv7);
-    expect((await loadWithSkopeo(viaTargetPlatform)).imageId).toBe(images.platforms.armv7.config.digest);
+    await expectScriptLayout(viaTargetPlatform, fixture.images.platforms.armv7);
+    expect((await loadWithSkopeo(viaTargetPlatform)).imageId).toBe(fixture.images.platforms.armv7.config.digest);
     const viaTargetArch = await tempDir();
-    const r2 = await runCli(['pull', '-o', viaTargetArch, `${registry.host}/multi/app:1`], { env: { TARGETARCH: 'arm64', TARGETPLATFORM: '' } });
+    const r2 = await runCli(['pull', '-o', viaTargetArch, `${fixture.registry.host}/multi/app:1`], { env: { TARGETARCH: 'arm64', TARGETPLATFORM: '' } });
     expect(r2.code).toBe(0);
-    await expectScriptLayout(viaTargetArch, images.platforms.arm64);
-    expect((await loadWithSkopeo(viaTargetArch)).imageId).toBe(images.platforms.arm64.config.digest);
+    await expectScriptLayout(viaTargetArch, fixture.images.platforms.arm64);
+    expect((await loadWithSkopeo(viaTargetArch)).imageId).toBe(fixture.images.platforms.arm64.config.digest);
   });
 
   test('no matching platform: exit 1, the offered platforms listed, nothing written', async () => {
     const parent = await tempDir();
     const output = join(parent, 'out');
-    const result = await runCli(['pull', '-o', output, '--platform', 'linux/s390x', `${registry.host}/multi/app:1`]);
+    const result = await runCli(['pull', '-o', output, '--platform', 'linux/s390x', `${fixture.registry.host}/multi/app:1`]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
-      `frozen: error: ${registry.host}/multi/app:1: no manifest for platform linux/s390x; the index offers linux/amd64, linux/arm64, linux/arm/v7\n`,
+      `frozen: error: ${fixture.registry.host}/multi/app:1: no manifest for platform linux/s390x; the index offers linux/amd64, linux/arm64, linux/arm/v7\n`,
     );
     expect(existsSync(output)).toBe(false);
   });
@@ -157,29 +149,29 @@ describe('multi-platform indexes', () => {
 describe('digests and image IDs', () => {
   test('name:tag@digest pulls by digest and keeps the tag for RepoTags', async () => {
     const output = await tempDir();
-    const ref = `${registry.host}/multi/app:pinned@${images.index.digest}`;
+    const ref = `${fixture.registry.host}/multi/app:pinned@${fixture.images.index.digest}`;
     await pullCli(output, '--platform', 'linux/arm64', ref);
     const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
-    expect(manifest[0].RepoTags).toEqual([`${registry.host}/multi/app:pinned`]);
-    expect(manifest[0].Config).toBe(`${hex(images.platforms.arm64.config.digest)}.json`);
-    expect((await loadWithSkopeo(output)).imageId).toBe(images.platforms.arm64.config.digest);
+    expect(manifest[0].RepoTags).toEqual([`${fixture.registry.host}/multi/app:pinned`]);
+    expect(manifest[0].Config).toBe(`${hex(fixture.images.platforms.arm64.config.digest)}.json`);
+    expect((await loadWithSkopeo(output)).imageId).toBe(fixture.images.platforms.arm64.config.digest);
   });
 
   test('a digest-only pull is loadable and untagged', async () => {
     const output = await tempDir();
-    await pullCli(output, `${registry.host}/one/app@${images.one.manifest.digest}`);
+    await pullCli(output, `${fixture.registry.host}/one/app@${fixture.images.one.manifest.digest}`);
     const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
     expect(manifest[0].RepoTags).toEqual([]);
     expect(await readFile(join(output, 'repositories'), 'utf8')).toBe('{\n}\n');
-    expect((await loadWithSkopeo(output)).imageId).toBe(images.one.config.digest);
+    expect((await loadWithSkopeo(output)).imageId).toBe(fixture.images.one.config.digest);
   });
 
   test('name:tag@<image ID> succeeds when the tag resolves to that image, and fails otherwise', async () => {
     const output = await tempDir();
-    await pullCli(output, `${registry.host}/team/app:1.2@${hex(images.multi.config.digest)}`);
-    expect((await loadWithSkopeo(output)).imageId).toBe(images.multi.config.digest);
+    await pullCli(output, `${fixture.registry.host}/team/app:1.2@${hex(fixture.images.multi.config.digest)}`);
+    expect((await loadWithSkopeo(output)).imageId).toBe(fixture.images.multi.config.digest);
     const before = await snapshot(output);
-    const wrong = await runCli(['pull', '-o', output, `${registry.host}/team/app:1.2@${hex(images.one.config.digest)}`]);
+    const wrong = await runCli(['pull', '-o', output, `${fixture.registry.host}/team/app:1.2@${hex(fixture.images.one.config.digest)}`]);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/^frozen: error: .*team\/app:1\.2@[0-9a-f]{64}: image ID mismatch: wanted [0-9a-f]{64}, the tag resolves to image sha256:/);
     expect(await snapshot(output)).toEqual(before);
@@ -189,28 +181,28 @@ describe('digests and image IDs', () => {
 describe('merging into one directory', () => {
   test('several images in one run, then another run: every entry stays and loads', async () => {
     const output = await tempDir();
-    await pullCli(output, `${registry.host}/one/app:1`, `${registry.host}/team/app:1.2`);
-    await pullCli(output, `${registry.host}/oci/app:1`);
+    await pullCli(output, `${fixture.registry.host}/one/app:1`, `${fixture.registry.host}/team/app:1.2`);
+    await pullCli(output, `${fixture.registry.host}/oci/app:1`);
     const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
     expect(manifest.map((e: { RepoTags: string[] }) => e.RepoTags[0])).toEqual([
-      `${registry.host}/one/app:1`,
-      `${registry.host}/team/app:1.2`,
-      `${registry.host}/oci/app:1`,
+      `${fixture.registry.host}/one/app:1`,
+      `${fixture.registry.host}/team/app:1.2`,
+      `${fixture.registry.host}/oci/app:1`,
     ]);
     // team/app and oci/app share all three layers (same gzip bytes): one set of layer dirs serves both.
-    const expected = [images.one, images.multi, images.oci];
-    expect(images.multi.layers.map((l) => l.digest)).toEqual(images.oci.layers.map((l) => l.digest));
+    const expected = [fixture.images.one, fixture.images.multi, fixture.images.oci];
+    expect(fixture.images.multi.layers.map((l) => l.digest)).toEqual(fixture.images.oci.layers.map((l) => l.digest));
     for (const [i, img] of expected.entries()) {
-      await expectScriptLayout(output, img, img === images.multi);
+      await expectScriptLayout(output, img, img === fixture.images.multi);
       expect((await loadWithSkopeo(output, i)).imageId).toBe(img.config.digest);
     }
     const top = (img: BuiltImage) => layerIds(img.layers.map((l) => l.digest)).at(-1)!;
     expect(await readFile(join(output, 'repositories'), 'utf8')).toBe(
       printRepositories(
         new Map([
-          [`${registry.host}/one/app`, new Map([['1', top(images.one)]])],
-          [`${registry.host}/team/app`, new Map([['1.2', top(images.multi)]])],
-          [`${registry.host}/oci/app`, new Map([['1', top(images.oci)]])],
+          [`${fixture.registry.host}/one/app`, new Map([['1', top(fixture.images.one)]])],
+          [`${fixture.registry.host}/team/app`, new Map([['1.2', top(fixture.images.multi)]])],
+          [`${fixture.registry.host}/oci/app`, new Map([['1', top(fixture.images.oci)]])],
         ]),
       ),
     );
@@ -218,33 +210,33 @@ describe('merging into one directory', () => {
 
   test('a re-pulled tag that moved moves in manifest.json and repositories', async () => {
     const output = await tempDir();
-    const target = { url: registry.url };
+    const target = { url: fixture.registry.url };
     const first = await pushReplacement(target, 'moving/app', 'v');
-    await pullCli(output, `${registry.host}/moving/app:v`, `${registry.host}/one/app:1`);
+    await pullCli(output, `${fixture.registry.host}/moving/app:v`, `${fixture.registry.host}/one/app:1`);
     const second = await pushReplacement(target, 'moving/app', 'v2');
     await pushReplacement(target, 'moving/app', 'v'); // same content as `first`: nothing moves
-    await runCli(['pull', '-o', output, `${registry.host}/moving/app:v`]);
+    await runCli(['pull', '-o', output, `${fixture.registry.host}/moving/app:v`]);
     // now really move it: retag v to the second image
     await (await import('../support/images.js')).pushManifest(target, 'moving/app', 'v', second.manifest);
-    await pullCli(output, `${registry.host}/moving/app:v`);
+    await pullCli(output, `${fixture.registry.host}/moving/app:v`);
     const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
     expect(manifest.map((e: { Config: string; RepoTags: string[] }) => [e.Config, e.RepoTags])).toEqual([
-      [`${hex(images.one.config.digest)}.json`, [`${registry.host}/one/app:1`]],
-      [`${hex(second.config.digest)}.json`, [`${registry.host}/moving/app:v`]],
+      [`${hex(fixture.images.one.config.digest)}.json`, [`${fixture.registry.host}/one/app:1`]],
+      [`${hex(second.config.digest)}.json`, [`${fixture.registry.host}/moving/app:v`]],
     ]);
     expect(manifest.some((e: { Config: string }) => e.Config.startsWith(hex(first.config.digest)))).toBe(false);
     const repositories = await readFile(join(output, 'repositories'), 'utf8');
-    expect(repositories).toContain(`"${registry.host}/moving/app": { "v": "${layerIds(second.layers.map((l) => l.digest))[0]}" }`);
+    expect(repositories).toContain(`"${fixture.registry.host}/moving/app": { "v": "${layerIds(second.layers.map((l) => l.digest))[0]}" }`);
     expect((await loadWithSkopeo(output, 1)).imageId).toBe(second.config.digest);
   });
 
   test('a second pull of the same image downloads nothing and writes identical bytes', async () => {
     const output = await tempDir();
-    await pullCli(output, `${registry.host}/team/app:1.2`);
+    await pullCli(output, `${fixture.registry.host}/team/app:1.2`);
     const before = await snapshot(output);
-    const again = await pullCli(output, `${registry.host}/team/app:1.2`);
+    const again = await pullCli(output, `${fixture.registry.host}/team/app:1.2`);
     expect(again.stdout).toMatch(/layers {4}3, [\d.]+ [KM]?B \([\d.]+ [KM]?B downloaded\)/);
-    expect(again.stdout).toContain(`(${images.multi.config.size} B downloaded)`); // only the config
+    expect(again.stdout).toContain(`(${fixture.images.multi.config.size} B downloaded)`); // only the config
     expect(await snapshot(output)).toEqual(before);
   });
 });
@@ -254,20 +246,20 @@ describe('the API', () => {
     const output = await tempDir();
     const events: PullEvent[] = [];
     const result = await pull({
-      images: [`${registry.host}/team/app:1.2`],
+      images: [`${fixture.registry.host}/team/app:1.2`],
       output,
       cache: await tempDir(),
       platform: 'linux/amd64',
       onEvent: (event) => events.push(event),
     });
     expect(result.images[0]).toMatchObject({
-      repoTag: `${registry.host}/team/app:1.2`,
-      manifestDigest: images.multi.manifest.digest,
-      imageId: images.multi.config.digest,
+      repoTag: `${fixture.registry.host}/team/app:1.2`,
+      manifestDigest: fixture.images.multi.manifest.digest,
+      imageId: fixture.images.multi.config.digest,
       layers: 3,
-      bytes: images.multi.config.size + images.multi.layers.reduce((s, l) => s + l.size, 0),
+      bytes: fixture.images.multi.config.size + fixture.images.multi.layers.reduce((s, l) => s + l.size, 0),
     });
-    expect(events[0]).toMatchObject({ type: 'resolved', imageId: images.multi.config.digest, layers: 3 });
+    expect(events[0]).toMatchObject({ type: 'resolved', imageId: fixture.images.multi.config.digest, layers: 3 });
     const done = events.filter((e) => e.type === 'blob-done');
     expect(done).toHaveLength(4);
     expect(done.every((e) => e.type === 'blob-done' && e.source === 'registry')).toBe(true);
@@ -279,7 +271,7 @@ describe('the API', () => {
     const output = join(parent, 'out');
     const controller = new AbortController();
     const promise = pull({
-      images: [`${registry.host}/team/app:1.2`, `${registry.host}/oci/app:1`],
+      images: [`${fixture.registry.host}/team/app:1.2`, `${fixture.registry.host}/oci/app:1`],
       output,
       cache: await tempDir(),
       platform: 'linux/amd64',

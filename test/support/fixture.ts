@@ -1,5 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { afterAll, beforeAll } from 'vitest';
 import { join, relative } from 'node:path';
+import { startRegistry, type RunningRegistry } from './registry.js';
 import { image, index, layer, multiLayerImage, oneLayerImage, pushImage, pushManifest, type BuiltImage, type Blob, type PushTarget } from './images.js';
 
 /** The images every integration suite pulls, pushed to a real registry. */
@@ -57,4 +59,20 @@ export async function snapshot(dir: string): Promise<Record<string, string>> {
     if ((await stat(path)).isFile()) files[relative(dir, path)] = (await readFile(path)).toString('base64');
   }
   return files;
+}
+
+export interface FixtureRegistry {
+  registry: RunningRegistry;
+  images: PushedImages;
+}
+
+/** A real registry holding the fixture images, started before a test file's tests and stopped after them. */
+export function useFixtureRegistry(): FixtureRegistry {
+  const state = {} as FixtureRegistry;
+  beforeAll(async () => {
+    state.registry = await startRegistry();
+    state.images = await pushFixtures({ url: state.registry.url });
+  });
+  afterAll(async () => state.registry?.stop());
+  return state;
 }
