@@ -1,11 +1,12 @@
-import { open, stat, truncate } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, stat, truncate } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { createDigester } from '../digest.js';
 import { asFrozenError, FrozenError } from '../errors.js';
 import type { Descriptor } from '../manifest/index.js';
 import { header, networkError, type HttpResponse } from '../registry/transport.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { acquireLock } from '../store/lock.js';
-import { hashFile } from '../store/verify-file.js';
 import type { BlobEndpoint } from '../registry/remote.js';
 import { withRetries } from './retry.js';
 
@@ -41,32 +42,60 @@ export interface IngestResult {
   readonly endpoint?: { readonly name: string; readonly mirror: boolean };
 }
 
+/** Hashes the bytes of a download as they arrive; `update` may ask the caller to wait (backpressure). */
+export interface StreamHash {
+  update(chunk: Buffer): void | Promise<void>;
+  /** The hex digest of every byte given. */
+  finish(): Promise<string>;
+}
+
+/**
+ * What a download fills: a partial file (resumed across attempts and processes), a lock file, the size expected,
+ * a hash of the bytes, and what to do with the complete bytes. `complete` throws when they are wrong.
+ */
+export interface IngestTarget<H extends StreamHash = StreamHash> {
+  /** How errors name it: `blob sha256:…`. */
+  readonly name: string;
+  readonly partial: string;
+  readonly lock: string;
+  readonly size: number;
+  newHash(): H;
+  /** True when the finished file is already in place (here, or by another process). */
+  done(): Promise<boolean>;
+  /** Checks and moves the complete partial into place. A wrong digest after a resume is retried from 0. */
+  complete(hash: H, resumed: boolean): Promise<void>;
+}
+
 /**
  * Gets a verified blob into the store from the first endpoint that can serve it: each is tried with its retry
  * policy, and any failure but an abort moves on to the next (bytes from a bad mirror never survive: a mismatch
  * empties the partial).
  */
 export async function ingest(store: BlobStore, descriptor: Descriptor, endpoints: readonly BlobEndpoint[], options: IngestOptions): Promise<IngestResult> {
-  const { digest, size } = descriptor;
-  if (await store.has(digest, size)) return { source: 'cache', received: 0 };
-  await store.prepare(digest);
-  const release = await acquireLock(store.lockPath(digest), {
+  return ingestInto(blobTarget(store, descriptor), endpoints, options);
+}
+
+/** `ingest` for any target: locked across processes, resumed, retried, falling back from endpoint to endpoint. */
+export async function ingestInto<H extends StreamHash>(target: IngestTarget<H>, endpoints: readonly BlobEndpoint[], options: IngestOptions): Promise<IngestResult> {
+  if (await target.done()) return { source: 'cache', received: 0 };
+  await mkdir(dirname(target.partial), { recursive: true });
+  const release = await acquireLock(target.lock, {
     ...(options.signal && { signal: options.signal }),
     ...(options.onWait && { onWait: options.onWait }),
   });
   try {
-    if (await store.has(digest, size)) return { source: 'cache', received: 0 };
+    if (await target.done()) return { source: 'cache', received: 0 };
     const state: AttemptState = { received: 0, useRange: true };
-    let failure: unknown = new FrozenError('network', `blob ${digest.value}: no endpoint to fetch it from`);
+    let failure: unknown = new FrozenError('network', `${target.name}: no endpoint to fetch it from`);
     for (const endpoint of endpoints) {
       try {
-        await withRetries(endpoint.retry, () => attempt(store, descriptor, endpoint.open, options, state), {
+        await withRetries(endpoint.retry, () => attempt(target, endpoint.open, options, state), {
           ...(options.signal && { signal: options.signal }),
           ...(options.onRetry && { onRetry: options.onRetry }),
         });
         return { source: 'registry', received: state.received, endpoint: { name: endpoint.name, mirror: endpoint.mirror } };
       } catch (error) {
-        failure = namingBlob(error, digest.value);
+        failure = naming(error, target.name);
         if ((failure as FrozenError).kind === 'aborted') throw failure;
         endpoint.failed();
         if (endpoint !== endpoints.at(-1)) options.onFallback?.(endpoint.name, failure);
@@ -86,28 +115,26 @@ interface AttemptState {
   useRange: boolean;
 }
 
-async function attempt(store: BlobStore, descriptor: Descriptor, openBlob: OpenBlob, options: IngestOptions, state: AttemptState) {
-  const { digest, size } = descriptor;
-  const partial = store.partialPath(digest);
-  let { offset, hash } = await resumePoint(partial, descriptor);
-  if (!state.useRange && offset > 0) ({ offset, hash } = await restart(partial, descriptor));
-  if (offset === size) return finish(store, descriptor, hash.digest('hex'), offset > 0);
+async function attempt<H extends StreamHash>(target: IngestTarget<H>, openBlob: OpenBlob, options: IngestOptions, state: AttemptState) {
+  const { size, partial } = target;
+  let { offset, hash } = await resumePoint(target);
+  if (!state.useRange && offset > 0) ({ offset, hash } = await restart(target));
+  if (offset === size) return target.complete(hash, offset > 0);
 
   const response = await openBlob(offset);
   if (offset > 0 && response.statusCode === 200) {
-    ({ offset, hash } = await restart(partial, descriptor)); // the server ignored Range: take the whole body
+    ({ offset, hash } = await restart(target)); // the server ignored Range: take the whole body
   } else if (offset > 0 && !validPartialResponse(response, offset, size)) {
     await response.body.dump();
     await truncate(partial, 0);
     state.useRange = false;
-    throw new FrozenError('network', `blob ${digest.value}: the server answered Range: bytes=${offset}- with ${describeRange(response)}; starting over`);
+    throw new FrozenError('network', `${target.name}: the server answered Range: bytes=${offset}- with ${describeRange(response)}; starting over`);
   }
   const resumedFrom = offset;
   options.onProgress?.(offset);
   offset = await appendBody(
     response,
-    partial,
-    descriptor,
+    target,
     offset,
     hash,
     (bytes, total) => {
@@ -117,26 +144,25 @@ async function attempt(store: BlobStore, descriptor: Descriptor, openBlob: OpenB
     options.signal,
   );
   if (offset !== size) {
-    throw new FrozenError('network', `blob ${digest.value}: the body ended after ${offset} of ${size} bytes`);
+    throw new FrozenError('network', `${target.name}: the body ended after ${offset} of ${size} bytes`);
   }
-  return finish(store, descriptor, hash.digest('hex'), resumedFrom > 0);
+  return target.complete(hash, resumedFrom > 0);
 }
 
 /**
  * Appends the body to the partial file, hashing as it goes, in batched writes. When the body fails (a reset, a
  * timeout), every byte already received is written before the error goes on: the next attempt resumes after it.
- * A body longer than the blob's remaining size is refused and the partial emptied. Returns the bytes on disk.
+ * A body longer than the remaining size is refused and the partial emptied. Returns the bytes on disk.
  */
 async function appendBody(
   response: HttpResponse,
-  partial: string,
-  descriptor: Descriptor,
+  target: IngestTarget,
   offset: number,
-  hash: ReturnType<typeof createDigester>,
+  hash: StreamHash,
   onBytes: (bytes: number, total: number) => void,
   signal?: AbortSignal,
 ): Promise<number> {
-  const file = await open(partial, 'a');
+  const file = await open(target.partial, 'a');
   const pending: Buffer[] = [];
   let pendingBytes = 0;
   let onDisk = offset;
@@ -156,12 +182,12 @@ async function appendBody(
   try {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       accepted += chunk.length;
-      if (accepted > descriptor.size) {
+      if (accepted > target.size) {
         await writing;
         await file.truncate(0);
-        throw new FrozenError('integrity', `blob ${descriptor.digest.value}: digest or size mismatch (more than the declared ${descriptor.size} bytes)`);
+        throw new FrozenError('integrity', `${target.name}: digest or size mismatch (more than the declared ${target.size} bytes)`);
       }
-      hash.update(chunk);
+      await hash.update(chunk);
       pending.push(chunk);
       pendingBytes += chunk.length;
       onBytes(chunk.length, accepted);
@@ -182,36 +208,66 @@ async function appendBody(
 }
 
 /** Errors from the connection (resets, timeouts) do not say which blob they hit; this one does. */
-function namingBlob(error: unknown, digest: string): FrozenError {
+function naming(error: unknown, name: string): FrozenError {
   const frozen = asFrozenError(error);
-  if (frozen.kind === 'aborted' || frozen.message.startsWith('blob ')) return frozen;
-  return new FrozenError(frozen.kind, `blob ${digest}: ${frozen.message}`, { cause: frozen });
+  if (frozen.kind === 'aborted' || frozen.message.startsWith(`${name}:`)) return frozen;
+  return new FrozenError(frozen.kind, `${name}: ${frozen.message}`, { cause: frozen });
 }
 
-/** Re-hashes what a previous attempt left. A partial longer than the blob is garbage and starts over. */
-async function resumePoint(partial: string, descriptor: Descriptor) {
-  const size = await stat(partial).then((s) => s.size, () => 0);
-  if (size === 0) return { offset: 0, hash: createDigester(descriptor.digest.algorithm) };
-  const hashed = await hashFile(partial, descriptor.digest);
-  if (!hashed || hashed.size > descriptor.size) return restart(partial, descriptor);
-  return { offset: hashed.size, hash: hashed.hash };
+/** Re-hashes what a previous attempt left. A partial longer than the blob, or one that cannot be read, starts over. */
+async function resumePoint<H extends StreamHash>(target: IngestTarget<H>): Promise<{ offset: number; hash: H }> {
+  const size = await stat(target.partial).then((s) => s.size, () => 0);
+  if (size === 0 || size > target.size) return restart(target);
+  const hash = target.newHash();
+  try {
+    for await (const chunk of createReadStream(target.partial)) await hash.update(chunk as Buffer);
+  } catch {
+    return restart(target);
+  }
+  return { offset: size, hash };
 }
 
-async function restart(partial: string, descriptor: Descriptor) {
-  await truncate(partial, 0).catch((error: NodeJS.ErrnoException) => {
+async function restart<H extends StreamHash>(target: IngestTarget<H>): Promise<{ offset: number; hash: H }> {
+  await truncate(target.partial, 0).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'ENOENT') throw error;
   });
-  return { offset: 0, hash: createDigester(descriptor.digest.algorithm) };
+  return { offset: 0, hash: target.newHash() };
 }
 
-/** The complete partial must hash to the digest; after a resume a mismatch means start over, else it is final. */
-async function finish(store: BlobStore, descriptor: Descriptor, hex: string, resumed: boolean): Promise<void> {
-  if (hex === descriptor.digest.hex) {
-    await store.commitPartial(descriptor.digest);
-    return;
-  }
-  await truncate(store.partialPath(descriptor.digest), 0);
-  const message = `blob ${descriptor.digest.value}: digest or size mismatch (content hashes to ${descriptor.digest.algorithm}:${hex})`;
+/** A blob of a manifest: it enters the store only when the complete bytes hash to its digest. */
+function blobTarget(store: BlobStore, descriptor: Descriptor): IngestTarget {
+  const { digest } = descriptor;
+  const name = `blob ${digest.value}`;
+  return {
+    name,
+    partial: store.partialPath(digest),
+    lock: store.lockPath(digest),
+    size: descriptor.size,
+    newHash: () => nodeHash(digest.algorithm),
+    done: () => store.has(digest, descriptor.size),
+    complete: async (hash, resumed) => {
+      const hex = await hash.finish();
+      if (hex === digest.hex) return store.commitPartial(digest);
+      await rejectPartial(store.partialPath(digest), `${name}: digest or size mismatch (content hashes to ${digest.algorithm}:${hex})`, resumed);
+    },
+  };
+}
+
+/** A StreamHash of one algorithm. */
+export function nodeHash(algorithm: Parameters<typeof createDigester>[0]): StreamHash {
+  const hash = createDigester(algorithm);
+  return {
+    update: (chunk) => void hash.update(chunk),
+    finish: async () => hash.digest('hex'),
+  };
+}
+
+/**
+ * Bytes that failed their check are emptied. After a resume the failure may be the resume's fault, so it is a
+ * network error (retried from 0); otherwise the content itself is wrong.
+ */
+export async function rejectPartial(partial: string, message: string, resumed: boolean): Promise<never> {
+  await truncate(partial, 0);
   if (resumed) throw new FrozenError('network', `${message} after resuming; starting over`);
   throw new FrozenError('integrity', message);
 }
