@@ -36,7 +36,7 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
   const session = await RegistrySession.open(options);
   try {
-    const resolved = await resolveModernImage(ref, session.remote(ref), platform, options.signal);
+    const resolved = await resolveModernImage(ref, session, platform, options.signal);
     const { config, layers } = resolved.manifest;
     return {
       reference: ref.original,

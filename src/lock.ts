@@ -59,7 +59,7 @@ export async function lock(options: LockOptions): Promise<LockFile> {
 }
 
 async function lockOne(ref: ImageReference, session: RegistrySession, platform: Platform, signal?: AbortSignal): Promise<LockedImage> {
-  const resolved = await resolveModernImage(ref, session.remote(ref), platform, signal);
+  const resolved = await resolveModernImage(ref, session, platform, signal);
   const blob = (d: Descriptor): LockedBlob => ({ digest: d.digest.value, size: d.size, mediaType: d.mediaType });
   return {
     reference: ref.original,

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
-import { parseDigest, type Digest } from './digest.js';
+import { digestOf, parseDigest, type Digest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { writeOciLayout } from './layout/oci.js';
@@ -17,11 +17,14 @@ import { lockedManifest, type LockedImage, type LockFile } from './lock.js';
 import { resolveImage, type ResolvedImage } from './resolve.js';
 import { BlobStore } from './store/blob-store.js';
 import { fileMatches } from './store/verify-file.js';
-import { schema1Entries, schema1Image, schema1Layers } from './convert/schema1.js';
-import { decompressedLayer, diffIdOf } from './transfer/decompress.js';
+import { historyImage, schema1Entries, schema1Layers } from './convert/schema1.js';
+import { diffIdOf } from './transfer/decompress.js';
 import { ingest } from './transfer/ingest.js';
 import { Scheduler } from './transfer/scheduler.js';
 import { processAlive } from './util/process.js';
+import { throttled } from './util/throttle.js';
+import { pullV1Image } from './pull-v1.js';
+import { stageImage } from './stage.js';
 
 export interface PullOptions extends RegistryOptions {
   /** Image references, e.g. `busybox:latest`, `localhost:5000/team/app:1.2@sha256:…`. */
@@ -50,12 +53,18 @@ export interface PullOptions extends RegistryOptions {
   readonly perHostConcurrency?: number;
   /** Pull exactly the images of this lock file (then `images` must be empty). */
   readonly lock?: LockFile;
+  /**
+   * The registry API: `v2`, `v1` (the seed's protocol, for legacy registries), or `auto` (default): v2, and v1 when
+   * v2 does not know the image and the host answers `/v1/_ping` but has no `/v2/`.
+   */
+  readonly protocol?: Protocol;
   /** With `lock`: make no request at all; every blob must be in the cache (or the output directory). */
   readonly offline?: boolean;
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: PullEvent) => void;
 }
 
+export type Protocol = 'v1' | 'v2' | 'auto';
 export type BlobKind = 'config' | 'layer';
 /** Where a blob came from: the registry, one of its mirrors, the cache, or the output directory (re-verified). */
 export type BlobSource = 'registry' | 'mirror' | 'cache' | 'output';
@@ -80,9 +89,11 @@ export interface PulledImage {
   readonly canonical: string;
   /** `name:tag` written to RepoTags, if the reference had a tag. */
   readonly repoTag?: string;
-  /** Digest of the manifest the reference names (the index, for multi-platform tags). */
+  /** The registry API that served it. */
+  readonly protocol: 'v1' | 'v2';
+  /** Digest of the manifest the reference names (the index, for multi-platform tags); `v1:<image ID>` for v1 images. */
   readonly digest: string;
-  /** Digest of the image manifest pulled. */
+  /** Digest of the image manifest pulled; `v1:<image ID>` for v1 images, which have no manifest. */
   readonly manifestDigest: string;
   /** The image ID: the config digest. */
   readonly imageId: string;
@@ -106,8 +117,6 @@ export interface PullResult {
 
 const DEFAULT_CONCURRENCY = 16;
 const DEFAULT_PER_HOST = 6;
-/** blob-progress events per blob at most this often. */
-const PROGRESS_INTERVAL_MS = 100;
 
 /**
  * Pulls every image into one docker-load-ready directory. All references are checked before any request; every
@@ -177,6 +186,7 @@ function pullToOci(options: PullOptions, output: string | Writable): Promise<Pul
 async function pullInto(options: PullOptions, outputDir: string, write?: (images: StagedImage[]) => Promise<void>): Promise<PullResult> {
   if (options.lock && options.images.length > 0) throw new FrozenError('reference', 'give images or a lock file, not both');
   if (options.offline && !options.lock) throw new FrozenError('reference', 'offline pulls need a lock file');
+  if (options.lock && options.protocol === 'v1') throw new FrozenError('reference', 'lock files hold v2 images: --protocol v1 does not apply');
   const locked = options.lock?.images;
   const refs = locked ? locked.map((image) => parseReference(image.reference)) : options.images.map((image) => parseReference(image));
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
@@ -201,6 +211,8 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     emit,
     offline: options.offline === true,
     decompress: options.decompress === true,
+    protocol: options.protocol ?? 'auto',
+    v1Layers: new Map(),
     ...(options.signal && { signal: options.signal }),
   };
   try {
@@ -209,7 +221,7 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     options.signal?.throwIfAborted();
     for (const failure of failures) emit({ type: 'error', image: failure.image, kind: failure.kind, message: failure.message });
     if (failures.length > 0) throw failures.length === 1 ? failures[0]! : new PullFailures(failures);
-    const staged = settled.map((s) => (s as PromiseFulfilledResult<{ staged: StagedImage; pulled: PulledImage }>).value);
+    const staged = settled.map((s) => (s as PromiseFulfilledResult<StagedPull>).value);
     if (write) {
       await write(staged.map((s) => s.staged));
       await directory.discard();
@@ -234,7 +246,7 @@ export class PullFailures extends FrozenError {
   }
 }
 
-interface PullContext {
+export interface PullContext {
   readonly session: RegistrySession;
   readonly directory: DockerDirectory;
   readonly store: BlobStore;
@@ -246,13 +258,39 @@ interface PullContext {
   /** No requests: blobs come from the cache or the output directory, manifests from the lock file. */
   readonly offline: boolean;
   readonly decompress: boolean;
+  readonly protocol: Protocol;
+  /** Single-flight for v1 layers, by registry and image ID. */
+  readonly v1Layers: Map<string, Promise<unknown>>;
   readonly signal?: AbortSignal;
 }
 
-async function pullOne(ref: ImageReference, context: PullContext, locked?: LockedImage): Promise<{ staged: StagedImage; pulled: PulledImage }> {
+/** What one image contributes: the files to write and the report. */
+export interface StagedPull {
+  readonly staged: StagedImage;
+  readonly pulled: PulledImage;
+}
+
+/** A v2 image, or with `protocol: 'v1'` a v1 one; `auto` turns to v1 when v2 does not know the image and the host speaks only v1. */
+async function pullOne(ref: ImageReference, context: PullContext, locked?: LockedImage): Promise<StagedPull> {
+  if (context.protocol === 'v1') return pullV1Image(ref, context.session.v1(ref), context);
+  try {
+    return await pullV2Image(ref, context, locked);
+  } catch (error) {
+    const v1 =
+      context.protocol === 'auto' &&
+      !locked &&
+      asFrozenError(error).kind === 'not-found' &&
+      (await context.session.speaksOnlyV1(ref.registry, context.signal).catch(() => false));
+    if (v1) return pullV1Image(ref, context.session.v1(ref), context);
+    throw error;
+  }
+}
+
+async function pullV2Image(ref: ImageReference, context: PullContext, locked?: LockedImage): Promise<StagedPull> {
   const remote = context.session.remote(ref);
   const resolved = locked ? await resolveLocked(ref, locked, remote, context) : await resolveImage(ref, remote, context.platform, context.signal);
-  const image = resolved.manifest.kind === 'schema1' ? await convertSchema1(resolved.manifest, ref, remote, context) : resolved.manifest;
+  const converted = resolved.manifest.kind === 'schema1' ? await convertSchema1(resolved.manifest, ref, remote, context) : undefined;
+  const image = converted?.image ?? (resolved.manifest as ImageManifest);
   assertImageId(ref, resolved, image);
   const { config, layers } = image;
   const identity = {
@@ -272,27 +310,17 @@ async function pullOne(ref: ImageReference, context: PullContext, locked?: Locke
     ...layers.map((layer, i) => ({ descriptor: layer, kind: 'layer' as const, present: existing[i] })),
   ];
   const fetched = await Promise.all(blobs.map((b) => fetchBlob(b.descriptor, b.kind, b.present, { image: ref.original, remote, context })));
-  const { text: configText, diffIds } = await readConfig(context.store.blobPath(config.digest), layers.length);
-  const layerPaths = context.decompress
-    ? await Promise.all(layers.map((layer, i) => decompressedLayer(context.store, layer.digest, diffIds[i]!, context.signal)))
-    : layers.map((layer) => context.store.blobPath(layer.digest));
-
-  const manifest = await keepManifest(resolved, context.store);
-  const tag = ref.tag === undefined ? undefined : { name: ref.familiarName, tag: ref.tag };
+  const manifest = converted?.manifest ?? (await keepManifest(resolved, context.store));
+  const staged = await stageImage(ref, context, { config, layers, ...(manifest && { manifest }) });
   const repoTag = familiarTag(ref);
   return {
-    staged: {
-      ...(tag && { tag }),
-      canonical: `${ref.registry}/${ref.repository}${ref.tag === undefined ? '' : `:${ref.tag}`}`,
-      ...(manifest && { manifest }),
-      config: { digest: config.digest, text: configText, path: context.store.blobPath(config.digest) },
-      layers: layers.map((layer, i) => ({ digest: layer.digest, path: layerPaths[i]! })),
-    },
+    staged,
     pulled: {
       reference: ref.original,
       canonical: canonicalReference(ref),
       ...(repoTag && { repoTag }),
       ...identity,
+      protocol: 'v2',
       downloadedBytes: fetched.reduce((sum, f) => sum + f.bytes, 0),
       blobEndpoints: countEndpoints(fetched),
     },
@@ -301,7 +329,6 @@ async function pullOne(ref: ImageReference, context: PullContext, locked?: Locke
 
 /** Keeps the image manifest's verified bytes in the cache (OCI layouts need them, offline too). */
 async function keepManifest(resolved: ResolvedImage, store: BlobStore) {
-  if (resolved.manifest.kind === 'schema1') return undefined; // its converted form has no manifest of its own
   if (resolved.manifestBytes) await store.putBytes(resolved.manifestDigest, resolved.manifestBytes);
   if (!(await store.has(resolved.manifestDigest))) return undefined;
   return { digest: resolved.manifestDigest, mediaType: resolved.manifest.mediaType, path: store.blobPath(resolved.manifestDigest) };
@@ -393,27 +420,6 @@ async function obtain(descriptor: Descriptor, kind: BlobKind, present: string | 
   return { source: endpoint?.mirror ? 'mirror' : result.source, bytes: result.received, ...(endpoint && { endpoint: endpoint.name }) };
 }
 
-/** Calls `report` at most every PROGRESS_INTERVAL_MS; `flush` sends the last value. */
-function throttled(report: (bytes: number) => void): ((bytes: number) => void) & { flush(): void } {
-  let last = 0;
-  let pending: number | undefined;
-  const call = (bytes: number) => {
-    pending = bytes;
-    const now = Date.now();
-    if (now - last >= PROGRESS_INTERVAL_MS) {
-      last = now;
-      report(bytes);
-      pending = undefined;
-    }
-  };
-  return Object.assign(call, {
-    flush: () => {
-      if (pending !== undefined) report(pending);
-      pending = undefined;
-    },
-  });
-}
-
 /** The seed's `name:tag@<64 hex>` pins an image ID: the config digest, or a manifest digest, must have that hex. */
 function assertImageId(ref: ImageReference, resolved: ResolvedImage, image: ImageManifest): void {
   if (!ref.imageId) return;
@@ -430,7 +436,7 @@ function assertImageId(ref: ImageReference, resolved: ResolvedImage, image: Imag
  * A schema1 image becomes a modern one: its layers are sized (HEAD) and fetched, their diff IDs computed, and a
  * config made from the history; the config enters the cache like any verified blob.
  */
-async function convertSchema1(manifest: Schema1Manifest, ref: ImageReference, remote: Remote, context: PullContext): Promise<ImageManifest> {
+async function convertSchema1(manifest: Schema1Manifest, ref: ImageReference, remote: Remote, context: PullContext) {
   context.emit({ type: 'converted', image: ref.original, from: 'schema1' });
   const entries = schema1Entries(manifest);
   const blobs = [...new Set(entries.filter((entry) => !entry.v1.throwaway).map((entry) => entry.blob.value))];
@@ -440,26 +446,11 @@ async function convertSchema1(manifest: Schema1Manifest, ref: ImageReference, re
   const diffIds = await Promise.all(
     layers.map(async (layer) => parseDigest(await diffIdOf(createReadStream(context.store.blobPath(layer.digest)) as AsyncIterable<Buffer>))),
   );
-  const converted = schema1Image(entries, layers, diffIds);
+  const converted = historyImage(entries, layers, diffIds);
   await context.store.putBytes(converted.manifest.config.digest, converted.config);
-  return converted.manifest;
-}
-
-/** The config must be JSON whose `rootfs.diff_ids` match the layers one to one, or `docker load` will refuse it. */
-async function readConfig(path: string, layerCount: number): Promise<{ text: string; diffIds: Digest[] }> {
-  const text = await readFile(path, 'utf8');
-  let config: { rootfs?: { diff_ids?: unknown } };
-  try {
-    config = JSON.parse(text) as typeof config;
-  } catch {
-    throw new FrozenError('protocol', 'image config is not valid JSON');
-  }
-  const diffIds = config.rootfs?.diff_ids;
-  if (!Array.isArray(diffIds) || diffIds.length !== layerCount) {
-    throw new FrozenError(
-      'protocol',
-      `image config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff IDs for ${layerCount} layers; docker load would refuse it`,
-    );
-  }
-  return { text, diffIds: diffIds.map((id) => parseDigest(String(id))) };
+  // The converted manifest is kept too: an OCI layout lists it.
+  const manifestDigest = digestOf(converted.manifestBytes);
+  await context.store.putBytes(manifestDigest, converted.manifestBytes);
+  const kept = { digest: manifestDigest, mediaType: converted.manifest.mediaType, path: context.store.blobPath(manifestDigest) };
+  return { image: converted.manifest, manifest: kept };
 }

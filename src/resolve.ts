@@ -5,7 +5,9 @@ import { formatPlatform, normalizePlatform, selectPlatform, type Platform } from
 import type { ImageReference } from './reference/index.js';
 import type { RegistryClient } from './registry/client.js';
 import type { Remote } from './registry/remote.js';
+import type { RegistrySession } from './registry/session.js';
 import { header } from './registry/transport.js';
+import { readLimited } from './util/read-limited.js';
 
 /** What a reference resolves to: the image manifest to pull and the digests that identify it. */
 export interface ResolvedImage {
@@ -35,9 +37,17 @@ function describeEntry(entry: ImageIndex['manifests'][number]) {
 }
 const MAX_INDEX_DEPTH = 4;
 
-/** `resolveImage` for commands that describe images: a schema1 image has no config to describe. */
-export async function resolveModernImage(ref: ImageReference, remote: Remote, platform: Platform, signal?: AbortSignal) {
-  const resolved = await resolveImage(ref, remote, platform, signal);
+/**
+ * `resolveImage` for commands that describe images: a schema1 image has no config to describe, and a v1 registry
+ * has no manifests (only `pull` reads it).
+ */
+export async function resolveModernImage(ref: ImageReference, session: RegistrySession, platform: Platform, signal?: AbortSignal) {
+  const resolved = await resolveImage(ref, session.remote(ref), platform, signal).catch(async (error: unknown) => {
+    if (error instanceof FrozenError && error.kind === 'not-found' && (await session.speaksOnlyV1(ref.registry, signal).catch(() => false))) {
+      throw new FrozenError('unsupported', `${ref.registry} is a v1 registry: it has no manifests to describe or lock (frozen pull reads it)`);
+    }
+    throw error;
+  });
   if (resolved.manifest.kind === 'schema1') throw new FrozenError('unsupported', 'a schema1 image: frozen pulls (and converts) it, but cannot describe or lock it');
   return { ...resolved, manifest: resolved.manifest };
 }
@@ -85,7 +95,7 @@ async function fetchVerifiedManifest(client: RegistryClient, reference: string, 
     await response.body.dump();
     throw new FrozenError('protocol', `manifest ${reference} is larger than 4 MiB`);
   }
-  const served = await readLimited(response.body, MANIFEST_SIZE_LIMIT, reference);
+  const served = await readLimited(response.body, MANIFEST_SIZE_LIMIT, `manifest ${reference}`);
   // A signed schema1 manifest's digest covers its JWS payload, not the bytes with the signatures.
   const bytes = served.includes('"signatures"') ? schema1Payload(served) : served;
   const claimed = header(response.headers, 'docker-content-digest');
@@ -98,15 +108,4 @@ async function fetchVerifiedManifest(client: RegistryClient, reference: string, 
   const digest = expected ?? servedDigest ?? digestOf(bytes);
   const manifest: Manifest = decodeManifest(served, header(response.headers, 'content-type'));
   return { digest, manifest, bytes: served };
-}
-
-async function readLimited(body: AsyncIterable<Uint8Array>, limit: number, what: string): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) throw new FrozenError('protocol', `manifest ${what} is larger than 4 MiB`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }

@@ -19,6 +19,7 @@ interface PullFlags extends RegistryFlags {
   cache?: string | false;
   copy?: boolean;
   decompress?: boolean;
+  protocol: 'v1' | 'v2' | 'auto';
   concurrency: number;
   json?: boolean;
   quiet?: boolean;
@@ -40,6 +41,7 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
     .option('--no-cache', 'use no cache: download into the output directory only')
     .option('--copy', 'copy files from the cache instead of hard-linking them')
     .option('--decompress', 'store layers uncompressed, as docker save does (layer.tar hashes to its diff ID)')
+    .addOption(new Option('--protocol <api>', 'registry API: v2; v1 (legacy registries); auto: v2, or v1 when the host has no /v2/ but answers /v1/_ping').choices(['v1', 'v2', 'auto']).default('auto'))
     .option('--concurrency <n>', 'large blobs downloaded at once (small ones have as many slots of their own)', positiveInteger, 16)
     .option('--json', 'print progress and results as NDJSON events on stdout')
     .option('-q, --quiet', 'print nothing but errors')
@@ -70,6 +72,7 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
       ...(flags.cache !== undefined && { cache: flags.cache }),
       copy: flags.copy === true,
       decompress: flags.decompress === true,
+      protocol: flags.protocol,
       concurrency: flags.concurrency,
       signal: controller.signal,
       onEvent: renderer.onEvent,
@@ -108,7 +111,7 @@ export async function readImageList(path: string): Promise<string[]> {
 function formatSummary(image: PulledImage): string {
   const rows = [
     `${image.canonical}${image.platform ? ` (${image.platform})` : ''}`,
-    `  manifest  ${image.manifestDigest}`,
+    image.protocol === 'v1' ? `  v1 image  ${image.manifestDigest.slice('v1:'.length)}` : `  manifest  ${image.manifestDigest}`,
     `  image ID  ${image.imageId}`,
     `  layers    ${image.layers}, ${formatBytes(image.bytes)} (${formatBytes(image.downloadedBytes)} downloaded)`,
     `  from      manifest: ${image.endpoint}${formatBlobEndpoints(image.blobEndpoints)}`,

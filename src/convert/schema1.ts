@@ -41,8 +41,15 @@ export function schema1Layers(entries: readonly Schema1Entry[], sizes: ReadonlyM
   return entries.filter((entry) => !entry.v1.throwaway).map((entry) => ({ digest: entry.blob, size: sizes.get(entry.blob.value)!, mediaType: LAYER_MEDIA_TYPE }));
 }
 
-/** The config (bytes and digest) and the converted manifest. */
-export function schema1Image(entries: readonly Schema1Entry[], layers: readonly Descriptor[], diffIds: readonly Digest[]): { config: Buffer; manifest: ImageManifest } {
+/**
+ * The config (bytes) and a Docker schema2 manifest (object and bytes) for v1 history entries, base first: a schema1
+ * manifest's, or a v1 registry's image jsons (each of which has a layer).
+ */
+export function historyImage(
+  entries: readonly Schema1Entry[],
+  layers: readonly Descriptor[],
+  diffIds: readonly Digest[],
+): { config: Buffer; manifest: ImageManifest; manifestBytes: Buffer } {
   const top = entries.at(-1)!.v1;
   const { id: _id, parent: _parent, Size: _size, throwaway: _throwaway, parent_id: _parentId, layer_id: _layerId, ...fields } = top as Record<string, unknown>;
   const config = Buffer.from(
@@ -58,14 +65,18 @@ export function schema1Image(entries: readonly Schema1Entry[], layers: readonly 
       })),
     }),
   );
-  const configDigest = digestOf(config);
-  return {
-    config,
-    manifest: {
-      kind: 'manifest',
+  const configDescriptor = { mediaType: MediaType.dockerConfig, digest: digestOf(config), size: config.length };
+  const manifestBytes = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
       mediaType: MediaType.dockerManifest,
-      config: { mediaType: MediaType.dockerConfig, digest: configDigest, size: config.length },
-      layers,
-    },
-  };
+      config: describe(configDescriptor),
+      layers: layers.map(describe),
+    }),
+  );
+  return { config, manifest: { kind: 'manifest', mediaType: MediaType.dockerManifest, config: configDescriptor, layers }, manifestBytes };
+}
+
+function describe(descriptor: Descriptor) {
+  return { mediaType: descriptor.mediaType, size: descriptor.size, digest: descriptor.digest.value };
 }

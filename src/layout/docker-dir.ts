@@ -30,6 +30,11 @@ export interface StagedImage {
   readonly manifest?: { readonly digest: Digest; readonly mediaType: string; readonly path: string };
   /** The fully qualified name for OCI annotations, e.g. `docker.io/library/busybox:latest`. */
   readonly canonical: string;
+  /**
+   * A v1 registry's image: its layer directories are named by the v1 image IDs and hold the registry's json, base
+   * first, instead of the script's computed IDs and templates.
+   */
+  readonly legacy?: { readonly ids: readonly string[]; readonly json: readonly Uint8Array[] };
 }
 
 export interface DirectoryOptions {
@@ -106,9 +111,9 @@ export class DockerDirectory {
     if (this.createdRoot) await rmdir(this.root).catch(() => undefined);
   }
 
-  private async placeImage(image: StagedImage): Promise<string[]> {
+  private async placeImage(image: StagedImage): Promise<readonly string[]> {
     await this.place(image.config.path, `${image.config.digest.hex}.json`);
-    const ids = layerIds(image.layers.map((layer) => layer.digest.value));
+    const ids = image.legacy?.ids ?? layerIds(image.layers.map((layer) => layer.digest.value));
     // Layer IDs within one image are distinct, so its layers can be placed in parallel (images stay in order,
     // which keeps the script's rule for a json two images share).
     await Promise.all(image.layers.map((layer, index) => this.placeLayer(image, ids, index, layer.path)));
@@ -119,9 +124,11 @@ export class DockerDirectory {
     const id = ids[index]!;
     await mkdir(join(this.root, id), { recursive: true });
     const parent = index > 0 ? ids[index - 1]! : '';
-    // The script writes a layer's json only when missing or empty, except the top layer's, always.
-    const json =
-      index === ids.length - 1
+    // The script writes a layer's json only when missing or empty, except the top layer's, always; the v1 script
+    // always writes the registry's.
+    const json = image.legacy
+      ? image.legacy.json[index]!
+      : index === ids.length - 1
         ? topLayerJson(id, parent, image.config.text)
         : (await hasContent(join(this.root, id, 'json')))
           ? undefined
@@ -146,7 +153,7 @@ export class DockerDirectory {
     await rename(temp, target);
   }
 
-  private async writeAtomic(relative: string, content: string): Promise<void> {
+  private async writeAtomic(relative: string, content: string | Uint8Array): Promise<void> {
     const target = join(this.root, relative);
     const temp = `${target}.frozen-${randomBytes(6).toString('hex')}`;
     await writeFile(temp, content);

@@ -90,7 +90,7 @@ export class RegistryClient {
 const STATUS_KINDS: Record<number, ErrorKind> = { 401: 'auth', 403: 'auth', 404: 'not-found', 408: 'network' };
 
 /** One line for a failed registry response: status, what was asked, and the registry's own error code. */
-async function responseError(response: HttpResponse, what: string): Promise<FrozenError> {
+export async function responseError(response: HttpResponse, what: string): Promise<FrozenError> {
   const detail = registryErrorDetail(await readSome(response));
   const status = response.statusCode;
   const kind = STATUS_KINDS[status] ?? (status >= 500 || status === 429 ? 'network' : 'protocol');

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import { FrozenError } from '../errors.js';
-import type { ImageReference } from '../reference/index.js';
+import { apiHost, type ImageReference } from '../reference/index.js';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../transfer/retry.js';
 import { Authorizer } from './auth.js';
 import { RegistryClient } from './client.js';
@@ -9,6 +9,7 @@ import { CredentialStore, type Credentials } from './credentials.js';
 import { endpointsFor, loadMirrors, type Endpoint, type MirrorMap } from './mirrors.js';
 import { MirrorHealth, Remote } from './remote.js';
 import { Transport } from './transport.js';
+import { speaksOnlyV1, V1Registry } from './v1.js';
 
 /** How frozen reaches registries: shared by `pull`, `inspect` and the others. */
 export interface RegistryOptions {
@@ -48,6 +49,7 @@ export interface RegistryOptions {
 export class RegistrySession {
   private readonly authorizers = new Map<string, Authorizer>();
   private readonly health = new MirrorHealth();
+  private readonly v1Hosts = new Map<string, Promise<boolean>>();
 
   private constructor(
     private readonly transport: Transport,
@@ -87,6 +89,22 @@ export class RegistrySession {
       (endpoint) => new RegistryClient(endpoint, ref.repository, this.transport, this.authorizerFor(endpoint, ref.registry)),
     );
     return new Remote(clients, this.health, this.retry);
+  }
+
+  /** The image's repository on a v1 registry (mirrors do not apply: they are v2). */
+  v1(ref: ImageReference): V1Registry {
+    const registry = ref.registry;
+    return new V1Registry(this.transport, registry, ref.repository, async () => this.credentials ?? this.store.lookup(registry), this.retry);
+  }
+
+  /** Whether the registry speaks only v1 (asked once per run). */
+  speaksOnlyV1(registry: string, signal?: AbortSignal): Promise<boolean> {
+    let answer = this.v1Hosts.get(registry);
+    if (!answer) {
+      answer = speaksOnlyV1(this.transport, apiHost(registry), signal);
+      this.v1Hosts.set(registry, answer);
+    }
+    return answer;
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,7 @@ import { pushFixtures, type PushedImages } from '../support/fixture.js';
 import { startFlakyRegistry } from '../support/flaky-registry.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { schema1Fixture } from '../support/schema1.js';
+import { startV1Registry, v1Image } from '../support/v1-registry.js';
 
 const exec = promisify(execFile);
 
@@ -80,6 +81,26 @@ describe.runIf(dockerdWanted)('docker load on a private dockerd', () => {
       expect(JSON.parse(stdout)).toEqual([fixture.base.diffId, fixture.top.diffId]);
     } finally {
       await flaky.stop();
+    }
+  }, 60_000);
+
+  test('an image from a v1 registry loads (its v1 directories plus the synthesized config and manifest.json)', async () => {
+    const v1 = await startV1Registry();
+    try {
+      const base = await v1Image([{ type: 'file', name: 'base', content: 'base\n' }]);
+      const top = await v1Image([{ type: 'file', name: 'top', content: 'top\n' }], { parent: base, gzip: false });
+      v1.add(base);
+      v1.add(top);
+      v1.tag('legacy/app', '1', top.id);
+      const ref = `${v1.host}/legacy/app:1`;
+      const output = await mkdtemp(join(tmpdir(), 'frozen-load-v1-'));
+      expect((await runCli(['pull', '-o', output, ref])).code).toBe(0);
+      const load = await exec('sh', ['-c', `tar -cC '${output}' . | docker -H '${dockerd.host}' load`]);
+      expect(load.stdout).toContain(`Loaded image: ${ref}`);
+      const { stdout } = await dockerd.docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', ref]);
+      expect(JSON.parse(stdout)).toEqual([base.diffId, top.diffId]);
+    } finally {
+      await v1.stop();
     }
   }, 60_000);
 

@@ -1,0 +1,198 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import pLimit from 'p-limit';
+import { historyImage } from './convert/schema1.js';
+import { digestOf, parseDigest, type Digest } from './digest.js';
+import { asFrozenError, FrozenError } from './errors.js';
+import type { Descriptor } from './manifest/index.js';
+import type { BlobSource, PullContext, PulledImage, StagedPull } from './pull.js';
+import { canonicalReference, familiarTag, type ImageReference } from './reference/index.js';
+import type { V1ImageJson, V1Registry } from './registry/v1.js';
+import { stageImage } from './stage.js';
+import type { BlobStore } from './store/blob-store.js';
+import { ingestInto, rejectPartial, type IngestTarget } from './transfer/ingest.js';
+import { LayerHash } from './transfer/layer-hash.js';
+import { throttled } from './util/throttle.js';
+
+/**
+ * Pulls an image from a v1 registry: tag → image ID (or the `@<id>` given), its ancestry, every image's json, and
+ * the layers, in parallel, resumable and through the cache like v2 blobs. The output keeps the v1 directories
+ * (named by the v1 IDs, holding the registry's json) and adds what current loaders need: an image config made from
+ * the jsons with the diff IDs computed while the layers downloaded, and a manifest.json entry.
+ */
+const GZIP_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+const TAR_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';
+const JSON_REQUESTS_AT_ONCE = 8;
+
+/** A v1 layer in the cache: its bytes' digest and size, and its diff ID. Kept in `<cache>/v1/<registry>/<id>.json`. */
+interface V1Layer {
+  readonly digest: string;
+  readonly size: number;
+  readonly diffId: string;
+  readonly compressed: boolean;
+}
+
+export async function pullV1Image(ref: ImageReference, registry: V1Registry, context: PullContext): Promise<StagedPull> {
+  if (context.offline) throw new FrozenError('unsupported', 'a v1 image cannot be pulled offline: lock files hold v2 images only');
+  const { signal } = context;
+  const id = ref.imageId ?? (await registry.tag(ref.tag!, signal));
+  const ancestry = await registry.ancestry(id, signal);
+  const limit = pLimit(JSON_REQUESTS_AT_ONCE);
+  const jsons = await Promise.all(ancestry.map((imageId) => limit(() => registry.imageJson(imageId, signal))));
+  assertChain(ancestry, jsons);
+  const sizes = await Promise.all(jsons.map((json) => json.layerSize ?? limit(() => registry.layerSize(json.id, signal))));
+  const identity = {
+    digest: `v1:${id}`,
+    manifestDigest: `v1:${id}`,
+    layers: ancestry.length,
+    endpoint: ref.registry,
+  };
+  context.emit({ type: 'resolved', image: ref.original, ...identity, imageId: `v1:${id}`, bytes: sizes.reduce((a, b) => a + b, 0) });
+
+  const fetched = await Promise.all(jsons.map((json, i) => fetchLayer(json.id, sizes[i]!, ref, registry, context)));
+  // Base first from here on, as manifests list layers.
+  const layers = fetched.map((f) => f.layer).reverse();
+  const descriptors: Descriptor[] = layers.map((layer) => ({ digest: parseDigest(layer.digest), size: layer.size, mediaType: layer.compressed ? GZIP_LAYER : TAR_LAYER }));
+  const entries = [...jsons].reverse().map((json, i) => ({ blob: descriptors[i]!.digest, v1: JSON.parse(json.bytes.toString('utf8')) as Record<string, unknown> }));
+  const image = historyImage(entries, descriptors, layers.map((layer) => parseDigest(layer.diffId)));
+  await context.store.putBytes(image.manifest.config.digest, image.config);
+  const manifestDigest = digestOf(image.manifestBytes);
+  await context.store.putBytes(manifestDigest, image.manifestBytes);
+
+  const staged = await stageImage(ref, context, {
+    config: image.manifest.config,
+    layers: descriptors,
+    manifest: { digest: manifestDigest, mediaType: image.manifest.mediaType, path: context.store.blobPath(manifestDigest) },
+    legacy: { ids: [...ancestry].reverse(), json: [...jsons].reverse().map((json) => json.bytes) },
+  });
+  const repoTag = familiarTag(ref);
+  const pulled: PulledImage = {
+    reference: ref.original,
+    canonical: canonicalReference(ref),
+    ...(repoTag && { repoTag }),
+    ...identity,
+    imageId: image.manifest.config.digest.value,
+    protocol: 'v1',
+    bytes: image.config.length + sizes.reduce((a, b) => a + b, 0),
+    downloadedBytes: fetched.reduce((sum, f) => sum + f.bytes, 0),
+    blobEndpoints: countEndpoints(fetched.map((f) => f.endpoint)),
+  };
+  return { staged, pulled };
+}
+
+/** Each json names its parent as the next image of the ancestry; the base has none. */
+function assertChain(ancestry: readonly string[], jsons: readonly V1ImageJson[]): void {
+  jsons.forEach((json, i) => {
+    const expected = ancestry[i + 1];
+    if (json.parent !== expected) {
+      throw new FrozenError('integrity', `image ${json.id}: its json names parent ${json.parent ?? 'none'}, its ancestry ${expected ?? 'none'}`);
+    }
+  });
+}
+
+interface FetchedLayer {
+  readonly layer: V1Layer;
+  readonly bytes: number;
+  readonly endpoint?: string;
+}
+
+function countEndpoints(endpoints: readonly (string | undefined)[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const endpoint of endpoints) if (endpoint) counts[endpoint] = (counts[endpoint] ?? 0) + 1;
+  return counts;
+}
+
+/** One layer, once per run however many images share it (single-flight), through the scheduler. */
+function fetchLayer(id: string, size: number, ref: ImageReference, registry: V1Registry, context: PullContext): Promise<FetchedLayer> {
+  const key = `v1:${ref.registry}/${id}`;
+  let pending = context.v1Layers.get(key) as Promise<FetchedLayer> | undefined;
+  if (!pending) {
+    pending = context.scheduler.run(ref.registry, size, () => downloadLayer(id, size, ref, registry, context));
+    context.v1Layers.set(key, pending);
+  }
+  return pending.then(async (result) => {
+    await context.store.touch(parseDigest(result.layer.digest));
+    const source: BlobSource = result.endpoint ? 'registry' : 'cache';
+    context.emit({ type: 'blob-done', image: ref.original, kind: 'layer', digest: `v1:${id}`, size, source, bytes: result.bytes, ...(result.endpoint && { endpoint: result.endpoint }) });
+    return result;
+  });
+}
+
+async function downloadLayer(id: string, size: number, ref: ImageReference, registry: V1Registry, context: PullContext): Promise<FetchedLayer> {
+  const { emit, signal } = context;
+  const image = ref.original;
+  const digest = `v1:${id}`;
+  const target = v1LayerTarget(context.store, ref.registry, id, size);
+  if (await target.done()) return { layer: target.layer(), bytes: 0 };
+  emit({ type: 'blob-start', image, kind: 'layer', digest, size });
+  const progress = throttled((bytes: number) => emit({ type: 'blob-progress', image, kind: 'layer', digest, size, bytes }));
+  const result = await ingestInto(target, await registry.layerEndpoints(id, signal), {
+    ...(signal && { signal }),
+    onProgress: progress,
+    onRetry: (error, attempt, delayMs) => emit({ type: 'blob-retry', image, kind: 'layer', digest, attempt, delayMs, reason: asFrozenError(error).message }),
+    onWait: () => emit({ type: 'blob-wait', image, kind: 'layer', digest }),
+    onFallback: (endpoint, error) => emit({ type: 'blob-fallback', image, kind: 'layer', digest, endpoint, reason: asFrozenError(error).message }),
+  });
+  progress.flush();
+  return { layer: target.layer(), bytes: result.received, ...(result.endpoint && { endpoint: result.endpoint.name }) };
+}
+
+/**
+ * A v1 layer has no digest to check before it arrives: its partial and lock are named by registry and image ID,
+ * its bytes enter the cache under the digest they hash to, and a record maps the image ID to that digest and to
+ * the diff ID computed on the way. A gzip layer's CRC is checked; the size must be the one the registry gave.
+ */
+function v1LayerTarget(store: BlobStore, registry: string, id: string, size: number): IngestTarget<LayerHash> & { layer(): V1Layer } {
+  // The registry host was validated by the reference grammar; ':' and brackets are not wanted in a file name.
+  const base = join(store.root, 'v1', registry.replace(/[^A-Za-z0-9.-]/g, '_'), id);
+  const partial = `${base}.partial`;
+  const name = `layer of v1 image ${id}`;
+  let known: V1Layer | undefined;
+  return {
+    name,
+    partial,
+    lock: `${base}.lock`,
+    size,
+    newHash: () => new LayerHash(),
+    done: async () => {
+      const record = await readRecord(`${base}.json`);
+      if (record && record.size === size && (await store.has(parseDigest(record.digest), size))) known = record;
+      return known !== undefined;
+    },
+    complete: async (hash, resumed) => {
+      let hex: string;
+      try {
+        hex = await hash.finish();
+      } catch (error) {
+        return rejectPartial(partial, `${name}: ${(error as Error).message}`, resumed);
+      }
+      const digest: Digest = parseDigest(`sha256:${hex}`);
+      await store.adopt(partial, digest);
+      await rm(partial, { force: true });
+      known = { digest: digest.value, size, diffId: hash.diffId, compressed: hash.compressed };
+      await writeRecord(`${base}.json`, known);
+    },
+    layer: () => {
+      if (!known) throw new Error(`${name}: not in the cache`);
+      return known;
+    },
+  };
+}
+
+async function readRecord(path: string): Promise<V1Layer | undefined> {
+  try {
+    const record = JSON.parse(await readFile(path, 'utf8')) as V1Layer;
+    parseDigest(record.digest);
+    parseDigest(record.diffId);
+    return Number.isSafeInteger(record.size) && typeof record.compressed === 'boolean' ? record : undefined;
+  } catch {
+    return undefined; // missing or damaged: the layer is fetched again
+  }
+}
+
+async function writeRecord(path: string, record: V1Layer): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}`;
+  await writeFile(temp, `${JSON.stringify(record)}\n`);
+  await rename(temp, path);
+}

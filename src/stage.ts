@@ -1,0 +1,60 @@
+import { readFile } from 'node:fs/promises';
+import { parseDigest, type Digest } from './digest.js';
+import { FrozenError } from './errors.js';
+import type { StagedImage } from './layout/docker-dir.js';
+import type { Descriptor } from './manifest/index.js';
+import type { ImageReference } from './reference/index.js';
+import type { BlobStore } from './store/blob-store.js';
+import { decompressedLayer } from './transfer/decompress.js';
+
+/** An image whose config and layers are verified in the cache, as the output writers need it. */
+export interface ImageParts {
+  readonly config: Descriptor;
+  readonly layers: readonly Descriptor[];
+  readonly manifest?: StagedImage['manifest'];
+  readonly legacy?: StagedImage['legacy'];
+}
+
+/**
+ * Checks the config against the layers (docker load refuses a mismatch) and describes the image for the writers:
+ * tag, files in the cache (layers decompressed first with `decompress`), manifest.
+ */
+export async function stageImage(
+  ref: ImageReference,
+  context: { readonly store: BlobStore; readonly decompress: boolean; readonly signal?: AbortSignal },
+  parts: ImageParts,
+): Promise<StagedImage> {
+  const { store } = context;
+  const { config, layers } = parts;
+  const { text, diffIds } = await readConfig(store.blobPath(config.digest), layers.length);
+  const layerPaths = context.decompress
+    ? await Promise.all(layers.map((layer, i) => decompressedLayer(store, layer.digest, diffIds[i]!, context.signal)))
+    : layers.map((layer) => store.blobPath(layer.digest));
+  return {
+    ...(ref.tag !== undefined && { tag: { name: ref.familiarName, tag: ref.tag } }),
+    canonical: `${ref.registry}/${ref.repository}${ref.tag === undefined ? '' : `:${ref.tag}`}`,
+    ...(parts.manifest && { manifest: parts.manifest }),
+    ...(parts.legacy && { legacy: parts.legacy }),
+    config: { digest: config.digest, text, path: store.blobPath(config.digest) },
+    layers: layers.map((layer, i) => ({ digest: layer.digest, path: layerPaths[i]! })),
+  };
+}
+
+/** The config must be JSON whose `rootfs.diff_ids` match the layers one to one, or `docker load` will refuse it. */
+async function readConfig(path: string, layerCount: number): Promise<{ text: string; diffIds: Digest[] }> {
+  const text = await readFile(path, 'utf8');
+  let config: { rootfs?: { diff_ids?: unknown } };
+  try {
+    config = JSON.parse(text) as typeof config;
+  } catch {
+    throw new FrozenError('protocol', 'image config is not valid JSON');
+  }
+  const diffIds = config.rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || diffIds.length !== layerCount) {
+    throw new FrozenError(
+      'protocol',
+      `image config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff IDs for ${layerCount} layers; docker load would refuse it`,
+    );
+  }
+  return { text, diffIds: diffIds.map((id) => parseDigest(String(id))) };
+}
