@@ -24,7 +24,7 @@ import { Scheduler } from './transfer/scheduler.js';
 import { processAlive } from './util/process.js';
 import { throttled } from './util/throttle.js';
 import { pullV1Image } from './pull-v1.js';
-import { stageImage } from './stage.js';
+import { stageImage, type LayerDecompression } from './stage.js';
 
 export interface PullOptions extends RegistryOptions {
   /** Image references, e.g. `busybox:latest`, `localhost:5000/team/app:1.2@sha256:…`. */
@@ -210,7 +210,8 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     inFlight: new Map(),
     emit,
     offline: options.offline === true,
-    decompress: options.decompress === true,
+    // zstd layers are written decompressed, except into OCI layouts, whose readers all know zstd.
+    decompress: options.decompress ? 'all' : write ? 'none' : 'zstd',
     protocol: options.protocol ?? 'auto',
     v1Layers: new Map(),
     ...(options.signal && { signal: options.signal }),
@@ -257,7 +258,8 @@ export interface PullContext {
   readonly emit: (event: PullEvent) => void;
   /** No requests: blobs come from the cache or the output directory, manifests from the lock file. */
   readonly offline: boolean;
-  readonly decompress: boolean;
+  /** Which layers are written uncompressed: all (--decompress), zstd ones (docker-archive output), none (OCI). */
+  readonly decompress: LayerDecompression;
   readonly protocol: Protocol;
   /** Single-flight for v1 layers, by registry and image ID. */
   readonly v1Layers: Map<string, Promise<unknown>>;

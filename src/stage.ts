@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDigest, type Digest } from './digest.js';
 import { FrozenError } from './errors.js';
 import type { StagedImage } from './layout/docker-dir.js';
-import type { Descriptor } from './manifest/index.js';
+import { ZSTD_LAYER_MEDIA_TYPES, type Descriptor } from './manifest/index.js';
 import type { ImageReference } from './reference/index.js';
 import type { BlobStore } from './store/blob-store.js';
 import { decompressedLayer } from './transfer/decompress.js';
@@ -15,21 +15,25 @@ export interface ImageParts {
   readonly legacy?: StagedImage['legacy'];
 }
 
+/** Which layers are written uncompressed (checked against their diff IDs): all, the zstd ones, or none. */
+export type LayerDecompression = 'all' | 'zstd' | 'none';
+
 /**
  * Checks the config against the layers (docker load refuses a mismatch) and describes the image for the writers:
- * tag, files in the cache (layers decompressed first with `decompress`), manifest.
+ * tag, files in the cache (some layers decompressed first, see `decompress`), manifest.
  */
 export async function stageImage(
   ref: ImageReference,
-  context: { readonly store: BlobStore; readonly decompress: boolean; readonly signal?: AbortSignal },
+  context: { readonly store: BlobStore; readonly decompress: LayerDecompression; readonly signal?: AbortSignal },
   parts: ImageParts,
 ): Promise<StagedImage> {
-  const { store } = context;
+  const { store, decompress } = context;
   const { config, layers } = parts;
   const { text, diffIds } = await readConfig(store.blobPath(config.digest), layers.length);
-  const layerPaths = context.decompress
-    ? await Promise.all(layers.map((layer, i) => decompressedLayer(store, layer.digest, diffIds[i]!, context.signal)))
-    : layers.map((layer) => store.blobPath(layer.digest));
+  const plain = (layer: Descriptor) => decompress === 'all' || (decompress === 'zstd' && ZSTD_LAYER_MEDIA_TYPES.has(layer.mediaType));
+  const layerPaths = await Promise.all(
+    layers.map((layer, i) => (plain(layer) ? decompressedLayer(store, layer.digest, diffIds[i]!, context.signal) : store.blobPath(layer.digest))),
+  );
   return {
     ...(ref.tag !== undefined && { tag: { name: ref.familiarName, tag: ref.tag } }),
     canonical: `${ref.registry}/${ref.repository}${ref.tag === undefined ? '' : `:${ref.tag}`}`,

@@ -23,8 +23,15 @@ export const MANIFEST_ACCEPT = [
   MediaType.dockerSchema1,
 ];
 
-/** Layer formats `docker load` reads as they are served: gzip (Docker and OCI, incl. foreign) and plain tar. */
+/** zstd layers: written decompressed into docker-archive output, since not every loader reads zstd. */
+export const ZSTD_LAYER_MEDIA_TYPES: ReadonlySet<string> = new Set([
+  'application/vnd.oci.image.layer.v1.tar+zstd',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+]);
+
+/** Layer formats frozen pulls: gzip (Docker and OCI, incl. foreign), plain tar, and zstd. */
 const LAYER_MEDIA_TYPES = new Set([
+  ...ZSTD_LAYER_MEDIA_TYPES,
   'application/vnd.docker.image.rootfs.diff.tar.gzip',
   'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
   'application/vnd.oci.image.layer.v1.tar',

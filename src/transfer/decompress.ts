@@ -1,4 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -7,10 +8,35 @@ import { createDigester, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { acquireLock } from '../store/lock.js';
+import { createZstdDecompress } from './zstd.js';
+
+export type Compression = 'gzip' | 'zstd';
+
+/** What the first bytes say: gzip, zstd, or neither (a plain tar). */
+export function compressionOf(head: Uint8Array): Compression | undefined {
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  return undefined;
+}
+
+function decompressor(compression: Compression): Transform {
+  return compression === 'gzip' ? createGunzip() : createZstdDecompress();
+}
+
+async function compressionOfFile(path: string): Promise<Compression | undefined> {
+  const file = await open(path);
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(4), 0, 4, 0);
+    return compressionOf(buffer.subarray(0, bytesRead));
+  } finally {
+    await file.close();
+  }
+}
 
 /**
  * The uncompressed form of a layer (what `docker save` stores), kept in the cache under its own digest, the diff ID:
- * a gzip layer is decompressed and must hash to the config's diff ID; a plain tar layer already is its diff ID.
+ * a gzip or zstd layer is decompressed and must hash to the config's diff ID; a plain tar layer already is its diff
+ * ID.
  */
 export async function decompressedLayer(store: BlobStore, blob: Digest, diffId: Digest, signal?: AbortSignal): Promise<string> {
   if (blob.value === diffId.value || (await store.has(diffId))) return store.blobPath(diffId);
@@ -20,8 +46,9 @@ export async function decompressedLayer(store: BlobStore, blob: Digest, diffId: 
     if (await store.has(diffId)) return store.blobPath(diffId);
     const hash = createDigester(diffId.algorithm);
     const hashing = new Transform({ transform: (chunk: Buffer, _encoding, callback) => (hash.update(chunk), callback(null, chunk)) });
+    const compression = (await compressionOfFile(store.blobPath(blob))) ?? 'gzip';
     try {
-      await pipeline(createReadStream(store.blobPath(blob)), createGunzip(), hashing, createWriteStream(store.partialPath(diffId)), signal ? { signal } : {});
+      await pipeline(createReadStream(store.blobPath(blob)), decompressor(compression), hashing, createWriteStream(store.partialPath(diffId)), signal ? { signal } : {});
     } catch (error) {
       throw new FrozenError('integrity', `layer ${blob.value} cannot be decompressed: ${(error as Error).message}`, { cause: error });
     }
@@ -36,16 +63,12 @@ export async function decompressedLayer(store: BlobStore, blob: Digest, diffId: 
   }
 }
 
-/**
- * The diff ID of a layer file: sha256 of its uncompressed bytes. Gzip is decompressed; plain tar is hashed as it
- * is; zstd is reported (Node 20 has no zstd).
- */
+/** The diff ID of a layer file: sha256 of its uncompressed bytes. Gzip and zstd are decompressed; plain tar is hashed as it is. */
 export async function diffIdOf(input: AsyncIterable<Buffer>): Promise<string> {
   const iterator = input[Symbol.asyncIterator]();
   const first = await iterator.next();
   const head: Buffer = first.done ? Buffer.alloc(0) : first.value;
-  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) throw new Error('zstd-compressed: cannot check its diff ID here');
-  const gzip = head[0] === 0x1f && head[1] === 0x8b;
+  const compression = compressionOf(head);
   const bytes = Readable.from(
     (async function* () {
       if (head.length > 0) yield head;
@@ -55,9 +78,9 @@ export async function diffIdOf(input: AsyncIterable<Buffer>): Promise<string> {
   const hash = createHash('sha256');
   const sink = new Writable({ write: (chunk: Buffer, _encoding, callback) => (hash.update(chunk), callback()) });
   try {
-    await (gzip ? pipeline(bytes, createGunzip(), sink) : pipeline(bytes, sink));
+    await (compression ? pipeline(bytes, decompressor(compression), sink) : pipeline(bytes, sink));
   } catch (error) {
-    throw gzip ? new Error(`corrupt gzip (${(error as Error).message})`) : error;
+    throw compression === 'gzip' ? new Error(`corrupt gzip (${(error as Error).message})`) : error;
   }
   return `sha256:${hash.digest('hex')}`;
 }

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { FrozenError } from '../errors.js';
+import { compressionOf, type Compression } from './decompress.js';
 import type { StreamHash } from './ingest.js';
 
 /**
@@ -87,9 +88,9 @@ export class LayerHash implements StreamHash {
 
 const SNIFF_BYTES = 6;
 
-function sniff(head: Buffer): 'gzip' | 'zstd' | 'xz' | 'bzip2' | 'tar' {
-  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return 'zstd';
+function sniff(head: Buffer): Compression | 'xz' | 'bzip2' | 'tar' {
+  const compression = compressionOf(head);
+  if (compression) return compression;
   if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
   if (head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
   return 'tar';

@@ -8,6 +8,7 @@ import { runCli } from '../support/cli.js';
 import { dockerdWanted, startDockerd, type PrivateDockerd } from '../support/dockerd.js';
 import { pushFixtures, type PushedImages } from '../support/fixture.js';
 import { startFlakyRegistry } from '../support/flaky-registry.js';
+import { image, layer, pushImage } from '../support/images.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { schema1Fixture } from '../support/schema1.js';
 import { startV1Registry, v1Image } from '../support/v1-registry.js';
@@ -102,6 +103,20 @@ describe.runIf(dockerdWanted)('docker load on a private dockerd', () => {
     } finally {
       await v1.stop();
     }
+  }, 60_000);
+
+  test('an image with a zstd layer loads (the layer is written as its tar)', async () => {
+    const base = await layer([{ type: 'file', name: 'base', content: 'base\n' }], 'oci-gzip');
+    const top = await layer([{ type: 'file', name: 'top', content: 'zstd layer\n' }], 'zstd');
+    const zstdImage = image({ layers: [base, top], format: 'oci' });
+    await pushImage({ url: registry.url }, 'zstd/app', zstdImage, '1');
+    const ref = `${registry.host}/zstd/app:1`;
+    const output = await mkdtemp(join(tmpdir(), 'frozen-load-zstd-'));
+    expect((await runCli(['pull', '-o', output, ref])).code).toBe(0);
+    const load = await exec('sh', ['-c', `tar -cC '${output}' . | docker -H '${dockerd.host}' load`]);
+    expect(load.stdout).toContain(`Loaded image: ${ref}`);
+    const { stdout } = await dockerd.docker(['image', 'inspect', '--format', '{{.Id}} {{json .RootFS.Layers}}', ref]);
+    expect(stdout.trim()).toBe(`${zstdImage.config.digest} ${JSON.stringify([base.diffId, top.diffId])}`);
   }, 60_000);
 
   test('frozen pull -o - | docker load', async () => {

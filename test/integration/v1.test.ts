@@ -155,6 +155,22 @@ describe('v1 registries', () => {
     expect(refused.stderr).toMatch(/--protocol v1 does not apply/);
   });
 
+  test('--decompress and --format oci apply to v1 images too', async () => {
+    const plainDir = await tempDir();
+    expect((await runCli(['pull', '-q', '--decompress', '-o', plainDir, `${registry.host}/team/other:2`])).code).toBe(0);
+    for (const image of [base, other]) expect(sha256(await readFile(join(plainDir, image.id, 'layer.tar')))).toBe(image.diffId);
+    expect((await runCli(['verify', plainDir])).code).toBe(0);
+
+    const layout = join(await tempDir(), 'layout');
+    const oci = await runCli(['pull', '-q', '--format', 'oci', '-o', layout, `${registry.host}/team/other:2`]);
+    expect(oci.stderr).toBe('');
+    expect(oci.code).toBe(0);
+    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
+    const manifest = JSON.parse(await readFile(join(layout, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+    expect(manifest.layers.map((l: { digest: string }) => l.digest)).toEqual([sha256(base.layer), sha256(other.layer)]);
+    expect((await runCli(['verify', layout])).code).toBe(0);
+  });
+
   test('a registry with no X-Docker-Size: layers are sized by HEAD', async () => {
     registry.behaviour.omitSize = true;
     try {
