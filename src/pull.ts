@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,6 @@ import { digestOf, parseDigest, type Digest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { writeOciLayout } from './layout/oci.js';
-import { packDirectory } from './layout/tar.js';
 import { MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
 import { canonicalReference, familiarTag, parseReference, type ImageReference } from './reference/index.js';
@@ -124,11 +124,24 @@ const DEFAULT_PER_HOST = 6;
  * from the cache by hard link. A failure or an abort leaves it as it was. Throws a FrozenError: an ImagePullError
  * naming the image when one image failed, PullFailures when several did.
  */
-export async function pull(options: PullOptions): Promise<PullResult> {
+export async function pull(given: PullOptions): Promise<PullResult> {
+  const options = given.signal ? { ...given, signal: runSignal(given.signal) } : given;
   const output = options.output ?? 'frozen-images';
   if (options.format === 'oci') return pullToOci(options, output);
   if (typeof output === 'string' && options.format !== 'tar') return pullInto(options, resolvePath(output));
   return pullToTar(options, output);
+}
+
+/**
+ * The signal a run's requests, waits and locks listen on: it follows the caller's. Dozens of listeners at once are
+ * expected here (one per request in flight), not the leak Node warns about past 10.
+ */
+function runSignal(outer: AbortSignal): AbortSignal {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  if (outer.aborted) controller.abort(outer.reason);
+  else outer.addEventListener('abort', () => controller.abort(outer.reason), { once: true });
+  return controller.signal;
 }
 
 /**
@@ -154,6 +167,8 @@ async function withScratch<T>(options: PullOptions, fn: (scratch: string) => Pro
 function pullToTar(options: PullOptions, output: string | Writable): Promise<PullResult> {
   return withScratch(options, async (scratch) => {
     const result = await pullInto(options, join(scratch, 'images'));
+    // Loaded on use: tar-stream costs directory pulls start-up time for nothing.
+    const { packDirectory } = await import('./layout/tar.js');
     if (typeof output !== 'string') {
       await packDirectory(join(scratch, 'images'), output);
       return { ...result, output: '-' };

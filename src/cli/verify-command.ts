@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { asFrozenError } from '../errors.js';
-import { verifyArchive } from '../verify.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
 
 /** `frozen verify PATH...`: is this directory or tar loadable, without a daemon? One line per problem. */
@@ -12,6 +11,8 @@ export function verifyCommand(io: Io, setExitCode: (code: number) => void): Comm
       let code = EXIT_OK;
       for (const path of paths) {
         try {
+          // Loaded on use: it brings tar-stream, which the other commands' start-up need not pay for.
+          const { verifyArchive } = await import('../verify.js');
           const result = await verifyArchive(path);
           for (const problem of result.problems) io.stdout(`${path}: ${problem.image}: ${problem.message}\n`);
           if (result.problems.length === 0) io.stdout(`${path}: ok, ${result.images} image(s), ${result.layers} layer(s) verified\n`);

@@ -294,6 +294,17 @@ describe('progress output', () => {
   });
 });
 
+describe('many blobs at once', () => {
+  test('40 layers download concurrently, and with -q stderr stays empty (no listener-leak warning)', async () => {
+    const many = image({ layers: await Promise.all(Array.from({ length: 40 }, (_, i) => layer([{ type: 'file', name: `l${i}`, content: `layer ${i}\n` }]))) });
+    server.serve('many/app', '1', many);
+    const result = await pullWith(await tempDir(), '-q', `${server.host}/many/app:1`);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect((await loadWithSkopeo(result.output)).imageId).toBe(many.config.digest);
+  });
+});
+
 async function sizeOf(path: string): Promise<number> {
   return stat(path).then((s) => s.size, () => 0);
 }
