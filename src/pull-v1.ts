@@ -34,6 +34,7 @@ interface V1Layer {
 
 export async function pullV1Image(ref: ImageReference, registry: V1Registry, context: PullContext): Promise<StagedPull> {
   if (context.offline) throw new FrozenError('unsupported', 'a v1 image cannot be pulled offline: lock files hold v2 images only');
+  if (ref.digest) throw new FrozenError('reference', `${ref.registry} is a v1 registry, which has no manifest digests: pin a v1 image ID with name:tag@<64 hex>`);
   const { signal } = context;
   const id = ref.imageId ?? (await registry.tag(ref.tag!, signal));
   const ancestry = await registry.ancestry(id, signal);

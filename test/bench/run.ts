@@ -128,8 +128,10 @@ async function inScratch<T>(work: string, fn: (dir: string) => Promise<T>): Prom
 }
 
 /** A cold frozen pull: empty cache, new directory. */
-function frozenColdRun(ref: string, work: string, extra: string[] = []) {
-  return inScratch(work, (dir) => timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'out'), ...extra, ref], { FROZEN_CACHE: join(dir, 'cache') }));
+function frozenColdRun(ref: string, work: string, extra: string[] = [], sampleRss = false) {
+  return inScratch(work, (dir) =>
+    timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'out'), ...extra, ref], { FROZEN_CACHE: join(dir, 'cache') }, sampleRss),
+  );
 }
 
 async function frozenCold(ref: string, work: string, extra: string[] = []): Promise<number> {
@@ -138,7 +140,7 @@ async function frozenCold(ref: string, work: string, extra: string[] = []): Prom
 
 /** Peak resident memory of a cold frozen pull, read from /proc while it runs. */
 async function frozenPeakRss(ref: string, work: string): Promise<number> {
-  return (await frozenColdRun(ref, work)).peakRssBytes;
+  return (await frozenColdRun(ref, work, [], true)).peakRssBytes;
 }
 
 /** Everything cached: a re-pull into a fresh directory, median of RUNS. */
@@ -169,17 +171,22 @@ function skopeo(ref: string, work: string): Promise<number> {
   });
 }
 
-async function timed(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ seconds: number; peakRssBytes: number }> {
+/**
+ * Runs a command to its end. With `sampleRss`, its peak resident memory is read from /proc every 20 ms; only the
+ * memory run does that, since the polling takes CPU from the process being timed (this machine has two cores).
+ */
+async function timed(command: string, args: string[], env: NodeJS.ProcessEnv = {}, sampleRss = false): Promise<{ seconds: number; peakRssBytes: number }> {
   const started = performance.now();
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   let peak = 0;
-  const poll = setInterval(async () => {
+  const poll = sampleRss ? setInterval(sampleMemory, 20) : undefined;
+  async function sampleMemory() {
     const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
     const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
     if (hwm) peak = Math.max(peak, Number(hwm[1]) * 1024);
-  }, 20);
+  }
   const [code] = (await once(child, 'close')) as [number];
   clearInterval(poll);
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`);

@@ -171,6 +171,12 @@ describe('v1 registries', () => {
     expect((await runCli(['verify', layout])).code).toBe(0);
   });
 
+  test('a sha256 digest pin cannot name a v1 image: a usage error', async () => {
+    const result = await runCli(['pull', '--protocol', 'v1', '-o', join(await tempDir(), 'never'), `${registry.host}/team/app@sha256:${'a'.repeat(64)}`]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/is a v1 registry, which has no manifest digests/);
+  });
+
   test('a registry with no X-Docker-Size: layers are sized by HEAD', async () => {
     registry.behaviour.omitSize = true;
     try {
