@@ -16,9 +16,9 @@ import { startRegistry, type RunningRegistry } from '../support/registry.js';
 
 /**
  * `npm run bench`: frozen against the floor (curl fetching the same blobs) and its peers, every tool run as a child
- * process against the same local registry, medians of BENCH_RUNS runs (default 3). Prints a table and the targets.
+ * process against the same local registry, medians of BENCH_RUNS interleaved runs (default 5). Prints a table and the targets.
  */
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const RTT_MS = 50;
 const MB = 1000 * 1000;
 
@@ -28,16 +28,17 @@ test('bench', { timeout: 3_600_000 }, async () => {
   const proxy = await startDelayProxy(registry.url, RTT_MS);
   try {
     log(`building and pushing bench images in ${work} …`);
-    const images = await pushBenchImages(registry, work);
+    const [eight, slow] = await pushSmallImages(registry);
     const rows: Row[] = [];
-    for (const bench of images) rows.push(...(await measureImage(bench, registry.host, work, 'loopback')));
-    const slow = images.find((b) => b.name === '40 small layers')!;
+    for (const bench of [eight, slow]) rows.push(...(await measureImage(bench, registry.host, work, 'loopback')));
     rows.push(...(await measureImage(slow, proxy.host, work, `+${RTT_MS} ms RTT`, { warm: false })));
-    for (const concurrency of [2, 4, 8, 16]) {
-      const seconds = await median(() => frozenCold(`${proxy.host}/${slow.repo}`, work, ['--concurrency', String(concurrency)]));
-      rows.push({ scenario: `40 small layers +${RTT_MS} ms RTT`, tool: `frozen cold --concurrency ${concurrency}`, seconds });
-    }
-    const huge = images.find((b) => b.name === 'one 2 GB layer')!;
+    const levels = [2, 4, 8, 16];
+    const sweep = await interleavedMedians(levels.map((level) => () => frozenCold(`${proxy.host}/${slow.repo}`, work, ['--concurrency', String(level)])));
+    levels.forEach((level, i) => rows.push({ scenario: `40 small layers +${RTT_MS} ms RTT`, tool: `frozen cold --concurrency ${level}`, seconds: sweep[i]! }));
+    // The 2 GB image is made last: writing it leaves the disk busy for a while, which would slow the small scenarios.
+    log('building and pushing the 2 GB image …');
+    const huge = await pushHugeImage(registry, work);
+    rows.push(...(await measureImage(huge, registry.host, work, 'loopback')));
     const rss = await frozenPeakRss(`${registry.host}/${huge.repo}`, work);
     printTable(rows, rss);
   } finally {
@@ -59,7 +60,7 @@ interface Row {
   readonly seconds: number | string;
 }
 
-async function pushBenchImages(registry: RunningRegistry, work: string): Promise<BenchImage[]> {
+async function pushSmallImages(registry: RunningRegistry): Promise<[BenchImage, BenchImage]> {
   const target = { url: registry.url };
   const small = await Promise.all(Array.from({ length: 7 }, (_, i) => layer([{ type: 'file', name: `layer${i}/data`, content: randomBytes(1 * MB) }], 'oci-gzip')));
   const big = await layer([{ type: 'file', name: 'big/data', content: randomBytes(200 * MB) }], 'oci-tar');
@@ -68,18 +69,21 @@ async function pushBenchImages(registry: RunningRegistry, work: string): Promise
 
   const forty = image({ layers: await Promise.all(Array.from({ length: 40 }, (_, i) => layer([{ type: 'file', name: `l${i}`, content: randomBytes(50_000) }]))) });
   await pushImage(target, 'bench/forty', forty, '1');
+  return [
+    { name: '8 layers, one 200 MB', repo: 'bench/eight:1', image: eight },
+    { name: '40 small layers', repo: 'bench/forty:1', image: forty },
+  ];
+}
 
+async function pushHugeImage(registry: RunningRegistry, work: string): Promise<BenchImage> {
+  const target = { url: registry.url };
   const hugeLayer = await writeLargeTarLayer(join(work, 'huge.tar'), 2000 * MB);
   const huge = image({ layers: [hugeLayer], format: 'oci' });
   await pushBlobFile(target, 'bench/huge', join(work, 'huge.tar'), hugeLayer.digest);
   await rm(join(work, 'huge.tar'));
   await pushBlob(target, 'bench/huge', huge.config);
   await pushManifest(target, 'bench/huge', '1', huge.manifest);
-  return [
-    { name: '8 layers, one 200 MB', repo: 'bench/eight:1', image: eight },
-    { name: '40 small layers', repo: 'bench/forty:1', image: forty },
-    { name: 'one 2 GB layer', repo: 'bench/huge:1', image: huge },
-  ];
+  return { name: 'one 2 GB layer', repo: 'bench/huge:1', image: huge };
 }
 
 /** An uncompressed tar layer of random bytes, streamed to a file and hashed on the way. */
@@ -108,13 +112,32 @@ async function measureImage(bench: BenchImage, host: string, work: string, where
   log(`measuring ${scenario}`);
   // Gigabytes just written (bench images, earlier runs) would otherwise be flushed to disk during the runs.
   execFileSync('sync');
-  const rows: Row[] = [];
-  rows.push({ scenario, tool: 'curl (the floor)', seconds: await median(() => curlBlobs(host, bench, work)) });
-  rows.push({ scenario, tool: 'frozen cold', seconds: await median(() => frozenCold(ref, work)) });
-  if (options.warm) rows.push({ scenario, tool: 'frozen warm', seconds: await frozenWarm(ref, work) });
-  rows.push({ scenario, tool: 'skopeo → docker-archive', seconds: await median(() => skopeo(ref, work)) });
-  rows.push({ scenario, tool: "moby's download-frozen-image-v2.sh", seconds: 'n/a: speaks only to Docker Hub' });
-  return rows;
+  return inScratch(work, async (warmDir) => {
+    const warm = options.warm ? await primedCache(ref, warmDir) : undefined;
+    const tools: [string, () => Promise<number>][] = [
+      ['curl (the floor)', () => curlBlobs(host, bench, work)],
+      ['frozen cold', () => frozenCold(ref, work)],
+      ...(warm ? [['frozen warm', warm] as [string, () => Promise<number>]] : []),
+      ['skopeo → docker-archive', () => skopeo(ref, work)],
+    ];
+    const medians = await interleavedMedians(tools.map(([, run]) => run));
+    return [
+      ...tools.map(([tool], i) => ({ scenario, tool, seconds: medians[i]! })),
+      { scenario, tool: "moby's download-frozen-image-v2.sh", seconds: 'n/a: speaks only to Docker Hub' },
+    ];
+  });
+}
+
+/**
+ * RUNS rounds, each running every tool once, and each tool's median: this machine's speed drifts (it is shared),
+ * and interleaving makes the drift touch every tool alike instead of whichever ran during a slow spell.
+ */
+async function interleavedMedians(runs: readonly (() => Promise<number>)[]): Promise<number[]> {
+  const times = runs.map(() => [] as number[]);
+  for (let round = 0; round < RUNS; round++) {
+    for (const [i, run] of runs.entries()) times[i]!.push(await run());
+  }
+  return times.map((list) => list.sort((a, b) => a - b)[Math.floor(list.length / 2)]!);
 }
 
 /** Runs `fn` with a fresh scratch folder under `work`, removed afterwards. */
@@ -143,14 +166,12 @@ async function frozenPeakRss(ref: string, work: string): Promise<number> {
   return (await frozenColdRun(ref, work, [], true)).peakRssBytes;
 }
 
-/** Everything cached: a re-pull into a fresh directory, median of RUNS. */
-function frozenWarm(ref: string, work: string): Promise<number> {
-  return inScratch(work, async (dir) => {
-    const env = { FROZEN_CACHE: join(dir, 'cache') };
-    await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'first'), ref], env);
-    let run = 0;
-    return median(async () => (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, `out${run++}`), ref], env)).seconds);
-  });
+/** Pulls once into a cache in `dir`; the function it returns times a re-pull (everything cached) into a new directory. */
+async function primedCache(ref: string, dir: string): Promise<() => Promise<number>> {
+  const env = { FROZEN_CACHE: join(dir, 'cache') };
+  await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'first'), ref], env);
+  let run = 0;
+  return async () => (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, `out${run++}`), ref], env)).seconds;
 }
 
 /** The floor: one curl process fetching the manifest and every blob to files, 8 at a time. */
@@ -191,13 +212,6 @@ async function timed(command: string, args: string[], env: NodeJS.ProcessEnv = {
   clearInterval(poll);
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`);
   return { seconds: (performance.now() - started) / 1000, peakRssBytes: peak };
-}
-
-async function median(run: () => Promise<number>): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) times.push(await run());
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
 }
 
 function printTable(rows: Row[], peakRss: number): void {
