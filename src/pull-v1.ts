@@ -91,7 +91,8 @@ function assertChain(ancestry: readonly string[], jsons: readonly V1ImageJson[])
   });
 }
 
-interface FetchedLayer {
+/** A v1 layer in the cache, and what fetching it took. */
+export interface FetchedLayer {
   readonly layer: V1Layer;
   readonly bytes: number;
   readonly endpoint?: string;
@@ -106,7 +107,7 @@ function countEndpoints(endpoints: readonly (string | undefined)[]): Record<stri
 /** One layer, once per run however many images share it (single-flight), through the scheduler. */
 function fetchLayer(id: string, size: number, ref: ImageReference, registry: V1Registry, context: PullContext): Promise<FetchedLayer> {
   const key = `v1:${ref.registry}/${id}`;
-  let pending = context.v1Layers.get(key) as Promise<FetchedLayer> | undefined;
+  let pending = context.v1Layers.get(key);
   if (!pending) {
     pending = context.scheduler.run(ref.registry, size, () => downloadLayer(id, size, ref, registry, context));
     context.v1Layers.set(key, pending);

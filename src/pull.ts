@@ -23,7 +23,7 @@ import { ingest } from './transfer/ingest.js';
 import { Scheduler } from './transfer/scheduler.js';
 import { processAlive } from './util/process.js';
 import { throttled } from './util/throttle.js';
-import { pullV1Image } from './pull-v1.js';
+import { pullV1Image, type FetchedLayer } from './pull-v1.js';
 import { stageImage, type LayerDecompression } from './stage.js';
 
 export interface PullOptions extends RegistryOptions {
@@ -277,7 +277,7 @@ export interface PullContext {
   readonly decompress: LayerDecompression;
   readonly protocol: Protocol;
   /** Single-flight for v1 layers, by registry and image ID. */
-  readonly v1Layers: Map<string, Promise<unknown>>;
+  readonly v1Layers: Map<string, Promise<FetchedLayer>>;
   readonly signal?: AbortSignal;
 }
 
