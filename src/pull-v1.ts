@@ -113,7 +113,8 @@ function fetchLayer(id: string, size: number, ref: ImageReference, registry: V1R
     context.v1Layers.set(key, pending);
   }
   return pending.then(async (result) => {
-    await context.store.touch(parseDigest(result.layer.digest));
+    // A layer downloaded now is fresh; one found in the cache is marked used, for prune.
+    if (!result.endpoint) await context.store.touch(parseDigest(result.layer.digest));
     const source: BlobSource = result.endpoint ? 'registry' : 'cache';
     context.emit({ type: 'blob-done', image: ref.original, kind: 'layer', digest: `v1:${id}`, size, source, bytes: result.bytes, ...(result.endpoint && { endpoint: result.endpoint }) });
     return result;
@@ -156,6 +157,7 @@ function v1LayerTarget(store: BlobStore, registry: string, id: string, size: num
     lock: `${base}.lock`,
     size,
     newHash: () => new LayerHash(),
+    prepare: async () => void (await mkdir(dirname(base), { recursive: true })),
     done: async () => {
       const record = await readRecord(`${base}.json`);
       if (record && record.size === size && (await store.has(parseDigest(record.digest), size))) known = record;

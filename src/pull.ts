@@ -406,7 +406,8 @@ async function fetchBlob(descriptor: Descriptor, kind: BlobKind, present: string
     context.inFlight.set(digest, pending);
   }
   const result = await pending;
-  await context.store.touch(descriptor.digest);
+  // A blob downloaded now is fresh; one found in the cache or the output is marked used, for prune.
+  if (result.source === 'cache' || result.source === 'output') await context.store.touch(descriptor.digest);
   context.emit({ type: 'blob-done', image, kind, digest, size: descriptor.size, ...result });
   return result;
 }

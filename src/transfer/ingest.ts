@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, stat, truncate } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, stat, truncate } from 'node:fs/promises';
 import { createDigester } from '../digest.js';
 import { asFrozenError, FrozenError } from '../errors.js';
 import type { Descriptor } from '../manifest/index.js';
@@ -60,6 +59,8 @@ export interface IngestTarget<H extends StreamHash = StreamHash> {
   readonly lock: string;
   readonly size: number;
   newHash(): H;
+  /** Makes the folder of the partial and lock files. */
+  prepare(): Promise<void>;
   /** True when the finished file is already in place (here, or by another process). */
   done(): Promise<boolean>;
   /** Checks and moves the complete partial into place. A wrong digest after a resume is retried from 0. */
@@ -75,10 +76,13 @@ export async function ingest(store: BlobStore, descriptor: Descriptor, endpoints
   return ingestInto(blobTarget(store, descriptor), endpoints, options);
 }
 
-/** `ingest` for any target: locked across processes, resumed, retried, falling back from endpoint to endpoint. */
+/**
+ * `ingest` for any target: locked across processes, resumed, retried, falling back from endpoint to endpoint.
+ * Callers look for the finished file first; here it is looked for again once the lock is held, in case another
+ * process finished it meanwhile.
+ */
 export async function ingestInto<H extends StreamHash>(target: IngestTarget<H>, endpoints: readonly BlobEndpoint[], options: IngestOptions): Promise<IngestResult> {
-  if (await target.done()) return { source: 'cache', received: 0 };
-  await mkdir(dirname(target.partial), { recursive: true });
+  await target.prepare();
   const release = await acquireLock(target.lock, {
     ...(options.signal && { signal: options.signal }),
     ...(options.onWait && { onWait: options.onWait }),
@@ -217,7 +221,8 @@ function naming(error: unknown, name: string): FrozenError {
 /** Re-hashes what a previous attempt left. A partial longer than the blob, or one that cannot be read, starts over. */
 async function resumePoint<H extends StreamHash>(target: IngestTarget<H>): Promise<{ offset: number; hash: H }> {
   const size = await stat(target.partial).then((s) => s.size, () => 0);
-  if (size === 0 || size > target.size) return restart(target);
+  if (size === 0) return { offset: 0, hash: target.newHash() };
+  if (size > target.size) return restart(target);
   const hash = target.newHash();
   try {
     for await (const chunk of createReadStream(target.partial)) await hash.update(chunk as Buffer);
@@ -244,6 +249,7 @@ function blobTarget(store: BlobStore, descriptor: Descriptor): IngestTarget {
     lock: store.lockPath(digest),
     size: descriptor.size,
     newHash: () => nodeHash(digest.algorithm),
+    prepare: () => store.prepare(digest),
     done: () => store.has(digest, descriptor.size),
     complete: async (hash, resumed) => {
       const hex = await hash.finish();
