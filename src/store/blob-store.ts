@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseDigest, type Digest } from '../digest.js';
@@ -111,7 +111,8 @@ export class BlobStore {
 
   /**
    * Removes blobs unused for longer than `olderThanMs`, then the least recently used until the total is at most
-   * `maxBytes`. With neither, removes everything. Partial downloads nobody is working on go too.
+   * `maxBytes`. With neither, removes everything. Partial downloads nobody is working on go too, and v1 layer
+   * records whose blob is gone.
    */
   async prune(options: { olderThanMs?: number; maxBytes?: number; now?: number } = {}): Promise<CachedBlob[]> {
     const now = options.now ?? Date.now();
@@ -127,17 +128,32 @@ export class BlobStore {
       total -= blob.size;
       removed.push(blob);
     }
-    await this.removePartials();
+    await this.removeLeftovers('blobs', async () => false);
+    await this.removeLeftovers('v1', async (record) => !(await this.recordedBlobExists(record)));
     return removed;
   }
 
-  private async removePartials(): Promise<void> {
-    for (const algorithm of await readdir(join(this.root, 'blobs')).catch(() => [])) {
-      for (const name of await readdir(join(this.root, 'blobs', algorithm)).catch(() => [])) {
-        const path = join(this.root, 'blobs', algorithm, name);
+  /**
+   * In each folder below `area`: partials no process holds a lock for, and `.json` records (v1 layers) that
+   * `orphaned` says point at nothing.
+   */
+  private async removeLeftovers(area: string, orphaned: (record: string) => Promise<boolean>): Promise<void> {
+    for (const folder of await readdir(join(this.root, area)).catch(() => [])) {
+      for (const name of await readdir(join(this.root, area, folder)).catch(() => [])) {
+        const path = join(this.root, area, folder, name);
         const inUse = await stat(path.replace(/\.partial$/, '.lock')).then(() => true, () => false);
-        if (name.endsWith('.partial') && !inUse) await rm(path, { force: true });
+        const leftover = name.endsWith('.partial') ? !inUse : name.endsWith('.json') && (await orphaned(path));
+        if (leftover) await rm(path, { force: true });
       }
+    }
+  }
+
+  private async recordedBlobExists(record: string): Promise<boolean> {
+    try {
+      const { digest } = JSON.parse(await readFile(record, 'utf8')) as { digest: string };
+      return await this.has(parseDigest(digest));
+    } catch {
+      return false; // unreadable: the layer is fetched again anyway
     }
   }
 }

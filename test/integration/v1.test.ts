@@ -140,6 +140,12 @@ describe('v1 registries', () => {
     expect(again.code).toBe(0);
     expect(registry.requests.slice(before).filter((r) => r.path.endsWith('/layer'))).toEqual([]);
     expect(await snapshot(second)).toEqual(await snapshot(first));
+
+    // The cache keeps a record per v1 layer beside the blobs; pruning the blobs drops the records with them.
+    const records = join(cache, 'v1', registry.host.replace(':', '_'));
+    expect((await readdir(records)).filter((name) => name.endsWith('.json')).sort()).toEqual([base, middle, top].map((i) => `${i.id}.json`).sort());
+    expect((await runCli(['cache', 'prune'], { env: { FROZEN_CACHE: cache } })).code).toBe(0);
+    expect(await readdir(records)).toEqual([]);
   });
 
   test('inspect and lock say the registry is v1 instead of "not found"; --lock with --protocol v1 is refused', async () => {
