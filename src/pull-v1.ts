@@ -2,17 +2,17 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { historyImage } from './convert/schema1.js';
-import { digestOf, parseDigest, type Digest } from './digest.js';
-import { asFrozenError, FrozenError } from './errors.js';
+import { parseDigest, type Digest } from './digest.js';
+import { FrozenError } from './errors.js';
 import type { Descriptor } from './manifest/index.js';
 import type { BlobSource, PullContext, PulledImage, StagedPull } from './pull.js';
 import { canonicalReference, familiarTag, type ImageReference } from './reference/index.js';
 import type { V1ImageJson, V1Registry } from './registry/v1.js';
-import { stageImage } from './stage.js';
+import { countEndpoints, downloadEvents } from './pull-events.js';
+import { keepConvertedImage, stageImage } from './stage.js';
 import type { BlobStore } from './store/blob-store.js';
 import { ingestInto, rejectPartial, type IngestTarget } from './transfer/ingest.js';
 import { LayerHash } from './transfer/layer-hash.js';
-import { throttled } from './util/throttle.js';
 
 /**
  * Pulls an image from a v1 registry: tag → image ID (or the `@<id>` given), its ancestry, every image's json, and
@@ -54,16 +54,12 @@ export async function pullV1Image(ref: ImageReference, registry: V1Registry, con
   // Base first from here on, as manifests list layers.
   const layers = fetched.map((f) => f.layer).reverse();
   const descriptors: Descriptor[] = layers.map((layer) => ({ digest: parseDigest(layer.digest), size: layer.size, mediaType: layer.compressed ? GZIP_LAYER : TAR_LAYER }));
-  const entries = [...jsons].reverse().map((json, i) => ({ blob: descriptors[i]!.digest, v1: JSON.parse(json.bytes.toString('utf8')) as Record<string, unknown> }));
+  const entries = [...jsons].reverse().map((json, i) => ({ blob: descriptors[i]!.digest, v1: json.fields }));
   const image = historyImage(entries, descriptors, layers.map((layer) => parseDigest(layer.diffId)));
-  await context.store.putBytes(image.manifest.config.digest, image.config);
-  const manifestDigest = digestOf(image.manifestBytes);
-  await context.store.putBytes(manifestDigest, image.manifestBytes);
-
   const staged = await stageImage(ref, context, {
     config: image.manifest.config,
     layers: descriptors,
-    manifest: { digest: manifestDigest, mediaType: image.manifest.mediaType, path: context.store.blobPath(manifestDigest) },
+    manifest: await keepConvertedImage(context.store, image),
     legacy: { ids: [...ancestry].reverse(), json: [...jsons].reverse().map((json) => json.bytes) },
   });
   const repoTag = familiarTag(ref);
@@ -76,7 +72,7 @@ export async function pullV1Image(ref: ImageReference, registry: V1Registry, con
     protocol: 'v1',
     bytes: image.config.length + sizes.reduce((a, b) => a + b, 0),
     downloadedBytes: fetched.reduce((sum, f) => sum + f.bytes, 0),
-    blobEndpoints: countEndpoints(fetched.map((f) => f.endpoint)),
+    blobEndpoints: countEndpoints(fetched),
   };
   return { staged, pulled };
 }
@@ -98,12 +94,6 @@ export interface FetchedLayer {
   readonly endpoint?: string;
 }
 
-function countEndpoints(endpoints: readonly (string | undefined)[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const endpoint of endpoints) if (endpoint) counts[endpoint] = (counts[endpoint] ?? 0) + 1;
-  return counts;
-}
-
 /** One layer, once per run however many images share it (single-flight), through the scheduler. */
 function fetchLayer(id: string, size: number, ref: ImageReference, registry: V1Registry, context: PullContext): Promise<FetchedLayer> {
   const key = `v1:${ref.registry}/${id}`;
@@ -122,21 +112,12 @@ function fetchLayer(id: string, size: number, ref: ImageReference, registry: V1R
 }
 
 async function downloadLayer(id: string, size: number, ref: ImageReference, registry: V1Registry, context: PullContext): Promise<FetchedLayer> {
-  const { emit, signal } = context;
-  const image = ref.original;
-  const digest = `v1:${id}`;
+  const { signal } = context;
   const target = v1LayerTarget(context.store, ref.registry, id, size);
   if (await target.done()) return { layer: target.layer(), bytes: 0 };
-  emit({ type: 'blob-start', image, kind: 'layer', digest, size });
-  const progress = throttled((bytes: number) => emit({ type: 'blob-progress', image, kind: 'layer', digest, size, bytes }));
-  const result = await ingestInto(target, await registry.layerEndpoints(id, signal), {
-    ...(signal && { signal }),
-    onProgress: progress,
-    onRetry: (error, attempt, delayMs) => emit({ type: 'blob-retry', image, kind: 'layer', digest, attempt, delayMs, reason: asFrozenError(error).message }),
-    onWait: () => emit({ type: 'blob-wait', image, kind: 'layer', digest }),
-    onFallback: (endpoint, error) => emit({ type: 'blob-fallback', image, kind: 'layer', digest, endpoint, reason: asFrozenError(error).message }),
-  });
-  progress.flush();
+  const events = downloadEvents(context.emit, { image: ref.original, kind: 'layer', digest: `v1:${id}`, size }, signal);
+  const result = await ingestInto(target, await registry.layerEndpoints(id, signal), events.options);
+  events.flush();
   return { layer: target.layer(), bytes: result.received, ...(result.endpoint && { endpoint: result.endpoint.name }) };
 }
 

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
-import { digestOf, parseDigest, type Digest } from './digest.js';
+import { parseDigest, type Digest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { writeOciLayout } from './layout/oci.js';
@@ -22,9 +22,9 @@ import { diffIdOf } from './transfer/decompress.js';
 import { ingest } from './transfer/ingest.js';
 import { Scheduler } from './transfer/scheduler.js';
 import { processAlive } from './util/process.js';
-import { throttled } from './util/throttle.js';
+import { countEndpoints, downloadEvents } from './pull-events.js';
 import { pullV1Image, type FetchedLayer } from './pull-v1.js';
-import { stageImage, type LayerDecompression } from './stage.js';
+import { keepConvertedImage, stageImage, type LayerDecompression } from './stage.js';
 
 export interface PullOptions extends RegistryOptions {
   /** Image references, e.g. `busybox:latest`, `localhost:5000/team/app:1.2@sha256:…`. */
@@ -386,12 +386,6 @@ interface Fetched {
   readonly endpoint?: string;
 }
 
-function countEndpoints(fetched: readonly Fetched[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const { endpoint } of fetched) if (endpoint) counts[endpoint] = (counts[endpoint] ?? 0) + 1;
-  return counts;
-}
-
 /**
  * Makes sure a verified blob is in the store: it is there already, or the output directory holds it (verified,
  * then linked in), or it is downloaded. Single-flight per digest within the process; the store's lock does the
@@ -423,17 +417,9 @@ async function obtain(descriptor: Descriptor, kind: BlobKind, present: string | 
     return { source: 'output', bytes: 0 };
   }
   if (context.offline) throw new FrozenError('not-found', `offline: blob ${digest} is not in the cache`);
-  context.emit({ type: 'blob-start', image, kind, digest, size: descriptor.size });
-  const progress = throttled((bytes: number) => context.emit({ type: 'blob-progress', image, kind, digest, size: descriptor.size, bytes }));
-  const result = await ingest(store, descriptor, remote.blobEndpoints(digest, context.signal), {
-    ...(context.signal && { signal: context.signal }),
-    onProgress: progress,
-    onRetry: (error, attempt, delayMs) =>
-      context.emit({ type: 'blob-retry', image, kind, digest, attempt, delayMs, reason: asFrozenError(error).message }),
-    onWait: () => context.emit({ type: 'blob-wait', image, kind, digest }),
-    onFallback: (endpoint, error) => context.emit({ type: 'blob-fallback', image, kind, digest, endpoint, reason: asFrozenError(error).message }),
-  });
-  progress.flush();
+  const events = downloadEvents(context.emit, { image, kind, digest, size: descriptor.size }, context.signal);
+  const result = await ingest(store, descriptor, remote.blobEndpoints(digest, context.signal), events.options);
+  events.flush();
   const endpoint = result.endpoint;
   return { source: endpoint?.mirror ? 'mirror' : result.source, bytes: result.received, ...(endpoint && { endpoint: endpoint.name }) };
 }
@@ -465,10 +451,5 @@ async function convertSchema1(manifest: Schema1Manifest, ref: ImageReference, re
     layers.map(async (layer) => parseDigest(await diffIdOf(createReadStream(context.store.blobPath(layer.digest)) as AsyncIterable<Buffer>))),
   );
   const converted = historyImage(entries, layers, diffIds);
-  await context.store.putBytes(converted.manifest.config.digest, converted.config);
-  // The converted manifest is kept too: an OCI layout lists it.
-  const manifestDigest = digestOf(converted.manifestBytes);
-  await context.store.putBytes(manifestDigest, converted.manifestBytes);
-  const kept = { digest: manifestDigest, mediaType: converted.manifest.mediaType, path: context.store.blobPath(manifestDigest) };
-  return { image: converted.manifest, manifest: kept };
+  return { image: converted.manifest, manifest: await keepConvertedImage(context.store, converted) };
 }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { parseDigest, type Digest } from './digest.js';
+import type { ConvertedImage } from './convert/schema1.js';
+import { digestOf, parseDigest, type Digest } from './digest.js';
 import { FrozenError } from './errors.js';
 import type { StagedImage } from './layout/docker-dir.js';
 import { ZSTD_LAYER_MEDIA_TYPES, type Descriptor } from './manifest/index.js';
@@ -13,6 +14,17 @@ export interface ImageParts {
   readonly layers: readonly Descriptor[];
   readonly manifest?: StagedImage['manifest'];
   readonly legacy?: StagedImage['legacy'];
+}
+
+/**
+ * A config and manifest frozen made (for schema1 and v1 images) enter the cache like verified blobs: the config for
+ * the writers, the manifest for OCI layouts. Returns the manifest as the writers take it.
+ */
+export async function keepConvertedImage(store: BlobStore, converted: ConvertedImage): Promise<NonNullable<StagedImage['manifest']>> {
+  await store.putBytes(converted.manifest.config.digest, converted.config);
+  const digest = digestOf(converted.manifestBytes);
+  await store.putBytes(digest, converted.manifestBytes);
+  return { digest, mediaType: converted.manifest.mediaType, path: store.blobPath(digest) };
 }
 
 /** Which layers are written uncompressed (checked against their diff IDs): all, the zstd ones, or none. */

@@ -18,6 +18,13 @@ interface V1Compatibility {
 
 const LAYER_MEDIA_TYPE = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 
+/** An image frozen made: its config bytes, and a Docker schema2 manifest as an object and as bytes. */
+export interface ConvertedImage {
+  readonly config: Buffer;
+  readonly manifest: ImageManifest;
+  readonly manifestBytes: Buffer;
+}
+
 export interface Schema1Entry {
   readonly blob: Digest;
   readonly v1: V1Compatibility;
@@ -45,11 +52,7 @@ export function schema1Layers(entries: readonly Schema1Entry[], sizes: ReadonlyM
  * The config (bytes) and a Docker schema2 manifest (object and bytes) for v1 history entries, base first: a schema1
  * manifest's, or a v1 registry's image jsons (each of which has a layer).
  */
-export function historyImage(
-  entries: readonly Schema1Entry[],
-  layers: readonly Descriptor[],
-  diffIds: readonly Digest[],
-): { config: Buffer; manifest: ImageManifest; manifestBytes: Buffer } {
+export function historyImage(entries: readonly Schema1Entry[], layers: readonly Descriptor[], diffIds: readonly Digest[]): ConvertedImage {
   const top = entries.at(-1)!.v1;
   const { id: _id, parent: _parent, Size: _size, throwaway: _throwaway, parent_id: _parentId, layer_id: _layerId, ...fields } = top as Record<string, unknown>;
   const config = Buffer.from(

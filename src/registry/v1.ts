@@ -15,6 +15,8 @@ import { header, type HttpResponse, type Transport } from './transport.js';
 export interface V1ImageJson {
   /** The registry's json, byte for byte (the output keeps it). */
   readonly bytes: Buffer;
+  /** The same, parsed. */
+  readonly fields: Readonly<Record<string, unknown>>;
   readonly id: string;
   readonly parent?: string;
   /** `X-Docker-Size`: the layer's size as served, when the registry says. */
@@ -88,6 +90,7 @@ export class V1Registry {
     const size = header(response.headers, 'x-docker-size');
     return {
       bytes,
+      fields: json as Record<string, unknown>,
       id,
       ...(typeof json.parent === 'string' && json.parent !== '' && { parent: json.parent }),
       ...(size !== undefined && { layerSize: sizeValue(size, `X-Docker-Size of image ${id}`) }),

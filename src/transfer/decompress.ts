@@ -1,5 +1,4 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -23,14 +22,18 @@ function decompressor(compression: Compression): Transform {
   return compression === 'gzip' ? createGunzip() : createZstdDecompress();
 }
 
-async function compressionOfFile(path: string): Promise<Compression | undefined> {
-  const file = await open(path);
-  try {
-    const { buffer, bytesRead } = await file.read(Buffer.alloc(4), 0, 4, 0);
-    return compressionOf(buffer.subarray(0, bytesRead));
-  } finally {
-    await file.close();
-  }
+/** The bytes again, with the compression their first chunk shows (none: a plain tar). */
+async function sniffed(input: AsyncIterable<Buffer>): Promise<{ bytes: Readable; compression: Compression | undefined }> {
+  const iterator = input[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  const head: Buffer = first.done ? Buffer.alloc(0) : first.value;
+  const bytes = Readable.from(
+    (async function* () {
+      if (head.length > 0) yield head;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    })(),
+  );
+  return { bytes, compression: compressionOf(head) };
 }
 
 /**
@@ -46,9 +49,11 @@ export async function decompressedLayer(store: BlobStore, blob: Digest, diffId: 
     if (await store.has(diffId)) return store.blobPath(diffId);
     const hash = createDigester(diffId.algorithm);
     const hashing = new Transform({ transform: (chunk: Buffer, _encoding, callback) => (hash.update(chunk), callback(null, chunk)) });
-    const compression = (await compressionOfFile(store.blobPath(blob))) ?? 'gzip';
     try {
-      await pipeline(createReadStream(store.blobPath(blob)), decompressor(compression), hashing, createWriteStream(store.partialPath(diffId)), signal ? { signal } : {});
+      const { bytes, compression } = await sniffed(createReadStream(store.blobPath(blob)));
+      const output = createWriteStream(store.partialPath(diffId));
+      const options = signal ? { signal } : {};
+      await (compression ? pipeline(bytes, decompressor(compression), hashing, output, options) : pipeline(bytes, hashing, output, options));
     } catch (error) {
       throw new FrozenError('integrity', `layer ${blob.value} cannot be decompressed: ${(error as Error).message}`, { cause: error });
     }
@@ -65,16 +70,7 @@ export async function decompressedLayer(store: BlobStore, blob: Digest, diffId: 
 
 /** The diff ID of a layer file: sha256 of its uncompressed bytes. Gzip and zstd are decompressed; plain tar is hashed as it is. */
 export async function diffIdOf(input: AsyncIterable<Buffer>): Promise<string> {
-  const iterator = input[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  const head: Buffer = first.done ? Buffer.alloc(0) : first.value;
-  const compression = compressionOf(head);
-  const bytes = Readable.from(
-    (async function* () {
-      if (head.length > 0) yield head;
-      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
-    })(),
-  );
+  const { bytes, compression } = await sniffed(input);
   const hash = createHash('sha256');
   const sink = new Writable({ write: (chunk: Buffer, _encoding, callback) => (hash.update(chunk), callback()) });
   try {

@@ -4,25 +4,21 @@ import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { FROZEN_BIN, runCli } from '../support/cli.js';
+import { useRegistry } from '../support/fixture.js';
 import { multiLayerImage, oneLayerImage, pushImage, type BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
-import { startRegistry, type RunningRegistry } from '../support/registry.js';
 
 const tempDir = () => mkdtemp(join(tmpdir(), 'frozen-tar-out-'));
 
-let registry: RunningRegistry;
-let multi: BuiltImage;
-let one: BuiltImage;
-beforeAll(async () => {
-  registry = await startRegistry();
-  multi = await multiLayerImage();
-  one = await oneLayerImage('tar');
-  await pushImage({ url: registry.url }, 'team/app', multi, '1');
-  await pushImage({ url: registry.url }, 'one/app', one, '1');
+const fixture = useRegistry(async (target) => {
+  const multi = await multiLayerImage();
+  const one = await oneLayerImage('tar');
+  await pushImage(target, 'team/app', multi, '1');
+  await pushImage(target, 'one/app', one, '1');
+  return { multi, one };
 });
-afterAll(async () => registry?.stop());
 
 /** skopeo reads a docker-archive tar file: load each entry and check its image ID. */
 async function expectLoadableTar(file: string, expected: BuiltImage[]) {
@@ -38,7 +34,7 @@ describe('tar output', () => {
   test('-o - streams a docker-archive tar to stdout (progress stays on stderr)', async () => {
     const file = join(await tempDir(), 'stdout.tar');
     const cache = await tempDir();
-    const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-o', '-', `${registry.host}/team/app:1`, `${registry.host}/one/app:1`], {
+    const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-o', '-', `${fixture.registry.host}/team/app:1`, `${fixture.registry.host}/one/app:1`], {
       env: { ...process.env, FROZEN_CACHE: cache },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -48,29 +44,29 @@ describe('tar output', () => {
     await pipeline(child.stdout, createWriteStream(file));
     expect(await exited).toBe(0);
     expect(stderr).toMatch(/^done /m);
-    await expectLoadableTar(file, [multi, one]);
+    await expectLoadableTar(file, [fixture.images.multi, fixture.images.one]);
     expect(await readdir(join(cache, 'tmp'))).toEqual([]); // the scratch directory is gone
   });
 
   test('--format tar -o FILE writes the same tar, byte for byte, every time', async () => {
     const dir = await tempDir();
-    const first = await runCli(['pull', '--format', 'tar', '-o', join(dir, 'a.tar'), `${registry.host}/team/app:1`, `${registry.host}/one/app:1`]);
+    const first = await runCli(['pull', '--format', 'tar', '-o', join(dir, 'a.tar'), `${fixture.registry.host}/team/app:1`, `${fixture.registry.host}/one/app:1`]);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(`load with: docker load -i '${join(dir, 'a.tar')}'`);
-    await runCli(['pull', '--format', 'tar', '-o', join(dir, 'b.tar'), `${registry.host}/team/app:1`, `${registry.host}/one/app:1`]);
+    await runCli(['pull', '--format', 'tar', '-o', join(dir, 'b.tar'), `${fixture.registry.host}/team/app:1`, `${fixture.registry.host}/one/app:1`]);
     const [a, b] = await Promise.all([stat(join(dir, 'a.tar')), stat(join(dir, 'b.tar'))]);
     expect(a.size).toBe(b.size);
     const { readFile } = await import('node:fs/promises');
     expect((await readFile(join(dir, 'a.tar'))).equals(await readFile(join(dir, 'b.tar')))).toBe(true);
-    await expectLoadableTar(join(dir, 'a.tar'), [multi, one]);
+    await expectLoadableTar(join(dir, 'a.tar'), [fixture.images.multi, fixture.images.one]);
   });
 
   test('a failed tar pull leaves no file; --json with -o - is a usage error', async () => {
     const dir = await tempDir();
-    const failed = await runCli(['pull', '--format', 'tar', '-o', join(dir, 'x.tar'), `${registry.host}/team/app:nope`]);
+    const failed = await runCli(['pull', '--format', 'tar', '-o', join(dir, 'x.tar'), `${fixture.registry.host}/team/app:nope`]);
     expect(failed.code).toBe(1);
     expect(await readdir(dir)).toEqual([]);
-    const both = await runCli(['pull', '--json', '-o', '-', `${registry.host}/team/app:1`]);
+    const both = await runCli(['pull', '--json', '-o', '-', `${fixture.registry.host}/team/app:1`]);
     expect(both.code).toBe(2);
     expect(both.stderr).toBe('frozen: error: --json and -o - both want stdout\n');
     expect(existsSync(join(dir, 'x.tar'))).toBe(false);

@@ -3,31 +3,27 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { layerIds } from '../../src/layout/docker-format.js';
 import { runCli } from '../support/cli.js';
-import { multiLayerImage, oneLayerImage, pushImage, type BuiltImage } from '../support/images.js';
-import { startRegistry, type RunningRegistry } from '../support/registry.js';
+import { useRegistry } from '../support/fixture.js';
+import { multiLayerImage, oneLayerImage, pushImage } from '../support/images.js';
 
 const exec = promisify(execFile);
 const tempDir = () => mkdtemp(join(tmpdir(), 'frozen-verify-'));
 
-let registry: RunningRegistry;
-let multi: BuiltImage;
-let one: BuiltImage;
-beforeAll(async () => {
-  registry = await startRegistry();
-  multi = await multiLayerImage('oci-gzip');
-  one = await oneLayerImage('verify');
-  await pushImage({ url: registry.url }, 'team/app', multi, '1');
-  await pushImage({ url: registry.url }, 'one/app', one, '1');
+const fixture = useRegistry(async (target) => {
+  const multi = await multiLayerImage('oci-gzip');
+  const one = await oneLayerImage('verify');
+  await pushImage(target, 'team/app', multi, '1');
+  await pushImage(target, 'one/app', one, '1');
+  return { multi, one };
 });
-afterAll(async () => registry?.stop());
 
 /** A pulled directory with its own copies of the blobs (so breaking them does not break a cache). */
 async function pulled(): Promise<string> {
   const output = await tempDir();
-  const result = await runCli(['pull', '--no-cache', '-q', '-o', output, `${registry.host}/team/app:1`, `${registry.host}/one/app:1`]);
+  const result = await runCli(['pull', '--no-cache', '-q', '-o', output, `${fixture.registry.host}/team/app:1`, `${fixture.registry.host}/one/app:1`]);
   expect(result.code).toBe(0);
   return output;
 }
@@ -48,11 +44,11 @@ describe('frozen verify', () => {
 
   test('a truncated layer', async () => {
     const output = await pulled();
-    const ids = layerIds(multi.layers.map((l) => l.digest));
+    const ids = layerIds(fixture.images.multi.layers.map((l) => l.digest));
     await truncate(join(output, ids[0]!, 'layer.tar'), 100);
     const result = await runCli(['verify', output]);
     expect(result.code).toBe(1);
-    expect(result.stdout).toBe(`${output}: ${registry.host}/team/app:1: layer 1 (${ids[0]}/layer.tar): corrupt gzip (unexpected end of file)\n`);
+    expect(result.stdout).toBe(`${output}: ${fixture.registry.host}/team/app:1: layer 1 (${ids[0]}/layer.tar): corrupt gzip (unexpected end of file)\n`);
   });
 
   test('two layers swapped', async () => {
@@ -71,7 +67,7 @@ describe('frozen verify', () => {
 
   test('a missing config, a path outside the archive, a bad tag, no manifest.json', async () => {
     const output = await pulled();
-    await rm(join(output, `${one.config.digest.slice(7)}.json`));
+    await rm(join(output, `${fixture.images.one.config.digest.slice(7)}.json`));
     const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
     manifest[0].Layers[2] = '../../etc/passwd';
     manifest[0].RepoTags.push('no-tag-here');
@@ -79,9 +75,9 @@ describe('frozen verify', () => {
     const result = await runCli(['verify', output]);
     expect(result.code).toBe(1);
     expect(result.stdout.trim().split('\n').sort()).toEqual([
-      `${output}: ${registry.host}/one/app:1: config ${one.config.digest.slice(7)}.json is missing`,
-      `${output}: ${registry.host}/team/app:1: RepoTag "no-tag-here" is not name:tag`,
-      `${output}: ${registry.host}/team/app:1: layer 3 (../../etc/passwd): missing (or outside the archive)`,
+      `${output}: ${fixture.registry.host}/one/app:1: config ${fixture.images.one.config.digest.slice(7)}.json is missing`,
+      `${output}: ${fixture.registry.host}/team/app:1: RepoTag "no-tag-here" is not name:tag`,
+      `${output}: ${fixture.registry.host}/team/app:1: layer 3 (../../etc/passwd): missing (or outside the archive)`,
     ]);
     await rm(join(output, 'manifest.json'));
     const none = await runCli(['verify', output]);

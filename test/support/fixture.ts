@@ -61,18 +61,28 @@ export async function snapshot(dir: string): Promise<Record<string, string>> {
   return files;
 }
 
-export interface FixtureRegistry {
+export interface UsedRegistry<T> {
   registry: RunningRegistry;
-  images: PushedImages;
+  images: T;
 }
 
-/** A real registry holding the fixture images, started before a test file's tests and stopped after them. */
-export function useFixtureRegistry(): FixtureRegistry {
-  const state = {} as FixtureRegistry;
+export type FixtureRegistry = UsedRegistry<PushedImages>;
+
+/**
+ * A real registry, started before a test file's tests and stopped after them, holding what `push` puts there (its
+ * result becomes `images`).
+ */
+export function useRegistry<T>(push: (target: PushTarget) => Promise<T>): UsedRegistry<T> {
+  const state = {} as UsedRegistry<T>;
   beforeAll(async () => {
     state.registry = await startRegistry();
-    state.images = await pushFixtures({ url: state.registry.url });
+    state.images = await push({ url: state.registry.url });
   });
   afterAll(async () => state.registry?.stop());
   return state;
+}
+
+/** A real registry holding the fixture images. */
+export function useFixtureRegistry(): FixtureRegistry {
+  return useRegistry(pushFixtures);
 }

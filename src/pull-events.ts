@@ -1,0 +1,39 @@
+import { asFrozenError } from './errors.js';
+import type { BlobKind, PullEvent } from './pull.js';
+import type { IngestOptions } from './transfer/ingest.js';
+import { throttled } from './util/throttle.js';
+
+/** A blob as events name it: its image, kind, digest (`v1:<id>` for v1 layers) and size. */
+export interface ReportedBlob {
+  readonly image: string;
+  readonly kind: BlobKind;
+  readonly digest: string;
+  readonly size: number;
+}
+
+/**
+ * Announces a download (`blob-start`) and gives the ingest options that report it: progress (throttled; `flush`
+ * sends the last value), retries, waits on another process and endpoint fallbacks.
+ */
+export function downloadEvents(emit: (event: PullEvent) => void, blob: ReportedBlob, signal?: AbortSignal): { options: IngestOptions; flush(): void } {
+  const { image, kind, digest, size } = blob;
+  emit({ type: 'blob-start', image, kind, digest, size });
+  const progress = throttled((bytes: number) => emit({ type: 'blob-progress', image, kind, digest, size, bytes }));
+  return {
+    options: {
+      ...(signal && { signal }),
+      onProgress: progress,
+      onRetry: (error, attempt, delayMs) => emit({ type: 'blob-retry', image, kind, digest, attempt, delayMs, reason: asFrozenError(error).message }),
+      onWait: () => emit({ type: 'blob-wait', image, kind, digest }),
+      onFallback: (endpoint, error) => emit({ type: 'blob-fallback', image, kind, digest, endpoint, reason: asFrozenError(error).message }),
+    },
+    flush: () => progress.flush(),
+  };
+}
+
+/** Blobs downloaded in this run, counted per endpoint that served them. */
+export function countEndpoints(fetched: readonly { readonly endpoint?: string | undefined }[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const { endpoint } of fetched) if (endpoint) counts[endpoint] = (counts[endpoint] ?? 0) + 1;
+  return counts;
+}
