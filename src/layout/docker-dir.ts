@@ -3,6 +3,7 @@ import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, s
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
+import { acquireLock } from '../store/lock.js';
 import { processAlive } from '../util/process.js';
 import {
   addRepositoryTag,
@@ -43,6 +44,7 @@ export interface DirectoryOptions {
 }
 
 const MANIFEST_JSON = 'manifest.json';
+const COMMIT_LOCK = '.frozen-commit.lock';
 const REPOSITORIES = 'repositories';
 
 /**
@@ -78,7 +80,14 @@ export class DockerDirectory {
 
   async commit(images: readonly StagedImage[]): Promise<void> {
     try {
-      await this.commitFiles(images);
+      // Runs writing into one directory at once each merge into manifest.json and repositories: one at a time, or
+      // the last to write would drop the others' entries.
+      const release = await acquireLock(join(this.root, COMMIT_LOCK));
+      try {
+        await this.commitFiles(images);
+      } finally {
+        await release();
+      }
     } catch (error) {
       if (error instanceof FrozenError) throw error;
       throw new FrozenError('output', `cannot write to ${this.root}: ${(error as Error).message}`, { cause: error });

@@ -230,6 +230,25 @@ describe('merging into one directory', () => {
     expect((await loadWithSkopeo(output, 1)).imageId).toBe(second.config.digest);
   });
 
+  test('four processes pulling different images into one directory at once: every entry survives', async () => {
+    const output = await tempDir();
+    const cache = await tempDir();
+    const refs = ['one/app:1', 'team/app:1.2', 'ocitar/app:1', 'multi/app:1'].map((r) => `${fixture.registry.host}/${r}`);
+    // A warm cache brings the four runs to their commit at about the same moment.
+    await pullCli(await tempDir(), '--cache', cache, '--platform', 'linux/amd64', ...refs);
+    const results = await Promise.all(refs.map((ref) => runCli(['pull', '-q', '-o', output, '--cache', cache, '--platform', 'linux/amd64', ref])));
+    expect(results.map((r) => [r.code, r.stderr])).toEqual(refs.map(() => [0, '']));
+    const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
+    expect(manifest.map((e: { RepoTags: string[] }) => e.RepoTags[0]).sort()).toEqual([...refs].sort());
+    const repositories = await readFile(join(output, 'repositories'), 'utf8');
+    for (const ref of refs) expect(repositories).toContain(`"${ref.slice(0, ref.lastIndexOf(':'))}"`);
+    expect((await readdir(output)).filter((name) => name.startsWith('.'))).toEqual([]);
+    for (const [i, img] of [fixture.images.one, fixture.images.multi, fixture.images.ociTar, fixture.images.platforms.amd64].entries()) {
+      const position = manifest.findIndex((e: { RepoTags: string[] }) => e.RepoTags[0] === refs[i]);
+      expect((await loadWithSkopeo(output, position)).imageId).toBe(img.config.digest);
+    }
+  });
+
   test('a second pull of the same image downloads nothing and writes identical bytes', async () => {
     const output = await tempDir();
     await pullCli(output, `${fixture.registry.host}/team/app:1.2`);
