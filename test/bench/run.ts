@@ -4,6 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Transform } from 'node:stream';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
@@ -21,6 +22,8 @@ import { startRegistry, type RunningRegistry } from '../support/registry.js';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const RTT_MS = 50;
 const MB = 1000 * 1000;
+const PLAIN_NODE = fileURLToPath(new URL('plain-node.mjs', import.meta.url));
+const PLAIN_NODE_TOOL = 'plain Node: undici + sha256, no cache or layout';
 
 test('bench', { timeout: 3_600_000 }, async () => {
   const work = await mkdtemp(join(tmpdir(), 'frozen-bench-'));
@@ -116,6 +119,7 @@ async function measureImage(bench: BenchImage, host: string, work: string, where
     const warm = options.warm ? await primedCache(ref, warmDir) : undefined;
     const tools: [string, () => Promise<number>][] = [
       ['curl (the floor)', () => curlBlobs(host, bench, work)],
+      [PLAIN_NODE_TOOL, () => plainNode(host, bench, work)],
       ['frozen cold', () => frozenCold(ref, work)],
       ...(warm ? [['frozen warm', warm] as [string, () => Promise<number>]] : []),
       ['skopeo → docker-archive', () => skopeo(ref, work)],
@@ -174,14 +178,30 @@ async function primedCache(ref: string, dir: string): Promise<() => Promise<numb
   return async () => (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, `out${run++}`), ref], env)).seconds;
 }
 
+/** The manifest's URL and every blob's, as curl and the plain Node program fetch them: told up front, no manifest to parse first. */
+function imageUrls(host: string, bench: BenchImage): { manifest: string; blobs: { url: string; hex: string }[] } {
+  const [repo, tag] = bench.repo.split(':') as [string, string];
+  const blobs = [bench.image.config, ...bench.image.layers].map((b) => ({ url: `http://${host}/v2/${repo}/blobs/${b.digest}`, hex: b.digest.slice(7) }));
+  return { manifest: `http://${host}/v2/${repo}/manifests/${tag}`, blobs };
+}
+
 /** The floor: one curl process fetching the manifest and every blob to files, 8 at a time. */
 function curlBlobs(host: string, bench: BenchImage, work: string): Promise<number> {
   return inScratch(work, async (dir) => {
-    const [repo, tag] = bench.repo.split(':') as [string, string];
+    const { manifest, blobs } = imageUrls(host, bench);
     const args = ['-sS', '--fail', '--parallel', '--parallel-max', '8', '-H', `Accept: ${bench.image.manifest.mediaType}`];
-    args.push(`http://${host}/v2/${repo}/manifests/${tag}`, '-o', join(dir, 'manifest'));
-    for (const b of [bench.image.config, ...bench.image.layers]) args.push(`http://${host}/v2/${repo}/blobs/${b.digest}`, '-o', join(dir, b.digest.slice(7)));
+    args.push(manifest, '-o', join(dir, 'manifest'));
+    for (const { url, hex } of blobs) args.push(url, '-o', join(dir, hex));
     return (await timed('curl', args)).seconds;
+  });
+}
+
+/** A plain Node program (plain-node.mjs): curl's fetches on frozen's HTTP stack, each blob's sha256 checked. */
+function plainNode(host: string, bench: BenchImage, work: string): Promise<number> {
+  return inScratch(work, async (dir) => {
+    const { manifest, blobs } = imageUrls(host, bench);
+    const args = ['--liftoff-only', PLAIN_NODE, dir, manifest, bench.image.manifest.mediaType, ...blobs.map((b) => b.url)];
+    return (await timed(process.execPath, args)).seconds;
   });
 }
 
@@ -215,21 +235,24 @@ async function timed(command: string, args: string[], env: NodeJS.ProcessEnv = {
 }
 
 function printTable(rows: Row[], peakRss: number): void {
-  const lines = ['', '| scenario | tool | median s | × curl | × skopeo |', '|---|---|---:|---:|---:|'];
+  const lines = ['', '| scenario | tool | median s | × curl | × plain Node | × skopeo |', '|---|---|---:|---:|---:|---:|'];
   const reference = (scenario: string, tool: string) => rows.find((r) => r.scenario === scenario && r.tool.startsWith(tool))?.seconds;
   const ratio = (value: number | string, base: number | string | undefined) =>
     typeof value === 'number' && typeof base === 'number' ? `${(value / base).toFixed(2)}` : '';
   for (const row of rows) {
     const seconds = typeof row.seconds === 'number' ? row.seconds.toFixed(3) : row.seconds;
     const scenario = row.scenario.replace(/ loopback$/, '');
-    lines.push(`| ${scenario} | ${row.tool} | ${seconds} | ${ratio(row.seconds, reference(row.scenario, 'curl'))} | ${ratio(row.seconds, reference(row.scenario, 'skopeo'))} |`);
+    const ratios = ['curl', PLAIN_NODE_TOOL, 'skopeo'].map((tool) => ratio(row.seconds, reference(row.scenario, tool)));
+    lines.push(`| ${scenario} | ${row.tool} | ${seconds} | ${ratios.join(' | ')} |`);
   }
   lines.push('', `frozen peak RSS, cold pull of the 2 GB layer: ${(peakRss / MB).toFixed(1)} MB`, '', 'Targets:');
   const target = (name: string, ok: boolean, detail: string) => lines.push(`- ${ok ? 'PASS' : 'FAIL'} ${name}: ${detail}`);
   for (const scenario of [...new Set(rows.map((r) => r.scenario))].filter((s) => s.endsWith('loopback'))) {
     const cold = reference(scenario, 'frozen cold') as number;
     const curl = reference(scenario, 'curl') as number;
-    target(`cold ≤ 1.5× curl (${scenario.replace(/ loopback$/, '')})`, cold <= 1.5 * curl, `${(cold / curl).toFixed(2)}×`);
+    const plain = reference(scenario, PLAIN_NODE_TOOL) as number;
+    const detail = `${(cold / curl).toFixed(2)}× (plain Node: ${(plain / curl).toFixed(2)}×)`;
+    target(`cold ≤ 1.5× curl (${scenario.replace(/ loopback$/, '')})`, cold <= 1.5 * curl, detail);
   }
   const warm = reference('40 small layers loopback', 'frozen warm') as number;
   target('warm 40-layer re-pull ≤ 0.3 s', warm <= 0.3, `${warm.toFixed(3)} s`);
