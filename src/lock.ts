@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { parseDigest } from './digest.js';
 import { FrozenError } from './errors.js';
 import type { Descriptor, ImageManifest } from './manifest/index.js';
@@ -76,8 +76,13 @@ async function lockOne(ref: ImageReference, session: RegistrySession, platform: 
 
 export async function writeLockFile(path: string, file: LockFile): Promise<void> {
   const temp = `${path}.frozen-${process.pid}`;
-  await writeFile(temp, `${JSON.stringify(file, null, 2)}\n`);
-  await rename(temp, path);
+  try {
+    await writeFile(temp, `${JSON.stringify(file, null, 2)}\n`);
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw new FrozenError('output', `cannot write ${path}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** Reads and validates a lock file: every digest is checked before it can name anything. */

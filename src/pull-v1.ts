@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { historyImage } from './convert/schema1.js';
@@ -13,6 +13,7 @@ import { keepConvertedImage, stageImage } from './stage.js';
 import type { BlobStore } from './store/blob-store.js';
 import { ingestInto, rejectPartial, type IngestTarget } from './transfer/ingest.js';
 import { LayerHash } from './transfer/layer-hash.js';
+import { makeDirectory } from './util/make-directory.js';
 
 /**
  * Pulls an image from a v1 registry: tag → image ID (or the `@<id>` given), its ancestry, every image's json, and
@@ -138,7 +139,7 @@ function v1LayerTarget(store: BlobStore, registry: string, id: string, size: num
     lock: `${base}.lock`,
     size,
     newHash: () => new LayerHash(),
-    prepare: async () => void (await mkdir(dirname(base), { recursive: true })),
+    prepare: async () => void (await makeDirectory(dirname(base))),
     done: async () => {
       const record = await readRecord(`${base}.json`);
       if (record && record.size === size && (await store.has(parseDigest(record.digest), size))) known = record;
@@ -176,7 +177,7 @@ async function readRecord(path: string): Promise<V1Layer | undefined> {
 }
 
 async function writeRecord(path: string, record: V1Layer): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirectory(dirname(path));
   const temp = `${path}.${process.pid}`;
   await writeFile(temp, `${JSON.stringify(record)}\n`);
   await rename(temp, path);

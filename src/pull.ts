@@ -1,13 +1,13 @@
 import { setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
 import { parseDigest, type Digest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
-import { writeOciLayout } from './layout/oci.js';
+import { assertFreshLayout, writeOciLayout } from './layout/oci.js';
 import { MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
 import { canonicalReference, familiarTag, parseReference, type ImageReference } from './reference/index.js';
@@ -149,8 +149,7 @@ function runSignal(outer: AbortSignal): AbortSignal {
  * folders of processes that no longer exist are cleared first.
  */
 async function withScratch<T>(options: PullOptions, fn: (scratch: string) => Promise<T>): Promise<T> {
-  const scratchRoot = options.cache === false ? tmpdir() : join(resolvePath(options.cache ?? BlobStore.defaultRoot()), 'tmp');
-  await mkdir(scratchRoot, { recursive: true });
+  const scratchRoot = options.cache === false ? tmpdir() : await new BlobStore(resolvePath(options.cache ?? BlobStore.defaultRoot())).createFolder('tmp');
   for (const name of await readdir(scratchRoot)) {
     const pid = Number(/^scratch-(\d+)-/.exec(name)?.[1]);
     if (pid && !processAlive(pid)) await rm(join(scratchRoot, name), { recursive: true, force: true });
@@ -164,13 +163,16 @@ async function withScratch<T>(options: PullOptions, fn: (scratch: string) => Pro
 }
 
 /** A tar is packed from a directory built in scratch; a tar file is written to a temporary name and renamed. */
-function pullToTar(options: PullOptions, output: string | Writable): Promise<PullResult> {
+async function pullToTar(options: PullOptions, output: string | Writable): Promise<PullResult> {
+  // Loaded on use: tar-stream costs directory pulls start-up time for nothing.
+  const { assertTarTarget, packDirectory } = await import('./layout/tar.js');
+  if (typeof output === 'string') await assertTarTarget(resolvePath(output));
   return withScratch(options, async (scratch) => {
     const result = await pullInto(options, join(scratch, 'images'));
-    // Loaded on use: tar-stream costs directory pulls start-up time for nothing.
-    const { packDirectory } = await import('./layout/tar.js');
     if (typeof output !== 'string') {
-      await packDirectory(join(scratch, 'images'), output);
+      await packDirectory(join(scratch, 'images'), output).catch((error: Error) => {
+        throw new FrozenError('output', `cannot write the tar stream: ${error.message}`, { cause: error });
+      });
       return { ...result, output: '-' };
     }
     const target = resolvePath(output);
@@ -187,10 +189,11 @@ function pullToTar(options: PullOptions, output: string | Writable): Promise<Pul
 }
 
 /** An OCI layout is written from the verified blobs once every image succeeded. */
-function pullToOci(options: PullOptions, output: string | Writable): Promise<PullResult> {
-  if (typeof output !== 'string') return Promise.reject(new FrozenError('reference', '--format oci writes a directory, not a stream'));
-  if (options.decompress) return Promise.reject(new FrozenError('reference', '--format oci keeps blobs as the registry serves them; --decompress does not apply'));
+async function pullToOci(options: PullOptions, output: string | Writable): Promise<PullResult> {
+  if (typeof output !== 'string') throw new FrozenError('reference', '--format oci writes a directory, not a stream');
+  if (options.decompress) throw new FrozenError('reference', '--format oci keeps blobs as the registry serves them; --decompress does not apply');
   const root = resolvePath(output);
+  await assertFreshLayout(root);
   return withScratch(options, async (scratch) => {
     const result = await pullInto(options, join(scratch, 'images'), (staged) => writeOciLayout(root, staged, { copy: options.copy === true }));
     return { ...result, output: root };
@@ -232,6 +235,7 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     ...(options.signal && { signal: options.signal }),
   };
   try {
+    await context.store.createFolder();
     const settled = await Promise.allSettled(refs.map((ref, i) => pullOne(ref, context, locked?.[i])));
     const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [new ImagePullError(refs[i]!.original, asFrozenError(s.reason))] : []));
     options.signal?.throwIfAborted();

@@ -42,7 +42,12 @@ interface ManifestEntry {
 export async function verifyArchive(path: string): Promise<VerifyResult> {
   const info = await stat(path).catch(() => undefined);
   if (!info) throw new FrozenError('reference', `${path}: no such file or directory`);
-  const archive = info.isDirectory() ? await directoryArchive(path) : await tarArchive(path);
+  let archive: Archive;
+  try {
+    archive = info.isDirectory() ? await directoryArchive(path) : await tarArchive(path);
+  } catch (error) {
+    return { images: 0, layers: 0, problems: [{ image: path, message: `not a readable directory or tar archive (${(error as Error).message})` }] };
+  }
   const manifestBytes = await archive.read('manifest.json');
   if (!manifestBytes) return { images: 0, layers: 0, problems: [{ image: path, message: 'no manifest.json: not loadable by Docker 29 or the containerd image store' }] };
   let entries: ManifestEntry[];

@@ -14,7 +14,8 @@ export function verifyCommand(io: Io, setExitCode: (code: number) => void): Comm
           // Loaded on use: it brings tar-stream, which the other commands' start-up need not pay for.
           const { verifyArchive } = await import('../verify.js');
           const result = await verifyArchive(path);
-          for (const problem of result.problems) io.stdout(`${path}: ${problem.image}: ${problem.message}\n`);
+          // Problems of the whole archive name the path itself as their image: it is said once.
+          for (const { image, message } of result.problems) io.stdout(`${image === path ? path : `${path}: ${image}`}: ${message}\n`);
           if (result.problems.length === 0) io.stdout(`${path}: ok, ${result.images} image(s), ${result.layers} layer(s) verified\n`);
           else code = Math.max(code, EXIT_FAILED);
         } catch (error) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
@@ -19,6 +19,7 @@ import {
   type ManifestEntry,
   type Repositories,
 } from './docker-format.js';
+import { makeDirectory } from '../util/make-directory.js';
 
 /** An image whose blobs are verified (in the cache), ready to be placed in the directory. */
 export interface StagedImage {
@@ -62,9 +63,13 @@ export class DockerDirectory {
   ) {}
 
   static async open(root: string, options: DirectoryOptions = {}): Promise<DockerDirectory> {
-    const existed = await isDirectory(root);
+    const existing = await stat(root).catch(() => undefined);
+    if (existing && !existing.isDirectory()) {
+      throw new FrozenError('output', `cannot write to ${root}: it exists and is not a directory (--format tar writes a file)`);
+    }
+    const existed = existing !== undefined;
     try {
-      await mkdir(root, { recursive: true });
+      await makeDirectory(root);
       await removeAbandonedStaging(root);
       const staging = await mkdtemp(join(root, `${STAGING_PREFIX}${process.pid}-`));
       return new DockerDirectory(root, staging, !existed, options);
@@ -131,7 +136,7 @@ export class DockerDirectory {
 
   private async placeLayer(image: StagedImage, ids: readonly string[], index: number, blob: string): Promise<void> {
     const id = ids[index]!;
-    await mkdir(join(this.root, id), { recursive: true });
+    await makeDirectory(join(this.root, id));
     const parent = index > 0 ? ids[index - 1]! : '';
     // The script writes a layer's json only when missing or empty, except the top layer's, always; the v1 script
     // always writes the registry's.
@@ -198,10 +203,6 @@ async function removeAbandonedStaging(root: string): Promise<void> {
 async function sameFile(a: string, b: string): Promise<boolean> {
   const [x, y] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
   return x !== undefined && y !== undefined && x.ino === y.ino && x.dev === y.dev;
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isDirectory(), () => false);
 }
 
 async function hasContent(path: string): Promise<boolean> {

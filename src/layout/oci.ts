@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import type { StagedImage } from './docker-dir.js';
 import { mergeManifestEntries, printManifestJson, type ManifestEntry } from './docker-format.js';
+import { makeDirectory } from '../util/make-directory.js';
 
 /**
  * An OCI image layout (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`) plus the `manifest.json` that `docker load`
@@ -12,10 +13,10 @@ import { mergeManifestEntries, printManifestJson, type ManifestEntry } from './d
  * layout is whole or absent; the target must not exist or be empty.
  */
 export async function writeOciLayout(root: string, images: readonly StagedImage[], options: { copy: boolean }): Promise<void> {
-  await assertFresh(root);
+  await assertFreshLayout(root);
   const building = join(dirname(root), `.frozen-oci-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
-    await mkdir(join(building, 'blobs'), { recursive: true });
+    await makeDirectory(join(building, 'blobs'));
     await writeFile(join(building, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}\n');
     const index: object[] = [];
     const entries: ManifestEntry[] = [];
@@ -52,12 +53,17 @@ function blobPath(digest: Digest): string {
 async function placeBlob(root: string, digest: Digest, from: string, copy: boolean): Promise<void> {
   const target = join(root, blobPath(digest));
   if (await stat(target).then(() => true, () => false)) return;
-  await mkdir(dirname(target), { recursive: true });
+  await makeDirectory(dirname(target));
   if (copy) await copyFile(from, target);
   else await link(from, target).catch(() => copyFile(from, target));
 }
 
-async function assertFresh(root: string): Promise<void> {
-  const entries = await readdir(root).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? [] : Promise.reject(error)));
+/** A layout is written only where nothing is: `root` is absent or an empty directory. Checked before any download too. */
+export async function assertFreshLayout(root: string): Promise<void> {
+  const entries = await readdir(root).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    if (error.code === 'ENOTDIR') throw new FrozenError('output', `${root} exists and is not a directory: --format oci writes a new layout`);
+    throw new FrozenError('output', `cannot read ${root}: ${error.message}`, { cause: error });
+  });
   if (entries.length > 0) throw new FrozenError('output', `${root} is not empty: --format oci writes a new layout`);
 }

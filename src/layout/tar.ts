@@ -1,9 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { pack } from 'tar-stream';
+import { pack, type Pack } from 'tar-stream';
+import { FrozenError } from '../errors.js';
 
 /** Every entry gets this time, so the same images always make the same tar. */
 const MTIME = new Date(0);
@@ -15,6 +16,16 @@ const MTIME = new Date(0);
 export async function packDirectory(dir: string, output: Writable): Promise<void> {
   const tar = pack();
   const done = pipeline(tar, output);
+  const adding = addEntries(tar, dir).catch((error: unknown) => {
+    tar.destroy(error as Error);
+    throw error;
+  });
+  // An output that fails (a file that cannot be opened, a closed pipe) ends the pipeline before the entries are
+  // in: its error is the one to report, and must not be left unhandled while an entry waits.
+  await Promise.all([done, adding]);
+}
+
+async function addEntries(tar: Pack, dir: string): Promise<void> {
   for (const name of await walk(dir)) {
     const path = join(dir, name);
     const info = await stat(path);
@@ -24,11 +35,22 @@ export async function packDirectory(dir: string, output: Writable): Promise<void
     }
     await new Promise<void>((resolve, reject) => {
       const entry = tar.entry({ name, type: 'file', size: info.size, mode: 0o644, mtime: MTIME }, (error) => (error ? reject(error) : resolve()));
+      // A failing output destroys the entry too: its error is the output's, reported by the pipeline.
+      entry.on('error', reject);
       createReadStream(path).on('error', reject).pipe(entry);
     });
   }
   tar.finalize();
-  await done;
+}
+
+/**
+ * Fails before any download when a tar cannot be written at `path`: it is a directory, or its folder is missing.
+ * (A failure at the end still leaves nothing behind; this spares the wait.)
+ */
+export async function assertTarTarget(path: string): Promise<void> {
+  const [target, folder] = await Promise.all([stat(path).catch(() => undefined), stat(dirname(path)).catch(() => undefined)]);
+  if (target?.isDirectory()) throw new FrozenError('output', `cannot write ${path}: it is a directory (--format tar writes a file)`);
+  if (!folder?.isDirectory()) throw new FrozenError('output', `cannot write ${path}: ${dirname(path)} is not a directory`);
 }
 
 /** Relative paths of everything below `dir`, directories before what they contain, sorted. */

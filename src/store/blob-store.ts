@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseDigest, type Digest } from '../digest.js';
+import { FrozenError } from '../errors.js';
+import { makeDirectory } from '../util/make-directory.js';
 import { fileMatches } from './verify-file.js';
 
 /**
@@ -41,9 +43,20 @@ export class BlobStore {
     return `${this.blobPath(digest)}.lock`;
   }
 
+  /** Makes a folder of the cache (`blobs` unless told), or says plainly why the cache cannot be used. */
+  async createFolder(folder = 'blobs'): Promise<string> {
+    const path = join(this.root, folder);
+    try {
+      await makeDirectory(path);
+    } catch (error) {
+      throw new FrozenError('output', `cannot use the cache at ${this.root}: ${(error as Error).message}`, { cause: error });
+    }
+    return path;
+  }
+
   async prepare(digest: Digest): Promise<void> {
     if (this.prepared.has(digest.algorithm)) return;
-    await mkdir(join(this.root, 'blobs', digest.algorithm), { recursive: true });
+    await makeDirectory(join(this.root, 'blobs', digest.algorithm));
     this.prepared.add(digest.algorithm);
   }
 

@@ -122,8 +122,37 @@ describe('output directory problems exit 1', () => {
     await writeFile(file, 'x');
     const result = await runCli(['pull', '-o', file, `${registry.host}/one/app:1`]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^frozen: error: cannot write to .*not-a-dir: /);
+    expect(result.stderr).toMatch(/^frozen: error: cannot write to .*not-a-dir: it exists and is not a directory \(--format tar writes a file\)\n$/);
     expect(await readFile(file, 'utf8')).toBe('x');
+  });
+
+  test('a tar or OCI target that cannot be written fails before any download, in one line', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'frozen-targets-'));
+    const file = join(parent, 'a-file');
+    await writeFile(file, 'x');
+    const cases: [string[], string][] = [
+      [['--format', 'tar', '-o', parent], `cannot write ${parent}: it is a directory (--format tar writes a file)`],
+      [['--format', 'tar', '-o', join(parent, 'missing', 'x.tar')], `cannot write ${join(parent, 'missing', 'x.tar')}: ${join(parent, 'missing')} is not a directory`],
+      [['--format', 'oci', '-o', file], `${file} exists and is not a directory: --format oci writes a new layout`],
+    ];
+    for (const [args, message] of cases) {
+      const cache = await mkdtemp(join(tmpdir(), 'frozen-targets-cache-'));
+      const result = await runCli(['pull', ...args, `${registry.host}/one/app:1`], { env: { FROZEN_CACHE: cache } });
+      expect([result.code, result.stderr]).toEqual([1, `frozen: error: ${message}\n`]);
+      expect(await readdir(cache)).toEqual([]); // nothing was fetched
+    }
+    expect(await readdir(parent)).toEqual(['a-file']);
+    expect(await readFile(file, 'utf8')).toBe('x');
+  });
+
+  // Node's own recursive mkdir never returns there: procfs answers ENOENT for a folder whose parent exists.
+  test('an output or cache folder that cannot be made (under /proc) is a one-line error, not a hang', async () => {
+    const output = await runCli(['pull', '-o', '/proc/frozen-test-output', `${registry.host}/one/app:1`]);
+    expect([output.code, output.stderr]).toEqual([1, "frozen: error: cannot write to /proc/frozen-test-output: ENOENT: no such file or directory, mkdir '/proc/frozen-test-output'\n"]);
+    const dir = join(await mkdtemp(join(tmpdir(), 'frozen-proc-cache-')), 'out');
+    const cache = await runCli(['pull', '-o', dir, '--cache', '/proc/frozen-test-cache', `${registry.host}/one/app:1`]);
+    expect([cache.code, cache.stderr]).toEqual([1, "frozen: error: cannot use the cache at /proc/frozen-test-cache: ENOENT: no such file or directory, mkdir '/proc/frozen-test-cache'\n"]);
+    expect(existsSync(dir)).toBe(false);
   });
 
   test('an existing manifest.json frozen cannot read is not overwritten', async () => {

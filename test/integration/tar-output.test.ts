@@ -1,13 +1,16 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, test } from 'vitest';
+import { pull } from '../../src/pull.js';
 import { FROZEN_BIN, runCli } from '../support/cli.js';
 import { useRegistry } from '../support/fixture.js';
-import { multiLayerImage, oneLayerImage, pushImage, type BuiltImage } from '../support/images.js';
+import { image, layer, multiLayerImage, oneLayerImage, pushImage, type BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
 
 const tempDir = () => mkdtemp(join(tmpdir(), 'frozen-tar-out-'));
@@ -15,8 +18,11 @@ const tempDir = () => mkdtemp(join(tmpdir(), 'frozen-tar-out-'));
 const fixture = useRegistry(async (target) => {
   const multi = await multiLayerImage();
   const one = await oneLayerImage('tar');
+  // More than a pipe holds: a reader that stops early leaves frozen writing into a closed pipe.
+  const big = image({ layers: [await layer([{ type: 'file', name: 'big', content: randomBytes(1_000_000) }])] });
   await pushImage(target, 'team/app', multi, '1');
   await pushImage(target, 'one/app', one, '1');
+  await pushImage(target, 'big/app', big, '1');
   return { multi, one };
 });
 
@@ -70,5 +76,32 @@ describe('tar output', () => {
     expect(both.code).toBe(2);
     expect(both.stderr).toBe('frozen: error: --json and -o - both want stdout\n');
     expect(existsSync(join(dir, 'x.tar'))).toBe(false);
+  });
+
+  test('-o - into a pipe its reader closes early: one error line and exit 1', async () => {
+    const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', '-', `${fixture.registry.host}/big/app:1`], {
+      env: { ...process.env, FROZEN_CACHE: await tempDir() },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.stdout.once('data', () => child.stdout.destroy()); // like `| head -c 10`
+    expect(await exited).toBe(1);
+    expect(stderr).toBe('frozen: error: cannot write the tar stream: write EPIPE\n');
+  });
+
+  test('a stream that fails while the tar is written rejects the pull with an output error', async () => {
+    let accepted = 0;
+    const failing = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        accepted += chunk.length;
+        callback(accepted > 4096 ? new Error('no space left on device') : null);
+      },
+    });
+    const cache = await tempDir();
+    const pulling = pull({ images: [`${fixture.registry.host}/team/app:1`], format: 'tar', output: failing, cache });
+    await expect(pulling).rejects.toMatchObject({ kind: 'output', message: 'cannot write the tar stream: no space left on device' });
+    expect(await readdir(join(cache, 'tmp'))).toEqual([]); // the scratch directory is gone
   });
 });

@@ -82,7 +82,12 @@ describe('frozen verify', () => {
     await rm(join(output, 'manifest.json'));
     const none = await runCli(['verify', output]);
     expect(none.code).toBe(1);
-    expect(none.stdout).toMatch(/no manifest\.json: not loadable/);
+    expect(none.stdout).toBe(`${output}: no manifest.json: not loadable by Docker 29 or the containerd image store\n`);
     expect((await runCli(['verify', join(output, 'nope')])).code).toBe(2);
+    await writeFile(join(output, 'notes.txt'), 'not a tar\n'.repeat(100));
+    const notTar = await runCli(['verify', join(output, 'notes.txt')]);
+    expect(notTar.code).toBe(1);
+    expect(notTar.stdout).toMatch(new RegExp(`^${join(output, 'notes.txt')}: not a readable directory or tar archive \\(.+\\)\n$`));
+    expect(notTar.stderr).toBe('');
   });
 });
