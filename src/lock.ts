@@ -94,16 +94,35 @@ export async function readLockFile(path: string): Promise<LockFile> {
     throw new FrozenError('reference', `cannot read lock file ${path}: ${(error as Error).message}`);
   }
   if (parsed?.version !== 1 || !Array.isArray(parsed.images)) throw new FrozenError('reference', `${path} is not a frozen lock file (version 1)`);
-  try {
-    for (const image of parsed.images) {
-      parseReference(image.reference);
-      for (const digest of [image.digest, image.manifestDigest, image.config.digest, ...image.layers.map((l: LockedBlob) => l.digest)]) parseDigest(digest);
-      if (![image.config, ...image.layers].every((b) => Number.isSafeInteger(b.size) && b.size >= 0)) throw new Error('a size is not a whole number');
+  for (const [index, image] of (parsed.images as unknown[]).entries()) {
+    try {
+      checkLockedImage(image);
+    } catch (error) {
+      throw new FrozenError('reference', `${path}: image ${index + 1}: ${(error as Error).message}`);
     }
-  } catch (error) {
-    throw new FrozenError('reference', `${path}: ${(error as Error).message}`);
   }
   return parsed;
+}
+
+/** Every field a pull reads from a locked image, checked (digests parsed) before any of it is used. */
+function checkLockedImage(image: unknown): void {
+  const entry = (typeof image === 'object' && image !== null ? image : {}) as Record<string, unknown>;
+  for (const field of ['reference', 'digest', 'manifestDigest', 'manifestMediaType'] as const) {
+    if (typeof entry[field] !== 'string') throw new Error(`"${field}" is missing or not a string`);
+  }
+  parseReference(entry.reference as string);
+  parseDigest(entry.digest as string);
+  parseDigest(entry.manifestDigest as string);
+  if (entry.platform !== undefined && typeof entry.platform !== 'string') throw new Error('"platform" is not a string');
+  if (!Array.isArray(entry.layers)) throw new Error('"layers" is missing or not a list');
+  for (const blob of [entry.config, ...(entry.layers as unknown[])]) checkLockedBlob(blob);
+}
+
+function checkLockedBlob(blob: unknown): void {
+  const { digest, size, mediaType } = (typeof blob === 'object' && blob !== null ? blob : {}) as Record<string, unknown>;
+  if (typeof digest !== 'string' || typeof mediaType !== 'string') throw new Error('the config or a layer lacks its digest or media type');
+  parseDigest(digest);
+  if (!Number.isSafeInteger(size) || (size as number) < 0) throw new Error(`${digest}: the size is not a whole number`);
 }
 
 /** The image manifest a locked entry stands for, rebuilt from the lock (for offline pulls). */

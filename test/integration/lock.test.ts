@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,7 +86,23 @@ describe('lock files', () => {
     await writeFile(bad, JSON.stringify({ version: 1, images: [{ reference: 'a:1', digest: 'sha256:../x', manifestDigest: 'x', config: {}, layers: [] }] }));
     const malformed = await runCli(['pull', '--lock', bad, '-o', join(dir, 'o')]);
     expect(malformed.code).toBe(2);
-    expect(malformed.stderr).toMatch(/^frozen: error: .*bad\.json: malformed digest/);
+    expect(malformed.stderr).toMatch(/^frozen: error: .*bad\.json: image 1: "manifestMediaType" is missing or not a string\n$/);
+    const layer = { digest: `sha256:${'a'.repeat(64)}`, size: 1, mediaType: 'application/vnd.oci.image.layer.v1.tar' };
+    const entry = { reference: 'a:1', digest: layer.digest, manifestDigest: layer.digest, manifestMediaType: 'application/vnd.oci.image.manifest.v1+json', config: layer, layers: [layer] };
+    const cases: [object, string][] = [
+      [{ ...entry, digest: 'sha256:../x' }, 'malformed digest'],
+      [{ ...entry, config: undefined }, 'the config or a layer lacks its digest or media type'],
+      [{ ...entry, layers: [{ ...layer, size: -1 }] }, `${layer.digest}: the size is not a whole number`],
+      [{ ...entry, layers: 'x' }, '"layers" is missing or not a list'],
+      [{ reference: 'x' }, '"digest" is missing or not a string'],
+    ];
+    for (const [image, message] of cases) {
+      await writeFile(bad, JSON.stringify({ version: 1, images: [entry, image] }));
+      const result = await runCli(['pull', '--lock', bad, '-o', join(dir, 'o')]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(new RegExp(`^frozen: error: .*bad\\.json: image 2: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    }
+    expect(existsSync(join(dir, 'o'))).toBe(false);
     const path = await lockFile(dir, `${fixture.registry.host}/one/app:1`);
     expect((await runCli(['pull', '--lock', path, `${fixture.registry.host}/one/app:1`])).stderr).toBe('frozen: error: give images or a lock file, not both\n');
     expect((await runCli(['pull', '--offline', `${fixture.registry.host}/one/app:1`])).stderr).toBe('frozen: error: offline pulls need a lock file\n');
