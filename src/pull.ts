@@ -234,8 +234,11 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     v1Layers: new Map(),
     ...(options.signal && { signal: options.signal }),
   };
+  let releaseCache: (() => Promise<void>) | undefined;
   try {
     await context.store.createFolder();
+    // `frozen cache prune` spares what this run uses, until its directory is written.
+    if (options.cache !== false) releaseCache = await context.store.markInUse();
     const settled = await Promise.allSettled(refs.map((ref, i) => pullOne(ref, context, locked?.[i])));
     const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [new ImagePullError(refs[i]!.original, asFrozenError(s.reason))] : []));
     options.signal?.throwIfAborted();
@@ -254,6 +257,7 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     await directory.discard();
     throw error instanceof FrozenError ? error : asFrozenError(error);
   } finally {
+    await releaseCache?.();
     await session.close();
   }
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseDigest, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import { makeDirectory } from '../util/make-directory.js';
+import { markInUse, oldestUse } from './in-use.js';
 import { fileMatches } from './verify-file.js';
 
 /**
@@ -73,7 +74,7 @@ export class BlobStore {
 
   /** Keeps small verified bytes (a manifest) under their digest, unless already there. */
   async putBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
-    if (await this.has(digest, bytes.length)) return;
+    if (await this.has(digest, bytes.length)) return this.touch(digest);
     await this.prepare(digest);
     const temp = `${this.blobPath(digest)}.put-${randomBytes(6).toString('hex')}`;
     await writeFile(temp, bytes);
@@ -86,6 +87,15 @@ export class BlobStore {
     const temp = `${this.blobPath(digest)}.adopt-${randomBytes(6).toString('hex')}`;
     await link(file, temp);
     await rename(temp, this.blobPath(digest));
+  }
+
+  /** Marks the cache in use by this process (see in-use.ts) until the returned function is called. */
+  markInUse(): Promise<() => Promise<void>> {
+    return markInUse(this.inUseFolder);
+  }
+
+  private get inUseFolder(): string {
+    return join(this.root, 'in-use');
   }
 
   /** Marks a blob as used now, for `prune --older-than` and size-bounded pruning (least recently used first). */
@@ -128,7 +138,15 @@ export class BlobStore {
    * records whose blob is gone.
    */
   async prune(options: { olderThanMs?: number; maxBytes?: number; now?: number } = {}): Promise<CachedBlob[]> {
-    const now = options.now ?? Date.now();
+    const started = Date.now();
+    const now = options.now ?? started;
+    // Blobs used since the oldest running pull began, or since this prune began, may be about to be placed.
+    const inUseSince = Math.min((await oldestUse(this.inUseFolder)) ?? started, started);
+    const inUse = async (blob: CachedBlob) => {
+      const info = await stat(blob.path).catch(() => undefined);
+      // A time in the future is no pull's touch (another host's clock, a restored file): it does not protect.
+      return info !== undefined && info.mtimeMs >= inUseSince && info.mtimeMs <= Date.now() + CLOCK_SLACK_MS;
+    };
     const byAge = (await this.list()).sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
     const everything = options.olderThanMs === undefined && options.maxBytes === undefined;
     let total = byAge.reduce((sum, blob) => sum + blob.size, 0);
@@ -136,7 +154,7 @@ export class BlobStore {
     for (const blob of byAge) {
       const tooOld = options.olderThanMs !== undefined && now - blob.lastUsed.getTime() > options.olderThanMs;
       const tooBig = options.maxBytes !== undefined && total > options.maxBytes;
-      if (!everything && !tooOld && !tooBig) continue;
+      if ((!everything && !tooOld && !tooBig) || (await inUse(blob))) continue;
       await rm(blob.path, { force: true });
       total -= blob.size;
       removed.push(blob);
@@ -170,6 +188,9 @@ export class BlobStore {
     }
   }
 }
+
+/** How far ahead of this clock a file's mtime may be and still count as just used (file-system time rounding). */
+const CLOCK_SLACK_MS = 1000;
 
 function tryDigest(value: string): Digest | undefined {
   try {

@@ -18,6 +18,7 @@ const tempDir = (prefix = 'frozen-transfer-') => mkdtemp(join(tmpdir(), prefix))
 let server: FlakyRegistry;
 let big: BuiltImage; // a 4 MiB incompressible layer on a small base
 let sibling: BuiltImage; // shares the big layer, own top layer
+let third: BuiltImage; // shares both of big's layers, own large top layer
 
 beforeAll(async () => {
   server = await startFlakyRegistry();
@@ -26,7 +27,9 @@ beforeAll(async () => {
   big = image({ layers: [base, heavy] });
   sibling = image({ layers: [base, heavy, await layer([{ type: 'file', name: 'etc/sibling', content: 'sibling\n' }])] });
   server.serve('big/app', '1', big);
+  third = image({ layers: [base, heavy, await layer([{ type: 'file', name: 'data/third', content: randomBytes(256 * 1024) }])] });
   server.serve('sib/app', '1', sibling);
+  server.serve('third/app', '1', third);
 });
 afterAll(async () => server?.stop());
 
@@ -258,6 +261,37 @@ describe('the shared cache', () => {
     expect(left.stdout.trim().split(/\s+/)[0]).toBe(heavyLayer().digest);
     expect((await runCli(['cache', 'prune'], env)).stdout).toMatch(/^removed 1 blobs/);
     expect((await runCli(['cache', 'prune', '--max-size', 'lots'], env)).code).toBe(2);
+  });
+
+  test('a prune while a pull runs spares what that pull uses; the rest goes', async () => {
+    const cache = await tempDir();
+    expect((await pullWith(cache, `${server.host}/big/app:1`)).code).toBe(0);
+    const blobs = join(cache, 'blobs', 'sha256');
+    const longAgo = new Date(Date.now() - 2 * 86400e3);
+    for (const name of await readdir(blobs)) await utimes(join(blobs, name), longAgo, longAgo);
+    server.behaviour.throttleBytesPer10ms = 2048; // the third image's own layer takes over a second
+    const output = await tempDir();
+    const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '--json', '-o', output, `${server.host}/third/app:1`], {
+      env: { ...process.env, FROZEN_CACHE: cache },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // Once its own layer is arriving, the pull has found the two shared layers in the cache.
+    const arriving = () => stdout.split('\n').some((line) => line.includes('"blob-progress"') && line.includes(third.layers[2]!.digest) && !line.includes('"bytes":0'));
+    for (let i = 0; i < 400 && !arriving(); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(arriving()).toBe(true);
+    const prune = await runCli(['cache', 'prune'], { env: { FROZEN_CACHE: cache } });
+    expect(prune.stdout).toMatch(/^removed 2 blobs/); // big's manifest and config: the running pull does not use them
+    expect(await exited).toBe(0);
+    expect(stderr).toBe('');
+    await expectVerified(cache, output, third);
+    expect(await readdir(join(cache, 'in-use'))).toEqual([]);
+    const left = (await readdir(blobs)).sort();
+    expect(left).toEqual([third.manifest, third.config, ...third.layers].map((b) => b.digest.slice(7)).sort());
   });
 });
 

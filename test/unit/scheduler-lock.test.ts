@@ -1,7 +1,8 @@
-import { mkdtemp, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { markInUse, oldestUse } from '../../src/store/in-use.js';
 import { acquireLock } from '../../src/store/lock.js';
 import { Scheduler, SMALL_BLOB_BYTES } from '../../src/transfer/scheduler.js';
 
@@ -93,5 +94,34 @@ describe('acquireLock', () => {
     await writeFile(path, JSON.stringify({ pid: 1, host: 'elsewhere', token: 'alive' }));
     await expect(acquireLock(path, { signal: AbortSignal.timeout(100), pollMs: 10 })).rejects.toThrow();
     expect(JSON.parse(await readFile(path, 'utf8')).token).toBe('alive');
+  });
+});
+
+describe('in-use marks (what prune spares)', () => {
+  const deadPid = 2 ** 22 + 1; // above Linux's pid_max: never a live process
+
+  test('a running pull counts from its start; its mark goes when released', async () => {
+    const dir = join(await mkdtemp(join(tmpdir(), 'frozen-in-use-')), 'in-use');
+    expect(await oldestUse(dir)).toBeUndefined();
+    const before = Date.now();
+    const release = await markInUse(dir);
+    const since = await oldestUse(dir);
+    expect(since).toBeGreaterThanOrEqual(before);
+    expect(since).toBeLessThanOrEqual(Date.now());
+    await release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  test('marks of dead processes, and stale or unreadable ones from elsewhere, are void and removed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'frozen-in-use-'));
+    const longAgo = new Date(Date.now() - 120_000);
+    await writeFile(join(dir, 'dead.json'), JSON.stringify({ pid: deadPid, host: hostname(), started: 1 }));
+    await writeFile(join(dir, 'stale.json'), JSON.stringify({ pid: 1, host: 'elsewhere', started: 2 }));
+    await writeFile(join(dir, 'torn.json'), '{"pid":');
+    await utimes(join(dir, 'stale.json'), longAgo, longAgo);
+    await utimes(join(dir, 'torn.json'), longAgo, longAgo);
+    await writeFile(join(dir, 'fresh.json'), JSON.stringify({ pid: 1, host: 'elsewhere', started: 3 }));
+    expect(await oldestUse(dir)).toBe(3);
+    expect(await readdir(dir)).toEqual(['fresh.json']);
   });
 });

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { processAlive } from '../util/process.js';
+import { makeDirectory } from '../util/make-directory.js';
+
+/**
+ * Marks of the pulls running on a cache, so that `prune` never takes a blob from under one. A pull marks every blob
+ * it uses by its mtime (a download is new, a cached blob is touched), and prune spares whatever was used since the
+ * oldest running pull began. A mark is a file naming its process and start; the holder refreshes its mtime, and a
+ * mark whose process is gone (same host), or that has not been refreshed for a while (another host), is void.
+ */
+interface Mark {
+  readonly pid: number;
+  readonly host: string;
+  readonly started: number;
+}
+
+const STALE_MS = 30_000;
+
+/** Marks the cache in use from now until the returned function is called. */
+export async function markInUse(dir: string): Promise<() => Promise<void>> {
+  await makeDirectory(dir);
+  const path = join(dir, `${process.pid}-${randomBytes(6).toString('hex')}.json`);
+  const mark: Mark = { pid: process.pid, host: hostname(), started: Date.now() };
+  await writeFile(path, JSON.stringify(mark));
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    utimes(path, now, now).catch(() => undefined);
+  }, STALE_MS / 3);
+  heartbeat.unref();
+  return async () => {
+    clearInterval(heartbeat);
+    await unlink(path).catch(() => undefined);
+  };
+}
+
+/** When the oldest running pull began (epoch ms), or undefined when none runs. Void marks are removed. */
+export async function oldestUse(dir: string): Promise<number | undefined> {
+  let oldest: number | undefined;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const path = join(dir, name);
+    const mark = await readMark(path);
+    if (mark === undefined ? await isAbandoned(path) : !(await isLive(path, mark))) {
+      await unlink(path).catch(() => undefined);
+      continue;
+    }
+    if (mark) oldest = Math.min(oldest ?? mark.started, mark.started);
+  }
+  return oldest;
+}
+
+async function readMark(path: string): Promise<Mark | undefined> {
+  try {
+    const mark = JSON.parse(await readFile(path, 'utf8')) as Mark;
+    return Number.isSafeInteger(mark.pid) && typeof mark.host === 'string' && Number.isFinite(mark.started) ? mark : undefined;
+  } catch {
+    return undefined; // gone meanwhile, or being written
+  }
+}
+
+async function isLive(path: string, mark: Mark): Promise<boolean> {
+  return mark.host === hostname() ? processAlive(mark.pid) : !(await isAbandoned(path));
+}
+
+/** Not refreshed for a while: its holder is gone (or the file was never finished). */
+async function isAbandoned(path: string): Promise<boolean> {
+  const info = await stat(path).catch(() => undefined);
+  return info !== undefined && Date.now() - info.mtimeMs > STALE_MS;
+}
