@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { processAlive } from '../util/process.js';
 import { makeDirectory } from '../util/make-directory.js';
+import { DEFAULT_STALE_MS, heartbeat } from './lock.js';
 
 /**
  * Marks of the pulls running on a cache, so that `prune` never takes a blob from under one. A pull marks every blob
@@ -17,21 +18,15 @@ interface Mark {
   readonly started: number;
 }
 
-const STALE_MS = 30_000;
-
 /** Marks the cache in use from now until the returned function is called. */
 export async function markInUse(dir: string): Promise<() => Promise<void>> {
   await makeDirectory(dir);
   const path = join(dir, `${process.pid}-${randomBytes(6).toString('hex')}.json`);
   const mark: Mark = { pid: process.pid, host: hostname(), started: Date.now() };
   await writeFile(path, JSON.stringify(mark));
-  const heartbeat = setInterval(() => {
-    const now = new Date();
-    utimes(path, now, now).catch(() => undefined);
-  }, STALE_MS / 3);
-  heartbeat.unref();
+  const stopHeartbeat = heartbeat(path, DEFAULT_STALE_MS);
   return async () => {
-    clearInterval(heartbeat);
+    stopHeartbeat();
     await unlink(path).catch(() => undefined);
   };
 }
@@ -67,5 +62,5 @@ async function isLive(path: string, mark: Mark): Promise<boolean> {
 /** Not refreshed for a while: its holder is gone (or the file was never finished). */
 async function isAbandoned(path: string): Promise<boolean> {
   const info = await stat(path).catch(() => undefined);
-  return info !== undefined && Date.now() - info.mtimeMs > STALE_MS;
+  return info !== undefined && Date.now() - info.mtimeMs > DEFAULT_STALE_MS;
 }

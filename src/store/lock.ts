@@ -23,7 +23,8 @@ interface LockOwner {
   readonly token: string;
 }
 
-const DEFAULT_STALE_MS = 30_000;
+/** How long a file from another host may go without a heartbeat before it counts as abandoned. */
+export const DEFAULT_STALE_MS = 30_000;
 const DEFAULT_POLL_MS = 50;
 
 export async function acquireLock(path: string, options: LockOptions = {}): Promise<() => Promise<void>> {
@@ -56,16 +57,25 @@ async function tryCreate(path: string, me: LockOwner): Promise<boolean> {
 }
 
 function holdLock(path: string, me: LockOwner, staleMs: number): () => Promise<void> {
-  const heartbeat = setInterval(() => {
-    const now = new Date();
-    utimes(path, now, now).catch(() => undefined);
-  }, staleMs / 3);
-  heartbeat.unref();
+  const stopHeartbeat = heartbeat(path, staleMs);
   return async () => {
-    clearInterval(heartbeat);
+    stopHeartbeat();
     const owner = await readOwner(path);
     if (owner !== 'gone' && owner?.token === me.token) await unlink(path).catch(() => undefined);
   };
+}
+
+/**
+ * Refreshes the file's mtime three times per `staleMs` until the returned function is called, so other hosts can
+ * tell a held file from an abandoned one. It does not keep the process alive.
+ */
+export function heartbeat(path: string, staleMs: number): () => void {
+  const timer = setInterval(() => {
+    const now = new Date();
+    utimes(path, now, now).catch(() => undefined);
+  }, staleMs / 3);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** The lock's owner, undefined if unreadable (being written), 'gone' if the file vanished. */
