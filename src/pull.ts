@@ -9,7 +9,7 @@ import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { assertFreshLayout, writeOciLayout } from './layout/oci.js';
 import { MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
-import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
+import { defaultPlatform, formatPlatform, normalizePlatform, parsePlatform, platformMatches, type Platform } from './platform/index.js';
 import { canonicalReference, familiarTag, parseReference, type ImageReference } from './reference/index.js';
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
@@ -78,6 +78,7 @@ export type PullEvent =
   | { type: 'blob-fallback'; image: string; kind: BlobKind; digest: string; endpoint: string; reason: string }
   | { type: 'blob-done'; image: string; kind: BlobKind; digest: string; size: number; source: BlobSource; bytes: number; endpoint?: string }
   | { type: 'tag-moved'; image: string; locked: string; current: string }
+  | { type: 'platform-mismatch'; image: string; platform: string; wanted: string }
   | { type: 'converted'; image: string; from: 'schema1' }
   | { type: 'image-done'; image: PulledImage }
   | { type: 'error'; image: string; kind: string; message: string };
@@ -337,6 +338,7 @@ async function pullV2Image(ref: ImageReference, context: PullContext, locked?: L
   const fetched = await Promise.all(blobs.map((b) => fetchBlob(b.descriptor, b.kind, b.present, { image: ref.original, remote, context })));
   const manifest = converted?.manifest ?? (await keepManifest(resolved, context.store));
   const staged = await stageImage(ref, context, { config, layers, ...(manifest && { manifest }) });
+  if (!resolved.platform) warnOnPlatformMismatch(ref, staged.config.text, context);
   const repoTag = familiarTag(ref);
   return {
     staged,
@@ -350,6 +352,18 @@ async function pullV2Image(ref: ImageReference, context: PullContext, locked?: L
       blobEndpoints: countEndpoints(fetched),
     },
   };
+}
+
+/**
+ * A single-platform image is pulled whatever the wanted platform (there is nothing to choose from, as in moby's
+ * script and skopeo), but one that will not run there is worth a warning: containerd would refuse it.
+ */
+function warnOnPlatformMismatch(ref: ImageReference, configText: string, context: PullContext): void {
+  const { os, architecture, variant } = JSON.parse(configText) as { os?: unknown; architecture?: unknown; variant?: unknown };
+  if (typeof os !== 'string' || typeof architecture !== 'string' || !os || !architecture) return;
+  const actual = normalizePlatform({ os, architecture, ...(typeof variant === 'string' && variant && { variant }) });
+  if (platformMatches(actual, context.platform)) return;
+  context.emit({ type: 'platform-mismatch', image: ref.original, platform: formatPlatform(actual), wanted: formatPlatform(context.platform) });
 }
 
 /** Keeps the image manifest's verified bytes in the cache (OCI layouts need them, offline too). */

@@ -20,8 +20,14 @@ export function createRenderer(mode: ProgressMode, io: Io, now: () => number = D
     case 'json':
       return { onEvent: (event) => io.stdout(`${JSON.stringify(event)}\n`), finish: () => undefined };
     case 'quiet':
-      // Quiet still warns about a tag that moved since it was locked.
-      return { onEvent: (event) => event.type === 'tag-moved' && io.stderr(`${tagMoved(event)}\n`), finish: () => undefined };
+      // Quiet still warns: about a tag that moved since it was locked, and an image for another platform.
+      return {
+        onEvent: (event) => {
+          const line = warning(event);
+          if (line) io.stderr(`${line}\n`);
+        },
+        finish: () => undefined,
+      };
     case 'plain':
       return plainRenderer(io, now);
     case 'tty':
@@ -58,7 +64,8 @@ function plainRenderer(io: Io, now: () => number): ProgressRenderer {
           write(`wait   ${shortDigest(event.digest)}: another frozen process is downloading it`);
           break;
         case 'tag-moved':
-          write(tagMoved(event));
+        case 'platform-mismatch':
+          write(warning(event)!);
           break;
         case 'blob-fallback':
           write(`fall   ${shortDigest(event.digest)}: ${event.endpoint} failed (${event.reason}); trying the next`);
@@ -130,7 +137,8 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
           break;
         }
         case 'tag-moved':
-          finished.push(tagMoved(event));
+        case 'platform-mismatch':
+          finished.push(warning(event)!);
           break;
         case 'blob-retry':
           finished.push(`retry  ${shortDigest(event.digest)} (attempt ${event.attempt}): ${event.reason}`);
@@ -147,8 +155,13 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
   };
 }
 
-function tagMoved(event: Extract<PullEvent, { type: 'tag-moved' }>): string {
-  return `moved  ${event.image}: the tag now points to ${event.current}; pulling the locked ${event.locked}`;
+/** The line for an event every mode shows, even --quiet; undefined for the others. */
+function warning(event: PullEvent): string | undefined {
+  if (event.type === 'tag-moved') return `moved  ${event.image}: the tag now points to ${event.current}; pulling the locked ${event.locked}`;
+  if (event.type === 'platform-mismatch') {
+    return `warning: ${event.image} is a ${event.platform} image, not ${event.wanted}; it has no other platforms, so it is pulled as it is`;
+  }
+  return undefined;
 }
 
 function describeSource(event: Extract<PullEvent, { type: 'blob-done' }>): string {

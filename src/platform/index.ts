@@ -127,12 +127,9 @@ export interface IndexEntry {
  */
 export function selectPlatform<T extends IndexEntry>(entries: readonly T[], want: Platform): T {
   const candidates = entries.filter((entry) => isImageEntry(entry));
-  const variants = compatibleVariants(want);
   let best: { entry: T; rank: number } | undefined;
   for (const entry of candidates) {
-    const offered = normalizePlatform(entry.platform as Platform);
-    if (offered.os !== want.os || offered.architecture !== want.architecture) continue;
-    const rank = variants.indexOf(offered.variant ?? '');
+    const rank = matchRank(entry.platform as Platform, want);
     if (rank >= 0 && (best === undefined || rank < best.rank)) best = { entry, rank };
   }
   if (best) return best.entry;
@@ -141,6 +138,18 @@ export function selectPlatform<T extends IndexEntry>(entries: readonly T[], want
     'platform',
     `no manifest for platform ${formatPlatform(want)}; the index offers ${offeredList.length ? offeredList.join(', ') : 'no platforms'}`,
   );
+}
+
+/** Whether an image of platform `offered` runs where `want` is asked for (same os and architecture, a compatible variant). */
+export function platformMatches(offered: Platform, want: Platform): boolean {
+  return matchRank(offered, want) >= 0;
+}
+
+/** How well `offered` suits `want`: 0 is best, -1 is no match. */
+function matchRank(given: Platform, want: Platform): number {
+  const offered = normalizePlatform(given);
+  if (offered.os !== want.os || offered.architecture !== want.architecture) return -1;
+  return compatibleVariants(want).indexOf(offered.variant ?? '');
 }
 
 function isImageEntry(entry: IndexEntry): boolean {

@@ -134,6 +134,22 @@ describe('multi-platform indexes', () => {
     expect((await loadWithSkopeo(viaTargetArch)).imageId).toBe(fixture.images.platforms.arm64.config.digest);
   });
 
+  test('a single-platform image for another platform is pulled as it is, with a warning in every mode', async () => {
+    const ref = `${fixture.registry.host}/one/app:1`; // linux/amd64, not an index
+    const warning = `warning: ${ref} is a linux/amd64 image, not linux/arm64; it has no other platforms, so it is pulled as it is\n`;
+    const quiet = await runCli(['pull', '-q', '-o', await tempDir(), '--platform', 'linux/arm64', ref]);
+    expect([quiet.code, quiet.stderr]).toEqual([0, warning]);
+    const plain = await runCli(['pull', '-o', await tempDir(), '--platform', 'linux/arm64', ref]);
+    expect(plain.stderr).toContain(warning);
+    const json = await runCli(['pull', '--json', '-o', await tempDir(), '--platform', 'linux/arm64', ref]);
+    const events = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as PullEvent);
+    expect(events.filter((e) => e.type === 'platform-mismatch')).toEqual([{ type: 'platform-mismatch', image: ref, platform: 'linux/amd64', wanted: 'linux/arm64' }]);
+    // The arm64 image by digest, wanted as arm64 (its variant v8 normalizes away): no warning.
+    const arm64 = `${fixture.registry.host}/multi/app@${fixture.images.platforms.arm64.manifest.digest}`;
+    const matching = await runCli(['pull', '-q', '-o', await tempDir(), '--platform', 'linux/arm64', arm64]);
+    expect([matching.code, matching.stderr]).toEqual([0, '']);
+  });
+
   test('no matching platform: exit 1, the offered platforms listed, nothing written', async () => {
     const parent = await tempDir();
     const output = join(parent, 'out');
