@@ -65,6 +65,7 @@ async function readConfig(path: string, layerCount: number): Promise<{ text: str
   } catch {
     throw new FrozenError('protocol', 'image config is not valid JSON');
   }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new FrozenError('protocol', 'image config is not a JSON object');
   const diffIds = config.rootfs?.diff_ids;
   if (!Array.isArray(diffIds) || diffIds.length !== layerCount) {
     throw new FrozenError(

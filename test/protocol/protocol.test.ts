@@ -160,6 +160,23 @@ describe('digest verification', () => {
     return registry;
   }
 
+  test('a config whose bytes verify but that docker load cannot use is a protocol error, and nothing is written', async () => {
+    const cases: [string, RegExp][] = [
+      ['null', /image config is not a JSON object/],
+      ['[1]', /image config is not a JSON object/],
+      ['{"rootfs":{"diff_ids":[]}}', /image config lists 0 diff IDs for 1 layers; docker load would refuse it/],
+      ['{"rootfs"', /image config is not valid JSON/],
+    ];
+    for (const [config, message] of cases) {
+      const registry = mockRegistry({});
+      registry.serve('team/app', '1', buildImage({ layers: image.layers, rewriteConfig: () => config }));
+      const output = await freshOutput();
+      const error = await pullError(pullFrom(registry, output));
+      expect([error.kind, error.message]).toEqual(['protocol', expect.stringMatching(message)]);
+      expect(existsSync(output)).toBe(false);
+    }
+  });
+
   test('a manifest that does not hash to the pinned digest', async () => {
     const pinned = `registry.test/team/app:1@${image.manifest.digest}`;
     await expectIntegrityFailure({ tamper: (path, body) => (path.includes('/manifests/') ? Buffer.from(body.toString().replace('"size"', ' "size"')) : body) }, pinned, /manifest sha256:[0-9a-f]{64}: digest mismatch/);
