@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
@@ -136,7 +136,12 @@ export class DockerDirectory {
 
   private async placeLayer(image: StagedImage, ids: readonly string[], index: number, blob: string): Promise<void> {
     const id = ids[index]!;
-    await makeDirectory(join(this.root, id));
+    // A folder made just now is named by nothing yet (manifest.json, written last, will be the first to), so its
+    // files are written in place; a folder that was there is updated file by file, atomically.
+    const fresh = await mkdir(join(this.root, id)).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => (error.code === 'EEXIST' ? false : Promise.reject(error)),
+    );
     const parent = index > 0 ? ids[index - 1]! : '';
     // The script writes a layer's json only when missing or empty, except the top layer's, always; the v1 script
     // always writes the registry's.
@@ -144,13 +149,14 @@ export class DockerDirectory {
       ? image.legacy.json[index]!
       : index === ids.length - 1
         ? topLayerJson(id, parent, image.config.text)
-        : (await hasContent(join(this.root, id, 'json')))
+        : !fresh && (await hasContent(join(this.root, id, 'json')))
           ? undefined
           : starterLayerJson(id, parent);
+    const write = (name: string, content: string | Uint8Array) => (fresh ? writeFile(join(this.root, id, name), content) : this.writeAtomic(join(id, name), content));
     await Promise.all([
-      this.writeAtomic(join(id, 'VERSION'), LAYER_VERSION),
-      json === undefined ? undefined : this.writeAtomic(join(id, 'json'), json),
-      this.place(blob, join(id, 'layer.tar')),
+      write('VERSION', LAYER_VERSION),
+      json === undefined ? undefined : write('json', json),
+      fresh ? this.copyOrLink(blob, join(this.root, id, 'layer.tar')) : this.place(blob, join(id, 'layer.tar')),
     ]);
   }
 
@@ -162,9 +168,13 @@ export class DockerDirectory {
     const target = join(this.root, relative);
     if (!this.options.copy && (await sameFile(blob, target))) return;
     const temp = `${target}.frozen-${randomBytes(6).toString('hex')}`;
-    if (this.options.copy) await copyFile(blob, temp);
-    else await link(blob, temp).catch(() => copyFile(blob, temp));
+    await this.copyOrLink(blob, temp);
     await rename(temp, target);
+  }
+
+  private async copyOrLink(blob: string, target: string): Promise<void> {
+    if (this.options.copy) await copyFile(blob, target);
+    else await link(blob, target).catch(() => copyFile(blob, target));
   }
 
   private async writeAtomic(relative: string, content: string | Uint8Array): Promise<void> {
