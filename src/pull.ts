@@ -250,7 +250,7 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
       await write(staged.map((s) => s.staged));
       await directory.discard();
     } else {
-      await directory.commit(staged.map((s) => s.staged));
+      await directory.commit(staged.map((s) => s.staged), options.signal);
     }
     for (const { pulled } of staged) emit({ type: 'image-done', image: pulled });
     return { output: directory.root, images: staged.map((s) => s.pulled) };

@@ -83,11 +83,14 @@ export class DockerDirectory {
     return layerIds(layerDigests).map((id) => join(this.root, id, 'layer.tar'));
   }
 
-  async commit(images: readonly StagedImage[]): Promise<void> {
+  /** `signal` can stop the wait for another run's commit; once this one has begun, it finishes. */
+  async commit(images: readonly StagedImage[], signal?: AbortSignal): Promise<void> {
     try {
       // Runs writing into one directory at once each merge into manifest.json and repositories: one at a time, or
       // the last to write would drop the others' entries.
-      const release = await acquireLock(join(this.root, COMMIT_LOCK));
+      const release = await acquireLock(join(this.root, COMMIT_LOCK), signal ? { signal } : {}).catch((error: unknown) => {
+        throw signal?.aborted ? new FrozenError('aborted', 'aborted', { cause: error }) : error;
+      });
       try {
         await this.commitFiles(images);
       } finally {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { layerIds, printRepositories, starterLayerJson, topLayerJson } from '../../src/layout/docker-format.js';
@@ -299,6 +299,27 @@ describe('the API', () => {
     expect(done).toHaveLength(4);
     expect(done.every((e) => e.type === 'blob-done' && e.source === 'registry')).toBe(true);
     expect(events.at(-1)).toMatchObject({ type: 'image-done' });
+  });
+
+  test('an abort while another run is writing the directory stops the wait, and the directory is left alone', async () => {
+    const output = await tempDir();
+    // Another live run on this host holds the directory's commit lock (this test's own process stands in for it).
+    const lock = join(output, '.frozen-commit.lock');
+    await writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), token: 'the other run' }));
+    const controller = new AbortController();
+    let blobsDone = 0;
+    const promise = pull({
+      images: [`${fixture.registry.host}/one/app:1`],
+      output,
+      cache: await tempDir(),
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'blob-done' && ++blobsDone === 2) setTimeout(() => controller.abort(), 300); // config and layer in: now waiting
+      },
+    });
+    await expect(promise).rejects.toMatchObject({ kind: 'aborted' });
+    expect(await readdir(output)).toEqual(['.frozen-commit.lock']);
+    expect(JSON.parse(await readFile(lock, 'utf8')).token).toBe('the other run');
   });
 
   test('an abort leaves nothing behind', async () => {
