@@ -238,8 +238,9 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
   let releaseCache: (() => Promise<void>) | undefined;
   try {
     await context.store.createFolder();
-    // `frozen cache prune` spares what this run uses, until its directory is written.
-    if (options.cache !== false) releaseCache = await context.store.markInUse();
+    // `frozen cache prune` spares what this run uses, until its directory is written. A cache this process cannot
+    // write to (mounted read-only, say) still serves what it holds; no prune can run on it from here either.
+    if (options.cache !== false) releaseCache = await context.store.markInUse().catch(() => undefined);
     const settled = await Promise.allSettled(refs.map((ref, i) => pullOne(ref, context, locked?.[i])));
     const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [new ImagePullError(refs[i]!.original, asFrozenError(s.reason))] : []));
     options.signal?.throwIfAborted();

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, stat, utimes } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -261,6 +261,18 @@ describe('the shared cache', () => {
     expect(left.stdout.trim().split(/\s+/)[0]).toBe(heavyLayer().digest);
     expect((await runCli(['cache', 'prune'], env)).stdout).toMatch(/^removed 1 blobs/);
     expect((await runCli(['cache', 'prune', '--max-size', 'lots'], env)).code).toBe(2);
+  });
+
+  test('a warm cache where no in-use mark can be written (as on a read-only mount) still serves the pull', async () => {
+    const cache = await tempDir();
+    expect((await pullWith(cache, `${server.host}/big/app:1`)).code).toBe(0);
+    await rm(join(cache, 'in-use'), { recursive: true });
+    await writeFile(join(cache, 'in-use'), 'a file where the folder would go');
+    server.requests.length = 0;
+    const again = await pullWith(cache, `${server.host}/big/app:1`);
+    expect([again.code, again.stderr.includes('error')]).toEqual([0, false]);
+    expect(server.requests.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
+    await expectVerified(cache, again.output, big);
   });
 
   test('a prune while a pull runs spares what that pull uses; the rest goes', async () => {
