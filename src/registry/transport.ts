@@ -131,7 +131,9 @@ export class Transport {
 
   private mayFallBackToHttp(url: URL, error: unknown): boolean {
     if (url.protocol !== 'https:' || !this.allowsPlainHttp(url.host)) return false;
-    return !CERTIFICATE_ERRORS.test(errorCode(error) ?? '');
+    // A proxy that wants credentials would want them for plain http too. (One that refuses a tunnel to the port,
+    // as tinyproxy does outside 443, may still carry plain http.)
+    return !CERTIFICATE_ERRORS.test(errorCode(error) ?? '') && proxyRefusal(error) !== 407;
   }
 
   private async once(url: URL, method: NonNullable<HttpRequest['method']>, headers: Record<string, string>, body?: string, signal?: AbortSignal) {
@@ -199,6 +201,11 @@ export function headerValues(headers: HttpResponse['headers'], name: string): st
 /** Turns an undici/socket failure into one line that names the host and the cause. */
 export function networkError(error: unknown, url: URL): FrozenError {
   if (error instanceof FrozenError) return error;
+  const proxyStatus = proxyRefusal(error);
+  if (proxyStatus === 407) {
+    return new FrozenError('auth', `the proxy refused the request for ${url.host} (407 Proxy Authentication Required): give its user and password in the proxy URL, http://user:password@proxy:port`, { cause: error });
+  }
+  if (proxyStatus !== undefined) return new FrozenError('network', `cannot reach ${url.host}: the proxy answered ${proxyStatus}`, { cause: error });
   const code = errorCode(error);
   if (code && CERTIFICATE_ERRORS.test(code)) {
     return new FrozenError('tls', `cannot reach ${url.host}: its TLS certificate is not trusted (${code}); use --ca-file, or --insecure-registry ${url.host}`, { cause: error });
@@ -214,6 +221,15 @@ export function networkError(error: unknown, url: URL): FrozenError {
             ? 'timed out'
             : (code ?? (error instanceof Error ? error.message : String(error)));
   return new FrozenError('network', `cannot reach ${url.host}: ${reason}`, { cause: error });
+}
+
+/** The status of a proxy that refused a request, from undici's errors (plain http through it, or a CONNECT tunnel). */
+function proxyRefusal(error: unknown): number | undefined {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    const status = /^Proxy (?:Authentication Required \((\d{3})\)|response \((\d{3})\) !== 200)/.exec(e.message);
+    if (status) return Number(status[1] ?? status[2]);
+  }
+  return undefined;
 }
 
 function errorCode(error: unknown): string | undefined {

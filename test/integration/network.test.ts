@@ -1,4 +1,6 @@
 import { mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -75,6 +77,48 @@ describe('an HTTP proxy (tinyproxy)', () => {
     const before = seen.length;
     await expectPulled([`${plain.host}/one/app:1`], { HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
     expect((await proxy.requests()).length).toBe(before);
+  });
+
+  test('proxy credentials in the proxy URL reach the proxy', async () => {
+    const guarded = await startTinyproxy({ basicAuth: { user: 'frozen', password: 's3cret' } });
+    try {
+      const withCredentials = guarded.url.replace('http://', 'http://frozen:s3cret@');
+      await expectPulled([`${plain.host}/one/app:1`], { HTTP_PROXY: withCredentials });
+      expect(await guarded.requests()).toContain(`GET http://${plain.host}/v2/one/app/manifests/1`);
+    } finally {
+      await guarded.stop();
+    }
+  });
+
+  test('a proxy that wants credentials: one line saying so, for http and for https (CONNECT), and no retries', async () => {
+    const asked: string[] = [];
+    const refusing = createServer((req, res) => {
+      asked.push(`${req.method} ${req.url}`);
+      res.writeHead(407, { 'proxy-authenticate': 'Basic realm="corp"' }).end();
+    });
+    refusing.on('connect', (req, socket: Socket) => {
+      asked.push(`CONNECT ${req.url}`);
+      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n');
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`;
+    try {
+      for (const [variable, ref, host] of [
+        ['HTTP_PROXY', `${plain.host}/one/app:1`, plain.host],
+        ['HTTPS_PROXY', 'registry.example/one/app:1', 'registry.example'],
+      ] as const) {
+        asked.length = 0;
+        const result = await runCli(['pull', '-o', join(await tempDir(), 'out'), ref], { env: { [variable]: url } });
+        expect([result.code, result.stderr]).toEqual([
+          1,
+          `frozen: error: ${ref}: the proxy refused the request for ${host} (407 Proxy Authentication Required): give its user and password in the proxy URL, http://user:password@proxy:port\n`,
+        ]);
+        expect(asked).toHaveLength(1);
+      }
+    } finally {
+      refusing.closeAllConnections();
+      await new Promise((resolve) => refusing.close(resolve));
+    }
   });
 });
 
