@@ -8,7 +8,7 @@ export type ErrorKind =
   | 'not-found' // 404: repository, tag, manifest or blob unknown
   | 'integrity' // digest or size mismatch, pinned image ID mismatch
   | 'network' // connection refused, DNS, timeouts, resets, 408/429/5xx: worth retrying
-  | 'tls' // a TLS certificate that is not trusted: not retried
+  | 'tls' // a TLS certificate that is not trusted, or a host that does not answer https: not retried
   | 'protocol' // the registry answered something this client cannot use
   | 'unsupported' // a media type or feature frozen does not handle
   | 'platform' // no manifest in an index matches the wanted platform

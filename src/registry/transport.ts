@@ -50,6 +50,8 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 const DEFAULT_STALL_TIMEOUT_MS = 120_000;
 const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'];
+/** What OpenSSL says when the other end answers a TLS hello with something else (plain http, most often). */
+const NOT_TLS_ERRORS = /^ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST)$/;
 /** OpenSSL's verification failures: these never fall back to plain http, they are reported. */
 const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|ISSUER/;
 
@@ -207,6 +209,9 @@ export function networkError(error: unknown, url: URL): FrozenError {
   }
   if (proxyStatus !== undefined) return new FrozenError('network', `cannot reach ${url.host}: the proxy answered ${proxyStatus}`, { cause: error });
   const code = errorCode(error);
+  if (code && NOT_TLS_ERRORS.test(code)) {
+    return new FrozenError('tls', `cannot reach ${url.host}: it does not answer https (${code}); if it is a plain-http registry, pass --insecure-registry ${url.host}`, { cause: error });
+  }
   if (code && CERTIFICATE_ERRORS.test(code)) {
     return new FrozenError('tls', `cannot reach ${url.host}: its TLS certificate is not trusted (${code}); use --ca-file, or --insecure-registry ${url.host}`, { cause: error });
   }

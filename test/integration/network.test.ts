@@ -122,6 +122,21 @@ describe('an HTTP proxy (tinyproxy)', () => {
   });
 });
 
+describe('a plain-http registry not on loopback', () => {
+  // [::ffff:7f00:1] is 127.0.0.1 to the socket but not a loopback name to frozen: a far plain-http registry.
+  test('is not retried as a network error: one line says to pass --insecure-registry, which then works', async () => {
+    const host = `[::ffff:7f00:1]:${plain.host.split(':')[1]}`;
+    const started = Date.now();
+    const refused = await runCli(['pull', '-o', join(await tempDir(), 'out'), `${host}/one/app:1`]);
+    expect([refused.code, refused.stderr]).toEqual([
+      1,
+      `frozen: error: ${host}/one/app:1: cannot reach ${host}: it does not answer https (ERR_SSL_WRONG_VERSION_NUMBER); if it is a plain-http registry, pass --insecure-registry ${host}\n`,
+    ]);
+    expect(Date.now() - started).toBeLessThan(3_000); // no retries with back-off
+    await expectPulled(['--insecure-registry', host, `${host}/one/app:1`]);
+  });
+});
+
 describe('timeouts', () => {
   let stalling: BearerFront;
   beforeAll(async () => {
