@@ -19,18 +19,21 @@ export class FrozenError extends Error {
   readonly kind: ErrorKind;
   /** How long the server asked us to wait before trying again (429/503 `Retry-After`). */
   readonly retryAfterMs?: number;
+  /** A network failure another try would only repeat (a host name that does not exist). */
+  readonly permanent?: boolean;
 
-  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown; retryAfterMs?: number; permanent?: boolean }) {
     super(message, options);
     this.name = 'FrozenError';
     this.kind = kind;
     if (options?.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+    if (options?.permanent) this.permanent = true;
   }
 }
 
 /** Network failures, timeouts, resets, 408, 429 and 5xx are worth another try; nothing else is. */
 export function isRetryable(error: unknown): boolean {
-  return error instanceof FrozenError && error.kind === 'network';
+  return error instanceof FrozenError && error.kind === 'network' && !error.permanent;
 }
 
 /** Wraps an error with the image it belongs to, keeping its kind. */

@@ -215,9 +215,11 @@ export function networkError(error: unknown, url: URL): FrozenError {
   if (code && CERTIFICATE_ERRORS.test(code)) {
     return new FrozenError('tls', `cannot reach ${url.host}: its TLS certificate is not trusted (${code}); use --ca-file, or --insecure-registry ${url.host}`, { cause: error });
   }
+  // The resolver answered that the name does not exist: unlike EAI_AGAIN (no answer), trying again will not help.
+  if (code === 'ENOTFOUND') return new FrozenError('network', `cannot reach ${url.host}: unknown host`, { cause: error, permanent: true });
   const reason =
-    code === 'ENOTFOUND' || code === 'EAI_AGAIN'
-      ? 'unknown host'
+    code === 'EAI_AGAIN'
+      ? 'unknown host (no answer from DNS)'
       : code === 'ECONNREFUSED'
         ? 'connection refused'
         : code === 'ECONNRESET' || code === 'UND_ERR_SOCKET'

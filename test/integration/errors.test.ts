@@ -78,8 +78,10 @@ describe('usage errors exit 2', () => {
 });
 
 describe('pull failures exit 1', () => {
-  test('an unknown host', async () => {
+  test('an unknown host, at once: a name that does not exist is not retried', async () => {
+    const started = Date.now();
     await expectFailure(['no-such-host.invalid/app:1'], 1, /^frozen: error: no-such-host\.invalid\/app:1: cannot reach no-such-host\.invalid: unknown host\n$/);
+    expect(Date.now() - started).toBeLessThan(3_000); // five retries with back-off take over 6 s
   });
 
   test('a closed port', async () => {
