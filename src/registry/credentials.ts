@@ -86,11 +86,27 @@ function runHelper(helper: string, server: string): Promise<Credentials | undefi
   if (!/^[A-Za-z0-9._-]+$/.test(helper)) return Promise.reject(new FrozenError('auth', `invalid credential helper name "${helper}"`));
   const program = `docker-credential-${helper}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(program, ['get'], { stdio: ['pipe', 'pipe', 'pipe'], timeout: HELPER_TIMEOUT_MS });
+    const child = spawn(program, ['get'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Our own timer, not spawn's `timeout`: that one outlives a helper that never started, and kept the process
+    // alive for its whole length after the pull had ended.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill();
+    }, HELPER_TIMEOUT_MS);
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.on('error', (error) => reject(new FrozenError('auth', `credential helper ${program} cannot run: ${error.message}`)));
+    child.stdin.on('error', () => undefined); // a helper that exits without reading; its exit code tells
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      // Not installed (a config.json from a desktop, "credsStore": "desktop", in CI): no credentials, as when the
+      // helper has none, so anonymous pulls still work; a registry that wants credentials then says so.
+      if (error.code === 'ENOENT') resolve(undefined);
+      else reject(new FrozenError('auth', `credential helper ${program} cannot run: ${error.message}`));
+    });
     child.on('close', (code) => {
+      clearTimeout(timer);
+      if (timedOut) return reject(new FrozenError('auth', `credential helper ${program} did not answer within ${HELPER_TIMEOUT_MS / 1000} s`));
       if (code !== 0) return resolve(undefined);
       try {
         const answer = JSON.parse(stdout) as { Username?: string; Secret?: string };

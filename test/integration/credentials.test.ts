@@ -106,6 +106,24 @@ describe('credential helpers', () => {
     expect(front.seen.filter((r) => r.origin === 'front').every((r) => !r.authorization?.startsWith('Basic'))).toBe(true);
   });
 
+  test('a credsStore helper that is not installed: anonymous pulls work; a registry that wants credentials says so', async () => {
+    const dir = await dockerConfig({ credsStore: 'frozen-not-installed' });
+    const anonymous = await startBearerFront(open.url);
+    try {
+      await pullOk(`${anonymous.host}/team/app:1`, { DOCKER_CONFIG: dir });
+      expect(anonymous.seen.some((r) => r.origin === 'token' && r.authorization === undefined)).toBe(true);
+    } finally {
+      await anonymous.stop();
+    }
+    const started = Date.now();
+    const refused = await runCli(['pull', '-o', join(await tempDir(), 'out'), `${secured.host}/private/app:1`], { env: { DOCKER_CONFIG: dir } });
+    expect(Date.now() - started).toBeLessThan(10_000); // spawn's own timeout used to keep the process 30 s after a helper that never started
+    expect([refused.code, refused.stderr]).toEqual([
+      1,
+      `frozen: error: ${secured.host}/private/app:1: authentication required (Basic); pass --creds user:password or log in (docker config.json)\n`,
+    ]);
+  });
+
   test('an identity token (<token> user) is exchanged at the token server with a refresh-token POST', async () => {
     const helper = await helperOnPath('idtoken', { ServerURL: front.host, Username: '<token>', Secret: 'identity-secret' });
     const dir = await dockerConfig({ credHelpers: { [front.host]: 'idtoken' } });

@@ -46,9 +46,19 @@ describe('CredentialStore', () => {
     }
   });
 
-  test('a helper that knows nothing gives no credentials; a broken name is refused', async () => {
+  test('a helper that is not installed gives no credentials; one that cannot run, or a broken name, is refused', async () => {
     const store = await storeWith({ credHelpers: { 'x.example': 'definitely-not-installed' } });
-    await expect(store.lookup('x.example')).rejects.toThrow(/cannot run/);
+    expect(await store.lookup('x.example')).toBeUndefined();
+    const dir = await tempDir();
+    await writeFile(join(dir, 'docker-credential-noexec'), '#!/bin/sh\n'); // no execute bit
+    const previous = process.env.PATH;
+    process.env.PATH = `${dir}:${previous}`;
+    try {
+      const broken = await storeWith({ credHelpers: { 'z.example': 'noexec' } });
+      await expect(broken.lookup('z.example')).rejects.toThrow(/credential helper docker-credential-noexec cannot run: spawn docker-credential-noexec EACCES/);
+    } finally {
+      process.env.PATH = previous;
+    }
     const bad = await storeWith({ credHelpers: { 'y.example': '../evil' } });
     await expect(bad.lookup('y.example')).rejects.toThrow(/invalid credential helper name/);
   });
