@@ -55,6 +55,10 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
     io.stderr('frozen: error: --json and -o - both want stdout\n');
     return EXIT_USAGE;
   }
+  if (toStdout && io.stdoutIsTerminal) {
+    io.stderr('frozen: error: -o - writes a tar, and stdout is a terminal: pipe it (| docker load) or redirect it\n');
+    return EXIT_USAGE;
+  }
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);

@@ -78,6 +78,22 @@ describe('tar output', () => {
     expect(existsSync(join(dir, 'x.tar'))).toBe(false);
   });
 
+  test('-o - with stdout on a terminal is refused before anything is fetched', async () => {
+    // script(1) gives the command a terminal for stdout, as an interactive shell would.
+    const command = `'${process.execPath}' '${FROZEN_BIN}' pull -o - ${fixture.registry.host}/team/app:1`;
+    const cache = await tempDir();
+    const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>((resolve, reject) => {
+      const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, FROZEN_CACHE: cache }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', (exitCode) => resolve({ stdout: out, code: exitCode }));
+    });
+    expect(code).toBe(2);
+    expect(stdout.replace(/\r/g, '')).toBe('frozen: error: -o - writes a tar, and stdout is a terminal: pipe it (| docker load) or redirect it\n');
+    expect(await readdir(cache)).toEqual([]);
+  });
+
   test('-o - into a pipe its reader closes early: one error line and exit 1', async () => {
     const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', '-', `${fixture.registry.host}/big/app:1`], {
       env: { ...process.env, FROZEN_CACHE: await tempDir() },
