@@ -90,7 +90,7 @@ export async function ingestInto<H extends StreamHash>(target: IngestTarget<H>, 
   try {
     if (await target.done()) return { source: 'cache', received: 0 };
     const state: AttemptState = { received: 0, useRange: true };
-    let failure: unknown = new FrozenError('network', `${target.name}: no endpoint to fetch it from`);
+    let failure: FrozenError = new FrozenError('network', `${target.name}: no endpoint to fetch it from`);
     for (const endpoint of endpoints) {
       try {
         await withRetries(endpoint.retry, () => attempt(target, endpoint.open, options, state), {
@@ -100,7 +100,7 @@ export async function ingestInto<H extends StreamHash>(target: IngestTarget<H>, 
         return { source: 'registry', received: state.received, endpoint: { name: endpoint.name, mirror: endpoint.mirror } };
       } catch (error) {
         failure = naming(error, target.name);
-        if ((failure as FrozenError).kind === 'aborted') throw failure;
+        if (failure.kind === 'aborted' || failure.kind === 'output') throw failure;
         endpoint.failed();
         if (endpoint !== endpoints.at(-1)) options.onFallback?.(endpoint.name, failure);
         state.useRange = true; // the next endpoint gets its own chance to honour Range
@@ -166,7 +166,10 @@ async function appendBody(
   onBytes: (bytes: number, total: number) => void,
   signal?: AbortSignal,
 ): Promise<number> {
-  const file = await open(target.partial, 'a');
+  // The disk failing (full, read-only) is not the network's fault: an output error, neither retried nor sent to
+  // another endpoint.
+  const diskError = (error: unknown) => new FrozenError('output', `cannot write ${target.partial}: ${(error as Error).message}`, { cause: error });
+  const file = await open(target.partial, 'a').catch((error: unknown) => Promise.reject(diskError(error)));
   const pending: Buffer[] = [];
   let pendingBytes = 0;
   let onDisk = offset;
@@ -179,9 +182,11 @@ async function appendBody(
     const batch = pending.splice(0);
     const bytes = pendingBytes;
     pendingBytes = 0;
-    writing = file.writev(batch).then(() => {
-      onDisk += bytes;
-    });
+    writing = file.writev(batch).then(
+      () => void (onDisk += bytes),
+      (error: unknown) => Promise.reject(diskError(error)),
+    );
+    writing.catch(() => undefined); // seen at the next flush; a failure before then must not count as unhandled
   };
   try {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -261,6 +262,22 @@ describe('the shared cache', () => {
     expect(left.stdout.trim().split(/\s+/)[0]).toBe(heavyLayer().digest);
     expect((await runCli(['cache', 'prune'], env)).stdout).toMatch(/^removed 1 blobs/);
     expect((await runCli(['cache', 'prune', '--max-size', 'lots'], env)).code).toBe(2);
+  });
+
+  test('a disk that fills up mid-download: one output error, no retry, nothing written', async () => {
+    const cache = await tempDir();
+    const blobs = join(cache, 'blobs', 'sha256');
+    await mkdir(blobs, { recursive: true });
+    // The partial file of the big layer is /dev/full: every write to it fails with ENOSPC.
+    await symlink('/dev/full', join(blobs, `${heavyLayer().digest.slice(7)}.partial`));
+    const output = join(await tempDir(), 'out');
+    const result = await runCli(['pull', '-q', '-o', output, `${server.host}/big/app:1`], { env: { FROZEN_CACHE: cache } });
+    expect([result.code, result.stderr]).toEqual([
+      1,
+      `frozen: error: ${server.host}/big/app:1: blob ${heavyLayer().digest}: cannot write ${join(blobs, heavyLayer().digest.slice(7))}.partial: ENOSPC: no space left on device, write\n`,
+    ]);
+    expect(server.blobRequests(heavyLayer().digest)).toHaveLength(1);
+    expect(existsSync(output)).toBe(false);
   });
 
   test('a warm cache where no in-use mark can be written (as on a read-only mount) still serves the pull', async () => {
