@@ -84,7 +84,8 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
     renderer.finish();
     if ((mode === 'tty' || mode === 'plain') && !toStdout) {
       for (const image of result.images) io.stdout(formatSummary(image));
-      const load = flags.format === 'tar' ? `docker load -i '${result.output}'` : `tar -cC '${result.output}' . | docker load`;
+      const path = shellQuoted(result.output);
+      const load = flags.format === 'tar' ? `docker load -i ${path}` : `tar -cC ${path} . | docker load`;
       io.stdout(`Wrote ${result.images.length} image(s) to ${result.output}; load with: ${load}\n`);
     }
     return EXIT_OK;
@@ -126,4 +127,9 @@ function formatSummary(image: PulledImage): string {
 function formatBlobEndpoints(counts: Readonly<Record<string, number>>): string {
   const parts = Object.entries(counts).map(([endpoint, blobs]) => `${endpoint} (${blobs})`);
   return parts.length ? `; blobs: ${parts.join(', ')}` : '';
+}
+
+/** A path as one POSIX shell word, whatever it holds (the load command printed is meant to be pasted). */
+function shellQuoted(path: string): string {
+  return `'${path.replaceAll("'", `'\\''`)}'`;
 }

@@ -265,6 +265,19 @@ describe('merging into one directory', () => {
     }
   });
 
+  test('the printed load command works when pasted, whatever the directory is called', async () => {
+    const output = join(await tempDir(), `it's "here" $HOME`);
+    const result = await pullCli(output, `${fixture.registry.host}/one/app:1`);
+    const command = /load with: (.*)\n$/.exec(result.stdout)![1]!;
+    expect(command).toMatch(/ \| docker load$/);
+    // The same command, with tar listing what docker load would read.
+    const { execFile } = await import('node:child_process');
+    const listing = await new Promise<string>((resolve, reject) =>
+      execFile('sh', ['-c', command.replace(/docker load$/, 'tar -tf -')], (error, stdout) => (error ? reject(error) : resolve(stdout))),
+    );
+    expect(listing.split('\n')).toContain('./manifest.json');
+  });
+
   test('a second pull of the same image downloads nothing and writes identical bytes', async () => {
     const output = await tempDir();
     await pullCli(output, `${fixture.registry.host}/team/app:1.2`);
