@@ -1,4 +1,4 @@
-import { FrozenError } from './errors.js';
+import { asFrozenError, ImagePullError } from './errors.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
 import { canonicalReference, parseReference } from './reference/index.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
@@ -52,7 +52,7 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
       endpoint: resolved.endpoint,
     };
   } catch (error) {
-    throw error instanceof FrozenError ? error : new FrozenError('network', (error as Error).message, { cause: error });
+    throw new ImagePullError(ref.original, asFrozenError(error));
   } finally {
     await session.close();
   }

@@ -1,6 +1,6 @@
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { parseDigest } from './digest.js';
-import { FrozenError } from './errors.js';
+import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import type { Descriptor, ImageManifest } from './manifest/index.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
 import { canonicalReference, parseReference, type ImageReference } from './reference/index.js';
@@ -51,7 +51,9 @@ export async function lock(options: LockOptions): Promise<LockFile> {
   const session = await RegistrySession.open(options);
   try {
     const images: LockedImage[] = [];
-    for (const ref of refs) images.push(await lockOne(ref, session, platform, options.signal));
+    for (const ref of refs) {
+      images.push(await lockOne(ref, session, platform, options.signal).catch((error: unknown) => Promise.reject(new ImagePullError(ref.original, asFrozenError(error)))));
+    }
     return { version: 1, images };
   } finally {
     await session.close();

@@ -36,7 +36,7 @@ describe('frozen inspect', () => {
   test('a missing tag and a bad reference', async () => {
     const missing = await runCli(['inspect', `${fixture.registry.host}/team/app:nope`]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/^frozen: error: manifest nope: not found/);
+    expect(missing.stderr).toBe(`frozen: error: ${fixture.registry.host}/team/app:nope: manifest nope: not found (MANIFEST_UNKNOWN: manifest unknown)\n`);
     expect((await runCli(['inspect', 'Bad/Ref'])).code).toBe(2);
   });
 });

@@ -104,6 +104,10 @@ describe('lock files', () => {
     }
     expect(existsSync(join(dir, 'o'))).toBe(false);
     const path = await lockFile(dir, `${fixture.registry.host}/one/app:1`);
+    const unknown = `${fixture.registry.host}/one/app:nope`;
+    const partly = await runCli(['lock', '-o', join(dir, 'partly.json'), `${fixture.registry.host}/one/app:1`, unknown]);
+    expect([partly.code, partly.stderr]).toEqual([1, `frozen: error: ${unknown}: manifest nope: not found (MANIFEST_UNKNOWN: manifest unknown)\n`]);
+    expect(existsSync(join(dir, 'partly.json'))).toBe(false);
     expect((await runCli(['pull', '--lock', path, `${fixture.registry.host}/one/app:1`])).stderr).toBe('frozen: error: give images or a lock file, not both\n');
     expect((await runCli(['pull', '--offline', `${fixture.registry.host}/one/app:1`])).stderr).toBe('frozen: error: offline pulls need a lock file\n');
   });
