@@ -108,8 +108,8 @@ export async function readImageList(path: string): Promise<string[]> {
     throw new FrozenError('reference', `cannot read image list ${path}: ${(error as Error).message}`);
   }
   return text
-    .split('\n')
-    .map((line) => line.replace(/#.*$/, '').trim())
+    .split(/\r?\n/) // files written on Windows too
+    .map((line) => line.replace(/#.*/, '').trim())
     .filter((line) => line.length > 0);
 }
 

@@ -100,6 +100,12 @@ test('-f reads references one a line, with comments and blank lines; with none a
     `${fixture.registry.host}/one/app:1`,
     `${fixture.registry.host}/oci/app:1`,
   ]);
+  // The same list with Windows line ends pulls the same images.
+  await writeFile(list, `# frozen images for CI\r\n${fixture.registry.host}/one/app:1   # the base\r\n\r\n  # indented comment\r\n${fixture.registry.host}/oci/app:1\r\n`);
+  const crlf = await runCli(['pull', '-q', '-o', join(dir, 'crlf'), '-f', list]);
+  expect([crlf.code, crlf.stderr]).toEqual([0, '']);
+  const crlfManifest = JSON.parse(await readFile(join(dir, 'crlf', 'manifest.json'), 'utf8'));
+  expect(crlfManifest.map((e: { RepoTags: string[] }) => e.RepoTags[0])).toEqual([`${fixture.registry.host}/one/app:1`, `${fixture.registry.host}/oci/app:1`]);
   await writeFile(list, '# nothing\n');
   const empty = await runCli(['pull', '-o', join(dir, 'none'), '-f', list]);
   expect(empty.code).toBe(2);
