@@ -147,10 +147,12 @@ function runSignal(outer: AbortSignal): AbortSignal {
 
 /**
  * Runs `fn` with a scratch folder beside the cache (so blobs are linked, not copied), removed afterwards; scratch
- * folders of processes that no longer exist are cleared first.
+ * folders of processes that no longer exist are cleared first. A cache that cannot be written (mounted read-only)
+ * still serves what it holds: the scratch folder goes to the system's temporary folder then, and blobs are copied.
  */
 async function withScratch<T>(options: PullOptions, fn: (scratch: string) => Promise<T>): Promise<T> {
-  const scratchRoot = options.cache === false ? tmpdir() : await new BlobStore(resolvePath(options.cache ?? BlobStore.defaultRoot())).createFolder('tmp');
+  const cache = options.cache === false ? undefined : new BlobStore(resolvePath(options.cache ?? BlobStore.defaultRoot()));
+  const scratchRoot = cache ? await cache.createFolder('tmp').catch(() => tmpdir()) : tmpdir();
   for (const name of await readdir(scratchRoot)) {
     const pid = Number(/^scratch-(\d+)-/.exec(name)?.[1]);
     if (pid && !processAlive(pid)) await rm(join(scratchRoot, name), { recursive: true, force: true });

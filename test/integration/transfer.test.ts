@@ -280,7 +280,7 @@ describe('the shared cache', () => {
     expect(existsSync(output)).toBe(false);
   });
 
-  test('a warm cache where no in-use mark can be written (as on a read-only mount) still serves the pull', async () => {
+  test('a warm cache where nothing can be written (as on a read-only mount) still serves a directory and a tar pull', async () => {
     const cache = await tempDir();
     expect((await pullWith(cache, `${server.host}/big/app:1`)).code).toBe(0);
     await rm(join(cache, 'in-use'), { recursive: true });
@@ -290,6 +290,13 @@ describe('the shared cache', () => {
     expect([again.code, again.stderr.includes('error')]).toEqual([0, false]);
     expect(server.requests.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
     await expectVerified(cache, again.output, big);
+    // A tar pull's work folder goes elsewhere when the cache has no room for it.
+    await writeFile(join(cache, 'tmp'), 'a file where the folder would go');
+    const tar = join(await tempDir(), 'image.tar');
+    const packed = await runCli(['pull', '-q', '--format', 'tar', '-o', tar, `${server.host}/big/app:1`], { env: { FROZEN_CACHE: cache } });
+    expect([packed.code, packed.stderr]).toEqual([0, '']);
+    expect((await runCli(['verify', tar])).stdout).toBe(`${tar}: ok, 1 image(s), 2 layer(s) verified\n`);
+    expect(server.requests.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
   });
 
   test('a prune while a pull runs spares what that pull uses; the rest goes', async () => {
