@@ -21,13 +21,18 @@ export interface CredentialFiles {
   /** `--authfile`: only this file is read. */
   readonly authfile?: string;
   readonly env?: NodeJS.ProcessEnv;
+  /** How long a credential helper may take to answer (default 30 s). */
+  readonly helperTimeoutMs?: number;
 }
 
 const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
 const HELPER_TIMEOUT_MS = 30_000;
 
 export class CredentialStore {
-  private constructor(private readonly files: readonly ConfigFile[]) {}
+  private constructor(
+    private readonly files: readonly ConfigFile[],
+    private readonly helperTimeoutMs: number,
+  ) {}
 
   /** Reads `--authfile`, else `$REGISTRY_AUTH_FILE` then `$DOCKER_CONFIG/config.json` (or ~/.docker/config.json). */
   static async load(options: CredentialFiles = {}): Promise<CredentialStore> {
@@ -40,7 +45,7 @@ export class CredentialStore {
       const file = (await readJsonFile(path, { required: options.authfile !== undefined, what: 'credentials file' })) as ConfigFile | undefined;
       if (file) files.push(file);
     }
-    return new CredentialStore(files);
+    return new CredentialStore(files, options.helperTimeoutMs ?? HELPER_TIMEOUT_MS);
   }
 
   /** Credentials for a registry host (`docker.io`, `localhost:5000`), or undefined. */
@@ -49,7 +54,7 @@ export class CredentialStore {
     for (const file of this.files) {
       const helperKey = Object.keys(file.credHelpers ?? {}).find((key) => normalizeKey(key) === wanted);
       const helper = helperKey ? file.credHelpers![helperKey] : file.credsStore;
-      if (helper) return runHelper(helper, helperKey ?? serverUrl(registry));
+      if (helper) return runHelper(helper, helperKey ?? serverUrl(registry), this.helperTimeoutMs);
       const authKey = Object.keys(file.auths ?? {}).find((key) => normalizeKey(key) === wanted);
       const entry = authKey ? file.auths![authKey] : undefined;
       if (entry) return fromEntry(entry, registry);
@@ -82,7 +87,7 @@ function fromEntry(entry: NonNullable<ConfigFile['auths']>[string], registry: st
  * `docker-credential-<helper> get`, the server URL on stdin, `{ServerURL, Username, Secret}` on stdout. A helper
  * that has nothing for the server answers with an error: no credentials. `<token>` as user means an identity token.
  */
-function runHelper(helper: string, server: string): Promise<Credentials | undefined> {
+function runHelper(helper: string, server: string, timeoutMs: number): Promise<Credentials | undefined> {
   if (!/^[A-Za-z0-9._-]+$/.test(helper)) return Promise.reject(new FrozenError('auth', `invalid credential helper name "${helper}"`));
   const program = `docker-credential-${helper}`;
   return new Promise((resolve, reject) => {
@@ -93,7 +98,7 @@ function runHelper(helper: string, server: string): Promise<Credentials | undefi
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill();
-    }, HELPER_TIMEOUT_MS);
+    }, timeoutMs);
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stdin.on('error', () => undefined); // a helper that exits without reading; its exit code tells
@@ -106,7 +111,7 @@ function runHelper(helper: string, server: string): Promise<Credentials | undefi
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      if (timedOut) return reject(new FrozenError('auth', `credential helper ${program} did not answer within ${HELPER_TIMEOUT_MS / 1000} s`));
+      if (timedOut) return reject(new FrozenError('auth', `credential helper ${program} did not answer within ${timeoutMs / 1000} s`));
       if (code !== 0) return resolve(undefined);
       try {
         const answer = JSON.parse(stdout) as { Username?: string; Secret?: string };

@@ -62,6 +62,24 @@ describe('CredentialStore', () => {
     const bad = await storeWith({ credHelpers: { 'y.example': '../evil' } });
     await expect(bad.lookup('y.example')).rejects.toThrow(/invalid credential helper name/);
   });
+
+  test('a helper that does not answer in time is stopped, and that is an error', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'docker-credential-slow'), '#!/bin/sh\nexec sleep 30\n');
+    await chmod(join(dir, 'docker-credential-slow'), 0o755);
+    const config = await tempDir();
+    await writeFile(join(config, 'config.json'), JSON.stringify({ credsStore: 'slow' }));
+    const previous = process.env.PATH;
+    process.env.PATH = `${dir}:${previous}`;
+    try {
+      const store = await CredentialStore.load({ env: { DOCKER_CONFIG: config }, helperTimeoutMs: 200 });
+      const started = Date.now();
+      await expect(store.lookup('slow.example')).rejects.toThrow('credential helper docker-credential-slow did not answer within 0.2 s');
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      process.env.PATH = previous;
+    }
+  });
 });
 
 describe('mirrors', () => {
