@@ -55,6 +55,13 @@ export function asFrozenError(error: unknown): FrozenError {
   return new FrozenError('network', message, { cause: error });
 }
 
+/** An error and the causes below it, outermost first. */
+export function causeChain(error: unknown): Error[] {
+  const chain: Error[] = [];
+  for (let e: unknown = error; e instanceof Error; e = e.cause) chain.push(e);
+  return chain;
+}
+
 export function isAbortError(error: unknown): boolean {
   return error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'ABORT_ERR');
 }

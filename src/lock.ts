@@ -1,4 +1,4 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { parseDigest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import type { Descriptor, ImageManifest } from './manifest/index.js';
@@ -6,6 +6,7 @@ import { defaultPlatform, parsePlatform, type Platform } from './platform/index.
 import { canonicalReference, parseReference, type ImageReference } from './reference/index.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { resolveModernImage } from './resolve.js';
+import { writeFileAtomic } from './util/files.js';
 
 /**
  * frozen.lock.json: each reference resolved, for one platform, to the exact image to pull, with everything a pull
@@ -77,12 +78,9 @@ async function lockOne(ref: ImageReference, session: RegistrySession, platform: 
 }
 
 export async function writeLockFile(path: string, file: LockFile): Promise<void> {
-  const temp = `${path}.frozen-${process.pid}`;
   try {
-    await writeFile(temp, `${JSON.stringify(file, null, 2)}\n`);
-    await rename(temp, path);
+    await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`);
   } catch (error) {
-    await rm(temp, { force: true });
     throw new FrozenError('output', `cannot write ${path}: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -1,4 +1,4 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { historyImage } from './convert/schema1.js';
@@ -14,6 +14,7 @@ import type { BlobStore } from './store/blob-store.js';
 import { ingestInto, rejectPartial, type IngestTarget } from './transfer/ingest.js';
 import { LayerHash } from './transfer/layer-hash.js';
 import { makeDirectory } from './util/make-directory.js';
+import { writeFileAtomic } from './util/files.js';
 
 /**
  * Pulls an image from a v1 registry: tag → image ID (or the `@<id>` given), its ancestry, every image's json, and
@@ -178,7 +179,5 @@ async function readRecord(path: string): Promise<V1Layer | undefined> {
 
 async function writeRecord(path: string, record: V1Layer): Promise<void> {
   await makeDirectory(dirname(path));
-  const temp = `${path}.${process.pid}`;
-  await writeFile(temp, `${JSON.stringify(record)}\n`);
-  await rename(temp, path);
+  await writeFileAtomic(path, `${JSON.stringify(record)}\n`);
 }

@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { asFrozenError } from '../errors.js';
 import { BlobStore } from '../store/blob-store.js';
 import { formatBytes, parseDuration, parseSize } from './format.js';
 import { EXIT_FAILED, EXIT_OK, type Io } from './io.js';
@@ -14,7 +13,7 @@ export function cacheCommand(io: Io, setExitCode: (code: number) => void): Comma
     try {
       setExitCode(await action(storeOf(flags), flags));
     } catch (error) {
-      reportError(asFrozenError(error), io, false);
+      reportError(error, io, false);
       setExitCode(EXIT_FAILED);
     }
   };

@@ -1,8 +1,7 @@
 import { Command } from 'commander';
-import { asFrozenError } from '../errors.js';
 import { inspect, type InspectResult } from '../inspect.js';
 import { formatBytes } from './format.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
+import { EXIT_OK, type Io } from './io.js';
 import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
 import { reportError } from './report.js';
 
@@ -27,9 +26,7 @@ export function inspectCommand(io: Io, setExitCode: (code: number) => void): Com
         io.stdout(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatInspection(result));
         setExitCode(EXIT_OK);
       } catch (error) {
-        const failure = asFrozenError(error);
-        reportError(failure, io, flags.debug === true);
-        setExitCode(failure.kind === 'reference' ? EXIT_USAGE : EXIT_FAILED);
+        setExitCode(reportError(error, io, flags.debug === true));
       }
     });
 }

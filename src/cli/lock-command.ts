@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { asFrozenError } from '../errors.js';
 import { lock, writeLockFile } from '../lock.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
+import { EXIT_OK, type Io } from './io.js';
 import { readImageList } from './pull-command.js';
 import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
 import { reportError } from './report.js';
@@ -37,9 +36,7 @@ export function lockCommand(io: Io, setExitCode: (code: number) => void): Comman
         io.stdout(`Locked ${locked.images.length} image(s) in ${path}\n`);
         setExitCode(EXIT_OK);
       } catch (error) {
-        const failure = asFrozenError(error);
-        reportError(failure, io, flags.debug === true);
-        setExitCode(failure.kind === 'reference' ? EXIT_USAGE : EXIT_FAILED);
+        setExitCode(reportError(error, io, flags.debug === true));
       }
     });
 }

@@ -1,10 +1,10 @@
 import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { asFrozenError, FrozenError } from '../errors.js';
+import { FrozenError } from '../errors.js';
 import { readLockFile } from '../lock.js';
 import { pull, type PulledImage } from '../pull.js';
 import { formatBytes, positiveInteger } from './format.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
+import { EXIT_OK, EXIT_USAGE, type Io } from './io.js';
 import { createRenderer, type ProgressMode } from './progress.js';
 import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
 import { reportError } from './report.js';
@@ -91,9 +91,7 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
     return EXIT_OK;
   } catch (error) {
     renderer.finish();
-    const failure = asFrozenError(error);
-    reportError(failure, io, flags.debug === true);
-    return failure.kind === 'reference' ? EXIT_USAGE : EXIT_FAILED;
+    return reportError(error, io, flags.debug === true);
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }

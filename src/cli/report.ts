@@ -1,16 +1,18 @@
-import { type FrozenError } from '../errors.js';
+import { asFrozenError, causeChain } from '../errors.js';
 import { PullFailures } from '../pull.js';
-import type { Io } from './io.js';
+import { EXIT_FAILED, EXIT_USAGE, type Io } from './io.js';
 
-/** One line per error (`frozen: error: …`), and the causes' stacks with --debug. */
-export function reportError(error: FrozenError, io: Io, debug: boolean): void {
-  const errors = error instanceof PullFailures ? error.errors : [error];
+/** One line per error (`frozen: error: …`), and the causes' stacks with --debug. Returns the exit code it calls for. */
+export function reportError(error: unknown, io: Io, debug: boolean): number {
+  const failure = asFrozenError(error);
+  const errors = failure instanceof PullFailures ? failure.errors : [failure];
   for (const each of errors) io.stderr(`frozen: error: ${each.message}\n`);
-  if (debug) io.stderr(`${errorChain(error)}\n`);
+  if (debug) io.stderr(`${errorChain(failure)}\n`);
+  return failure.kind === 'reference' ? EXIT_USAGE : EXIT_FAILED;
 }
 
 function errorChain(error: unknown): string {
-  const parts: string[] = [];
-  for (let e: unknown = error; e instanceof Error; e = e.cause) parts.push(e.stack ?? e.message);
-  return parts.join('\ncaused by: ');
+  return causeChain(error)
+    .map((e) => e.stack ?? e.message)
+    .join('\ncaused by: ');
 }

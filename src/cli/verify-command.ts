@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { asFrozenError } from '../errors.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
+import { EXIT_FAILED, EXIT_OK, type Io } from './io.js';
+import { reportError } from './report.js';
 
 /** `frozen verify PATH...`: is this directory or tar loadable, without a daemon? One line per problem. */
 export function verifyCommand(io: Io, setExitCode: (code: number) => void): Command {
@@ -19,9 +19,7 @@ export function verifyCommand(io: Io, setExitCode: (code: number) => void): Comm
           if (result.problems.length === 0) io.stdout(`${path}: ok, ${result.images} image(s), ${result.layers} layer(s) verified\n`);
           else code = Math.max(code, EXIT_FAILED);
         } catch (error) {
-          const failure = asFrozenError(error);
-          io.stderr(`frozen: error: ${failure.message}\n`);
-          code = failure.kind === 'reference' ? EXIT_USAGE : Math.max(code, EXIT_FAILED);
+          code = Math.max(code, reportError(error, io, false));
         }
       }
       setExitCode(code);

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
@@ -20,6 +19,7 @@ import {
   type Repositories,
 } from './docker-format.js';
 import { makeDirectory } from '../util/make-directory.js';
+import { linkOrCopy, temporaryName, writeFileAtomic } from '../util/files.js';
 
 /** An image whose blobs are verified (in the cache), ready to be placed in the directory. */
 export interface StagedImage {
@@ -159,7 +159,7 @@ export class DockerDirectory {
     await Promise.all([
       write('VERSION', LAYER_VERSION),
       json === undefined ? undefined : write('json', json),
-      fresh ? this.copyOrLink(blob, join(this.root, id, 'layer.tar')) : this.place(blob, join(id, 'layer.tar')),
+      fresh ? linkOrCopy(blob, join(this.root, id, 'layer.tar'), this.options.copy === true) : this.place(blob, join(id, 'layer.tar')),
     ]);
   }
 
@@ -170,21 +170,13 @@ export class DockerDirectory {
   private async place(blob: string, relative: string): Promise<void> {
     const target = join(this.root, relative);
     if (!this.options.copy && (await sameFile(blob, target))) return;
-    const temp = `${target}.frozen-${randomBytes(6).toString('hex')}`;
-    await this.copyOrLink(blob, temp);
+    const temp = temporaryName(target);
+    await linkOrCopy(blob, temp, this.options.copy === true);
     await rename(temp, target);
   }
 
-  private async copyOrLink(blob: string, target: string): Promise<void> {
-    if (this.options.copy) await copyFile(blob, target);
-    else await link(blob, target).catch(() => copyFile(blob, target));
-  }
-
-  private async writeAtomic(relative: string, content: string | Uint8Array): Promise<void> {
-    const target = join(this.root, relative);
-    const temp = `${target}.frozen-${randomBytes(6).toString('hex')}`;
-    await writeFile(temp, content);
-    await rename(temp, target);
+  private writeAtomic(relative: string, content: string | Uint8Array): Promise<void> {
+    return writeFileAtomic(join(this.root, relative), content);
   }
 
   private async readExisting<T>(name: string, parse: (text: string) => T, empty: T): Promise<T> {

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import type { StagedImage } from './docker-dir.js';
 import { mergeManifestEntries, printManifestJson, type ManifestEntry } from './docker-format.js';
 import { makeDirectory } from '../util/make-directory.js';
+import { exists, linkOrCopy } from '../util/files.js';
 
 /**
  * An OCI image layout (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`) plus the `manifest.json` that `docker load`
@@ -52,10 +53,9 @@ function blobPath(digest: Digest): string {
 
 async function placeBlob(root: string, digest: Digest, from: string, copy: boolean): Promise<void> {
   const target = join(root, blobPath(digest));
-  if (await stat(target).then(() => true, () => false)) return;
+  if (await exists(target)) return;
   await makeDirectory(dirname(target));
-  if (copy) await copyFile(from, target);
-  else await link(from, target).catch(() => copyFile(from, target));
+  await linkOrCopy(from, target, copy);
 }
 
 /** A layout is written only where nothing is: `root` is absent or an empty directory. Checked before any download too. */

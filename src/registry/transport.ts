@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici';
 // files), which doubled frozen's start-up time. The package pins undici exactly because these paths are internal.
 import Agent from 'undici/lib/dispatcher/agent.js';
 import dispatchRequest from 'undici/lib/api/api-request.js';
-import { FrozenError } from '../errors.js';
+import { causeChain, FrozenError } from '../errors.js';
 
 /**
  * The only module that speaks HTTP. It follows redirects by hand so that `Authorization` never reaches another
@@ -232,7 +232,7 @@ export function networkError(error: unknown, url: URL): FrozenError {
 
 /** The status of a proxy that refused a request, from undici's errors (plain http through it, or a CONNECT tunnel). */
 function proxyRefusal(error: unknown): number | undefined {
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+  for (const e of causeChain(error)) {
     const status = /^Proxy (?:Authentication Required \((\d{3})\)|response \((\d{3})\) !== 200)/.exec(e.message);
     if (status) return Number(status[1] ?? status[2]);
   }
@@ -240,7 +240,7 @@ function proxyRefusal(error: unknown): number | undefined {
 }
 
 function errorCode(error: unknown): string | undefined {
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+  for (const e of causeChain(error)) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && code !== 'UND_ERR') return code;
   }

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { link, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseDigest, type Digest } from '../digest.js';
@@ -7,6 +6,7 @@ import { FrozenError } from '../errors.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { markInUse, oldestUse } from './in-use.js';
 import { fileMatches } from './verify-file.js';
+import { exists, temporaryName, writeFileAtomic } from '../util/files.js';
 
 /**
  * The content-addressed cache: `blobs/<algorithm>/<hex>` holds only verified blobs (they enter by rename), with
@@ -76,15 +76,13 @@ export class BlobStore {
   async putBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
     if (await this.has(digest, bytes.length)) return this.touch(digest);
     await this.prepare(digest);
-    const temp = `${this.blobPath(digest)}.put-${randomBytes(6).toString('hex')}`;
-    await writeFile(temp, bytes);
-    await rename(temp, this.blobPath(digest));
+    await writeFileAtomic(this.blobPath(digest), bytes);
   }
 
   /** Takes a file already verified elsewhere (a layer in an output directory) into the cache, by link. */
   async adopt(file: string, digest: Digest): Promise<void> {
     await this.prepare(digest);
-    const temp = `${this.blobPath(digest)}.adopt-${randomBytes(6).toString('hex')}`;
+    const temp = temporaryName(this.blobPath(digest));
     await link(file, temp);
     await rename(temp, this.blobPath(digest));
   }
@@ -172,7 +170,7 @@ export class BlobStore {
     for (const folder of await readdir(join(this.root, area)).catch(() => [])) {
       for (const name of await readdir(join(this.root, area, folder)).catch(() => [])) {
         const path = join(this.root, area, folder, name);
-        const inUse = await stat(path.replace(/\.partial$/, '.lock')).then(() => true, () => false);
+        const inUse = await exists(path.replace(/\.partial$/, '.lock'));
         const leftover = name.endsWith('.partial') ? !inUse : name.endsWith('.json') && (await orphaned(path));
         if (leftover) await rm(path, { force: true });
       }

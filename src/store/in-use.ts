@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { processAlive } from '../util/process.js';
 import { makeDirectory } from '../util/make-directory.js';
-import { DEFAULT_STALE_MS, heartbeat } from './lock.js';
+import { DEFAULT_STALE_MS, heartbeat, isStale } from './lock.js';
 
 /**
  * Marks of the pulls running on a cache, so that `prune` never takes a blob from under one. A pull marks every blob
@@ -37,7 +36,7 @@ export async function oldestUse(dir: string): Promise<number | undefined> {
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const path = join(dir, name);
     const mark = await readMark(path);
-    if (mark === undefined ? await isAbandoned(path) : !(await isLive(path, mark))) {
+    if (await isStale(path, mark, DEFAULT_STALE_MS)) {
       await unlink(path).catch(() => undefined);
       continue;
     }
@@ -55,12 +54,3 @@ async function readMark(path: string): Promise<Mark | undefined> {
   }
 }
 
-async function isLive(path: string, mark: Mark): Promise<boolean> {
-  return mark.host === hostname() ? processAlive(mark.pid) : !(await isAbandoned(path));
-}
-
-/** Not refreshed for a while: its holder is gone (or the file was never finished). */
-async function isAbandoned(path: string): Promise<boolean> {
-  const info = await stat(path).catch(() => undefined);
-  return info !== undefined && Date.now() - info.mtimeMs > DEFAULT_STALE_MS;
-}

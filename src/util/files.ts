@@ -1,0 +1,33 @@
+import { randomBytes } from 'node:crypto';
+import { copyFile, link, rename, rm, stat, writeFile } from 'node:fs/promises';
+
+/** A name beside `path` for a file on its way there: unique to this write, whoever else writes beside it. */
+export function temporaryName(path: string): string {
+  return `${path}.frozen-${randomBytes(6).toString('hex')}`;
+}
+
+/** Writes a file under a temporary name and renames it into place: readers see the old file or the whole new one. */
+export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
+  const temp = temporaryName(path);
+  try {
+    await writeFile(temp, content);
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Whether anything is at `path`. */
+export function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A hard link to `from` (its bytes stored once), or a copy when asked or across file systems. */
+export async function linkOrCopy(from: string, to: string, copy: boolean): Promise<void> {
+  if (copy) await copyFile(from, to);
+  else await link(from, to).catch(() => copyFile(from, to));
+}
