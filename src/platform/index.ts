@@ -11,14 +11,33 @@ export function formatPlatform(p: Platform): string {
   return p.variant ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`;
 }
 
-/** Parses `os/arch[/variant]` (as given to `--platform` or in `TARGETPLATFORM`) and normalizes it. */
+/**
+ * Parses `os/arch[/variant]` (as given to `--platform` or in `TARGETPLATFORM`) and normalizes it. As in containerd's
+ * `platforms.Parse`, one part alone is an OS (with this host's architecture) when it names one, else an
+ * architecture (for this host's OS family): `--platform linux`, `--platform arm64`.
+ */
 export function parsePlatform(text: string): Platform {
   const parts = text.trim().toLowerCase().split('/');
-  if (parts.length < 2 || parts.length > 3 || parts.some((part) => !/^[a-z0-9._-]+$/.test(part))) {
+  if (parts.length > 3 || parts.some((part) => !/^[a-z0-9._-]+$/.test(part))) {
     throw new FrozenError('reference', `invalid platform "${text}": want os/arch[/variant]`);
   }
+  if (parts.length === 1) return parseSinglePart(parts[0]!, text);
   const [os, architecture, variant] = parts as [string, string, string?];
   return normalizePlatform({ os, architecture, ...(variant && { variant }) });
+}
+
+const KNOWN_OSES = new Set(['aix', 'android', 'darwin', 'macos', 'dragonfly', 'freebsd', 'hurd', 'illumos', 'ios', 'js', 'linux', 'netbsd', 'openbsd', 'plan9', 'solaris', 'wasip1', 'windows', 'zos']);
+const KNOWN_ARCHITECTURES = new Set(['386', 'i386', 'i686', 'amd64', 'x86_64', 'x86-64', 'arm', 'armhf', 'armel', 'arm64', 'aarch64', 'loong64', 'mips', 'mipsle', 'mips64', 'mips64le', 'ppc64', 'ppc64le', 'riscv64', 's390x', 'wasm']);
+
+function parseSinglePart(part: string, text: string): Platform {
+  if (KNOWN_OSES.has(part)) return normalizePlatform({ os: part, ...hostArchitecture() });
+  if (KNOWN_ARCHITECTURES.has(part)) return normalizePlatform({ os: hostOs(), architecture: part });
+  throw new FrozenError('reference', `invalid platform "${text}": want os/arch[/variant], or a known os or architecture alone`);
+}
+
+/** Images are Linux images unless the host is Windows. */
+function hostOs(): string {
+  return process.platform === 'win32' ? 'windows' : 'linux';
 }
 
 export function normalizePlatform(p: Platform): Platform {
@@ -61,7 +80,7 @@ function normalizeArch(arch: string, variant: string): { architecture: string; v
  */
 export function defaultPlatform(env: NodeJS.ProcessEnv = process.env): Platform {
   if (env.TARGETPLATFORM) return parsePlatform(env.TARGETPLATFORM);
-  const os = env.TARGETOS || (process.platform === 'win32' ? 'windows' : 'linux');
+  const os = env.TARGETOS || hostOs();
   if (env.TARGETARCH) {
     return normalizePlatform({ os, architecture: env.TARGETARCH, ...(env.TARGETVARIANT && { variant: env.TARGETVARIANT }) });
   }

@@ -27,8 +27,22 @@ describe('parsePlatform normalizes like containerd', () => {
     expect(formatPlatform(parsePlatform(input))).toBe(expected);
   });
 
-  test.each(['linux', 'linux/', '/amd64', 'a/b/c/d', 'linux/am d64'])('rejects %j', (input) => {
+  test.each(['linux/', '/amd64', 'a/b/c/d', 'linux/am d64', 'amd', ''])('rejects %j', (input) => {
     expect(() => parsePlatform(input)).toThrow(/invalid platform/);
+  });
+});
+
+describe('one part alone, as containerd reads it', () => {
+  const host = formatPlatform(defaultPlatform({}));
+  test('an OS takes this host\'s architecture', () => {
+    expect(formatPlatform(parsePlatform('linux'))).toBe(host);
+    expect(formatPlatform(parsePlatform('windows'))).toBe(host.replace(/^linux/, 'windows'));
+  });
+  test('an architecture takes this host\'s OS family', () => {
+    expect(formatPlatform(parsePlatform('arm64'))).toBe('linux/arm64');
+    expect(formatPlatform(parsePlatform('aarch64'))).toBe('linux/arm64');
+    expect(formatPlatform(parsePlatform('armhf'))).toBe('linux/arm/v7');
+    expect(formatPlatform(parsePlatform('s390x'))).toBe('linux/s390x');
   });
 });
 
