@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { FrozenError } from '../errors.js';
@@ -60,7 +61,12 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
     return EXIT_USAGE;
   }
   const controller = new AbortController();
-  const onSignal = () => controller.abort();
+  let interruptedBy: NodeJS.Signals | undefined;
+  // The first signal stops the pull cleanly; the handler is gone then, so a second one ends the process at once.
+  const onSignal = (signal: NodeJS.Signals) => {
+    interruptedBy = signal;
+    controller.abort();
+  };
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const mode: ProgressMode = flags.json ? 'json' : flags.quiet ? 'quiet' : io.interactive ? 'tty' : 'plain';
   const renderer = createRenderer(mode, io);
@@ -91,10 +97,17 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
     return EXIT_OK;
   } catch (error) {
     renderer.finish();
+    if (interruptedBy) return reportInterruption(interruptedBy, flags.cache !== false, io);
     return reportError(error, io, flags.debug === true);
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }
+}
+
+/** The shell's convention: 128 + the signal's number (130 for Ctrl-C), so scripts can tell an interruption. */
+function reportInterruption(signal: NodeJS.Signals, cached: boolean, io: Io): number {
+  io.stderr(`frozen: interrupted by ${signal}${cached ? '; what was downloaded stays in the cache, and the next pull resumes from there' : ''}\n`);
+  return 128 + osConstants.signals[signal];
 }
 
 /** References one a line; `#` starts a comment; blank lines are skipped. */

@@ -169,20 +169,27 @@ describe('output directory problems exit 1', () => {
 });
 
 describe('interruption', () => {
-  test('SIGINT mid-download leaves the output as it was (a directory the run created is removed) and keeps the partial', async () => {
-    for (const target of [output, join(await mkdtemp(join(tmpdir(), 'frozen-int-')), 'new')]) {
+  test('SIGINT or SIGTERM mid-download: exit 128+signal, the output as it was (a directory the run created is removed), the partial kept', async () => {
+    const cases = [
+      { target: output, signal: 'SIGINT', code: 130 },
+      { target: join(await mkdtemp(join(tmpdir(), 'frozen-int-')), 'new'), signal: 'SIGTERM', code: 143 },
+    ] as const;
+    for (const { target, signal, code } of cases) {
       const cache = await mkdtemp(join(tmpdir(), 'frozen-int-cache-'));
-      const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-o', target, `${stalling.host}/one/app:1`], {
-        stdio: 'ignore',
+      const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', target, `${stalling.host}/one/app:1`], {
+        stdio: ['ignore', 'ignore', 'pipe'],
         env: { ...process.env, FROZEN_CACHE: cache },
       });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
       const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
       // Wait until the download is under way (its partial exists), and a little longer for bytes to arrive.
       for (let i = 0; i < 200 && (await partialBytes(cache)) === undefined; i++) await new Promise((r) => setTimeout(r, 25));
       expect(await partialBytes(cache)).toBeDefined();
       await new Promise((r) => setTimeout(r, 200));
-      child.kill('SIGINT');
-      expect(await exited).toBe(1);
+      child.kill(signal);
+      expect(await exited).toBe(code);
+      expect(stderr).toBe(`frozen: interrupted by ${signal}; what was downloaded stays in the cache, and the next pull resumes from there\n`);
       if (target === output) expect(await snapshot(output)).toEqual(before);
       else expect(existsSync(target)).toBe(false);
       expect(await partialBytes(cache)).toBeGreaterThan(0); // what arrived was written out, for the next run to resume
