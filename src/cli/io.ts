@@ -6,6 +6,13 @@ export interface Io {
   readonly interactive: boolean;
   /** Whether stdout is a terminal (a tar is never written there). */
   readonly stdoutIsTerminal?: boolean;
+  /** The size of the terminal stderr is, now (it can be resized); the live progress region fits in it. */
+  readonly terminalSize?: () => TerminalSize;
+}
+
+export interface TerminalSize {
+  readonly rows: number;
+  readonly columns: number;
 }
 
 export const processIo: Io = {
@@ -13,6 +20,7 @@ export const processIo: Io = {
   stderr: (text) => process.stderr.write(text),
   interactive: process.stderr.isTTY === true,
   stdoutIsTerminal: process.stdout.isTTY === true,
+  terminalSize: () => ({ rows: process.stderr.rows ?? 24, columns: process.stderr.columns ?? 80 }),
 };
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */

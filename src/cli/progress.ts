@@ -1,6 +1,6 @@
 import type { PullEvent } from '../pull.js';
 import { formatBytes, shortDigest } from './format.js';
-import type { Io } from './io.js';
+import type { Io, TerminalSize } from './io.js';
 
 /**
  * Turns pull events into output. `tty`: a line per active blob and a total line, redrawn in place on stderr.
@@ -98,11 +98,14 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
   const started = now();
 
   const draw = () => {
-    const lines = [...live].map(([digest, blob]) => `${blob.kind.padEnd(6)} ${shortDigest(digest)} ${bar(blob.bytes, blob.size)} ${formatBytes(blob.bytes)}/${formatBytes(blob.size)}`);
+    const size = io.terminalSize?.() ?? DEFAULT_TERMINAL;
+    const lines = liveLines(live, size);
     if (totalSize > 0) lines.push(totalLine(totalBytes, totalSize, now() - started));
-    // Move up over the previous live region, clear it, print what finished, then the live region again.
+    // Move up over the previous live region, clear it, print what finished, then the live region again. Live lines
+    // are cut to the width so that none wraps: a wrapped line would break the count of lines to move up over.
     const up = drawnLines > 0 ? `\x1b[${drawnLines}F\x1b[J` : '';
-    io.stderr(up + finished.map((line) => `${line}\n`).join('') + lines.map((line) => `${line}\n`).join(''));
+    const region = lines.map((line) => `${line.slice(0, Math.max(1, size.columns - 1))}\n`).join('');
+    io.stderr(up + finished.map((line) => `${line}\n`).join('') + region);
     finished.length = 0;
     drawnLines = lines.length;
   };
@@ -155,6 +158,23 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
   };
 }
 
+const DEFAULT_TERMINAL: TerminalSize = { rows: 24, columns: 80 };
+
+/**
+ * A line per live blob, as many as fit the terminal's height with the total line and the cursor's: the cursor
+ * cannot move up into the scrollback, so a taller region could not be redrawn. Blobs receiving bytes come first;
+ * the rest are counted on one line.
+ */
+function liveLines(live: ReadonlyMap<string, LiveBlob>, { rows, columns }: TerminalSize): string[] {
+  const room = Math.max(1, rows - 2);
+  const blobs = [...live];
+  const ordered = [...blobs.filter(([, blob]) => blob.bytes > 0), ...blobs.filter(([, blob]) => blob.bytes === 0)];
+  const shown = ordered.length > room ? ordered.slice(0, room - 1) : ordered;
+  const lines = shown.map(([digest, blob]) => blobLine(digest, blob, columns));
+  if (shown.length < ordered.length) lines.push(`       and ${ordered.length - shown.length} more`);
+  return lines;
+}
+
 /** The line for an event every mode shows, even --quiet; undefined for the others. */
 function warning(event: PullEvent): string | undefined {
   if (event.type === 'tag-moved') return `moved  ${event.image}: the tag now points to ${event.current}; pulling the locked ${event.locked}`;
@@ -172,7 +192,19 @@ function percent(bytes: number, size: number): string {
   return `${size === 0 ? 100 : Math.floor((bytes / size) * 100)}%`;
 }
 
-function bar(bytes: number, size: number, width = 24): string {
+/** The bar narrows, and goes, before the byte counts are cut in a narrow terminal. */
+function blobLine(digest: string, blob: LiveBlob, columns: number): string {
+  const head = `${blob.kind.padEnd(6)} ${shortDigest(digest)}`;
+  const counts = `${formatBytes(blob.bytes)}/${formatBytes(blob.size)}`;
+  // Room for the widest counts ("999.9 MB/999.9 MB"), so that the bars of all lines are one width.
+  const barWidth = Math.min(BAR_WIDTH, columns - 1 - head.length - WIDEST_COUNTS - 4);
+  return barWidth >= 4 ? `${head} ${bar(blob.bytes, blob.size, barWidth)} ${counts}` : `${head} ${counts}`;
+}
+
+const BAR_WIDTH = 24;
+const WIDEST_COUNTS = 17;
+
+function bar(bytes: number, size: number, width: number): string {
   const filled = size === 0 ? width : Math.floor((bytes / size) * width);
   return `[${'='.repeat(filled)}${' '.repeat(width - filled)}]`;
 }

@@ -35,6 +35,43 @@ describe('progress renderers', () => {
     }
   });
 
+  test('tty: the live region fits the terminal: blobs receiving bytes first, the rest counted, bars narrowed, no line wraps', () => {
+    vi.useFakeTimers();
+    try {
+      const { out, io } = capture(true);
+      let now = 0;
+      const renderer = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 6, columns: 50 }) }, () => now);
+      const digests = Array.from({ length: 8 }, (_, i) => `sha256:${String(i).repeat(64)}`);
+      for (const each of digests) renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: each, size: 1000 });
+      renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: digests[6]!, size: 1000, bytes: 250 });
+      renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: digests[7]!, size: 1000, bytes: 500 });
+      now = 1000;
+      vi.advanceTimersByTime(100);
+      const lines = out.stderr.split('\n').slice(0, -1);
+      expect(lines).toEqual([
+        'layer  666666666666 [==       ] 250 B/1.0 KB',
+        'layer  777777777777 [====     ] 500 B/1.0 KB',
+        'layer  000000000000 [         ] 0 B/1.0 KB',
+        '       and 5 more',
+        'total  750 B/8.0 KB  750 B/s  ETA 10s',
+      ]);
+      // Five lines and the cursor's: the next redraw moves up exactly over them, within the six rows.
+      out.stderr = '';
+      vi.advanceTimersByTime(100);
+      expect(out.stderr.startsWith('\x1b[5F\x1b[J')).toBe(true);
+      renderer.finish();
+      // Narrower still: no bar, and nothing longer than the width.
+      out.stderr = '';
+      const narrow = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 6, columns: 30 }) }, () => now);
+      narrow.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: digests[0]!, size: 123_456_789 });
+      vi.advanceTimersByTime(100);
+      expect(out.stderr.split('\n').slice(0, 2)).toEqual(['layer  000000000000 0 B/123.5', 'total  0 B/123.5 MB  0 B/s']);
+      narrow.finish();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   test('plain: at most one progress line per blob every 5 s, no escape sequences', () => {
     const { out, io } = capture(false);
     let now = 0;
