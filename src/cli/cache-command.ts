@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { BlobStore } from '../store/blob-store.js';
-import { formatBytes, parseDuration, parseSize } from './format.js';
+import { counted, formatBytes, parseDuration, parseSize } from './format.js';
 import { EXIT_FAILED, EXIT_OK, type Io } from './io.js';
 import { reportError } from './report.js';
 
@@ -39,7 +39,7 @@ export function cacheCommand(io: Io, setExitCode: (code: number) => void): Comma
       run(async (store) => {
         const blobs = await store.list();
         const total = blobs.reduce((sum, blob) => sum + blob.size, 0);
-        io.stdout(`${blobs.length} blobs, ${formatBytes(total)} (${total} bytes) in ${store.root}\n`);
+        io.stdout(`${counted(blobs.length, 'blob')}, ${formatBytes(total)} (${total} bytes) in ${store.root}\n`);
         return EXIT_OK;
       }),
     );
@@ -55,7 +55,7 @@ export function cacheCommand(io: Io, setExitCode: (code: number) => void): Comma
           checked++;
           if (!ok) io.stdout(`removed ${blob.digest.value}: its bytes do not match its digest\n`);
         });
-        io.stdout(`verified ${checked} blobs, removed ${corrupt.length}\n`);
+        io.stdout(`verified ${counted(checked, 'blob')}, removed ${corrupt.length}\n`);
         return corrupt.length === 0 ? EXIT_OK : EXIT_FAILED;
       }),
     );
@@ -73,7 +73,7 @@ export function cacheCommand(io: Io, setExitCode: (code: number) => void): Comma
           ...(flags.maxSize !== undefined && { maxBytes: flags.maxSize }),
         });
         const freed = removed.reduce((sum, blob) => sum + blob.size, 0);
-        io.stdout(`removed ${removed.length} blobs, freed ${formatBytes(freed)}\n`);
+        io.stdout(`removed ${counted(removed.length, 'blob')}, freed ${formatBytes(freed)}\n`);
         return EXIT_OK;
       }),
     );

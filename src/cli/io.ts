@@ -16,7 +16,7 @@ export interface TerminalSize {
 }
 
 export const processIo: Io = {
-  stdout: (text) => process.stdout.write(text),
+  stdout: writeStdout,
   stderr: (text) => process.stderr.write(text),
   interactive: process.stderr.isTTY === true,
   stdoutIsTerminal: process.stdout.isTTY === true,
@@ -27,3 +27,23 @@ export const processIo: Io = {
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+/** 128 + SIGPIPE, what the shell reports for a tool that SIGPIPE ended. */
+const EXIT_BROKEN_PIPE = 141;
+
+let stdoutGuarded = false;
+
+/**
+ * Node ignores SIGPIPE, so a reader that goes away (`frozen cache ls | head -1`) would end the process with an
+ * unhandled EPIPE and a stack trace; it ends it as SIGPIPE ends other tools instead. Set up on the first text
+ * written, so that it never stands in the way of `-o -`, which handles its own stream's errors.
+ */
+function writeStdout(text: string): void {
+  if (!stdoutGuarded) {
+    stdoutGuarded = true;
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+      throw error;
+    });
+  }
+  process.stdout.write(text);
+}

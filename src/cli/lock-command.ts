@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { lock, writeLockFile } from '../lock.js';
+import { counted } from './format.js';
 import { EXIT_OK, type Io } from './io.js';
 import { readImageList } from './pull-command.js';
 import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
@@ -33,7 +34,7 @@ export function lockCommand(io: Io, setExitCode: (code: number) => void): Comman
         const path = resolve(flags.output);
         await writeLockFile(path, locked);
         for (const image of locked.images) io.stdout(`${image.reference} → ${image.manifestDigest}${image.platform ? ` (${image.platform})` : ''}\n`);
-        io.stdout(`Locked ${locked.images.length} image(s) in ${path}\n`);
+        io.stdout(`Locked ${counted(locked.images.length, 'image')} in ${path}\n`);
         setExitCode(EXIT_OK);
       } catch (error) {
         setExitCode(reportError(error, io, flags.debug === true));

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { FrozenError } from '../errors.js';
 import { readLockFile } from '../lock.js';
 import { pull, type PulledImage } from '../pull.js';
-import { formatBytes, positiveInteger } from './format.js';
+import { counted, formatBytes, positiveInteger } from './format.js';
 import { EXIT_OK, EXIT_USAGE, type Io } from './io.js';
 import { createRenderer, type ProgressMode } from './progress.js';
 import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
@@ -92,7 +92,7 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
       for (const image of result.images) io.stdout(formatSummary(image));
       const path = shellQuoted(result.output);
       const load = flags.format === 'tar' ? `docker load -i ${path}` : `tar -cC ${path} . | docker load`;
-      io.stdout(`Wrote ${result.images.length} image(s) to ${result.output}; load with: ${load}\n`);
+      io.stdout(`Wrote ${counted(result.images.length, 'image')} to ${result.output}; load with: ${load}\n`);
     }
     return EXIT_OK;
   } catch (error) {

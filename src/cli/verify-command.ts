@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { counted } from './format.js';
 import { EXIT_FAILED, EXIT_OK, type Io } from './io.js';
 import { reportError } from './report.js';
 
@@ -16,7 +17,7 @@ export function verifyCommand(io: Io, setExitCode: (code: number) => void): Comm
           const result = await verifyArchive(path);
           // Problems of the whole archive name the path itself as their image: it is said once.
           for (const { image, message } of result.problems) io.stdout(`${image === path ? path : `${path}: ${image}`}: ${message}\n`);
-          if (result.problems.length === 0) io.stdout(`${path}: ok, ${result.images} image(s), ${result.layers} layer(s) verified\n`);
+          if (result.problems.length === 0) io.stdout(`${path}: ok, ${counted(result.images, 'image')}, ${counted(result.layers, 'layer')} verified\n`);
           else code = Math.max(code, EXIT_FAILED);
         } catch (error) {
           code = Math.max(code, reportError(error, io, false));

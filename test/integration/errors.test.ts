@@ -72,7 +72,7 @@ describe('usage errors exit 2', () => {
     expect((await runCli(['pull'])).code).toBe(2);
     expect((await runCli(['pull', '--bogus', 'x'])).code).toBe(2);
     expect((await runCli(['frobnicate'])).code).toBe(2);
-    await expectFailure(['--platform', 'linux', `${registry.host}/one/app:1`], 2, /invalid platform "linux"/);
+    await expectFailure(['--platform', 'linux/', `${registry.host}/one/app:1`], 2, /invalid platform "linux\/"/);
     await expectFailure(['--concurrency', '0', `${registry.host}/one/app:1`], 2, /not a positive integer/);
   });
 });
@@ -205,6 +205,19 @@ async function partialBytes(cache: string): Promise<number | undefined> {
   const sizes = await Promise.all(names.map((name) => stat(join(dir, name)).then((s) => s.size)));
   return sizes.reduce((a, b) => a + b, 0);
 }
+
+describe('a reader that goes away', () => {
+  test('stdout closed before frozen writes (| head): exit 141 as SIGPIPE would, no stack trace', async () => {
+    for (const args of [['inspect', `${registry.host}/one/app:1`], ['--help']]) {
+      const child = spawn(process.execPath, [FROZEN_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.destroy(); // the reader is gone before the first line
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect({ args, code, stderr }).toEqual({ args, code: 141, stderr: '' });
+    }
+  });
+});
 
 describe('help and version', () => {
   test('--help and --version exit 0', async () => {

@@ -38,7 +38,7 @@ describe('--format oci', () => {
     await exec('skopeo', ['copy', '--quiet', `oci:${output}:v1`, `dir:${copied}`]);
     const manifest = JSON.parse(await readFile(join(copied, 'manifest.json'), 'utf8'));
     expect(manifest.config.digest).toBe(fixture.images.multi.config.digest);
-    expect((await runCli(['verify', output])).stdout).toBe(`${output}: ok, 2 image(s), 4 layer(s) verified\n`);
+    expect((await runCli(['verify', output])).stdout).toBe(`${output}: ok, 2 images, 4 layers verified\n`);
   });
 
   test('a directory that is not empty is refused and left alone', async () => {

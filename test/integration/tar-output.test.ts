@@ -33,7 +33,7 @@ async function expectLoadableTar(file: string, expected: BuiltImage[]) {
   await new Promise((resolve, reject) => execFile('tar', ['-xf', file, '-C', dir], (e) => (e ? reject(e) : resolve(undefined))));
   for (const [i, img] of expected.entries()) expect((await loadWithSkopeo(dir, i)).imageId).toBe(img.config.digest);
   const verified = await runCli(['verify', file]);
-  expect(verified.stdout).toBe(`${file}: ok, ${expected.length} image(s), ${expected.reduce((n, img) => n + img.layers.length, 0)} layer(s) verified\n`);
+  expect(verified.stdout).toBe(`${file}: ok, ${expected.length} images, ${expected.reduce((n, img) => n + img.layers.length, 0)} layers verified\n`);
 }
 
 describe('tar output', () => {

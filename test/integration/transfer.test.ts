@@ -255,12 +255,12 @@ describe('the shared cache', () => {
     const at = (blob: { digest: string }, time: Date) => utimes(join(cache, 'blobs', 'sha256', blob.digest.slice(7)), time, time);
     await at(big.config, new Date(Date.now() - 40 * 86400e3));
     await at(heavyLayer(), new Date(Date.now() + 3600e3)); // the most recently used
-    expect((await runCli(['cache', 'prune', '--older-than', '30d'], env)).stdout).toMatch(/^removed 1 blobs/);
+    expect((await runCli(['cache', 'prune', '--older-than', '30d'], env)).stdout).toMatch(/^removed 1 blob/);
     // Least recently used first, until the cache fits: the manifest and the base layer go, the heavy layer stays.
     expect((await runCli(['cache', 'prune', '--max-size', `${heavyLayer().size}`], env)).stdout).toMatch(/^removed 2 blobs/);
     const left = await runCli(['cache', 'ls'], env);
     expect(left.stdout.trim().split(/\s+/)[0]).toBe(heavyLayer().digest);
-    expect((await runCli(['cache', 'prune'], env)).stdout).toMatch(/^removed 1 blobs/);
+    expect((await runCli(['cache', 'prune'], env)).stdout).toMatch(/^removed 1 blob/);
     expect((await runCli(['cache', 'prune', '--max-size', 'lots'], env)).code).toBe(2);
   });
 
@@ -295,7 +295,7 @@ describe('the shared cache', () => {
     const tar = join(await tempDir(), 'image.tar');
     const packed = await runCli(['pull', '-q', '--format', 'tar', '-o', tar, `${server.host}/big/app:1`], { env: { FROZEN_CACHE: cache } });
     expect([packed.code, packed.stderr]).toEqual([0, '']);
-    expect((await runCli(['verify', tar])).stdout).toBe(`${tar}: ok, 1 image(s), 2 layer(s) verified\n`);
+    expect((await runCli(['verify', tar])).stdout).toBe(`${tar}: ok, 1 image, 2 layers verified\n`);
     expect(server.requests.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
   });
 

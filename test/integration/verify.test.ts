@@ -33,13 +33,13 @@ describe('frozen verify', () => {
     const output = await pulled();
     const ok = await runCli(['verify', output]);
     expect(ok).toMatchObject({ code: 0, stderr: '' });
-    expect(ok.stdout).toBe(`${output}: ok, 2 image(s), 4 layer(s) verified\n`);
+    expect(ok.stdout).toBe(`${output}: ok, 2 images, 4 layers verified\n`);
     const tar = join(await tempDir(), 'images.tar');
     await exec('tar', ['-cf', tar, '-C', output, '.']);
     await exec('sh', ['-c', `gzip -k '${tar}'`]);
     const both = await runCli(['verify', tar, `${tar}.gz`]);
     expect(both.code).toBe(0);
-    expect(both.stdout).toBe(`${tar}: ok, 2 image(s), 4 layer(s) verified\n${tar}.gz: ok, 2 image(s), 4 layer(s) verified\n`);
+    expect(both.stdout).toBe(`${tar}: ok, 2 images, 4 layers verified\n${tar}.gz: ok, 2 images, 4 layers verified\n`);
   });
 
   test('a truncated layer', async () => {
