@@ -1,0 +1,90 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { oneLayerImage, pushImage, type BuiltImage } from '../support/images.js';
+import { startRegistry, type RunningRegistry } from '../support/registry.js';
+
+/**
+ * The package as npm would install it: `npm pack`ed, unpacked into a consumer's node_modules beside its
+ * dependencies, then imported, type-checked and run from there. Catches what the repository's own tests cannot:
+ * a file left out of the package, an export that does not resolve, declarations that do not compile for a user.
+ */
+const run = promisify(execFile);
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+let registry: RunningRegistry;
+let img: BuiltImage;
+let consumer: string;
+let packed: string[];
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  img = await oneLayerImage('packaged');
+  await pushImage({ url: registry.url }, 'packaged/app', img, '1');
+  consumer = await mkdtemp(join(tmpdir(), 'frozen-consumer-'));
+  // The build is fresh (npm test builds first), so the pack skips `prepare`.
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', consumer], { cwd: repo });
+  const [report] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
+  packed = report!.files.map((file) => file.path).sort();
+  const installed = join(consumer, 'node_modules', 'frozen-images');
+  await mkdir(installed, { recursive: true });
+  await run('tar', ['-xzf', join(consumer, report!.filename), '-C', installed, '--strip-components=1']);
+  // Its dependencies (and the consumer's typescript and @types/node) come from the repository's node_modules.
+  for (const entry of await readdir(join(repo, 'node_modules'))) {
+    if (entry !== '.bin' && entry !== 'frozen-images') await symlink(join(repo, 'node_modules', entry), join(consumer, 'node_modules', entry));
+  }
+  await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+}, 120_000);
+afterAll(async () => {
+  await registry?.stop();
+});
+
+describe('the npm package', () => {
+  test('holds the built code, its declarations, the CLI, the docs and the licence, and no sources or tests', () => {
+    for (const path of ['bin/frozen.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'docs/api.md', 'docs/cli.md', 'README.md', 'LICENSE', 'package.json']) {
+      expect(packed).toContain(path);
+    }
+    expect(packed.filter((path) => /^(src|test|\.ci)\//.test(path) || (path.endsWith('.ts') && !path.endsWith('.d.ts')))).toEqual([]);
+  });
+
+  test('a consumer imports pull and pulls an image through the installed package', async () => {
+    const output = join(consumer, 'images');
+    await writeFile(
+      join(consumer, 'use.mjs'),
+      `import * as api from 'frozen-images';
+const result = await api.pull({ images: [${JSON.stringify(`${registry.host}/packaged/app:1`)}], output: ${JSON.stringify(output)}, cache: false });
+console.log(JSON.stringify({ exports: Object.keys(api).sort(), imageId: result.images[0].imageId }));`,
+    );
+    const { stdout } = await run(process.execPath, ['use.mjs'], { cwd: consumer });
+    const seen = JSON.parse(stdout) as { exports: string[]; imageId: string };
+    expect(seen.exports).toEqual(
+      ['FrozenError', 'ImagePullError', 'PullFailures', 'canonicalReference', 'defaultPlatform', 'formatPlatform', 'inspect', 'lock', 'parsePlatform', 'parseReference', 'pull', 'readLockFile', 'verifyArchive', 'writeLockFile'].sort(),
+    );
+    expect(seen.imageId).toBe(img.config.digest);
+    const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8')) as { Config: string }[];
+    expect(manifest.map((entry) => entry.Config)).toEqual([`${img.config.digest.slice('sha256:'.length)}.json`]);
+  });
+
+  test('its declarations type-check in a strict TypeScript project (NodeNext)', async () => {
+    await writeFile(
+      join(consumer, 'typed.ts'),
+      `import { pull, FrozenError, type PullEvent, type PullOptions, type PullResult } from 'frozen-images';
+const options: PullOptions = { images: ['example.com/app:1'], output: 'out', onEvent: (event: PullEvent) => void event.type };
+export const pulled: Promise<PullResult> = pull(options);
+export const kind = (error: unknown) => (error instanceof FrozenError ? error.kind : undefined);
+`,
+    );
+    const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
+    const args = ['--strict', '--noEmit', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', 'typed.ts'];
+    await expect(run(process.execPath, [tsc, ...args], { cwd: consumer })).resolves.toBeDefined();
+  });
+
+  test('the installed bin runs', async () => {
+    const { stdout } = await run(process.execPath, [join(consumer, 'node_modules', 'frozen-images', 'bin', 'frozen.js'), '--version'], { cwd: consumer });
+    const { version } = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as { version: string };
+    expect(stdout.trim()).toBe(version);
+  });
+});
