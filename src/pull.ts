@@ -10,7 +10,7 @@ import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { assertFreshLayout, writeOciLayout } from './layout/oci.js';
 import { MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
 import { defaultPlatform, formatPlatform, normalizePlatform, parsePlatform, platformMatches, type Platform } from './platform/index.js';
-import { canonicalReference, familiarTag, parseReference, type ImageReference } from './reference/index.js';
+import { assertImageList, canonicalReference, familiarTag, parseReference, type ImageReference } from './reference/index.js';
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { lockedManifest, type LockedImage, type LockFile } from './lock.js';
@@ -126,23 +126,55 @@ const DEFAULT_PER_HOST = 6;
  * naming the image when one image failed, PullFailures when several did.
  */
 export async function pull(given: PullOptions): Promise<PullResult> {
-  const options = given.signal ? { ...given, signal: runSignal(given.signal) } : given;
-  const output = options.output ?? 'frozen-images';
+  checkOptions(given);
+  const run = new AbortController();
+  setMaxListeners(0, run.signal); // one listener per request in flight: dozens at once, not the leak Node warns of
+  const follow = () => run.abort(given.signal?.reason);
+  if (given.signal?.aborted) follow();
+  else given.signal?.addEventListener('abort', follow, { once: true });
+  // A listener that throws stops the pull, which then rejects with the listener's own error: it is the caller's
+  // bug, not a network failure to retry.
+  let listenerFailure: { error: unknown } | undefined;
+  const listener = given.onEvent;
+  const onEvent = (event: PullEvent) => {
+    if (!listener || listenerFailure) return;
+    try {
+      listener(event);
+    } catch (error) {
+      listenerFailure = { error };
+      run.abort(error);
+    }
+  };
+  const options: PullOptions = { ...given, signal: run.signal, onEvent };
+  try {
+    return await pullTo(options, options.output ?? 'frozen-images');
+  } catch (error) {
+    throw listenerFailure ? listenerFailure.error : error;
+  } finally {
+    given.signal?.removeEventListener('abort', follow);
+  }
+}
+
+function pullTo(options: PullOptions, output: string | Writable): Promise<PullResult> {
   if (options.format === 'oci') return pullToOci(options, output);
   if (typeof output === 'string' && options.format !== 'tar') return pullInto(options, resolvePath(output));
   return pullToTar(options, output);
 }
 
-/**
- * The signal a run's requests, waits and locks listen on: it follows the caller's. Dozens of listeners at once are
- * expected here (one per request in flight), not the leak Node warns about past 10.
- */
-function runSignal(outer: AbortSignal): AbortSignal {
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal);
-  if (outer.aborted) controller.abort(outer.reason);
-  else outer.addEventListener('abort', () => controller.abort(outer.reason), { once: true });
-  return controller.signal;
+/** JavaScript callers get no type checks: options of the wrong shape are refused before anything starts. */
+function checkOptions(options: PullOptions): void {
+  const refuse = (what: string) => {
+    throw new FrozenError('reference', what);
+  };
+  assertImageList(options.images);
+  const { output, format, protocol, concurrency, perHostConcurrency, onEvent } = options;
+  if (output !== undefined && typeof output !== 'string' && typeof (output as Partial<Writable>).write !== 'function') refuse('output must be a path or a writable stream');
+  if (format !== undefined && !['dir', 'tar', 'oci'].includes(format)) refuse(`format must be dir, tar or oci, not ${JSON.stringify(format)}`);
+  if (protocol !== undefined && !['v1', 'v2', 'auto'].includes(protocol)) refuse(`protocol must be v1, v2 or auto, not ${JSON.stringify(protocol)}`);
+  for (const [name, value] of Object.entries({ concurrency, perHostConcurrency })) {
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) refuse(`${name} must be a positive integer, not ${JSON.stringify(value)}`);
+  }
+  if (onEvent !== undefined && typeof onEvent !== 'function') refuse('onEvent must be a function');
 }
 
 /**

@@ -41,6 +41,7 @@ export function parseReference(input: string): ImageReference {
   const fail = (why: string): never => {
     throw new FrozenError('reference', `invalid reference "${input}": ${why}`);
   };
+  if (typeof input !== 'string') throw new FrozenError('reference', `invalid reference: ${JSON.stringify(input) ?? typeof input} is not a string`);
   if (input.length === 0) fail('empty');
   if (/\s/.test(input)) fail('contains white space');
 
@@ -122,4 +123,9 @@ export function canonicalReference(ref: ImageReference): string {
   const tag = ref.tag === undefined ? '' : `:${ref.tag}`;
   const pin = ref.digest ? `@${ref.digest.value}` : ref.imageId ? `@${ref.imageId}` : '';
   return `${ref.registry}/${ref.repository}${tag}${pin}`;
+}
+
+/** A list of references from a JavaScript caller, checked before any is parsed. */
+export function assertImageList(images: unknown): asserts images is readonly string[] {
+  if (!Array.isArray(images)) throw new FrozenError('reference', 'images must be an array of image references');
 }

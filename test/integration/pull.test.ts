@@ -356,4 +356,44 @@ describe('the API', () => {
     await expect(promise).rejects.toMatchObject({ kind: 'aborted' });
     expect(existsSync(output)).toBe(false);
   });
+
+  test('an onEvent that throws stops the pull, which rejects with that very error: no retry, nothing written', async () => {
+    const parent = await tempDir();
+    const output = join(parent, 'out');
+    const bug = new Error('a bug in the caller');
+    const seen: string[] = [];
+    const started = Date.now();
+    const promise = pull({
+      images: [`${fixture.registry.host}/team/app:1.2`],
+      output,
+      cache: await tempDir(),
+      platform: 'linux/amd64',
+      onEvent: (event) => {
+        seen.push(event.type);
+        if (event.type === 'blob-progress') throw bug;
+      },
+    });
+    await expect(promise).rejects.toBe(bug);
+    expect(Date.now() - started).toBeLessThan(3_000); // retrying with back-off would take over 6 s
+    expect(seen.filter((type) => type === 'blob-progress')).toHaveLength(1); // no event after the one that threw
+    expect(seen).not.toContain('blob-retry');
+    expect(existsSync(output)).toBe(false);
+  });
+
+  test.each([
+    [{ images: 'a/b:1' }, /^images must be an array of image references$/],
+    [{ images: [42] }, /^invalid reference: 42 is not a string$/],
+    [{ images: ['a/b:1'], format: 'zip' }, /^format must be dir, tar or oci, not "zip"$/],
+    [{ images: ['a/b:1'], protocol: 'v3' }, /^protocol must be v1, v2 or auto, not "v3"$/],
+    [{ images: ['a/b:1'], concurrency: 0 }, /^concurrency must be a positive integer, not 0$/],
+    [{ images: ['a/b:1'], perHostConcurrency: 2.5 }, /^perHostConcurrency must be a positive integer, not 2.5$/],
+    [{ images: ['a/b:1'], output: 42 }, /^output must be a path or a writable stream$/],
+    [{ images: ['a/b:1'], onEvent: 'log' }, /^onEvent must be a function$/],
+  ])('options a JavaScript caller got wrong are refused before anything starts: %j', async (options, message) => {
+    const parent = await tempDir();
+    const output = join(parent, 'out');
+    const promise = pull({ output, cache: join(parent, 'cache'), ...options } as unknown as Parameters<typeof pull>[0]);
+    await expect(promise).rejects.toMatchObject({ kind: 'reference', message: expect.stringMatching(message) });
+    expect(await readdir(parent)).toEqual([]);
+  });
 });
