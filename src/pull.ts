@@ -79,6 +79,7 @@ export type PullEvent =
   | { type: 'blob-done'; image: string; kind: BlobKind; digest: string; size: number; source: BlobSource; bytes: number; endpoint?: string }
   | { type: 'tag-moved'; image: string; locked: string; current: string }
   | { type: 'platform-mismatch'; image: string; platform: string; wanted: string }
+  | { type: 'cache-unusable'; path: string; reason: string }
   | { type: 'converted'; image: string; from: 'schema1' }
   | { type: 'image-done'; image: PulledImage }
   | { type: 'error'; image: string; kind: string; message: string };
@@ -253,28 +254,27 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     throw error;
   }
   const emit = options.onEvent ?? (() => undefined);
-  const context: PullContext = {
-    session,
-    directory,
-    // Without a cache, blobs still go through a store: a temporary one inside the staging area.
-    store: new BlobStore(options.cache === false ? join(directory.staging, 'cache') : resolvePath(options.cache ?? BlobStore.defaultRoot())),
-    platform,
-    scheduler: new Scheduler(options.concurrency ?? DEFAULT_CONCURRENCY, options.perHostConcurrency ?? DEFAULT_PER_HOST),
-    inFlight: new Map(),
-    emit,
-    offline: options.offline === true,
-    // zstd layers are written decompressed, except into OCI layouts, whose readers all know zstd.
-    decompress: options.decompress ? 'all' : write ? 'none' : 'zstd',
-    protocol: options.protocol ?? 'auto',
-    v1Layers: new Map(),
-    ...(options.signal && { signal: options.signal }),
-  };
   let releaseCache: (() => Promise<void>) | undefined;
   try {
-    await context.store.createFolder();
+    const { store, shared } = await openStore(options, directory.staging, emit);
+    const context: PullContext = {
+      session,
+      directory,
+      store,
+      platform,
+      scheduler: new Scheduler(options.concurrency ?? DEFAULT_CONCURRENCY, options.perHostConcurrency ?? DEFAULT_PER_HOST),
+      inFlight: new Map(),
+      emit,
+      offline: options.offline === true,
+      // zstd layers are written decompressed, except into OCI layouts, whose readers all know zstd.
+      decompress: options.decompress ? 'all' : write ? 'none' : 'zstd',
+      protocol: options.protocol ?? 'auto',
+      v1Layers: new Map(),
+      ...(options.signal && { signal: options.signal }),
+    };
     // `frozen cache prune` spares what this run uses, until its directory is written. A cache this process cannot
     // write to (mounted read-only, say) still serves what it holds; no prune can run on it from here either.
-    if (options.cache !== false) releaseCache = await context.store.markInUse().catch(() => undefined);
+    if (shared) releaseCache = await store.markInUse().catch(() => undefined);
     const settled = await Promise.allSettled(refs.map((ref, i) => pullOne(ref, context, locked?.[i])));
     const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [new ImagePullError(refs[i]!.original, asFrozenError(s.reason))] : []));
     options.signal?.throwIfAborted();
@@ -295,6 +295,30 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
   } finally {
     await releaseCache?.();
     await session.close();
+  }
+}
+
+/**
+ * The blob store of a run: the cache, or without one a temporary store inside the staging area. When the default
+ * cache cannot be made (no writable home, as for a user without one in a Dockerfile `RUN`), the run goes on without
+ * it, as pip does, and says so; a cache the caller chose must work.
+ */
+async function openStore(options: PullOptions, staging: string, emit: (event: PullEvent) => void): Promise<{ store: BlobStore; shared: boolean }> {
+  const temporary = async () => {
+    const store = new BlobStore(join(staging, 'cache'));
+    await store.createFolder();
+    return { store, shared: false };
+  };
+  if (options.cache === false) return temporary();
+  const chosen = options.cache !== undefined || Boolean(process.env.FROZEN_CACHE);
+  const store = new BlobStore(resolvePath(options.cache ?? BlobStore.defaultRoot()));
+  try {
+    await store.createFolder();
+    return { store, shared: true };
+  } catch (error) {
+    if (chosen) throw error;
+    emit({ type: 'cache-unusable', path: store.root, reason: (asFrozenError(error).cause as Error | undefined)?.message ?? String(error) });
+    return temporary();
   }
 }
 

@@ -20,7 +20,7 @@ export function createRenderer(mode: ProgressMode, io: Io, now: () => number = D
     case 'json':
       return { onEvent: (event) => io.stdout(`${JSON.stringify(event)}\n`), finish: () => undefined };
     case 'quiet':
-      // Quiet still warns: about a tag that moved since it was locked, and an image for another platform.
+      // Quiet still warns: about a tag that moved since it was locked, an image for another platform, and a missing cache.
       return {
         onEvent: (event) => {
           const line = warning(event);
@@ -65,6 +65,7 @@ function plainRenderer(io: Io, now: () => number): ProgressRenderer {
           break;
         case 'tag-moved':
         case 'platform-mismatch':
+        case 'cache-unusable':
           write(warning(event)!);
           break;
         case 'blob-fallback':
@@ -141,6 +142,7 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
         }
         case 'tag-moved':
         case 'platform-mismatch':
+        case 'cache-unusable':
           finished.push(warning(event)!);
           break;
         case 'blob-retry':
@@ -178,6 +180,9 @@ function liveLines(live: ReadonlyMap<string, LiveBlob>, { rows, columns }: Termi
 /** The line for an event every mode shows, even --quiet; undefined for the others. */
 function warning(event: PullEvent): string | undefined {
   if (event.type === 'tag-moved') return `moved  ${event.image}: the tag now points to ${event.current}; pulling the locked ${event.locked}`;
+  if (event.type === 'cache-unusable') {
+    return `warning: cannot use the cache at ${event.path} (${event.reason}); pulling without one (choose one with --cache DIR or $FROZEN_CACHE)`;
+  }
   if (event.type === 'platform-mismatch') {
     return `warning: ${event.image} is a ${event.platform} image, not ${event.wanted}; it has no other platforms, so it is pulled as it is`;
   }

@@ -50,7 +50,8 @@ export class BlobStore {
     try {
       await makeDirectory(path);
     } catch (error) {
-      throw new FrozenError('output', `cannot use the cache at ${this.root}: ${(error as Error).message}`, { cause: error });
+      const hint = 'choose another cache (--cache DIR or $FROZEN_CACHE) or none (--no-cache)';
+      throw new FrozenError('output', `cannot use the cache at ${this.root}: ${(error as Error).message}; ${hint}`, { cause: error });
     }
     return path;
   }

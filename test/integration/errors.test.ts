@@ -153,8 +153,21 @@ describe('output directory problems exit 1', () => {
     expect([output.code, output.stderr]).toEqual([1, "frozen: error: cannot write to /proc/frozen-test-output: ENOENT: no such file or directory, mkdir '/proc/frozen-test-output'\n"]);
     const dir = join(await mkdtemp(join(tmpdir(), 'frozen-proc-cache-')), 'out');
     const cache = await runCli(['pull', '-o', dir, '--cache', '/proc/frozen-test-cache', `${registry.host}/one/app:1`]);
-    expect([cache.code, cache.stderr]).toEqual([1, "frozen: error: cannot use the cache at /proc/frozen-test-cache: ENOENT: no such file or directory, mkdir '/proc/frozen-test-cache'\n"]);
+    expect([cache.code, cache.stderr]).toEqual([1, "frozen: error: cannot use the cache at /proc/frozen-test-cache: ENOENT: no such file or directory, mkdir '/proc/frozen-test-cache'; choose another cache (--cache DIR or $FROZEN_CACHE) or none (--no-cache)\n"]);
     expect(existsSync(dir)).toBe(false);
+  });
+
+  test('a default cache that cannot be made (no writable home): the pull goes on without one and warns, even with -q', async () => {
+    for (const quiet of [false, true]) {
+      const dir = join(await mkdtemp(join(tmpdir(), 'frozen-nohome-')), 'out');
+      const env = { FROZEN_CACHE: '', XDG_CACHE_HOME: '', HOME: '/proc/frozen-no-home' };
+      const result = await runCli(['pull', ...(quiet ? ['-q'] : []), '-o', dir, `${registry.host}/one/app:1`], { env });
+      expect(result.code).toBe(0);
+      const warning = "warning: cannot use the cache at /proc/frozen-no-home/.cache/frozen (ENOENT: no such file or directory, mkdir '/proc/frozen-no-home'); pulling without one (choose one with --cache DIR or $FROZEN_CACHE)\n";
+      expect(result.stderr.startsWith(warning) || result.stderr.includes(`\n${warning}`)).toBe(true);
+      expect(await snapshot(dir)).toEqual(before);
+      expect((await readdir(dir)).filter((name) => name.startsWith('.'))).toEqual([]); // the temporary store went with the staging area
+    }
   });
 
   test('an existing manifest.json frozen cannot read is not overwritten', async () => {
