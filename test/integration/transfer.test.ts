@@ -210,6 +210,23 @@ describe('the shared cache', () => {
     expect((await loadWithSkopeo(uncached.output)).imageId).toBe(big.config.digest);
   });
 
+  test('an output on another file system than the cache gets copies, and loads', async () => {
+    const cache = await tempDir();
+    // /dev/shm is a tmpfs on Linux: another file system than the temporary folder the cache is in.
+    const output = await mkdtemp('/dev/shm/frozen-other-fs-');
+    try {
+      expect((await stat(output)).dev).not.toBe((await stat(cache)).dev);
+      const result = await runCli(['pull', '-o', output, `${server.host}/big/app:1`], { env: { FROZEN_CACHE: cache } });
+      expect([result.code, result.stderr]).toEqual([0, expect.not.stringContaining('error')]);
+      await expectVerified(cache, output, big);
+      const heavyId = layerIds(big.layers.map((l) => l.digest))[1]!;
+      expect((await stat(join(output, heavyId, 'layer.tar'))).nlink).toBe(1);
+      expect((await loadWithSkopeo(output)).imageId).toBe(big.config.digest);
+    } finally {
+      await rm(output, { recursive: true, force: true });
+    }
+  });
+
   test('a warm re-pull downloads no blob', async () => {
     const cache = await tempDir();
     await pullWith(cache, `${server.host}/big/app:1`);
