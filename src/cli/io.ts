@@ -6,6 +6,11 @@ export interface Io {
   readonly interactive: boolean;
   /** Whether stdout is a terminal (a tar is never written there). */
   readonly stdoutIsTerminal?: boolean;
+  /**
+   * Calls `handler` instead of ending the process when the reader of stdout goes away, until the returned function
+   * is called: a command that can stop cleanly (a pull, which must not leave a half-made directory) does so.
+   */
+  readonly onStdoutClosed?: (handler: () => void) => () => void;
   /** The size of the terminal stderr is, now (it can be resized); the live progress region fits in it. */
   readonly terminalSize?: () => TerminalSize;
 }
@@ -17,6 +22,12 @@ export interface TerminalSize {
 
 export const processIo: Io = {
   stdout: writeStdout,
+  onStdoutClosed: (handler) => {
+    stdoutClosedHandler = handler;
+    return () => {
+      stdoutClosedHandler = undefined;
+    };
+  },
   stderr: (text) => process.stderr.write(text),
   interactive: process.stderr.isTTY === true,
   stdoutIsTerminal: process.stdout.isTTY === true,
@@ -28,21 +39,23 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 /** 128 + SIGPIPE, what the shell reports for a tool that SIGPIPE ended. */
-const EXIT_BROKEN_PIPE = 141;
+export const EXIT_BROKEN_PIPE = 141;
 
 let stdoutGuarded = false;
+let stdoutClosedHandler: (() => void) | undefined;
 
 /**
  * Node ignores SIGPIPE, so a reader that goes away (`frozen cache ls | head -1`) would end the process with an
- * unhandled EPIPE and a stack trace; it ends it as SIGPIPE ends other tools instead. Set up on the first text
+ * unhandled EPIPE and a stack trace; it ends it as SIGPIPE ends other tools instead, or lets the command stop. Set up on the first text
  * written, so that it never stands in the way of `-o -`, which handles its own stream's errors.
  */
 function writeStdout(text: string): void {
   if (!stdoutGuarded) {
     stdoutGuarded = true;
     process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
-      throw error;
+      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+      if (stdoutClosedHandler) stdoutClosedHandler();
+      else process.exit(EXIT_BROKEN_PIPE);
     });
   }
   process.stdout.write(text);

@@ -5,7 +5,7 @@ import { FrozenError } from '../errors.js';
 import { readLockFile } from '../lock.js';
 import { pull, type PulledImage } from '../pull.js';
 import { counted, formatBytes, positiveInteger } from './format.js';
-import { EXIT_OK, EXIT_USAGE, type Io } from './io.js';
+import { EXIT_BROKEN_PIPE, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
 import { createRenderer, type ProgressMode } from './progress.js';
 import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
 import { reportError } from './report.js';
@@ -68,6 +68,8 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
     controller.abort();
   };
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  // `--json | head -1`: the reader is gone, so the pull stops as for a signal, and quietly, as SIGPIPE would end it.
+  const stopWatchingStdout = io.onStdoutClosed?.(() => onSignal('SIGPIPE'));
   const mode: ProgressMode = flags.json ? 'json' : flags.quiet ? 'quiet' : io.interactive ? 'tty' : 'plain';
   const renderer = createRenderer(mode, io);
   try {
@@ -97,10 +99,12 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
     return EXIT_OK;
   } catch (error) {
     renderer.finish();
+    if (interruptedBy === 'SIGPIPE') return EXIT_BROKEN_PIPE;
     if (interruptedBy) return reportInterruption(interruptedBy, flags.cache !== false, io);
     return reportError(error, io, flags.debug === true);
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    stopWatchingStdout?.();
   }
 }
 

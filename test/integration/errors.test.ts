@@ -230,6 +230,32 @@ describe('a reader that goes away', () => {
       expect({ args, code, stderr }).toEqual({ args, code: 141, stderr: '' });
     }
   });
+
+  test('pull --json whose reader goes away (| head -1): the pull stops cleanly, exit 141, nothing left in the output', async () => {
+    const target = join(await mkdtemp(join(tmpdir(), 'frozen-pipe-')), 'new');
+    // The blob stalls; at the stall timeout the retry event is written, and that write finds the reader gone.
+    const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '--json', '--stall-timeout', '1', '-o', target, `${stalling.host}/one/app:1`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FROZEN_CACHE: await mkdtemp(join(tmpdir(), 'frozen-pipe-cache-')) },
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const firstLine = await new Promise<string>((resolve) => {
+      let text = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        text += chunk;
+        if (text.includes('\n')) {
+          child.stdout.destroy();
+          resolve(text.slice(0, text.indexOf('\n')));
+        }
+      });
+    });
+    expect(JSON.parse(firstLine)).toMatchObject({ type: 'resolved' });
+    expect(await exited).toBe(141);
+    expect(stderr).toBe('');
+    expect(existsSync(target)).toBe(false);
+  });
 });
 
 describe('help and version', () => {
