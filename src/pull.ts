@@ -133,27 +133,35 @@ export async function pull(given: PullOptions): Promise<PullResult> {
   const follow = () => run.abort(given.signal?.reason);
   if (given.signal?.aborted) follow();
   else given.signal?.addEventListener('abort', follow, { once: true });
-  // A listener that throws stops the pull, which then rejects with the listener's own error: it is the caller's
-  // bug, not a network failure to retry.
-  let listenerFailure: { error: unknown } | undefined;
-  const listener = given.onEvent;
-  const onEvent = (event: PullEvent) => {
-    if (!listener || listenerFailure) return;
-    try {
-      listener(event);
-    } catch (error) {
-      listenerFailure = { error };
-      run.abort(error);
-    }
-  };
-  const options: PullOptions = { ...given, signal: run.signal, onEvent };
+  const listener = guardedListener(given.onEvent, run);
+  const options: PullOptions = { ...given, signal: run.signal, onEvent: listener.onEvent };
   try {
     return await pullTo(options, options.output ?? 'frozen-images');
   } catch (error) {
-    throw listenerFailure ? listenerFailure.error : error;
+    throw listener.failure ? listener.failure.error : error;
   } finally {
     given.signal?.removeEventListener('abort', follow);
   }
+}
+
+/**
+ * The caller's listener, guarded: if it throws, the run is aborted and `failure` holds what it threw, which the
+ * pull then rejects with. It is the caller's bug, not a network failure to retry. No event follows a failure.
+ */
+function guardedListener(listener: PullOptions['onEvent'], run: AbortController) {
+  const guarded = {
+    failure: undefined as { error: unknown } | undefined,
+    onEvent: (event: PullEvent) => {
+      if (!listener || guarded.failure) return;
+      try {
+        listener(event);
+      } catch (error) {
+        guarded.failure = { error };
+        run.abort(error);
+      }
+    },
+  };
+  return guarded;
 }
 
 function pullTo(options: PullOptions, output: string | Writable): Promise<PullResult> {
