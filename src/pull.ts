@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -21,7 +21,7 @@ import { historyImage, schema1Entries, schema1Layers } from './convert/schema1.j
 import { diffIdOf } from './transfer/decompress.js';
 import { ingest } from './transfer/ingest.js';
 import { Scheduler } from './transfer/scheduler.js';
-import { processAlive } from './util/process.js';
+import { removeOrphans } from './util/process.js';
 import { countEndpoints, downloadEvents } from './pull-events.js';
 import { pullV1Image, type FetchedLayer } from './pull-v1.js';
 import { keepConvertedImage, stageImage, type LayerDecompression } from './stage.js';
@@ -192,12 +192,9 @@ function checkOptions(options: PullOptions): void {
  * still serves what it holds: the scratch folder goes to the system's temporary folder then, and blobs are copied.
  */
 async function withScratch<T>(options: PullOptions, fn: (scratch: string) => Promise<T>): Promise<T> {
-  const cache = options.cache === false ? undefined : new BlobStore(resolvePath(options.cache ?? BlobStore.defaultRoot()));
+  const cache = options.cache === false ? undefined : sharedCache(options);
   const scratchRoot = cache ? await cache.createFolder('tmp').catch(() => tmpdir()) : tmpdir();
-  for (const name of await readdir(scratchRoot)) {
-    const pid = Number(/^scratch-(\d+)-/.exec(name)?.[1]);
-    if (pid && !processAlive(pid)) await rm(join(scratchRoot, name), { recursive: true, force: true });
-  }
+  await removeOrphans(scratchRoot, 'scratch-');
   const scratch = await mkdtemp(join(scratchRoot, `scratch-${process.pid}-`));
   try {
     return await fn(scratch);
@@ -319,7 +316,7 @@ async function openStore(options: PullOptions, staging: string, emit: (event: Pu
   };
   if (options.cache === false) return temporary();
   const chosen = options.cache !== undefined || Boolean(process.env.FROZEN_CACHE);
-  const store = new BlobStore(resolvePath(options.cache ?? BlobStore.defaultRoot()));
+  const store = sharedCache(options);
   try {
     await store.createFolder();
     return { store, shared: true };
@@ -328,6 +325,11 @@ async function openStore(options: PullOptions, staging: string, emit: (event: Pu
     emit({ type: 'cache-unusable', path: store.root, reason: (asFrozenError(error).cause as Error | undefined)?.message ?? String(error) });
     return temporary();
   }
+}
+
+/** The cache the options name (`cache`, else the default), as a store. */
+function sharedCache(options: PullOptions): BlobStore {
+  return new BlobStore(resolvePath(typeof options.cache === 'string' ? options.cache : BlobStore.defaultRoot()));
 }
 
 /** Several images failed; each error names its image. */

@@ -20,6 +20,12 @@ export interface TerminalSize {
   readonly columns: number;
 }
 
+/** What a terminal that does not say its size is taken to be. */
+export const DEFAULT_TERMINAL: TerminalSize = { rows: 24, columns: 80 };
+
+let stdoutGuarded = false;
+let stdoutClosedHandler: (() => void) | undefined;
+
 export const processIo: Io = {
   stdout: writeStdout,
   onStdoutClosed: (handler) => {
@@ -31,7 +37,7 @@ export const processIo: Io = {
   stderr: (text) => process.stderr.write(text),
   interactive: process.stderr.isTTY === true,
   stdoutIsTerminal: process.stdout.isTTY === true,
-  terminalSize: () => ({ rows: process.stderr.rows ?? 24, columns: process.stderr.columns ?? 80 }),
+  terminalSize: () => ({ rows: process.stderr.rows ?? DEFAULT_TERMINAL.rows, columns: process.stderr.columns ?? DEFAULT_TERMINAL.columns }),
 };
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */
@@ -41,13 +47,11 @@ export const EXIT_USAGE = 2;
 /** 128 + SIGPIPE, what the shell reports for a tool that SIGPIPE ended. */
 export const EXIT_BROKEN_PIPE = 141;
 
-let stdoutGuarded = false;
-let stdoutClosedHandler: (() => void) | undefined;
-
 /**
  * Node ignores SIGPIPE, so a reader that goes away (`frozen cache ls | head -1`) would end the process with an
- * unhandled EPIPE and a stack trace; it ends it as SIGPIPE ends other tools instead, or lets the command stop. Set up on the first text
- * written, so that it never stands in the way of `-o -`, which handles its own stream's errors.
+ * unhandled EPIPE and a stack trace; it ends it as SIGPIPE ends other tools instead, or lets the command stop.
+ * Set up on the first text written, so that it never stands in the way of `-o -`, which handles its own stream's
+ * errors.
  */
 function writeStdout(text: string): void {
   if (!stdoutGuarded) {

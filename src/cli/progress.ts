@@ -1,6 +1,6 @@
 import type { PullEvent } from '../pull.js';
 import { formatBytes, shortDigest } from './format.js';
-import type { Io, TerminalSize } from './io.js';
+import { DEFAULT_TERMINAL, type Io, type TerminalSize } from './io.js';
 
 /**
  * Turns pull events into output. `tty`: a line per active blob and a total line, redrawn in place on stderr.
@@ -63,19 +63,16 @@ function plainRenderer(io: Io, now: () => number): ProgressRenderer {
         case 'blob-wait':
           write(`wait   ${shortDigest(event.digest)}: another frozen process is downloading it`);
           break;
-        case 'tag-moved':
-        case 'platform-mismatch':
-        case 'cache-unusable':
-          write(warning(event)!);
-          break;
         case 'blob-fallback':
           write(`fall   ${shortDigest(event.digest)}: ${event.endpoint} failed (${event.reason}); trying the next`);
           break;
         case 'blob-done':
           write(`done   ${shortDigest(event.digest)} ${event.kind} ${formatBytes(event.size)} from ${describeSource(event)}`);
           break;
-        default:
-          break;
+        default: {
+          const line = warning(event);
+          if (line) write(line);
+        }
       }
     },
     finish: () => undefined,
@@ -140,16 +137,13 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
           finished.push(`${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${describeSource(event)}`);
           break;
         }
-        case 'tag-moved':
-        case 'platform-mismatch':
-        case 'cache-unusable':
-          finished.push(warning(event)!);
-          break;
         case 'blob-retry':
           finished.push(`retry  ${shortDigest(event.digest)} (attempt ${event.attempt}): ${event.reason}`);
           break;
-        default:
-          break;
+        default: {
+          const line = warning(event);
+          if (line) finished.push(line);
+        }
       }
     },
     finish() {
@@ -159,8 +153,6 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
     },
   };
 }
-
-const DEFAULT_TERMINAL: TerminalSize = { rows: 24, columns: 80 };
 
 /**
  * A line per live blob, as many as fit the terminal's height with the total line and the cursor's: the cursor
@@ -177,7 +169,7 @@ function liveLines(live: ReadonlyMap<string, LiveBlob>, { rows, columns }: Termi
   return lines;
 }
 
-/** The line for an event every mode shows, even --quiet; undefined for the others. */
+/** The line for an event every mode shows, even --quiet (tag moved, platform mismatch, no cache); undefined for the others. */
 function warning(event: PullEvent): string | undefined {
   if (event.type === 'tag-moved') return `moved  ${event.image}: the tag now points to ${event.current}; pulling the locked ${event.locked}`;
   if (event.type === 'cache-unusable') {

@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import { acquireLock } from '../store/lock.js';
-import { processAlive } from '../util/process.js';
+import { removeOrphans } from '../util/process.js';
 import {
   addRepositoryTag,
   LAYER_VERSION,
@@ -70,7 +70,7 @@ export class DockerDirectory {
     const existed = existing !== undefined;
     try {
       await makeDirectory(root);
-      await removeAbandonedStaging(root);
+      await removeOrphans(root, STAGING_PREFIX);
       const staging = await mkdtemp(join(root, `${STAGING_PREFIX}${process.pid}-`));
       return new DockerDirectory(root, staging, !existed, options);
     } catch (error) {
@@ -196,14 +196,6 @@ export class DockerDirectory {
 }
 
 const STAGING_PREFIX = '.frozen-staging-';
-
-/** Staging folders of runs whose process is gone (killed, or crashed) are removed. */
-async function removeAbandonedStaging(root: string): Promise<void> {
-  for (const name of await readdir(root)) {
-    const pid = Number(/^\.frozen-staging-(\d+)-/.exec(name)?.[1]);
-    if (pid && !processAlive(pid)) await rm(join(root, name), { recursive: true, force: true });
-  }
-}
 
 async function sameFile(a: string, b: string): Promise<boolean> {
   const [x, y] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
