@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
@@ -19,7 +19,7 @@ import {
   type Repositories,
 } from './docker-format.js';
 import { makeDirectory } from '../util/make-directory.js';
-import { linkOrCopy, temporaryName, writeFileAtomic } from '../util/files.js';
+import { linkOrCopy, placeFile, writeFileAtomic } from '../util/files.js';
 
 /** An image whose blobs are verified (in the cache), ready to be placed in the directory. */
 export interface StagedImage {
@@ -170,9 +170,7 @@ export class DockerDirectory {
   private async place(blob: string, relative: string): Promise<void> {
     const target = join(this.root, relative);
     if (!this.options.copy && (await sameFile(blob, target))) return;
-    const temp = temporaryName(target);
-    await linkOrCopy(blob, temp, this.options.copy === true);
-    await rename(temp, target);
+    await placeFile(blob, target, this.options.copy === true);
   }
 
   private writeAtomic(relative: string, content: string | Uint8Array): Promise<void> {

@@ -1,4 +1,4 @@
-import { link, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseDigest, type Digest } from '../digest.js';
@@ -6,7 +6,7 @@ import { FrozenError } from '../errors.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { markInUse, oldestUse } from './in-use.js';
 import { fileMatches } from './verify-file.js';
-import { exists, temporaryName, writeFileAtomic } from '../util/files.js';
+import { exists, placeFile, writeFileAtomic } from '../util/files.js';
 
 /**
  * The content-addressed cache: `blobs/<algorithm>/<hex>` holds only verified blobs (they enter by rename), with
@@ -80,12 +80,13 @@ export class BlobStore {
     await writeFileAtomic(this.blobPath(digest), bytes);
   }
 
-  /** Takes a file already verified elsewhere (a layer in an output directory) into the cache, by link. */
+  /**
+   * Takes a file already verified elsewhere (a layer in an output directory) into the cache: by link, or by copy
+   * when the output is on another file system.
+   */
   async adopt(file: string, digest: Digest): Promise<void> {
     await this.prepare(digest);
-    const temp = temporaryName(this.blobPath(digest));
-    await link(file, temp);
-    await rename(temp, this.blobPath(digest));
+    await placeFile(file, this.blobPath(digest), false);
   }
 
   /** Marks the cache in use by this process (see in-use.ts) until the returned function is called. */

@@ -31,3 +31,15 @@ export async function linkOrCopy(from: string, to: string, copy: boolean): Promi
   if (copy) await copyFile(from, to);
   else await link(from, to).catch(() => copyFile(from, to));
 }
+
+/** Puts `from` at `to` atomically (linked or copied under a temporary name, then renamed); `to` may exist. */
+export async function placeFile(from: string, to: string, copy: boolean): Promise<void> {
+  const temp = temporaryName(to);
+  try {
+    await linkOrCopy(from, temp, copy);
+    await rename(temp, to);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}

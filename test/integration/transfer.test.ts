@@ -210,7 +210,7 @@ describe('the shared cache', () => {
     expect((await loadWithSkopeo(uncached.output)).imageId).toBe(big.config.digest);
   });
 
-  test('an output on another file system than the cache gets copies, and loads', async () => {
+  test('an output on another file system than the cache gets copies, loads, and feeds an empty cache on a re-pull', async () => {
     const cache = await tempDir();
     // /dev/shm is a tmpfs on Linux: another file system than the temporary folder the cache is in.
     const output = await mkdtemp('/dev/shm/frozen-other-fs-');
@@ -222,6 +222,13 @@ describe('the shared cache', () => {
       const heavyId = layerIds(big.layers.map((l) => l.digest))[1]!;
       expect((await stat(join(output, heavyId, 'layer.tar'))).nlink).toBe(1);
       expect((await loadWithSkopeo(output)).imageId).toBe(big.config.digest);
+      // A re-pull with an empty cache takes the layers the output holds (copied into the cache, not linked).
+      const fresh = await tempDir();
+      const again = await runCli(['pull', '--json', '-o', output, `${server.host}/big/app:1`], { env: { FROZEN_CACHE: fresh } });
+      expect([again.code, again.stderr]).toEqual([0, '']);
+      const layersDone = again.stdout.trim().split('\n').map((line) => JSON.parse(line) as PullEvent).filter((e) => e.type === 'blob-done' && e.kind === 'layer');
+      expect(layersDone.map((e) => e.type === 'blob-done' && e.source)).toEqual(big.layers.map(() => 'output'));
+      await expectVerified(fresh, output, big);
     } finally {
       await rm(output, { recursive: true, force: true });
     }
