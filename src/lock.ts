@@ -3,7 +3,7 @@ import { parseDigest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import type { Descriptor, ImageManifest } from './manifest/index.js';
 import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
-import { assertImageList, canonicalReference, parseReference, type ImageReference } from './reference/index.js';
+import { assertImageList, canonicalReference, distinctReferences, parseReference, type ImageReference } from './reference/index.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { resolveModernImage } from './resolve.js';
 import { writeFileAtomic } from './util/files.js';
@@ -47,7 +47,7 @@ export interface LockOptions extends RegistryOptions {
 /** Resolves references to exact images (manifests verified, no blob downloaded). */
 export async function lock(options: LockOptions): Promise<LockFile> {
   assertImageList(options.images);
-  const refs = options.images.map((image) => parseReference(image));
+  const refs = distinctReferences(options.images.map((image) => parseReference(image)), (ref) => ref);
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
   const session = await RegistrySession.open(options);

@@ -10,7 +10,7 @@ import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { assertFreshLayout, writeOciLayout } from './layout/oci.js';
 import { MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
 import { defaultPlatform, formatPlatform, normalizePlatform, parsePlatform, platformMatches, type Platform } from './platform/index.js';
-import { assertImageList, canonicalReference, familiarTag, parseReference, type ImageReference } from './reference/index.js';
+import { assertImageList, canonicalReference, distinctReferences, familiarTag, parseReference, type ImageReference } from './reference/index.js';
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { lockedManifest, type LockedImage, type LockFile } from './lock.js';
@@ -241,14 +241,22 @@ async function pullToOci(options: PullOptions, output: string | Writable): Promi
   });
 }
 
+/** An image to pull: its reference, and its lock-file entry when pulling from one. */
+interface PullJob {
+  readonly ref: ImageReference;
+  readonly locked?: LockedImage;
+}
+
 /** Pulls into the docker directory at `outputDir`, or hands the verified images to `write` instead. */
 async function pullInto(options: PullOptions, outputDir: string, write?: (images: StagedImage[]) => Promise<void>): Promise<PullResult> {
   if (options.lock && options.images.length > 0) throw new FrozenError('reference', 'give images or a lock file, not both');
   if (options.offline && !options.lock) throw new FrozenError('reference', 'offline pulls need a lock file');
   if (options.lock && options.protocol === 'v1') throw new FrozenError('reference', 'lock files hold v2 images: --protocol v1 does not apply');
-  const locked = options.lock?.images;
-  const refs = locked ? locked.map((image) => parseReference(image.reference)) : options.images.map((image) => parseReference(image));
-  if (refs.length === 0) throw new FrozenError('reference', 'no image given');
+  const wanted: PullJob[] = options.lock
+    ? options.lock.images.map((image) => ({ ref: parseReference(image.reference), locked: image }))
+    : options.images.map((image) => ({ ref: parseReference(image) }));
+  const jobs = distinctReferences(wanted, (job) => job.ref);
+  if (jobs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
   const session = await RegistrySession.open(options);
   let directory: DockerDirectory;
@@ -280,8 +288,8 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     // `frozen cache prune` spares what this run uses, until its directory is written. A cache this process cannot
     // write to (mounted read-only, say) still serves what it holds; no prune can run on it from here either.
     if (shared) releaseCache = await store.markInUse().catch(() => undefined);
-    const settled = await Promise.allSettled(refs.map((ref, i) => pullOne(ref, context, locked?.[i])));
-    const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [new ImagePullError(refs[i]!.original, asFrozenError(s.reason))] : []));
+    const settled = await Promise.allSettled(jobs.map((job) => pullOne(job.ref, context, job.locked)));
+    const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [new ImagePullError(jobs[i]!.ref.original, asFrozenError(s.reason))] : []));
     options.signal?.throwIfAborted();
     for (const failure of failures) emit({ type: 'error', image: failure.image, kind: failure.kind, message: failure.message });
     if (failures.length > 0) throw failures.length === 1 ? failures[0]! : new PullFailures(failures);

@@ -125,6 +125,17 @@ export function canonicalReference(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}${tag}${pin}`;
 }
 
+/** The references in the order given, each image once: `busybox` and `docker.io/library/busybox:latest` are one. */
+export function distinctReferences<T>(items: readonly T[], referenceOf: (item: T) => ImageReference): T[] {
+  const seen = new Set<string>();
+  return items.filter((item) => {
+    const key = canonicalReference(referenceOf(item));
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 /** A list of references from a JavaScript caller, checked before any is parsed. */
 export function assertImageList(images: unknown): asserts images is readonly string[] {
   if (!Array.isArray(images)) throw new FrozenError('reference', 'images must be an array of image references');

@@ -47,6 +47,12 @@ describe('lock files', () => {
     expect((await loadWithSkopeo(viaLock, 0)).imageId).toBe(fixture.images.platforms.arm64.config.digest);
   });
 
+  test('a reference given twice is locked once', async () => {
+    const ref = `${fixture.registry.host}/one/app:1`;
+    const locked = JSON.parse(await readFile(await lockFile(await tempDir(), ref, ref), 'utf8')) as LockFile;
+    expect(locked.images.map((image) => image.reference)).toEqual([ref]);
+  });
+
   test('a tag that moved since the lock is reported, and the locked image is pulled', async () => {
     const dir = await tempDir();
     const first = await pushReplacement({ url: fixture.registry.url }, 'moving/lock', 'v1');

@@ -284,6 +284,16 @@ describe('merging into one directory', () => {
     expect(listing.split('\n')).toContain('./manifest.json');
   });
 
+  test('references naming the same image are pulled and listed once', async () => {
+    const output = await tempDir();
+    const one = `${fixture.registry.host}/one/app:1`;
+    const result = await pullCli(output, one, `${fixture.registry.host}/team/app:1.2`, one);
+    expect(result.stdout.split('\n').filter((line) => line.startsWith(one))).toHaveLength(1);
+    expect(result.stdout).toContain(`Wrote 2 images to ${output}`);
+    const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
+    expect(manifest.map((e: { RepoTags: string[] }) => e.RepoTags)).toEqual([[one], [`${fixture.registry.host}/team/app:1.2`]]);
+  });
+
   test('a second pull of the same image downloads nothing and writes identical bytes', async () => {
     const output = await tempDir();
     await pullCli(output, `${fixture.registry.host}/team/app:1.2`);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { FrozenError } from '../../src/errors.js';
-import { apiHost, canonicalReference, familiarTag, parseReference } from '../../src/reference/index.js';
+import { apiHost, canonicalReference, distinctReferences, familiarTag, parseReference } from '../../src/reference/index.js';
 
 const HEX = 'a'.repeat(64);
 const DIGEST = `sha256:${HEX}`;
@@ -109,5 +109,11 @@ describe('parseReference', () => {
     expect(canonicalReference(ref)).toBe(`docker.io/library/busybox:latest@${DIGEST}`);
     expect(familiarTag(ref)).toBe('busybox:latest');
     expect(familiarTag(parseReference(`busybox@${DIGEST}`))).toBeUndefined();
+  });
+
+  test('references naming the same image are kept once, the first of them, in the order given', () => {
+    const given = ['busybox', 'alpine:3', 'docker.io/library/busybox:latest', 'index.docker.io/library/busybox', `busybox@${DIGEST}`, 'alpine:3'];
+    const refs = given.map((image) => parseReference(image));
+    expect(distinctReferences(refs, (ref) => ref).map((ref) => ref.original)).toEqual(['busybox', 'alpine:3', `busybox@${DIGEST}`]);
   });
 });
