@@ -1,6 +1,8 @@
-import { asFrozenError, ImagePullError } from './errors.js';
-import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
+import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
+import type { Descriptor } from './manifest/index.js';
+import { configPlatform, defaultPlatform, formatPlatform, parsePlatform, platformMatches, type Platform } from './platform/index.js';
 import { canonicalReference, parseReference } from './reference/index.js';
+import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { resolveModernImage } from './resolve.js';
 
@@ -22,6 +24,12 @@ export interface InspectResult {
   readonly platforms?: readonly { readonly platform: string; readonly digest: string; readonly size: number; readonly mediaType: string }[];
   /** The platform chosen from the index. */
   readonly platform?: string;
+  /** The platform the image's config names (os/architecture[/variant]), when it names one. */
+  readonly configPlatform?: string;
+  /** Set when the image is not multi-platform and its config names another platform than the one asked for (that one). */
+  readonly platformMismatch?: string;
+  /** The config's `created` time, when it has one. */
+  readonly created?: string;
   readonly manifestDigest: string;
   readonly imageId: string;
   readonly layers: readonly { readonly digest: string; readonly size: number; readonly mediaType: string }[];
@@ -38,6 +46,8 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
   try {
     const resolved = await resolveModernImage(ref, session, platform, options.signal);
     const { config, layers } = resolved.manifest;
+    const described = await describeConfig(session.remote(ref), config, options.signal);
+    const mismatch = !resolved.platform && described.platform && !platformMatches(described.platform, platform);
     return {
       reference: ref.original,
       canonical: canonicalReference(ref),
@@ -45,6 +55,9 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
       mediaType: resolved.mediaType,
       ...(resolved.offered && { platforms: resolved.offered }),
       ...(resolved.platform && { platform: resolved.platform }),
+      ...(described.platform && { configPlatform: formatPlatform(described.platform) }),
+      ...(mismatch && { platformMismatch: formatPlatform(platform) }),
+      ...(described.created && { created: described.created }),
       manifestDigest: resolved.manifestDigest.value,
       imageId: config.digest.value,
       layers: layers.map((layer) => ({ digest: layer.digest.value, size: layer.size, mediaType: layer.mediaType })),
@@ -56,4 +69,18 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
   } finally {
     await session.close();
   }
+}
+
+/** What the image's config says of where it runs and when it was made: the one blob inspect downloads (verified). */
+async function describeConfig(remote: Remote, config: Descriptor, signal?: AbortSignal): Promise<{ platform?: Platform; created?: string }> {
+  const bytes = await remote.smallBlob(config.digest, config.size, signal);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new FrozenError('protocol', `config ${config.digest.value} is not JSON`);
+  }
+  const platform = configPlatform(parsed);
+  const { created } = parsed as { created?: unknown };
+  return { ...(platform && { platform }), ...(typeof created === 'string' && created && { created }) };
 }

@@ -9,7 +9,7 @@ import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { assertFreshLayout, writeOciLayout } from './layout/oci.js';
 import { MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
-import { defaultPlatform, formatPlatform, normalizePlatform, parsePlatform, platformMatches, type Platform } from './platform/index.js';
+import { configPlatform, defaultPlatform, formatPlatform, parsePlatform, platformMatches, type Platform } from './platform/index.js';
 import { assertImageList, canonicalReference, distinctReferences, familiarTag, parseReference, type ImageReference } from './reference/index.js';
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
@@ -436,10 +436,8 @@ async function pullV2Image(ref: ImageReference, context: PullContext, locked?: L
  * script and skopeo), but one that will not run there is worth a warning: containerd would refuse it.
  */
 function warnOnPlatformMismatch(ref: ImageReference, configText: string, context: PullContext): void {
-  const { os, architecture, variant } = JSON.parse(configText) as { os?: unknown; architecture?: unknown; variant?: unknown };
-  if (typeof os !== 'string' || typeof architecture !== 'string' || !os || !architecture) return;
-  const actual = normalizePlatform({ os, architecture, ...(typeof variant === 'string' && variant && { variant }) });
-  if (platformMatches(actual, context.platform)) return;
+  const actual = configPlatform(JSON.parse(configText));
+  if (!actual || platformMatches(actual, context.platform)) return;
   context.emit({ type: 'platform-mismatch', image: ref.original, platform: formatPlatform(actual), wanted: formatPlatform(context.platform) });
 }
 

@@ -11,10 +11,10 @@ interface InspectFlags extends RegistryFlags {
   debug?: boolean;
 }
 
-/** `frozen inspect REF`: the manifest, platforms, digests and sizes, verified, without downloading blobs. */
+/** `frozen inspect REF`: the manifest, platforms, digests and sizes, verified, without downloading layers. */
 export function inspectCommand(io: Io, setExitCode: (code: number) => void): Command {
   const command = new Command('inspect')
-    .description('show what an image reference names: digests, platforms, layers and sizes (no blobs downloaded)')
+    .description('show what an image reference names: digests, platforms, layers and sizes (only the config is downloaded)')
     .argument('<image>', 'an image reference')
     .option('--platform <os/arch[/variant]>', 'which image of a multi-platform index to describe');
   return addRegistryOptions(command)
@@ -37,7 +37,12 @@ function formatInspection(result: InspectResult): string {
     rows.push(`  ${i === 0 ? 'platforms' : '         '} ${entry.platform.padEnd(14)} ${entry.digest} ${formatBytes(entry.size)}`);
   }
   if (result.platform) rows.push(`  platform  ${result.platform}`, `  manifest  ${result.manifestDigest}`);
+  if (!result.platform && result.configPlatform) {
+    const mismatch = result.platformMismatch ? ` (not ${result.platformMismatch}, which was asked for: the image has no other platform)` : '';
+    rows.push(`  platform  ${result.configPlatform}${mismatch}`);
+  }
   rows.push(`  image ID  ${result.imageId}`);
+  if (result.created) rows.push(`  created   ${result.created}`);
   for (const [i, layer] of result.layers.entries()) {
     rows.push(`  ${i === 0 ? 'layers   ' : '         '} ${layer.digest} ${formatBytes(layer.size).padStart(9)}  ${layer.mediaType}`);
   }

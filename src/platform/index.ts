@@ -159,6 +159,14 @@ export function selectPlatform<T extends IndexEntry>(entries: readonly T[], want
   );
 }
 
+/** The platform an image config names (`os`, `architecture`, `variant`), normalized; undefined when it names none. */
+export function configPlatform(config: unknown): Platform | undefined {
+  if (typeof config !== 'object' || config === null) return undefined;
+  const { os, architecture, variant } = config as { os?: unknown; architecture?: unknown; variant?: unknown };
+  if (typeof os !== 'string' || typeof architecture !== 'string' || !os || !architecture) return undefined;
+  return normalizePlatform({ os, architecture, ...(typeof variant === 'string' && variant && { variant }) });
+}
+
 /** Whether an image of platform `offered` runs where `want` is asked for (same os and architecture, a compatible variant). */
 export function platformMatches(offered: Platform, want: Platform): boolean {
   return matchRank(offered, want) >= 0;

@@ -1,7 +1,11 @@
-import type { Digest } from '../digest.js';
+import { digestOf, type Digest } from '../digest.js';
 import { FrozenError, asFrozenError } from '../errors.js';
 import { withRetries, type RetryPolicy } from '../transfer/retry.js';
+import { readLimited } from '../util/read-limited.js';
 import type { RegistryClient } from './client.js';
+
+/** The most `smallBlob` reads into memory. */
+const SMALL_BLOB_LIMIT = 4 * 1024 * 1024;
 
 /**
  * One repository as seen through its endpoints: mirrors in order, then upstream. Every request falls back to the
@@ -104,6 +108,24 @@ export class Remote {
   /** A blob's size, from the first endpoint that knows it. */
   async blobSize(digest: string, signal?: AbortSignal): Promise<number> {
     return (await this.firstSuccess(this.usable(), (client) => client.blobSize(digest, signal), signal)).value;
+  }
+
+  /**
+   * A small blob's bytes (an image config), from the first endpoint that serves the right ones: the size and digest
+   * are checked before anything reads them.
+   */
+  async smallBlob(digest: Digest, size: number, signal?: AbortSignal): Promise<Buffer> {
+    const fetchVerified = async (client: RegistryClient) => {
+      const response = await client.getBlob(digest.value, 0, signal);
+      const bytes = await readLimited(response.body, SMALL_BLOB_LIMIT, `blob ${digest.value}`);
+      const served = digestOf(bytes, digest.algorithm);
+      if (bytes.length !== size || served.value !== digest.value) {
+        throw new FrozenError('integrity', `blob ${digest.value}: digest or size mismatch (${bytes.length} bytes that hash to ${served.value})`);
+      }
+      return bytes;
+    };
+    if (size > SMALL_BLOB_LIMIT) throw new FrozenError('protocol', `blob ${digest.value}: ${size} bytes is too large to read into memory`);
+    return (await this.firstSuccess(this.usable(), fetchVerified, signal)).value;
   }
 
   /** The endpoints to try for a blob, in order. */

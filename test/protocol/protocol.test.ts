@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { FrozenError } from '../../src/errors.js';
+import { inspect } from '../../src/inspect.js';
 import { pull, type PullOptions } from '../../src/pull.js';
 import { Authorizer } from '../../src/registry/auth.js';
 import { Transport } from '../../src/registry/transport.js';
@@ -189,6 +190,14 @@ describe('digest verification', () => {
   test('a config blob with the wrong bytes', async () => {
     const configPath = `/blobs/${image.config.digest}`;
     await expectIntegrityFailure({ tamper: (path, body) => (path.endsWith(configPath) ? flip(body) : body) }, undefined, new RegExp(`blob ${image.config.digest}: digest or size mismatch`));
+  });
+
+  test('inspect refuses a config with the wrong bytes, and reads no layer', async () => {
+    const configPath = `/blobs/${image.config.digest}`;
+    const registry = setup({ tamper: (path, body) => (path.endsWith(configPath) ? flip(body) : body) });
+    const error = await pullError(inspect({ image: 'registry.test/team/app:1', dispatcher: registry.agent, retryDelayMs: 1 }));
+    expect([error.kind, error.message]).toEqual(['integrity', expect.stringMatching(new RegExp(`blob ${image.config.digest}: digest or size mismatch`))]);
+    expect(registry.requests.some((r) => r.path.endsWith(image.layers[0]!.digest))).toBe(false);
   });
 
   test('a layer with the wrong bytes or too many bytes', async () => {
