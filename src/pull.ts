@@ -515,7 +515,7 @@ async function obtain(descriptor: Descriptor, kind: BlobKind, present: string | 
   }
   if (context.offline) throw new FrozenError('not-found', `offline: blob ${digest} is not in the cache`);
   const events = downloadEvents(context.emit, { image, kind, digest, size: descriptor.size }, context.signal);
-  const result = await ingest(store, descriptor, remote.blobEndpoints(digest, context.signal), events.options);
+  const result = await ingest(store, descriptor, remote.blobEndpoints(digest, context.signal, descriptor.urls), events.options);
   events.flush();
   const endpoint = result.endpoint;
   return { source: endpoint?.mirror ? 'mirror' : result.source, bytes: result.received, ...(endpoint && { endpoint: endpoint.name }) };

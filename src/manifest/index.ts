@@ -45,6 +45,8 @@ export interface Descriptor {
   readonly mediaType: string;
   readonly digest: Digest;
   readonly size: number;
+  /** Other places the blob can be fetched from (foreign layers): the http(s) ones the descriptor lists. */
+  readonly urls?: readonly URL[];
 }
 
 export interface ImageManifest {
@@ -167,7 +169,17 @@ function decodeDescriptor(raw: Record<string, unknown>, what: string): Descripto
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
     throw new FrozenError('protocol', `${what} descriptor ${digest} has an invalid size`);
   }
-  return { mediaType: typeof mediaType === 'string' ? mediaType : '', digest: parseDigest(digest), size };
+  const urls = fetchableUrls(raw.urls);
+  return { mediaType: typeof mediaType === 'string' ? mediaType : '', digest: parseDigest(digest), size, ...(urls.length > 0 && { urls }) };
+}
+
+/** The http(s) URLs of a descriptor's `urls`; anything else there is ignored, as containerd does. */
+function fetchableUrls(urls: unknown): URL[] {
+  if (!Array.isArray(urls)) return [];
+  return urls.flatMap((text: unknown) => {
+    const url = typeof text === 'string' && URL.canParse(text) ? new URL(text) : undefined;
+    return url && (url.protocol === 'http:' || url.protocol === 'https:') ? [url] : [];
+  });
 }
 
 function parseJsonObject(bytes: Uint8Array): Record<string, unknown> {

@@ -58,11 +58,7 @@ export class RegistryClient {
    * redirected to. 200, 206 and 416 come back for the caller to judge; other statuses are errors.
    */
   async getBlob(digest: string, offset = 0, signal?: AbortSignal): Promise<HttpResponse> {
-    const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
-    const response = await this.get(`blobs/${digest}`, headers, signal);
-    const expected = offset > 0 ? [200, 206, 416] : [200];
-    if (!expected.includes(response.statusCode)) throw await responseError(response, `blob ${digest}`);
-    return response;
+    return expectBlobResponse(await this.get(`blobs/${digest}`, rangeFrom(offset), signal), offset, `blob ${digest}`);
   }
 
   /** The host this client talks to, for per-host limits. */
@@ -90,6 +86,27 @@ export class RegistryClient {
 const STATUS_KINDS: Record<number, ErrorKind> = { 401: 'auth', 403: 'auth', 404: 'not-found', 408: 'network' };
 
 /** One line for a failed registry response: status, what was asked, and the registry's own error code. */
+/** The request headers that ask for a blob from `offset` on. */
+export function rangeFrom(offset: number): Record<string, string> {
+  return offset > 0 ? { range: `bytes=${offset}-` } : {};
+}
+
+/** A blob response to pass on: 200, and for a resume also 206 and 416 (the ingest judges those); else an error. */
+export async function expectBlobResponse(response: HttpResponse, offset: number, what: string): Promise<HttpResponse> {
+  const expected = offset > 0 ? [200, 206, 416] : [200];
+  if (!expected.includes(response.statusCode)) throw await responseError(response, what);
+  return response;
+}
+
+/**
+ * GET a foreign layer from one of the `urls` its descriptor lists (a Windows base layer, say), from `offset` on.
+ * No credentials go there: the registry's are for the registry.
+ */
+export async function getFromUrl(transport: Transport, url: URL, digest: string, offset: number, signal?: AbortSignal): Promise<HttpResponse> {
+  const response = await transport.send(url, { headers: rangeFrom(offset), ...(signal && { signal }) });
+  return expectBlobResponse(response, offset, `blob ${digest}: ${url.href}`);
+}
+
 export async function responseError(response: HttpResponse, what: string): Promise<FrozenError> {
   const detail = registryErrorDetail(await readSome(response));
   const status = response.statusCode;

@@ -2,7 +2,8 @@ import { digestOf, type Digest } from '../digest.js';
 import { FrozenError, asFrozenError } from '../errors.js';
 import { withRetries, type RetryPolicy } from '../transfer/retry.js';
 import { readLimited } from '../util/read-limited.js';
-import type { RegistryClient } from './client.js';
+import { getFromUrl, type RegistryClient } from './client.js';
+import type { Transport } from './transport.js';
 
 /** The most `smallBlob` reads into memory. */
 const SMALL_BLOB_LIMIT = 4 * 1024 * 1024;
@@ -42,6 +43,8 @@ export class Remote {
     private readonly clients: readonly RegistryClient[],
     private readonly health: MirrorHealth,
     private readonly retry: RetryPolicy,
+    /** For the `urls` of foreign layers, which are no endpoint's. */
+    private readonly transport: Transport,
   ) {}
 
   private get upstream(): RegistryClient {
@@ -128,15 +131,26 @@ export class Remote {
     return (await this.firstSuccess(this.usable(), fetchVerified, signal)).value;
   }
 
-  /** The endpoints to try for a blob, in order. */
-  blobEndpoints(digest: string, signal?: AbortSignal): BlobEndpoint[] {
-    return this.usable().map((client) => ({
+  /**
+   * The endpoints to try for a blob, in order: the registry's (mirrors first), then the `urls` its descriptor
+   * lists, for foreign layers that registries do not hold.
+   */
+  blobEndpoints(digest: string, signal?: AbortSignal, urls: readonly URL[] = []): BlobEndpoint[] {
+    const fromClients = this.usable().map((client) => ({
       name: client.endpoint.name,
       mirror: client.endpoint.mirror,
       open: (offset: number) => client.getBlob(digest, offset, signal),
       retry: this.policy(client),
       failed: () => this.health.failed(client),
     }));
+    const fromUrls = urls.map((url) => ({
+      name: url.host,
+      mirror: false,
+      open: (offset: number) => getFromUrl(this.transport, url, digest, offset, signal),
+      retry: this.retry,
+      failed: () => undefined,
+    }));
+    return [...fromClients, ...fromUrls];
   }
 
   /** The host large downloads are counted against (upstream's, whichever endpoint serves). */

@@ -88,7 +88,7 @@ export class RegistrySession {
     const clients = endpointsFor(ref.registry, this.mirrors).map(
       (endpoint) => new RegistryClient(endpoint, ref.repository, this.transport, this.authorizerFor(endpoint, ref.registry)),
     );
-    return new Remote(clients, this.health, this.retry);
+    return new Remote(clients, this.health, this.retry, this.transport);
   }
 
   /** The image's repository on a v1 registry (mirrors do not apply: they are v2). */

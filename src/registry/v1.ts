@@ -2,7 +2,7 @@ import { FrozenError } from '../errors.js';
 import { withRetries, type RetryPolicy } from '../transfer/retry.js';
 import { readLimited } from '../util/read-limited.js';
 import type { CredentialSource } from './auth.js';
-import { responseError } from './client.js';
+import { expectBlobResponse, rangeFrom, responseError } from './client.js';
 import type { BlobEndpoint } from './remote.js';
 import { header, type HttpResponse, type Transport } from './transport.js';
 
@@ -113,9 +113,8 @@ export class V1Registry {
       retry: this.retry,
       failed: () => undefined,
       open: async (offset: number) => {
-        const response = await this.send(host, `/v1/images/${id}/layer`, offset > 0 ? { range: `bytes=${offset}-` } : {}, signal);
-        if (!(offset > 0 ? [200, 206, 416] : [200]).includes(response.statusCode)) throw await responseError(response, `layer of image ${id}`);
-        return response;
+        const response = await this.send(host, `/v1/images/${id}/layer`, rangeFrom(offset), signal);
+        return expectBlobResponse(response, offset, `layer of image ${id}`);
       },
     }));
   }

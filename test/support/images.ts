@@ -20,6 +20,8 @@ export interface Blob {
   readonly digest: string;
   readonly size: number;
   readonly mediaType: string;
+  /** Where else the blob can be fetched (a foreign layer's descriptor lists them). */
+  readonly urls?: readonly string[];
 }
 
 export interface Layer extends Blob {
@@ -126,8 +128,13 @@ export function image(spec: ImageSpec): BuiltImage {
   return { config, layers: spec.layers, manifest: blob(Buffer.from(JSON.stringify(manifestObject, null, 3)), manifestObject.mediaType) };
 }
 
-export function descriptor(b: Blob): { mediaType: string; digest: string; size: number } {
-  return { mediaType: b.mediaType, digest: b.digest, size: b.size };
+export function descriptor(b: Blob): { mediaType: string; digest: string; size: number; urls?: readonly string[] } {
+  return { mediaType: b.mediaType, digest: b.digest, size: b.size, ...(b.urls && { urls: b.urls }) };
+}
+
+/** The layer as a Docker foreign layer: registries do not hold it, and clients fetch it from `urls`. */
+export function foreignLayer(base: Layer, urls: readonly string[]): Layer {
+  return { ...base, mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', urls };
 }
 
 /** An OCI index over images, each with its config's platform, plus a BuildKit-style attestation entry. */

@@ -28,6 +28,8 @@ export interface RegistryOptions {
   readonly proxyOf?: string;
   /** Serve this storage directory (another registry's) instead of a new one. */
   readonly storage?: string;
+  /** Accept manifests whose descriptors list URLs matching this regular expression (foreign layers). */
+  readonly allowUrls?: string;
 }
 
 export async function startRegistry(options: RegistryOptions = {}): Promise<RunningRegistry> {
@@ -54,6 +56,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     ...(options.tls ? ['  tls:', `    certificate: ${options.tls.certificate}`, `    key: ${options.tls.key}`] : []),
     auth,
     ...(options.proxyOf ? ['proxy:', `  remoteurl: ${options.proxyOf}`] : []),
+    ...(options.allowUrls ? ['validation:', '  manifests:', '    urls:', '      allow:', `        - '${options.allowUrls}'`] : []),
   ].join('\n');
   const configPath = join(dir, 'config.yml');
   await writeFile(configPath, config);

@@ -38,6 +38,16 @@ describe('decodeManifest', () => {
     expect(m.kind === 'manifest' && m.layers.length).toBe(2);
   });
 
+  test('a foreign layer keeps the http(s) urls it lists; others (ftp, file, not URLs at all) are dropped', () => {
+    const urls = ['https://cdn.example/layer', 'ftp://cdn.example/layer', 'file:///etc/passwd', 'not a url', 42, 'http://mirror.example/layer'];
+    const foreign = { ...layer, mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', urls };
+    const m = decodeManifest(bytes({ schemaVersion: 2, config, layers: [foreign, layer, { ...layer, urls: ['ftp://x/y'] }] }), MediaType.dockerManifest);
+    if (m.kind !== 'manifest') throw new Error('not a manifest');
+    expect(m.layers[0]!.urls?.map((url) => url.href)).toEqual(['https://cdn.example/layer', 'http://mirror.example/layer']);
+    expect(m.layers[1]!.urls).toBeUndefined();
+    expect(m.layers[2]!.urls).toBeUndefined();
+  });
+
   test('an unknown layer type fails with its name', () => {
     const body = { schemaVersion: 2, config, layers: [{ ...layer, mediaType: 'application/vnd.oci.image.layer.v1.tar+bzip2' }] };
     expect(() => decodeManifest(bytes(body), MediaType.dockerManifest)).toThrow(/application\/vnd\.oci\.image\.layer\.v1\.tar\+bzip2/);
