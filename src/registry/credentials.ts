@@ -34,12 +34,9 @@ export class CredentialStore {
     private readonly helperTimeoutMs: number,
   ) {}
 
-  /** Reads `--authfile`, else `$REGISTRY_AUTH_FILE` then `$DOCKER_CONFIG/config.json` (or ~/.docker/config.json). */
+  /** Reads `--authfile`, else the files the containers tools and Docker read, in their order (`credentialFiles`). */
   static async load(options: CredentialFiles = {}): Promise<CredentialStore> {
-    const env = options.env ?? process.env;
-    const paths = options.authfile
-      ? [options.authfile]
-      : [env.REGISTRY_AUTH_FILE, join(env.DOCKER_CONFIG || join(homedir(), '.docker'), 'config.json')].filter((p): p is string => !!p);
+    const paths = options.authfile ? [options.authfile] : credentialFiles(options.env ?? process.env);
     const files: ConfigFile[] = [];
     for (const path of paths) {
       const file = (await readJsonFile(path, { required: options.authfile !== undefined, what: 'credentials file' })) as ConfigFile | undefined;
@@ -48,19 +45,72 @@ export class CredentialStore {
     return new CredentialStore(files, options.helperTimeoutMs ?? HELPER_TIMEOUT_MS);
   }
 
-  /** Credentials for a registry host (`docker.io`, `localhost:5000`), or undefined. */
-  async lookup(registry: string): Promise<Credentials | undefined> {
+  /**
+   * Credentials for a registry host (`docker.io`, `localhost:5000`), or for one repository of it: an `auths` key
+   * with a namespace (`quay.io/team`, as containers' auth.json allows) applies to the repositories under it, the
+   * longest such key first, before the host's own entry. Undefined when no file has any.
+   */
+  async lookup(registry: string, repository?: string): Promise<Credentials | undefined> {
     const wanted = normalizeKey(registry);
     for (const file of this.files) {
       const helperKey = Object.keys(file.credHelpers ?? {}).find((key) => normalizeKey(key) === wanted);
       const helper = helperKey ? file.credHelpers![helperKey] : file.credsStore;
       if (helper) return runHelper(helper, helperKey ?? serverUrl(registry), this.helperTimeoutMs);
-      const authKey = Object.keys(file.auths ?? {}).find((key) => normalizeKey(key) === wanted);
-      const entry = authKey ? file.auths![authKey] : undefined;
-      if (entry) return fromEntry(entry, registry);
+      const authKey = bestAuthKey(file, wanted, repository);
+      if (authKey) return fromEntry(file.auths![authKey]!, registry);
     }
     return undefined;
   }
+
+  /**
+   * The namespaced `auths` key that `lookup(registry, repository)` would use, if any: repositories with the same
+   * answer (undefined for most) share credentials, and so an authorizer.
+   */
+  namespaceFor(registry: string, repository: string): string | undefined {
+    const wanted = normalizeKey(registry);
+    for (const file of this.files) {
+      if (file.credsStore || Object.keys(file.credHelpers ?? {}).some((key) => normalizeKey(key) === wanted)) return undefined;
+      const authKey = bestAuthKey(file, wanted, repository);
+      if (authKey) return authKey.includes('/') && !authKey.includes('://') ? authKey : undefined;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Where credentials are looked for, first to last, as containers-auth.json(5) orders them: `$REGISTRY_AUTH_FILE`
+ * (else `$XDG_RUNTIME_DIR/containers/auth.json`, where `podman login` writes), `$XDG_CONFIG_HOME/containers/auth.json`,
+ * then Docker's `$DOCKER_CONFIG/config.json` (`~/.docker/config.json`).
+ */
+export function credentialFiles(env: NodeJS.ProcessEnv): string[] {
+  const runtimeDir = env.XDG_RUNTIME_DIR || (process.getuid && `/run/containers/${process.getuid()}`);
+  const runtimeFile = runtimeDir && join(runtimeDir, ...(env.XDG_RUNTIME_DIR ? ['containers'] : []), 'auth.json');
+  return [
+    env.REGISTRY_AUTH_FILE || runtimeFile,
+    join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'containers', 'auth.json'),
+    join(env.DOCKER_CONFIG || join(homedir(), '.docker'), 'config.json'),
+  ].filter((path): path is string => !!path);
+}
+
+/** The `auths` key for a host, or for a repository of it: the longest namespace holding it, else the host's own. */
+function bestAuthKey(file: ConfigFile, host: string, repository: string | undefined): string | undefined {
+  const keys = Object.keys(file.auths ?? {});
+  const repositoryPath = repository && `${host}/${repository}`;
+  const namespaced = keys
+    .filter((key) => isNamespaceKey(key) && repositoryPath && `${repositoryPath}/`.startsWith(`${normalizeNamespace(key)}/`))
+    .sort((a, b) => b.length - a.length);
+  return namespaced[0] ?? keys.find((key) => !isNamespaceKey(key) && normalizeKey(key) === host);
+}
+
+/** `quay.io/team` (no scheme, a path): a namespace. URL forms (`https://index.docker.io/v1/`) name hosts. */
+function isNamespaceKey(key: string): boolean {
+  return !key.includes('://') && key.includes('/');
+}
+
+/** `index.docker.io/library/busybox` → `docker.io/library/busybox`; trailing slashes dropped. */
+function normalizeNamespace(key: string): string {
+  const [host, ...path] = key.replace(/\/+$/, '').split('/');
+  return [normalizeKey(host!), ...path].join('/');
 }
 
 /** `https://index.docker.io/v1/`, `registry-1.docker.io`, `http://host:5000/v2/` → `docker.io`, `host:5000`. */

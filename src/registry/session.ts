@@ -86,7 +86,7 @@ export class RegistrySession {
   /** The image's repository through its endpoints: mirrors in order, then the registry. */
   remote(ref: ImageReference): Remote {
     const clients = endpointsFor(ref.registry, this.mirrors).map(
-      (endpoint) => new RegistryClient(endpoint, ref.repository, this.transport, this.authorizerFor(endpoint, ref.registry)),
+      (endpoint) => new RegistryClient(endpoint, ref.repository, this.transport, this.authorizerFor(endpoint, ref.registry, ref.repository)),
     );
     return new Remote(clients, this.health, this.retry, this.transport);
   }
@@ -94,7 +94,7 @@ export class RegistrySession {
   /** The image's repository on a v1 registry (mirrors do not apply: they are v2). */
   v1(ref: ImageReference): V1Registry {
     const registry = ref.registry;
-    return new V1Registry(this.transport, registry, ref.repository, async () => this.credentials ?? this.store.lookup(registry), this.retry);
+    return new V1Registry(this.transport, registry, ref.repository, async () => this.credentials ?? this.store.lookup(registry, ref.repository), this.retry);
   }
 
   /** Whether the registry speaks only v1 (asked once per run). */
@@ -111,14 +111,20 @@ export class RegistrySession {
     await this.transport.close();
   }
 
-  private authorizerFor(endpoint: Endpoint, registry: string): Authorizer {
-    let authorizer = this.authorizers.get(endpoint.name);
+  /**
+   * One authorizer (challenges, tokens, credentials asked once) per endpoint, and per credential namespace within
+   * it: repositories under a namespaced auth.json key (`quay.io/team`) get its credentials, the rest the host's.
+   */
+  private authorizerFor(endpoint: Endpoint, registry: string, repository: string): Authorizer {
+    const namespace = endpoint.mirror || this.credentials ? undefined : this.store.namespaceFor(registry, repository);
+    const key = namespace ? `${endpoint.name} ${namespace}` : endpoint.name;
+    let authorizer = this.authorizers.get(key);
     if (!authorizer) {
       const credentials = endpoint.mirror
         ? async () => endpoint.credentials ?? this.store.lookup(new URL(endpoint.origin).host)
-        : async () => this.credentials ?? this.store.lookup(registry);
+        : async () => this.credentials ?? this.store.lookup(registry, repository);
       authorizer = new Authorizer(this.transport, credentials);
-      this.authorizers.set(endpoint.name, authorizer);
+      this.authorizers.set(key, authorizer);
     }
     return authorizer;
   }

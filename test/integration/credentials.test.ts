@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -22,7 +22,9 @@ let img: BuiltImage;
 beforeAll(async () => {
   img = await oneLayerImage('creds');
   secured = await startRegistry({ htpasswd: HTPASSWD_LINE });
-  await pushImage({ url: secured.url, authorization: basic(HTPASSWD_USER, HTPASSWD_PASSWORD) }, 'private/app', img, '1');
+  for (const repository of ['private/app', 'team/app']) {
+    await pushImage({ url: secured.url, authorization: basic(HTPASSWD_USER, HTPASSWD_PASSWORD) }, repository, img, '1');
+  }
   open = await startRegistry();
   await pushImage({ url: open.url }, 'team/app', img, '1');
   front = await startBearerFront(open.url, { tokenCredentials: 'robot:t0ken', refreshToken: 'identity-secret' });
@@ -59,6 +61,28 @@ describe('docker config.json and auth.json', () => {
     const file = join(dir, 'config.json');
     await pullOk(`${secured.host}/private/app:1`, { DOCKER_CONFIG: await tempDir() }, '--authfile', file);
     await pullOk(`${secured.host}/private/app:1`, { DOCKER_CONFIG: await tempDir(), REGISTRY_AUTH_FILE: file });
+  });
+
+  test('podman login\'s file ($XDG_RUNTIME_DIR/containers/auth.json) and $XDG_CONFIG_HOME/containers/auth.json are read, before Docker\'s', async () => {
+    const entry = { auth: Buffer.from(`${HTPASSWD_USER}:${HTPASSWD_PASSWORD}`).toString('base64') };
+    const wrong = await dockerConfig({ auths: { [secured.host]: { auth: Buffer.from(`${HTPASSWD_USER}:wrong`).toString('base64') } } });
+    for (const variable of ['XDG_RUNTIME_DIR', 'XDG_CONFIG_HOME']) {
+      const dir = await tempDir();
+      await mkdir(join(dir, 'containers'));
+      await writeFile(join(dir, 'containers', 'auth.json'), JSON.stringify({ auths: { [secured.host]: entry } }));
+      await pullOk(`${secured.host}/private/app:1`, { DOCKER_CONFIG: wrong, XDG_RUNTIME_DIR: '', XDG_CONFIG_HOME: '', [variable]: dir });
+    }
+  });
+
+  test('a namespaced auths key (containers auth.json) is for the repositories under it; the host\'s entry for the rest', async () => {
+    const auth = (password: string) => ({ auth: Buffer.from(`${HTPASSWD_USER}:${password}`).toString('base64') });
+    const dir = await dockerConfig({ auths: { [secured.host]: auth('wrong'), [`${secured.host}/team`]: auth(HTPASSWD_PASSWORD) } });
+    const env = { DOCKER_CONFIG: dir };
+    await pullOk(`${secured.host}/team/app:1`, env);
+    // Both in one run: each repository gets its own credentials.
+    const result = await runCli(['pull', '-q', '-o', await tempDir(), `${secured.host}/team/app:1`, `${secured.host}/private/app:1`], { env });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^frozen: error: ${secured.host}/private/app:1: manifest 1: unauthorized`))]);
   });
 
   test('credentials for another host are not used', async () => {

@@ -1,8 +1,8 @@
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { CredentialStore } from '../../src/registry/credentials.js';
+import { credentialFiles, CredentialStore } from '../../src/registry/credentials.js';
 import { endpointsFor, loadMirrors } from '../../src/registry/mirrors.js';
 
 const tempDir = () => mkdtemp(join(tmpdir(), 'frozen-unit-'));
@@ -28,6 +28,41 @@ describe('CredentialStore', () => {
     });
     expect(await store.lookup('quay.io')).toEqual({ identityToken: 'refresh-me' });
     expect(await store.lookup('r.example:5000')).toEqual({ username: 'u', password: 'p:q' });
+  });
+
+  test('the files read, in containers-auth.json(5) order, then Docker\'s', () => {
+    const uid = process.getuid!();
+    expect(credentialFiles({ XDG_RUNTIME_DIR: '/run/user/7', XDG_CONFIG_HOME: '/c', DOCKER_CONFIG: '/d' })).toEqual([
+      '/run/user/7/containers/auth.json',
+      '/c/containers/auth.json',
+      '/d/config.json',
+    ]);
+    expect(credentialFiles({ REGISTRY_AUTH_FILE: '/a.json', XDG_RUNTIME_DIR: '/run/user/7', XDG_CONFIG_HOME: '/c', DOCKER_CONFIG: '/d' })[0]).toBe('/a.json');
+    expect(credentialFiles({ XDG_CONFIG_HOME: '/c', DOCKER_CONFIG: '/d' })[0]).toBe(`/run/containers/${uid}/auth.json`);
+    expect(credentialFiles({}).slice(1)).toEqual([join(homedir(), '.config/containers/auth.json'), join(homedir(), '.docker/config.json')]);
+  });
+
+  test('namespaced keys apply to the repositories under them, the longest first; the host key to the rest', async () => {
+    const store = await storeWith({
+      auths: {
+        'quay.io': { auth: b64('host:1') },
+        'quay.io/team': { auth: b64('team:2') },
+        'quay.io/team/app': { auth: b64('app:3') },
+        'docker.io/library/busybox': { auth: b64('hub:4') },
+      },
+    });
+    expect(await store.lookup('quay.io', 'team/app')).toEqual({ username: 'app', password: '3' });
+    expect(await store.lookup('quay.io', 'team/app/sub')).toEqual({ username: 'app', password: '3' });
+    expect(await store.lookup('quay.io', 'team/other')).toEqual({ username: 'team', password: '2' });
+    expect(await store.lookup('quay.io', 'teamx/app')).toEqual({ username: 'host', password: '1' }); // a path component, not a prefix
+    expect(await store.lookup('quay.io')).toEqual({ username: 'host', password: '1' });
+    expect(await store.lookup('docker.io', 'library/busybox')).toEqual({ username: 'hub', password: '4' });
+    expect(await store.lookup('docker.io', 'library/alpine')).toBeUndefined();
+    expect([store.namespaceFor('quay.io', 'team/app'), store.namespaceFor('quay.io', 'team/x'), store.namespaceFor('quay.io', 'teamx/a')]).toEqual([
+      'quay.io/team/app',
+      'quay.io/team',
+      undefined,
+    ]);
   });
 
   test('a credential helper is asked with the Docker Hub server URL', async () => {
