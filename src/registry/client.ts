@@ -85,7 +85,6 @@ export class RegistryClient {
 
 const STATUS_KINDS: Record<number, ErrorKind> = { 401: 'auth', 403: 'auth', 404: 'not-found', 408: 'network' };
 
-/** One line for a failed registry response: status, what was asked, and the registry's own error code. */
 /** The request headers that ask for a blob from `offset` on. */
 export function rangeFrom(offset: number): Record<string, string> {
   return offset > 0 ? { range: `bytes=${offset}-` } : {};
@@ -107,6 +106,7 @@ export async function getFromUrl(transport: Transport, url: URL, digest: string,
   return expectBlobResponse(response, offset, `blob ${digest}: ${url.href}`);
 }
 
+/** One line for a failed registry response: status, what was asked, and the registry's own error code. */
 export async function responseError(response: HttpResponse, what: string): Promise<FrozenError> {
   const detail = registryErrorDetail(await readSome(response));
   const status = response.statusCode;

@@ -71,7 +71,7 @@ export class CredentialStore {
     for (const file of this.files) {
       if (file.credsStore || Object.keys(file.credHelpers ?? {}).some((key) => normalizeKey(key) === wanted)) return undefined;
       const authKey = bestAuthKey(file, wanted, repository);
-      if (authKey) return authKey.includes('/') && !authKey.includes('://') ? authKey : undefined;
+      if (authKey) return isNamespaceKey(authKey) ? authKey : undefined;
     }
     return undefined;
   }
@@ -102,9 +102,14 @@ function bestAuthKey(file: ConfigFile, host: string, repository: string | undefi
   return namespaced[0] ?? keys.find((key) => !isNamespaceKey(key) && normalizeKey(key) === host);
 }
 
-/** `quay.io/team` (no scheme, a path): a namespace. URL forms (`https://index.docker.io/v1/`) name hosts. */
+/**
+ * `quay.io/team` (no scheme, a path): a namespace. URL forms (`https://index.docker.io/v1/`) and a bare host with
+ * Docker's API path (`registry.example/v1/`, as Docker reads it) name hosts.
+ */
 function isNamespaceKey(key: string): boolean {
-  return !key.includes('://') && key.includes('/');
+  if (key.includes('://')) return false;
+  const path = key.replace(/\/+$/, '').split('/').slice(1).join('/');
+  return path !== '' && path !== 'v1' && path !== 'v2';
 }
 
 /** `index.docker.io/library/busybox` → `docker.io/library/busybox`; trailing slashes dropped. */

@@ -118,6 +118,7 @@ export class Remote {
    * are checked before anything reads them.
    */
   async smallBlob(digest: Digest, size: number, signal?: AbortSignal): Promise<Buffer> {
+    if (size > SMALL_BLOB_LIMIT) throw new FrozenError('protocol', `blob ${digest.value}: ${size} bytes is too large to read into memory`);
     const fetchVerified = async (client: RegistryClient) => {
       const response = await client.getBlob(digest.value, 0, signal);
       const bytes = await readLimited(response.body, SMALL_BLOB_LIMIT, `blob ${digest.value}`);
@@ -127,7 +128,6 @@ export class Remote {
       }
       return bytes;
     };
-    if (size > SMALL_BLOB_LIMIT) throw new FrozenError('protocol', `blob ${digest.value}: ${size} bytes is too large to read into memory`);
     return (await this.firstSuccess(this.usable(), fetchVerified, signal)).value;
   }
 

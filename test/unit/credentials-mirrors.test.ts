@@ -58,6 +58,8 @@ describe('CredentialStore', () => {
     expect(await store.lookup('quay.io')).toEqual({ username: 'host', password: '1' });
     expect(await store.lookup('docker.io', 'library/busybox')).toEqual({ username: 'hub', password: '4' });
     expect(await store.lookup('docker.io', 'library/alpine')).toBeUndefined();
+    const apiPathKey = await storeWith({ auths: { 'r.example/v2/': { auth: b64('api:5') } } }); // Docker reads this as the host
+    expect(await apiPathKey.lookup('r.example', 'any/repo')).toEqual({ username: 'api', password: '5' });
     expect([store.namespaceFor('quay.io', 'team/app'), store.namespaceFor('quay.io', 'team/x'), store.namespaceFor('quay.io', 'teamx/a')]).toEqual([
       'quay.io/team/app',
       'quay.io/team',
