@@ -125,7 +125,7 @@ export function canonicalReference(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}${tag}${pin}`;
 }
 
-/** The references in the order given, each image once: `busybox` and `docker.io/library/busybox:latest` are one. */
+/** The references in the order given, each once normalized: `busybox` and `docker.io/library/busybox:latest` are one. */
 export function distinctReferences<T>(items: readonly T[], referenceOf: (item: T) => ImageReference): T[] {
   const seen = new Set<string>();
   return items.filter((item) => {
