@@ -1,10 +1,11 @@
-import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
+import { asFrozenError, ImagePullError } from './errors.js';
 import type { Descriptor } from './manifest/index.js';
-import { configPlatform, defaultPlatform, formatPlatform, parsePlatform, platformMatches, type Platform } from './platform/index.js';
+import { configPlatform, formatPlatform, platformMatches, wantedPlatform, type Platform } from './platform/index.js';
 import { canonicalReference, parseReference } from './reference/index.js';
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { resolveModernImage } from './resolve.js';
+import { parseJson } from './util/json-file.js';
 
 export interface InspectOptions extends RegistryOptions {
   readonly image: string;
@@ -41,7 +42,7 @@ export interface InspectResult {
 
 export async function inspect(options: InspectOptions): Promise<InspectResult> {
   const ref = parseReference(options.image);
-  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
+  const platform = wantedPlatform(options.platform);
   const session = await RegistrySession.open(options);
   try {
     const resolved = await resolveModernImage(ref, session, platform, options.signal);
@@ -73,13 +74,7 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
 
 /** What the image's config says of where it runs and when it was made: the one blob inspect downloads (verified). */
 async function describeConfig(remote: Remote, config: Descriptor, signal?: AbortSignal): Promise<{ platform?: Platform; created?: string }> {
-  const bytes = await remote.smallBlob(config.digest, config.size, signal);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new FrozenError('protocol', `config ${config.digest.value} is not JSON`);
-  }
+  const parsed = parseJson(await remote.smallBlob(config.digest, config.size, signal), `config ${config.digest.value}`);
   const platform = configPlatform(parsed);
   const { created } = parsed as { created?: unknown };
   return { ...(platform && { platform }), ...(typeof created === 'string' && created && { created }) };

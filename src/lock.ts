@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDigest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import type { Descriptor, ImageManifest } from './manifest/index.js';
-import { defaultPlatform, parsePlatform, type Platform } from './platform/index.js';
+import { wantedPlatform, type Platform } from './platform/index.js';
 import { assertImageList, canonicalReference, distinctReferences, parseReference, type ImageReference } from './reference/index.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { resolveModernImage } from './resolve.js';
@@ -49,7 +49,7 @@ export async function lock(options: LockOptions): Promise<LockFile> {
   assertImageList(options.images);
   const refs = distinctReferences(options.images.map((image) => parseReference(image)), (ref) => ref);
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
-  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
+  const platform = wantedPlatform(options.platform);
   const session = await RegistrySession.open(options);
   try {
     const images: LockedImage[] = [];

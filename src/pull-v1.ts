@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import pLimit from 'p-limit';
 import { historyImage } from './convert/schema1.js';
@@ -11,10 +11,10 @@ import type { V1ImageJson, V1Registry } from './registry/v1.js';
 import { countEndpoints, downloadEvents } from './pull-events.js';
 import { keepConvertedImage, stageImage } from './stage.js';
 import type { BlobStore } from './store/blob-store.js';
+import { readV1Record, writeV1Record, type V1Layer } from './store/v1-record.js';
 import { ingestInto, rejectPartial, type IngestTarget } from './transfer/ingest.js';
 import { LayerHash } from './transfer/layer-hash.js';
 import { makeDirectory } from './util/make-directory.js';
-import { writeFileAtomic } from './util/files.js';
 
 /**
  * Pulls an image from a v1 registry: tag → image ID (or the `@<id>` given), its ancestry, every image's json, and
@@ -25,14 +25,6 @@ import { writeFileAtomic } from './util/files.js';
 const GZIP_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 const TAR_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';
 const JSON_REQUESTS_AT_ONCE = 8;
-
-/** A v1 layer in the cache: its bytes' digest and size, and its diff ID. Kept in `<cache>/v1/<registry>/<id>.json`. */
-interface V1Layer {
-  readonly digest: string;
-  readonly size: number;
-  readonly diffId: string;
-  readonly compressed: boolean;
-}
 
 export async function pullV1Image(ref: ImageReference, registry: V1Registry, context: PullContext): Promise<StagedPull> {
   if (context.offline) throw new FrozenError('unsupported', 'a v1 image cannot be pulled offline: lock files hold v2 images only');
@@ -142,7 +134,7 @@ function v1LayerTarget(store: BlobStore, registry: string, id: string, size: num
     newHash: () => new LayerHash(),
     prepare: async () => void (await makeDirectory(dirname(base))),
     done: async () => {
-      const record = await readRecord(`${base}.json`);
+      const record = await readV1Record(`${base}.json`);
       if (record && record.size === size && (await store.has(parseDigest(record.digest), size))) known = record;
       return known !== undefined;
     },
@@ -157,27 +149,11 @@ function v1LayerTarget(store: BlobStore, registry: string, id: string, size: num
       await store.adopt(partial, digest);
       await rm(partial, { force: true });
       known = { digest: digest.value, size, diffId: hash.diffId, compressed: hash.compressed };
-      await writeRecord(`${base}.json`, known);
+      await writeV1Record(`${base}.json`, known);
     },
     layer: () => {
       if (!known) throw new Error(`${name}: not in the cache`);
       return known;
     },
   };
-}
-
-async function readRecord(path: string): Promise<V1Layer | undefined> {
-  try {
-    const record = JSON.parse(await readFile(path, 'utf8')) as V1Layer;
-    parseDigest(record.digest);
-    parseDigest(record.diffId);
-    return Number.isSafeInteger(record.size) && typeof record.compressed === 'boolean' ? record : undefined;
-  } catch {
-    return undefined; // missing or damaged: the layer is fetched again
-  }
-}
-
-async function writeRecord(path: string, record: V1Layer): Promise<void> {
-  await makeDirectory(dirname(path));
-  await writeFileAtomic(path, `${JSON.stringify(record)}\n`);
 }

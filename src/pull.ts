@@ -9,7 +9,7 @@ import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { assertFreshLayout, writeOciLayout } from './layout/oci.js';
 import { MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
-import { configPlatform, defaultPlatform, formatPlatform, parsePlatform, platformMatches, type Platform } from './platform/index.js';
+import { configPlatform, formatPlatform, platformMatches, wantedPlatform, type Platform } from './platform/index.js';
 import { assertImageList, canonicalReference, distinctReferences, familiarTag, parseReference, type ImageReference } from './reference/index.js';
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
@@ -257,7 +257,7 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     : options.images.map((image) => ({ ref: parseReference(image) }));
   const jobs = distinctReferences(wanted, (job) => job.ref);
   if (jobs.length === 0) throw new FrozenError('reference', 'no image given');
-  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? defaultPlatform();
+  const platform = wantedPlatform(options.platform);
   const session = await RegistrySession.open(options);
   let directory: DockerDirectory;
   try {

@@ -7,6 +7,7 @@ import { ZSTD_LAYER_MEDIA_TYPES, type Descriptor } from './manifest/index.js';
 import type { ImageReference } from './reference/index.js';
 import type { BlobStore } from './store/blob-store.js';
 import { decompressedLayer } from './transfer/decompress.js';
+import { parseJson } from './util/json-file.js';
 
 /** An image whose config and layers are verified in the cache, as the output writers need it. */
 export interface ImageParts {
@@ -59,12 +60,7 @@ export async function stageImage(
 /** The config must be JSON whose `rootfs.diff_ids` match the layers one to one, or `docker load` will refuse it. */
 async function readConfig(path: string, layerCount: number): Promise<{ text: string; diffIds: Digest[] }> {
   const text = await readFile(path, 'utf8');
-  let config: { rootfs?: { diff_ids?: unknown } };
-  try {
-    config = JSON.parse(text) as typeof config;
-  } catch {
-    throw new FrozenError('protocol', 'image config is not valid JSON');
-  }
+  const config = parseJson(text, 'image config') as { rootfs?: { diff_ids?: unknown } } | null;
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new FrozenError('protocol', 'image config is not a JSON object');
   const diffIds = config.rootfs?.diff_ids;
   if (!Array.isArray(diffIds) || diffIds.length !== layerCount) {

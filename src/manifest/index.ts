@@ -1,5 +1,6 @@
 import { parseDigest, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
+import { parseJson } from '../util/json-file.js';
 import type { IndexEntry } from '../platform/index.js';
 
 export const MediaType = {
@@ -183,13 +184,7 @@ function fetchableUrls(urls: unknown): URL[] {
 }
 
 function parseJsonObject(bytes: Uint8Array): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    throw new FrozenError('protocol', 'the manifest is not valid JSON');
-  }
-  return asObject(value, 'manifest');
+  return asObject(parseJson(bytes, 'the manifest'), 'manifest');
 }
 
 function asObject(value: unknown, what: string): Record<string, unknown> {

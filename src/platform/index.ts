@@ -74,6 +74,11 @@ function normalizeArch(arch: string, variant: string): { architecture: string; v
   }
 }
 
+/** The platform an option names (`os/arch[/variant]` text, or already parsed), else the default one. */
+export function wantedPlatform(option: string | Platform | undefined): Platform {
+  return typeof option === 'string' ? parsePlatform(option) : option ?? defaultPlatform();
+}
+
 /**
  * The platform to pull when none is given: Docker's build arguments when set (so `RUN frozen pull` in a
  * Dockerfile follows `--platform` of the build), else the host. Images are Linux images unless the host is Windows.

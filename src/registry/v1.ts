@@ -1,5 +1,6 @@
 import { FrozenError } from '../errors.js';
 import { withRetries, type RetryPolicy } from '../transfer/retry.js';
+import { parseJson } from '../util/json-file.js';
 import { readLimited } from '../util/read-limited.js';
 import type { CredentialSource } from './auth.js';
 import { expectBlobResponse, rangeFrom, responseError } from './client.js';
@@ -216,14 +217,6 @@ function endpointList(value: string | undefined, fallback: string): string[] {
 function imageId(value: unknown, what: string): string {
   if (typeof value !== 'string' || !isV1ImageId(value)) throw new FrozenError('protocol', `${what}: not a 64-hex image ID`);
   return value;
-}
-
-function parseJson(bytes: Buffer, what: string): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new FrozenError('protocol', `${what} is not valid JSON`);
-  }
 }
 
 function sizeValue(value: string | undefined, what: string): number {

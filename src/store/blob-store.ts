@@ -1,10 +1,11 @@
-import { readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseDigest, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { markInUse, oldestUse } from './in-use.js';
+import { readV1Record } from './v1-record.js';
 import { fileMatches } from './verify-file.js';
 import { exists, placeFile, writeFileAtomic } from '../util/files.js';
 
@@ -179,13 +180,9 @@ export class BlobStore {
     }
   }
 
-  private async recordedBlobExists(record: string): Promise<boolean> {
-    try {
-      const { digest } = JSON.parse(await readFile(record, 'utf8')) as { digest: string };
-      return await this.has(parseDigest(digest));
-    } catch {
-      return false; // unreadable: the layer is fetched again anyway
-    }
+  private async recordedBlobExists(path: string): Promise<boolean> {
+    const record = await readV1Record(path);
+    return record !== undefined && this.has(parseDigest(record.digest));
   }
 }
 

@@ -2,20 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, link, rename, rm, stat, writeFile } from 'node:fs/promises';
 
 /** A name beside `path` for a file on its way there: unique to this write, whoever else writes beside it. */
-export function temporaryName(path: string): string {
+function temporaryName(path: string): string {
   return `${path}.frozen-${randomBytes(6).toString('hex')}`;
 }
 
 /** Writes a file under a temporary name and renames it into place: readers see the old file or the whole new one. */
-export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
-  const temp = temporaryName(path);
-  try {
-    await writeFile(temp, content);
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+export function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
+  return viaTemporary(path, (temp) => writeFile(temp, content));
 }
 
 /** Whether anything is at `path`. */
@@ -33,11 +26,16 @@ export async function linkOrCopy(from: string, to: string, copy: boolean): Promi
 }
 
 /** Puts `from` at `to` atomically (linked or copied under a temporary name, then renamed); `to` may exist. */
-export async function placeFile(from: string, to: string, copy: boolean): Promise<void> {
-  const temp = temporaryName(to);
+export function placeFile(from: string, to: string, copy: boolean): Promise<void> {
+  return viaTemporary(to, (temp) => linkOrCopy(from, temp, copy));
+}
+
+/** `fill` makes the file under a temporary name beside `path`, which is then renamed into place (or removed). */
+async function viaTemporary(path: string, fill: (temp: string) => Promise<void>): Promise<void> {
+  const temp = temporaryName(path);
   try {
-    await linkOrCopy(from, temp, copy);
-    await rename(temp, to);
+    await fill(temp);
+    await rename(temp, path);
   } catch (error) {
     await rm(temp, { force: true });
     throw error;

@@ -1,6 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { FrozenError } from '../errors.js';
 
+/** JSON from a registry (or a blob it served): text that does not parse is a protocol error naming `what`. */
+export function parseJson(text: string | Uint8Array, what: string): unknown {
+  try {
+    return JSON.parse(typeof text === 'string' ? text : Buffer.from(text).toString('utf8'));
+  } catch {
+    throw new FrozenError('protocol', `${what} is not valid JSON`);
+  }
+}
+
 /**
  * Reads a JSON settings file. A file that is not there (or not readable, for default locations) is undefined
  * unless `required`; one that cannot be read or parsed otherwise is a usage error naming it.
