@@ -5,6 +5,6 @@
 import { setFlagsFromString } from 'node:v8';
 
 setFlagsFromString('--liftoff-only');
-const { main } = await import('../dist/cli/main.js');
+const { main } = await import('../dist/bundle/frozen.js');
 
 process.exitCode = await main(process.argv);

@@ -44,7 +44,7 @@ afterAll(async () => {
 
 describe('the npm package', () => {
   test('holds the built code, its declarations, the CLI, the docs and the licence, and no sources or tests', () => {
-    for (const path of ['bin/frozen.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'docs/api.md', 'docs/cli.md', 'README.md', 'LICENSE', 'package.json']) {
+    for (const path of ['bin/frozen.js', 'dist/index.js', 'dist/index.d.ts', 'dist/bundle/frozen.js', 'docs/api.md', 'docs/cli.md', 'README.md', 'LICENSE', 'package.json']) {
       expect(packed).toContain(path);
     }
     expect(packed.filter((path) => /^(src|test|\.ci)\//.test(path) || (path.endsWith('.ts') && !path.endsWith('.d.ts')))).toEqual([]);
