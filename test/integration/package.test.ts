@@ -43,11 +43,13 @@ afterAll(async () => {
 });
 
 describe('the npm package', () => {
-  test('holds the built code, its declarations, the CLI, the docs and the licence, and no sources or tests', () => {
+  test('holds the built code, its declarations, the CLI bundle, the docs and the licence, and no sources or tests', () => {
     for (const path of ['bin/frozen.js', 'dist/index.js', 'dist/index.d.ts', 'dist/bundle/frozen.js', 'docs/api.md', 'docs/cli.md', 'README.md', 'LICENSE', 'package.json']) {
       expect(packed).toContain(path);
     }
     expect(packed.filter((path) => /^(src|test|\.ci)\//.test(path) || (path.endsWith('.ts') && !path.endsWith('.d.ts')))).toEqual([]);
+    // The CLI runs from its bundle; tsc's unbundled copy of it would be dead weight.
+    expect(packed.filter((path) => path.startsWith('dist/cli/'))).toEqual([]);
   });
 
   test('a consumer imports pull and pulls an image through the installed package', async () => {
@@ -86,5 +88,13 @@ export const kind = (error: unknown) => (error instanceof FrozenError ? error.ki
     const { stdout } = await run(process.execPath, [join(consumer, 'node_modules', 'frozen-images', 'bin', 'frozen.js'), '--version'], { cwd: consumer });
     const { version } = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as { version: string };
     expect(stdout.trim()).toBe(version);
+  });
+
+  test('the installed bin pulls into a tar and verifies it (the bundle and its lazily loaded parts are all packed)', async () => {
+    const bin = join(consumer, 'node_modules', 'frozen-images', 'bin', 'frozen.js');
+    const archive = join(consumer, 'image.tar');
+    await run(process.execPath, [bin, 'pull', '-q', '--no-cache', '--format', 'tar', '-o', archive, `${registry.host}/packaged/app:1`], { cwd: consumer });
+    const { stdout } = await run(process.execPath, [bin, 'verify', archive], { cwd: consumer });
+    expect(stdout.trim()).toBe(`${archive}: ok, 1 image, 1 layer verified`);
   });
 });
