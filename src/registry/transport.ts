@@ -1,9 +1,5 @@
-import { rootCertificates } from 'node:tls';
-import type { Dispatcher } from 'undici';
-// Only the agent and the request API: `import 'undici'` loads all of undici (fetch, WebSocket, caches: 110
-// files), which doubled frozen's start-up time. The package pins undici exactly because these paths are internal.
-import Agent from 'undici/lib/dispatcher/agent.js';
-import dispatchRequest from 'undici/lib/api/api-request.js';
+import type { Agent, Dispatcher } from 'undici';
+import type DispatchRequest from 'undici/lib/api/api-request.js';
 import { causeChain, FrozenError } from '../errors.js';
 
 /**
@@ -63,6 +59,7 @@ export class Transport {
   private readonly stallTimeoutMs: number;
 
   private constructor(
+    private readonly dispatchRequest: typeof DispatchRequest,
     private readonly verified: Dispatcher,
     private readonly unverified: Dispatcher,
     /** Only dispatchers this transport created are closed by it; a caller's stays the caller's. */
@@ -75,9 +72,10 @@ export class Transport {
   }
 
   static async create(options: TransportOptions = {}): Promise<Transport> {
-    if (options.dispatcher) return new Transport(options.dispatcher, options.dispatcher, false, options);
-    const make = await dispatcherFactory(options);
-    return new Transport(make(true), make(false), true, options);
+    const { Agent, dispatchRequest } = await loadUndici();
+    if (options.dispatcher) return new Transport(dispatchRequest, options.dispatcher, options.dispatcher, false, options);
+    const make = await dispatcherFactory(Agent, options);
+    return new Transport(dispatchRequest, make(true), make(false), true, options);
   }
 
   async close(): Promise<void> {
@@ -140,7 +138,7 @@ export class Transport {
 
   private async once(url: URL, method: NonNullable<HttpRequest['method']>, headers: Record<string, string>, body?: string, signal?: AbortSignal) {
     const dispatcher = url.protocol === 'https:' && this.isInsecure(url.host.toLowerCase()) ? this.unverified : this.verified;
-    const response = await dispatchRequest.call(dispatcher, {
+    const response = await this.dispatchRequest.call(dispatcher, {
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
       method,
@@ -164,17 +162,32 @@ export class Transport {
 }
 
 /**
+ * undici's agent and request API, loaded when the first transport is made, so that commands that send no request
+ * (`cache`, `verify`, `--help`) start without them. Only these two: `import 'undici'` loads all of undici (fetch,
+ * WebSocket, caches: 110 files), which doubled frozen's start-up time. The package pins undici exactly because these
+ * paths are internal.
+ */
+async function loadUndici() {
+  const [{ default: Agent }, { default: dispatchRequest }] = await Promise.all([
+    import('undici/lib/dispatcher/agent.js'),
+    import('undici/lib/api/api-request.js'),
+  ]);
+  return { Agent, dispatchRequest };
+}
+
+/**
  * Makes dispatchers with TLS verification on or off: through the proxy named by HTTP(S)_PROXY (honouring
  * NO_PROXY) when one is set, directly otherwise. The proxy agent is loaded only when a proxy is configured.
  */
-async function dispatcherFactory(options: TransportOptions): Promise<(verify: boolean) => Dispatcher> {
+async function dispatcherFactory(AgentClass: typeof Agent, options: TransportOptions): Promise<(verify: boolean) => Dispatcher> {
   const env = options.env ?? process.env;
+  const ca = options.ca && [...(await import('node:tls')).rootCertificates, options.ca];
   const tls = (verify: boolean) => ({
     timeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    ...(options.ca && { ca: [...rootCertificates, options.ca] }),
+    ...(ca && { ca }),
     ...(!verify && { rejectUnauthorized: false }),
   });
-  if (!PROXY_VARIABLES.some((name) => env[name])) return (verify) => new Agent({ connect: tls(verify) });
+  if (!PROXY_VARIABLES.some((name) => env[name])) return (verify) => new AgentClass({ connect: tls(verify) });
   // The proxy agents need the request API undici's index mixes into every dispatcher: load all of undici here.
   const { EnvHttpProxyAgent } = await import('undici');
   const proxy = (name: string) => env[name] ?? env[name.toLowerCase()];
