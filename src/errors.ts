@@ -62,6 +62,6 @@ export function causeChain(error: unknown): Error[] {
   return chain;
 }
 
-export function isAbortError(error: unknown): boolean {
+function isAbortError(error: unknown): boolean {
   return error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'ABORT_ERR');
 }

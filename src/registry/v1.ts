@@ -45,7 +45,7 @@ export async function speaksOnlyV1(transport: Transport, host: string, signal?: 
   return (await status('/v2/')) === 404 && (await status('/v1/_ping')) === 200;
 }
 
-export function isV1ImageId(value: string): boolean {
+function isV1ImageId(value: string): boolean {
   return V1_ID.test(value);
 }
 

@@ -265,7 +265,7 @@ function blobTarget(store: BlobStore, descriptor: Descriptor): IngestTarget {
 }
 
 /** A StreamHash of one algorithm. */
-export function nodeHash(algorithm: Parameters<typeof createDigester>[0]): StreamHash {
+function nodeHash(algorithm: Parameters<typeof createDigester>[0]): StreamHash {
   const hash = createDigester(algorithm);
   return {
     update: (chunk) => void hash.update(chunk),
