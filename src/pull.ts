@@ -14,7 +14,7 @@ import { assertImageList, canonicalReference, distinctReferences, familiarTag, p
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { lockedManifest, type LockedImage, type LockFile } from './lock.js';
-import { resolveImage, type ResolvedImage } from './resolve.js';
+import { MANIFEST_SIZE_LIMIT, resolveImage, type ManifestCache, type ResolvedImage } from './resolve.js';
 import { BlobStore } from './store/blob-store.js';
 import { fileMatches } from './store/verify-file.js';
 import { historyImage, schema1Entries, schema1Layers } from './convert/schema1.js';
@@ -58,7 +58,10 @@ export interface PullOptions extends RegistryOptions {
    * v2 does not know the image and the host answers `/v1/_ping` but has no `/v2/`.
    */
   readonly protocol?: Protocol;
-  /** With `lock`: make no request at all; every blob must be in the cache (or the output directory). */
+  /**
+   * Make no request at all (with `lock`, or when every reference has a digest): every manifest and blob must be in
+   * the cache (or, for blobs, the output directory).
+   */
   readonly offline?: boolean;
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: PullEvent) => void;
@@ -250,11 +253,13 @@ interface PullJob {
 /** Pulls into the docker directory at `outputDir`, or hands the verified images to `write` instead. */
 async function pullInto(options: PullOptions, outputDir: string, write?: (images: StagedImage[]) => Promise<void>): Promise<PullResult> {
   if (options.lock && options.images.length > 0) throw new FrozenError('reference', 'give images or a lock file, not both');
-  if (options.offline && !options.lock) throw new FrozenError('reference', 'offline pulls need a lock file');
   if (options.lock && options.protocol === 'v1') throw new FrozenError('reference', 'lock files hold v2 images: --protocol v1 does not apply');
+  if (options.offline && options.protocol === 'v1') throw new FrozenError('reference', 'offline pulls read v2 images from the cache: --protocol v1 does not apply');
   const wanted: PullJob[] = options.lock
     ? options.lock.images.map((image) => ({ ref: parseReference(image.reference), locked: image }))
     : options.images.map((image) => ({ ref: parseReference(image) }));
+  const undigested = options.offline && !options.lock && wanted.find((job) => !job.ref.digest);
+  if (undigested) throw new FrozenError('reference', `offline pulls need a lock file or references with a digest (${undigested.ref.original} has none)`);
   const jobs = distinctReferences(wanted, (job) => job.ref);
   if (jobs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = wantedPlatform(options.platform);
@@ -382,6 +387,7 @@ async function pullOne(ref: ImageReference, context: PullContext, locked?: Locke
     const v1 =
       context.protocol === 'auto' &&
       !locked &&
+      !context.offline &&
       asFrozenError(error).kind === 'not-found' &&
       (await context.session.speaksOnlyV1(ref.registry, context.signal).catch(() => false));
     if (v1) return pullV1Image(ref, context.session.v1(ref), context);
@@ -391,7 +397,9 @@ async function pullOne(ref: ImageReference, context: PullContext, locked?: Locke
 
 async function pullV2Image(ref: ImageReference, context: PullContext, locked?: LockedImage): Promise<StagedPull> {
   const remote = context.session.remote(ref);
-  const resolved = locked ? await resolveLocked(ref, locked, remote, context) : await resolveImage(ref, remote, context.platform, context.signal);
+  const resolved = locked
+    ? await resolveLocked(ref, locked, remote, context)
+    : await resolveImage(ref, remote, context.platform, context.signal, manifestCache(context));
   const converted = resolved.manifest.kind === 'schema1' ? await convertSchema1(resolved.manifest, ref, remote, context) : undefined;
   const image = converted?.image ?? (resolved.manifest as ImageManifest);
   assertImageId(ref, resolved, image);
@@ -441,6 +449,15 @@ function warnOnPlatformMismatch(ref: ImageReference, configText: string, context
   context.emit({ type: 'platform-mismatch', image: ref.original, platform: formatPlatform(actual), wanted: formatPlatform(context.platform) });
 }
 
+/** The store's manifests. One that cannot be kept (a read-only cache) only costs a request next time. */
+function manifestCache(context: PullContext): ManifestCache {
+  return {
+    get: (digest) => context.store.readSmall(digest, MANIFEST_SIZE_LIMIT),
+    put: (digest, bytes) => context.store.putBytes(digest, bytes).catch(() => undefined),
+    offline: context.offline,
+  };
+}
+
 /** Keeps the image manifest's verified bytes in the cache (OCI layouts need them, offline too). */
 async function keepManifest(resolved: ResolvedImage, store: BlobStore) {
   if (resolved.manifestBytes) await store.putBytes(resolved.manifestDigest, resolved.manifestBytes);
@@ -461,7 +478,7 @@ async function resolveLocked(ref: ImageReference, locked: LockedImage, remote: R
   if (context.offline) {
     return { ...fromLock, manifestDigest: parseDigest(locked.manifestDigest), manifest: lockedManifest(locked), endpoint: 'lock file' };
   }
-  const resolved = await resolveImage({ ...ref, digest: parseDigest(locked.manifestDigest) }, remote, context.platform, context.signal);
+  const resolved = await resolveImage({ ...ref, digest: parseDigest(locked.manifestDigest) }, remote, context.platform, context.signal, manifestCache(context));
   if (ref.tag !== undefined && ref.digest === undefined) {
     const current = await remote
       .currentDigest(ref.tag, (client, tag) => client.headManifest(tag, MANIFEST_ACCEPT, context.signal), context.signal)

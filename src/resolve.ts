@@ -29,7 +29,19 @@ export interface ResolvedImage {
   readonly offered?: readonly { readonly platform: string; readonly digest: string; readonly size: number; readonly mediaType: string }[];
 }
 
-const MANIFEST_SIZE_LIMIT = 4 * 1024 * 1024;
+export const MANIFEST_SIZE_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * Manifests already verified, by digest. A digest names the same bytes forever, so a manifest asked for by digest
+ * that is kept here needs no request: a pull by digest with everything cached sends none.
+ */
+export interface ManifestCache {
+  /** The bytes kept under this digest, when they still hash to it. */
+  get(digest: Digest): Promise<Buffer | undefined>;
+  put(digest: Digest, bytes: Buffer): Promise<void>;
+  /** Never ask the registry: a manifest that is not kept is an error. */
+  readonly offline: boolean;
+}
 
 function describeEntry(entry: ImageIndex['manifests'][number]) {
   const platform = entry.platform?.os && entry.platform.architecture ? formatPlatform(normalizePlatform(entry.platform as Platform)) : 'unknown';
@@ -52,8 +64,11 @@ export async function resolveModernImage(ref: ImageReference, session: RegistryS
   return { ...resolved, manifest: resolved.manifest };
 }
 
-export async function resolveImage(ref: ImageReference, remote: Remote, platform: Platform, signal?: AbortSignal): Promise<ResolvedImage> {
+export async function resolveImage(ref: ImageReference, remote: Remote, platform: Platform, signal?: AbortSignal, cache?: ManifestCache): Promise<ResolvedImage> {
   const fetchManifest = async (reference: string, expected: Digest | undefined) => {
+    const kept = expected && (await cache?.get(expected));
+    if (expected && kept) return { digest: expected, manifest: decodeManifest(kept, undefined), bytes: kept, endpoint: 'cache' };
+    if (cache?.offline) throw new FrozenError('not-found', `offline: manifest ${expected?.value ?? reference} is not in the cache`);
     const { value, endpoint } = await remote.manifest(
       reference,
       expected,
@@ -61,6 +76,8 @@ export async function resolveImage(ref: ImageReference, remote: Remote, platform
       (client, tag) => client.headManifest(tag, MANIFEST_ACCEPT, signal),
       signal,
     );
+    // A signed schema1 manifest's digest is its payload's, not the bytes': it is not kept.
+    if (value.manifest.kind !== 'schema1') await cache?.put(value.digest, value.bytes);
     return { ...value, endpoint };
   };
   const top = await fetchManifest(ref.digest?.value ?? ref.tag!, ref.digest);

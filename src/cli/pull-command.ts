@@ -33,7 +33,7 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
     .argument('[image...]', 'image references: [host[:port]/]name[:tag][@sha256:digest | @<64-hex image ID>]')
     .option('-f, --file <path>', 'read image references from this file, one a line (# comments and blank lines allowed)')
     .option('--lock <file>', 'pull exactly the images of this lock file (from frozen lock)')
-    .option('--offline', 'with --lock: make no request; every blob must be in the cache')
+    .option('--offline', 'make no request (with --lock, or references with a digest); every manifest and blob must be in the cache')
     .option('-o, --output <path>', 'output directory, or tar file with --format tar; - streams a tar to stdout', 'frozen-images')
     .addOption(new Option('--format <format>', 'dir: the download-frozen-image directory (merged); tar: one docker-archive tar; oci: a new OCI layout with manifest.json').choices(['dir', 'tar', 'oci']).default('dir'))
     .option('--platform <os/arch[/variant]>', 'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host)');

@@ -1,7 +1,7 @@
-import { readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseDigest, type Digest } from '../digest.js';
+import { digestOf, parseDigest, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { markInUse, oldestUse } from './in-use.js';
@@ -74,11 +74,27 @@ export class BlobStore {
     await rename(this.partialPath(digest), this.blobPath(digest));
   }
 
-  /** Keeps small verified bytes (a manifest) under their digest, unless already there. */
+  /** Keeps small verified bytes (a manifest) under their digest, unless already there intact. */
   async putBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
-    if (await this.has(digest, bytes.length)) return this.touch(digest);
+    const kept = await readFile(this.blobPath(digest)).catch(() => undefined);
+    if (kept?.equals(bytes)) return this.touch(digest);
     await this.prepare(digest);
     await writeFileAtomic(this.blobPath(digest), bytes);
+  }
+
+  /**
+   * Small bytes kept under their digest (a manifest), re-hashed as they are read, since nothing else checks them
+   * before use. Absent, larger than `limit` (a layer named where a manifest was expected) or no longer matching:
+   * undefined. A hit counts as a use, for prune.
+   */
+  async readSmall(digest: Digest, limit: number): Promise<Buffer | undefined> {
+    const path = this.blobPath(digest);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile() || info.size > limit) return undefined;
+    const bytes = await readFile(path).catch(() => undefined);
+    if (!bytes || digestOf(bytes, digest.algorithm).value !== digest.value) return undefined;
+    await this.touch(digest);
+    return bytes;
   }
 
   /**

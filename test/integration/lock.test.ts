@@ -115,6 +115,60 @@ describe('lock files', () => {
     expect([partly.code, partly.stderr]).toEqual([1, `frozen: error: ${unknown}: manifest nope: not found (MANIFEST_UNKNOWN: manifest unknown)\n`]);
     expect(existsSync(join(dir, 'partly.json'))).toBe(false);
     expect((await runCli(['pull', '--lock', path, `${fixture.registry.host}/one/app:1`])).stderr).toBe('frozen: error: give images or a lock file, not both\n');
-    expect((await runCli(['pull', '--offline', `${fixture.registry.host}/one/app:1`])).stderr).toBe('frozen: error: offline pulls need a lock file\n');
+    const offlineTag = await runCli(['pull', '--offline', `${fixture.registry.host}/one/app@${fixture.images.one.manifest.digest}`, `${fixture.registry.host}/one/app:1`]);
+    expect([offlineTag.code, offlineTag.stderr]).toEqual([2, `frozen: error: offline pulls need a lock file or references with a digest (${fixture.registry.host}/one/app:1 has none)\n`]);
+  });
+});
+
+describe('pulls by digest', () => {
+  test('with everything cached they send no request: they work with the registry stopped, and --offline takes them', async () => {
+    const own = await startRegistry();
+    const images = await pushFixtures({ url: own.url });
+    const dir = await tempDir();
+    const cache = await tempDir();
+    // A multi-platform index (one without a mediaType field, so its type comes from its shape when read back) and
+    // a single image.
+    const refs = [`${own.host}/bare/app@${images.bareIndex.digest}`, `${own.host}/team/app@${images.multi.manifest.digest}`];
+    const pull = (output: string, ...flags: string[]) => runCli(['pull', '--json', ...flags, '-o', join(dir, output), ...refs], { env: { FROZEN_CACHE: cache } });
+    const resolvedFrom = (stdout: string) =>
+      stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { type: string; endpoint?: string })
+        .filter((event) => event.type === 'resolved')
+        .map((event) => event.endpoint);
+    const warm = await pull('warm');
+    expect(warm.code).toBe(0);
+    expect(resolvedFrom(warm.stdout)).toEqual([own.host, own.host]);
+    await own.stop();
+
+    for (const [output, flags] of [['again', []], ['offline', ['--offline']]] as const) {
+      const result = await pull(output, ...flags);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(resolvedFrom(result.stdout)).toEqual(['cache', 'cache']);
+      expect(await snapshot(join(dir, output))).toEqual(await snapshot(join(dir, 'warm')));
+    }
+    expect((await loadWithSkopeo(join(dir, 'offline'), 0)).imageId).toBe(images.platforms.amd64.config.digest);
+
+    const cold = await runCli(['pull', '--offline', '-o', join(dir, 'cold'), refs[0]!], { env: { FROZEN_CACHE: await tempDir() } });
+    expect([cold.code, cold.stderr]).toEqual([1, `frozen: error: ${refs[0]}: offline: manifest ${images.bareIndex.digest} is not in the cache\n`]);
+    expect(existsSync(join(dir, 'cold'))).toBe(false);
+  });
+
+  test('a cached manifest damaged on disk is fetched again and mended', async () => {
+    const dir = await tempDir();
+    const cache = await tempDir();
+    const ref = `${fixture.registry.host}/one/app@${fixture.images.one.manifest.digest}`;
+    expect((await runCli(['pull', '-q', '-o', join(dir, 'first'), ref], { env: { FROZEN_CACHE: cache } })).code).toBe(0);
+    const kept = join(cache, 'blobs', 'sha256', fixture.images.one.manifest.digest.slice('sha256:'.length));
+    const intact = await readFile(kept);
+    await writeFile(kept, Buffer.alloc(intact.length, 0x20));
+
+    const again = await runCli(['pull', '--json', '-o', join(dir, 'again'), ref], { env: { FROZEN_CACHE: cache } });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`"endpoint":"${fixture.registry.host}"`);
+    expect(await snapshot(join(dir, 'again'))).toEqual(await snapshot(join(dir, 'first')));
+    expect(await readFile(kept)).toEqual(intact);
   });
 });

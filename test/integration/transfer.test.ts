@@ -10,7 +10,7 @@ import type { PullEvent } from '../../src/pull.js';
 import { FROZEN_BIN, runCli } from '../support/cli.js';
 import { snapshot } from '../support/fixture.js';
 import { startFlakyRegistry, type FlakyRegistry } from '../support/flaky-registry.js';
-import { image, layer, sha256, type BuiltImage } from '../support/images.js';
+import { image, index, layer, sha256, type BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
 
 const MiB = 1024 * 1024;
@@ -243,6 +243,24 @@ describe('the shared cache', () => {
     expect(server.requests.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
     expect(warm.stdout).toContain('(0 B downloaded)');
     expect(warm.stderr).toMatch(/done {3}[0-9a-f]{12} layer 4\.\d MB from cache/);
+  });
+
+  test('a warm re-pull of a multi-platform tag asks only for the tag: the image manifest, named by digest, is cached', async () => {
+    const platforms = await Promise.all(
+      (['amd64', 'arm64'] as const).map(async (architecture) =>
+        image({ layers: [await layer([{ type: 'file', name: 'etc/arch', content: `${architecture}\n` }], 'oci-gzip')], format: 'oci', architecture }),
+      ),
+    );
+    platforms.forEach((img, i) => server.serve('multi/cached', `p${i}`, img));
+    server.serveRaw('multi/cached', '1', index(platforms), []);
+    const cache = await tempDir();
+    const ref = `${server.host}/multi/cached:1`;
+    expect((await pullWith(cache, '--platform', 'linux/arm64', ref)).code).toBe(0);
+    server.requests.length = 0;
+    const warm = await pullWith(cache, '--platform', 'linux/arm64', ref);
+    expect(warm.code).toBe(0);
+    expect(server.requests.map((r) => r.path).filter((path) => path !== '/v2/')).toEqual(['/v2/multi/cached/manifests/1']);
+    expect((await loadWithSkopeo(warm.output)).imageId).toBe(platforms[1]!.config.digest);
   });
 
   test('a blob corrupted on disk is found by cache verify, removed, and fetched again by the next pull', async () => {
