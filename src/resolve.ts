@@ -67,7 +67,8 @@ export async function resolveModernImage(ref: ImageReference, session: RegistryS
 export async function resolveImage(ref: ImageReference, remote: Remote, platform: Platform, signal?: AbortSignal, cache?: ManifestCache): Promise<ResolvedImage> {
   const fetchManifest = async (reference: string, expected: Digest | undefined) => {
     const kept = expected && (await cache?.get(expected));
-    if (expected && kept) return { digest: expected, manifest: decodeManifest(kept, undefined), bytes: kept, endpoint: 'cache' };
+    const manifest = kept && decodeKept(kept);
+    if (expected && kept && manifest) return { digest: expected, manifest, bytes: kept, endpoint: 'cache' };
     if (cache?.offline) throw new FrozenError('not-found', `offline: manifest ${expected?.value ?? reference} is not in the cache`);
     const { value, endpoint } = await remote.manifest(
       reference,
@@ -99,6 +100,15 @@ export async function resolveImage(ref: ImageReference, remote: Remote, platform
     ...(top.manifest.kind === 'index' && { offered: top.manifest.manifests.map(describeEntry) }),
     ...(chosen && { platform: chosen }),
   };
+}
+
+/** Cached bytes that are no manifest (a reference naming a config's digest) are no hit: the registry says what they are. */
+function decodeKept(bytes: Buffer): Manifest | undefined {
+  try {
+    return decodeManifest(bytes, undefined);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

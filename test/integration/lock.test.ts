@@ -140,6 +140,11 @@ describe('pulls by digest', () => {
     const warm = await pull('warm');
     expect(warm.code).toBe(0);
     expect(resolvedFrom(warm.stdout)).toEqual([own.host, own.host]);
+    // A cached blob that is no manifest (a config, named by mistake) is not taken for one: the registry is asked
+    // (Distribution 2.8 answers that with a 500).
+    const notManifest = `${own.host}/team/app@${images.multi.config.digest}`;
+    const wrong = await runCli(['pull', '--retries', '0', '-o', join(dir, 'wrong'), notManifest], { env: { FROZEN_CACHE: cache } });
+    expect([wrong.code, wrong.stderr]).toEqual([1, `frozen: error: ${notManifest}: manifest ${images.multi.config.digest}: registry answered 500 (UNKNOWN: unknown error)\n`]);
     await own.stop();
 
     for (const [output, flags] of [['again', []], ['offline', ['--offline']]] as const) {
