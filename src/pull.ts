@@ -279,6 +279,7 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
       session,
       directory,
       store,
+      sharedCache: shared,
       platform,
       scheduler: new Scheduler(options.concurrency ?? DEFAULT_CONCURRENCY, options.perHostConcurrency ?? DEFAULT_PER_HOST),
       inFlight: new Map(),
@@ -357,6 +358,8 @@ export interface PullContext {
   readonly session: RegistrySession;
   readonly directory: DockerDirectory;
   readonly store: BlobStore;
+  /** The store outlives this run (not `cache: false`, nor the temporary stand-in for an unusable cache). */
+  readonly sharedCache: boolean;
   readonly platform: Platform;
   readonly scheduler: Scheduler;
   /** Single-flight: a digest wanted by several images is fetched once. */
@@ -455,6 +458,7 @@ function manifestCache(context: PullContext): ManifestCache {
     get: (digest) => context.store.readSmall(digest, MANIFEST_SIZE_LIMIT),
     put: (digest, bytes) => context.store.putBytes(digest, bytes).catch(() => undefined),
     offline: context.offline,
+    shared: context.sharedCache,
   };
 }
 

@@ -41,6 +41,8 @@ export interface ManifestCache {
   put(digest: Digest, bytes: Buffer): Promise<void>;
   /** Never ask the registry: a manifest that is not kept is an error. */
   readonly offline: boolean;
+  /** Kept across runs: worth a HEAD to learn a tag's digest before fetching it. */
+  readonly shared: boolean;
 }
 
 function describeEntry(entry: ImageIndex['manifests'][number]) {
@@ -65,20 +67,27 @@ export async function resolveModernImage(ref: ImageReference, session: RegistryS
 }
 
 export async function resolveImage(ref: ImageReference, remote: Remote, platform: Platform, signal?: AbortSignal, cache?: ManifestCache): Promise<ResolvedImage> {
-  const fetchManifest = async (reference: string, expected: Digest | undefined) => {
-    const kept = expected && (await cache?.get(expected));
+  const fromCache = async (digest: Digest) => {
+    const kept = await cache?.get(digest);
     const manifest = kept && decodeKept(kept);
-    if (expected && kept && manifest) return { digest: expected, manifest, bytes: kept, endpoint: 'cache' };
+    return kept && manifest ? { digest, manifest, bytes: kept } : undefined;
+  };
+  const fetchManifest = async (reference: string, expected: Digest | undefined) => {
+    const kept = expected && (await fromCache(expected));
+    if (kept) return { ...kept, endpoint: 'cache' };
     if (cache?.offline) throw new FrozenError('not-found', `offline: manifest ${expected?.value ?? reference} is not in the cache`);
     const { value, endpoint } = await remote.manifest(
       reference,
       expected,
-      (client, ref, digest) => fetchVerifiedManifest(client, ref, digest, signal),
-      (client, tag) => client.headManifest(tag, MANIFEST_ACCEPT, signal),
+      {
+        fetch: (client, ref, digest) => fetchVerifiedManifest(client, ref, digest, signal),
+        head: (client, tag) => client.headManifest(tag, MANIFEST_ACCEPT, signal),
+        ...(cache?.shared && { cached: fromCache }),
+      },
       signal,
     );
     // A signed schema1 manifest's digest is its payload's, not the bytes': it is not kept.
-    if (value.manifest.kind !== 'schema1') await cache?.put(value.digest, value.bytes);
+    if (endpoint !== 'cache' && value.manifest.kind !== 'schema1') await cache?.put(value.digest, value.bytes);
     return { ...value, endpoint };
   };
   const top = await fetchManifest(ref.digest?.value ?? ref.tag!, ref.digest);

@@ -1,5 +1,5 @@
 import { digestOf, type Digest } from '../digest.js';
-import { FrozenError, asFrozenError } from '../errors.js';
+import { FrozenError, asFrozenError, type ErrorKind } from '../errors.js';
 import { withRetries, type RetryPolicy } from '../transfer/retry.js';
 import { readLimited } from '../util/read-limited.js';
 import { getFromUrl, type RegistryClient } from './client.js';
@@ -37,6 +37,19 @@ export class MirrorHealth {
   }
 }
 
+/** Failures of a tag's HEAD that a GET of the tag would meet just the same. */
+const FINAL_HEAD_FAILURES = new Set<ErrorKind>(['network', 'tls', 'auth', 'aborted']);
+
+/** How `Remote.manifest` gets a manifest from one endpoint, and from a cache. */
+export interface ManifestSource<T> {
+  /** GET a manifest by tag or digest, verified against the digest when one is given. */
+  fetch(client: RegistryClient, reference: string, expected: Digest | undefined): Promise<T>;
+  /** HEAD a tag: the digest it names, when the registry says. */
+  head(client: RegistryClient, tag: string): Promise<Digest | undefined>;
+  /** The manifest kept under a digest, if any. */
+  cached?(digest: Digest): Promise<T | undefined>;
+}
+
 export class Remote {
   constructor(
     /** Endpoint clients, mirrors first, upstream last. */
@@ -62,29 +75,28 @@ export class Remote {
   /**
    * Gets a manifest through the endpoints. By digest: from each in turn, verified. By tag: from trusted mirrors,
    * else the tag is resolved upstream (HEAD) and the manifest fetched by digest from the mirrors, then upstream.
+   * With a cache of manifests, a tag is resolved by HEAD even without mirrors, so that one already kept costs no GET
+   * (Docker Hub counts manifest GETs against its pull limits, not HEADs).
    */
-  async manifest<T>(
-    reference: string,
-    expected: Digest | undefined,
-    fetch: (client: RegistryClient, reference: string, expected: Digest | undefined) => Promise<T>,
-    head: (client: RegistryClient, reference: string) => Promise<Digest | undefined>,
-    signal?: AbortSignal,
-  ): Promise<{ value: T; endpoint: string }> {
+  async manifest<T>(reference: string, expected: Digest | undefined, source: ManifestSource<T>, signal?: AbortSignal): Promise<{ value: T; endpoint: string }> {
     const usable = this.usable();
-    if (expected || usable.every((client) => client.endpoint.resolveTags)) {
-      return this.firstSuccess(usable, (client) => fetch(client, reference, expected), signal);
-    }
+    const fetchFrom = (clients: readonly RegistryClient[], ref: string, digest: Digest | undefined) =>
+      this.firstSuccess(clients, (client) => source.fetch(client, ref, digest), signal);
+    if (expected) return fetchFrom(usable, reference, expected);
+    const upstreamAlone = usable.length === 1; // upstream is always usable; mirrors may not be
+    if (source.cached && upstreamAlone) return this.tagThroughCache(reference, source, signal);
+    if (usable.every((client) => client.endpoint.resolveTags)) return fetchFrom(usable, reference, undefined);
     const trustedMirrors = usable.filter((client) => client.endpoint.mirror && client.endpoint.resolveTags);
     if (trustedMirrors.length > 0) {
       try {
-        return await this.firstSuccess(trustedMirrors, (client) => fetch(client, reference, undefined), signal);
+        return await fetchFrom(trustedMirrors, reference, undefined);
       } catch {
         // resolve upstream, below
       }
     }
     let digest: Digest | undefined;
     try {
-      digest = await withRetries(this.retry, () => head(this.upstream, reference), signal ? { signal } : {});
+      digest = await this.currentDigest(reference, (client, tag) => source.head(client, tag), signal);
     } catch (error) {
       const cause = asFrozenError(error);
       if (cause.kind === 'aborted') throw cause;
@@ -94,17 +106,39 @@ export class Remote {
         { cause },
       );
     }
-    if (!digest) return this.firstSuccess([this.upstream], (client) => fetch(client, reference, undefined), signal);
-    const pinned = digest;
-    return this.firstSuccess(
+    if (!digest) return fetchFrom([this.upstream], reference, undefined);
+    const kept = await this.kept(digest, source);
+    if (kept) return kept;
+    return fetchFrom(
       usable.filter((client) => !(client.endpoint.mirror && client.endpoint.resolveTags)),
-      (client) => fetch(client, pinned.value, pinned),
-      signal,
+      digest.value,
+      digest,
     );
   }
 
-  /** What a tag points to now (HEAD upstream), for lock files; undefined when the registry does not say. */
-  currentDigest(tag: string, head: (client: RegistryClient, reference: string) => Promise<Digest | undefined>, signal?: AbortSignal): Promise<Digest | undefined> {
+  /**
+   * A tag on a registry without mirrors, with a cache: HEAD, then the kept manifest or a GET by digest. When the HEAD
+   * gets an answer that is not the digest (a 404, a registry that does not do HEAD, no `Docker-Content-Digest`), the
+   * tag is fetched as it would be without a cache, and that GET reports what is wrong in the registry's own words.
+   * A failed connection or refused credentials are reported at once: the GET would only meet them again.
+   */
+  private async tagThroughCache<T>(tag: string, source: ManifestSource<T>, signal?: AbortSignal): Promise<{ value: T; endpoint: string }> {
+    const digest = await this.currentDigest(tag, (client, ref) => source.head(client, ref), signal).catch((error: unknown) => {
+      if (FINAL_HEAD_FAILURES.has(asFrozenError(error).kind)) throw error;
+      return undefined;
+    });
+    const kept = digest && (await this.kept(digest, source));
+    if (kept) return kept;
+    return this.firstSuccess([this.upstream], (client) => source.fetch(client, digest?.value ?? tag, digest), signal);
+  }
+
+  private async kept<T>(digest: Digest, source: ManifestSource<T>): Promise<{ value: T; endpoint: string } | undefined> {
+    const value = await source.cached?.(digest);
+    return value === undefined ? undefined : { value, endpoint: 'cache' };
+  }
+
+  /** What a tag points to now (HEAD upstream); undefined when the registry does not say. */
+  currentDigest(tag: string, head: ManifestSource<unknown>['head'], signal?: AbortSignal): Promise<Digest | undefined> {
     return withRetries(this.retry, () => head(this.upstream, tag), signal ? { signal } : {});
   }
 

@@ -245,7 +245,7 @@ describe('the shared cache', () => {
     expect(warm.stderr).toMatch(/done {3}[0-9a-f]{12} layer 4\.\d MB from cache/);
   });
 
-  test('a warm re-pull of a multi-platform tag asks only for the tag: the image manifest, named by digest, is cached', async () => {
+  test('with a cache, a tag is resolved by HEAD: a warm re-pull of a multi-platform tag GETs no manifest', async () => {
     const platforms = await Promise.all(
       (['amd64', 'arm64'] as const).map(async (architecture) =>
         image({ layers: [await layer([{ type: 'file', name: 'etc/arch', content: `${architecture}\n` }], 'oci-gzip')], format: 'oci', architecture }),
@@ -255,12 +255,24 @@ describe('the shared cache', () => {
     server.serveRaw('multi/cached', '1', index(platforms), []);
     const cache = await tempDir();
     const ref = `${server.host}/multi/cached:1`;
+    const manifestRequests = () => server.requests.filter((r) => r.path.includes('/manifests/')).map((r) => `${r.method} ${r.path}`);
     expect((await pullWith(cache, '--platform', 'linux/arm64', ref)).code).toBe(0);
+    const indexDigest = index(platforms).digest;
+    expect(manifestRequests()).toEqual([
+      'HEAD /v2/multi/cached/manifests/1',
+      `GET /v2/multi/cached/manifests/${indexDigest}`,
+      `GET /v2/multi/cached/manifests/${platforms[1]!.manifest.digest}`,
+    ]);
     server.requests.length = 0;
     const warm = await pullWith(cache, '--platform', 'linux/arm64', ref);
     expect(warm.code).toBe(0);
-    expect(server.requests.map((r) => r.path).filter((path) => path !== '/v2/')).toEqual(['/v2/multi/cached/manifests/1']);
+    expect(manifestRequests()).toEqual(['HEAD /v2/multi/cached/manifests/1']);
     expect((await loadWithSkopeo(warm.output)).imageId).toBe(platforms[1]!.config.digest);
+
+    // Without a cache there is nothing to look up: the tag is fetched at once.
+    server.requests.length = 0;
+    expect((await pullWith(cache, '--no-cache', '--platform', 'linux/arm64', ref)).code).toBe(0);
+    expect(manifestRequests()[0]).toBe('GET /v2/multi/cached/manifests/1');
   });
 
   test('a blob corrupted on disk is found by cache verify, removed, and fetched again by the next pull', async () => {

@@ -7,6 +7,7 @@ import type { BuiltImage } from '../support/images.js';
  */
 export interface Recorded {
   readonly origin: string;
+  readonly method: string;
   readonly path: string;
   readonly authorization?: string;
 }
@@ -23,6 +24,8 @@ export interface MockRegistryOptions {
   readonly tamper?: (path: string, body: Buffer) => Buffer;
   /** Extra response headers for manifest responses. */
   readonly manifestHeaders?: Record<string, string>;
+  /** How manifest HEADs go wrong: a status to answer with, or no `Docker-Content-Digest`. */
+  readonly headFailure?: number | 'no-digest';
   readonly tokenLifetime?: number;
   /** The registry's origin (default https://registry.test). */
   readonly origin?: string;
@@ -45,13 +48,13 @@ export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
   agent.disableNetConnect();
   const requests: Recorded[] = [];
   const tokensIssued: string[] = [];
-  const manifests = new Map<string, { body: Buffer; mediaType: string }>();
+  const manifests = new Map<string, { body: Buffer; mediaType: string; digest: string }>();
   const blobs = new Map<string, Buffer>();
   const tokenUses = new Map<string, number>();
 
-  const record = (origin: string, opts: { path: string; headers?: unknown }) => {
+  const record = (origin: string, opts: { path: string; method: string; headers?: unknown }) => {
     const authorization = headerOf(opts.headers, 'authorization');
-    requests.push({ origin, path: opts.path, ...(authorization && { authorization }) });
+    requests.push({ origin, method: opts.method, path: opts.path, ...(authorization && { authorization }) });
     return authorization;
   };
 
@@ -68,6 +71,22 @@ export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
     .persist();
 
   const origin = options.origin ?? REGISTRY;
+  // HEAD answers a manifest request as registries do: the GET's status and headers (its digest too), no body.
+  agent
+    .get(origin)
+    .intercept({ path: /^\/v2\/.+\/manifests\//, method: 'HEAD' })
+    .reply((opts) => {
+      const authorization = record(origin, opts);
+      const challenge = challengeFor(options, authorization, opts.path, tokenUses);
+      if (challenge) return { statusCode: 401, data: '', responseOptions: { headers: { 'www-authenticate': challenge } } };
+      if (typeof options.headFailure === 'number') return { statusCode: options.headFailure, data: '' };
+      const manifestMatch = /^\/v2\/(.+)\/manifests\/(.+)$/.exec(opts.path)!;
+      const manifest = manifests.get(`${manifestMatch[1]}:${manifestMatch[2]}`);
+      if (!manifest) return { statusCode: 404, data: '' };
+      const digest = options.headFailure === 'no-digest' ? {} : { 'docker-content-digest': manifest.digest };
+      return { statusCode: 200, data: '', responseOptions: { headers: { 'content-type': manifest.mediaType, ...digest, ...options.manifestHeaders } } };
+    })
+    .persist();
   agent
     .get(origin)
     .intercept({ path: /^\/v2\//, method: 'GET' })
@@ -120,7 +139,7 @@ export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
       for (const b of [image.config, ...image.layers]) blobs.set(b.digest, b.bytes);
     },
     serveManifest(repository, tag, manifest) {
-      const entry = { body: manifest.bytes, mediaType: manifest.mediaType };
+      const entry = { body: manifest.bytes, mediaType: manifest.mediaType, digest: manifest.digest };
       manifests.set(`${repository}:${tag}`, entry);
       manifests.set(`${repository}:${manifest.digest}`, entry);
     },

@@ -57,10 +57,15 @@ describe('bearer tokens', () => {
     expect(tokenRequests[0]!.authorization).toBeUndefined();
 
     const registryRequests = registry.requests.filter((r) => r.origin === 'https://registry.test');
-    expect(registryRequests[0]).toMatchObject({ path: '/v2/team/app/manifests/1' });
+    expect(registryRequests[0]).toMatchObject({ method: 'HEAD', path: '/v2/team/app/manifests/1' });
     expect(registryRequests[0]!.authorization).toBeUndefined();
-    // manifest retry, config, layer: all with the token, no further challenges
-    expect(registryRequests.slice(1).map((r) => r.authorization)).toEqual(['Bearer T1', 'Bearer T1', 'Bearer T1']);
+    // the tag's HEAD again, the manifest by digest, config, layer: all with the token, no further challenges
+    expect(registryRequests.slice(1).map((r) => [r.method, r.authorization])).toEqual([
+      ['HEAD', 'Bearer T1'],
+      ['GET', 'Bearer T1'],
+      ['GET', 'Bearer T1'],
+      ['GET', 'Bearer T1'],
+    ]);
   });
 
   test('a token that expires at the registry mid-pull is refreshed once, and the refusals share the new one', async () => {
@@ -113,7 +118,8 @@ describe('Basic auth', () => {
     const registry = setup({ auth: 'basic', basicCredentials: 'bob:pw' });
     await pullFrom(registry, await freshOutput(), { credentials: { username: 'bob', password: 'pw' } });
     expect(registry.requests.some((r) => r.origin === 'https://auth.test')).toBe(false);
-    expect(registry.requests.filter((r) => r.authorization === basic('bob:pw'))).toHaveLength(3);
+    // the tag's HEAD, the manifest by digest, config, layer
+    expect(registry.requests.filter((r) => r.authorization === basic('bob:pw'))).toHaveLength(4);
   });
 
   test('without credentials the error says how to give them', async () => {
@@ -184,7 +190,17 @@ describe('digest verification', () => {
   });
 
   test('a manifest that does not match Docker-Content-Digest', async () => {
-    await expectIntegrityFailure({ manifestHeaders: { 'docker-content-digest': sha256('something else') } }, undefined, /manifest 1: digest mismatch/);
+    const claimed = sha256('something else');
+    // Without a cache the tag is fetched directly, and its bytes are checked against the header.
+    const output = await freshOutput();
+    const direct = await pullError(pullFrom(setup({ manifestHeaders: { 'docker-content-digest': claimed } }), output, { cache: false }));
+    expect([direct.kind, direct.message]).toEqual(['integrity', expect.stringMatching(/manifest 1: digest mismatch/)]);
+    expect(existsSync(output)).toBe(false);
+    // With one, the tag's HEAD gives the false digest and the manifest is asked for by it: only bytes that hash to it
+    // would do, and this registry has none.
+    const viaHead = await pullError(pullFrom(setup({ manifestHeaders: { 'docker-content-digest': claimed } }), output));
+    expect([viaHead.kind, viaHead.message]).toEqual(['not-found', expect.stringContaining(`manifest ${claimed}: not found`)]);
+    expect(existsSync(output)).toBe(false);
   });
 
   test('a config blob with the wrong bytes', async () => {
@@ -236,6 +252,16 @@ describe('digest verification', () => {
 });
 
 describe('registry errors', () => {
+  test('a tag whose HEAD fails or names no digest is fetched with GET, as without a cache', async () => {
+    for (const headFailure of [405, 400, 'no-digest'] as const) {
+      const registry = setup({ headFailure });
+      const result = await pullFrom(registry, await freshOutput());
+      expect(result.images[0]!.imageId).toBe(image.config.digest);
+      const manifestRequests = registry.requests.filter((r) => r.path.includes('/manifests/')).map((r) => `${r.method} ${r.path}`);
+      expect(manifestRequests).toEqual(['HEAD /v2/team/app/manifests/1', 'GET /v2/team/app/manifests/1']);
+    }
+  });
+
   test('an unknown tag is a not-found error naming the registry’s code', async () => {
     const registry = setup();
     const error = await pullError(pullFrom(registry, await freshOutput(), { images: ['registry.test/team/app:nope'] }));

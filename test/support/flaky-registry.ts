@@ -8,6 +8,7 @@ import type { Blob, BuiltImage } from './images.js';
  * what it asked for and how many body bytes it was sent, so tests can count what the network carried.
  */
 export interface ServedRequest {
+  readonly method: string;
   readonly path: string;
   readonly range?: string;
   readonly status: number;
@@ -49,7 +50,7 @@ export async function startFlakyRegistry(): Promise<FlakyRegistry> {
 
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
-    const record: ServedRequest = { path, ...(req.headers.range && { range: req.headers.range }), status: 0, bytes: 0, at: Date.now() };
+    const record: ServedRequest = { method: req.method ?? 'GET', path, ...(req.headers.range && { range: req.headers.range }), status: 0, bytes: 0, at: Date.now() };
     requests.push(record);
     const send = (status: number, headers: Record<string, string>, body?: Buffer) => {
       (record as { status: number }).status = status;
