@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, onTestFinished, test } from 'vitest';
 import type { LockFile } from '../../src/lock.js';
 import { runCli } from '../support/cli.js';
 import { pushFixtures, pushReplacement, snapshot, useFixtureRegistry } from '../support/fixture.js';
@@ -68,6 +68,7 @@ describe('lock files', () => {
 
   test('--offline pulls from the cache with the registry stopped, and says which blob is missing otherwise', async () => {
     const own = await startRegistry();
+    onTestFinished(() => own.stop()); // also when an assertion fails before the test stops it
     await pushFixtures({ url: own.url });
     const dir = await tempDir();
     const cache = await tempDir();
@@ -123,6 +124,7 @@ describe('lock files', () => {
 describe('pulls by digest', () => {
   test('with everything cached they send no request: they work with the registry stopped, and --offline takes them', async () => {
     const own = await startRegistry();
+    onTestFinished(() => own.stop()); // also when an assertion fails before the test stops it
     const images = await pushFixtures({ url: own.url });
     const dir = await tempDir();
     const cache = await tempDir();
