@@ -137,7 +137,8 @@ describe('with the registry itself unreachable', () => {
     await pullJson(['--mirror', `${origin.host}=${cache.url}`, `${origin.host}/team/app:1`]);
     await origin.stop();
   });
-  afterAll(async () => cache?.stop());
+  // The origin too, in case setting up failed before it was taken away.
+  afterAll(async () => Promise.all([cache?.stop(), origin?.stop()]));
 
   test('a pull pinned by digest needs only the mirror', async () => {
     const events = await pullJson(['--mirror', `${origin.host}=${cache.url}`, `${origin.host}/team/app:1@${img.manifest.digest}`]);
