@@ -76,8 +76,7 @@ export class BlobStore {
 
   /** Keeps small verified bytes (a manifest) under their digest, unless already there intact. */
   async putBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
-    const kept = await readFile(this.blobPath(digest)).catch(() => undefined);
-    if (kept?.equals(bytes)) return this.touch(digest);
+    if (await this.readSmall(digest, bytes.length)) return; // intact, and now marked used
     await this.prepare(digest);
     await writeFileAtomic(this.blobPath(digest), bytes);
   }

@@ -80,8 +80,7 @@ export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
       const challenge = challengeFor(options, authorization, opts.path, tokenUses);
       if (challenge) return { statusCode: 401, data: '', responseOptions: { headers: { 'www-authenticate': challenge } } };
       if (typeof options.headFailure === 'number') return { statusCode: options.headFailure, data: '' };
-      const manifestMatch = /^\/v2\/(.+)\/manifests\/(.+)$/.exec(opts.path)!;
-      const manifest = manifests.get(`${manifestMatch[1]}:${manifestMatch[2]}`);
+      const manifest = manifestAt(opts.path);
       if (!manifest) return { statusCode: 404, data: '' };
       const digest = options.headFailure === 'no-digest' ? {} : { 'docker-content-digest': manifest.digest };
       return { statusCode: 200, data: '', responseOptions: { headers: { 'content-type': manifest.mediaType, ...digest, ...options.manifestHeaders } } };
@@ -101,8 +100,7 @@ export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
         }
         return serveBlob(blobMatch[2]!, opts.path);
       }
-      const manifestMatch = /^\/v2\/(.+)\/manifests\/(.+)$/.exec(opts.path);
-      const manifest = manifestMatch && manifests.get(`${manifestMatch[1]}:${manifestMatch[2]}`);
+      const manifest = manifestAt(opts.path);
       if (!manifest) return { statusCode: 404, data: '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}' };
       const body = options.tamper?.(opts.path, manifest.body) ?? manifest.body;
       return {
@@ -112,6 +110,12 @@ export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
       };
     })
     .persist();
+
+  /** The manifest a `/v2/<repository>/manifests/<reference>` path names, if served. */
+  function manifestAt(path: string) {
+    const match = /^\/v2\/(.+)\/manifests\/(.+)$/.exec(path);
+    return match ? manifests.get(`${match[1]}:${match[2]}`) : undefined;
+  }
 
   function serveBlob(digest: string, path: string) {
     const body = blobs.get(digest);
