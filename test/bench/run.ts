@@ -24,6 +24,7 @@ const RTT_MS = 50;
 const MB = 1000 * 1000;
 const PLAIN_NODE = fileURLToPath(new URL('plain-node.mjs', import.meta.url));
 const PLAIN_NODE_TOOL = 'plain Node: undici + sha256, no cache or layout';
+const NODE_START_TOOL = 'Node start-up alone: node -e 0';
 
 test('bench', { timeout: 3_600_000 }, async () => {
   const work = await mkdtemp(join(tmpdir(), 'frozen-bench-'));
@@ -120,6 +121,7 @@ async function measureImage(bench: BenchImage, host: string, work: string, where
     const tools: [string, () => Promise<number>][] = [
       ['curl (the floor)', () => curlBlobs(host, bench, work)],
       [PLAIN_NODE_TOOL, () => plainNode(host, bench, work)],
+      [NODE_START_TOOL, nodeStart],
       ['frozen cold', () => frozenCold(ref, work)],
       ...(warm ? [['frozen warm', warm] as [string, () => Promise<number>]] : []),
       ['skopeo → docker-archive', () => skopeo(ref, work)],
@@ -205,6 +207,11 @@ function plainNode(host: string, bench: BenchImage, work: string): Promise<numbe
   });
 }
 
+/** What any Node program pays before its first line runs: the floor under frozen and the plain Node program. */
+async function nodeStart(): Promise<number> {
+  return (await timed(process.execPath, ['-e', '0'])).seconds;
+}
+
 function skopeo(ref: string, work: string): Promise<number> {
   return inScratch(work, async (dir) => {
     const args = ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `docker-archive:${join(dir, 'image.tar')}:${ref}`];
@@ -251,7 +258,8 @@ function printTable(rows: Row[], peakRss: number): void {
     const cold = reference(scenario, 'frozen cold') as number;
     const curl = reference(scenario, 'curl') as number;
     const plain = reference(scenario, PLAIN_NODE_TOOL) as number;
-    const detail = `${(cold / curl).toFixed(2)}× (plain Node: ${(plain / curl).toFixed(2)}×)`;
+    const start = reference(scenario, NODE_START_TOOL) as number;
+    const detail = `${(cold / curl).toFixed(2)}× (plain Node: ${(plain / curl).toFixed(2)}×, Node start-up alone: ${(start / curl).toFixed(2)}×)`;
     target(`cold ≤ 1.5× curl (${scenario.replace(/ loopback$/, '')})`, cold <= 1.5 * curl, detail);
   }
   const warm = reference('40 small layers loopback', 'frozen warm') as number;
