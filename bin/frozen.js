@@ -5,6 +5,9 @@
 import { setFlagsFromString } from 'node:v8';
 
 setFlagsFromString('--liftoff-only');
+// With --debug, errors print their stacks: source maps (turned on before the bundle loads, or its frames would not
+// be mapped) make those name tsc's files and lines instead of the bundle's.
+if (process.argv.includes('--debug')) process.setSourceMapsEnabled(true);
 const { main } = await import('../dist/bundle/frozen.js');
 
 process.exitCode = await main(process.argv);

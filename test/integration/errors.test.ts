@@ -111,10 +111,13 @@ describe('pull failures exit 1', () => {
     expect(await snapshot(output)).toEqual(before);
   });
 
-  test('--debug adds the stack', async () => {
+  test('--debug adds the stack, its frames mapped from the bundle to the modules tsc wrote', async () => {
     const result = await runCli(['pull', '-o', output, '--debug', `${registry.host}/one/app:nope`]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/\n\s+at /);
+    const frames = result.stderr.split('\n').filter((line) => /^\s+at /.test(line));
+    expect(frames.length).toBeGreaterThan(0);
+    expect(frames.join('\n')).toMatch(/dist\/registry\/client\.js:\d+:\d+/);
+    expect(frames.filter((frame) => frame.includes('dist/bundle/'))).toEqual([]);
   });
 });
 

@@ -43,8 +43,8 @@ afterAll(async () => {
 });
 
 describe('the npm package', () => {
-  test('holds the built code, its declarations, the CLI bundle, the docs and the licence, and no sources or tests', () => {
-    for (const path of ['bin/frozen.js', 'dist/index.js', 'dist/index.d.ts', 'dist/bundle/frozen.js', 'docs/api.md', 'docs/cli.md', 'README.md', 'LICENSE', 'package.json']) {
+  test('holds the built code, its declarations, the CLI bundle and its source maps, the docs and the licence, and no sources or tests', () => {
+    for (const path of ['bin/frozen.js', 'dist/index.js', 'dist/index.d.ts', 'dist/bundle/frozen.js', 'dist/bundle/frozen.js.map', 'docs/api.md', 'docs/cli.md', 'README.md', 'LICENSE', 'package.json']) {
       expect(packed).toContain(path);
     }
     expect(packed.filter((path) => /^(src|test|\.ci)\//.test(path) || (path.endsWith('.ts') && !path.endsWith('.d.ts')))).toEqual([]);
