@@ -11,7 +11,11 @@ export interface Io {
    * is called: a command that can stop cleanly (a pull, which must not leave a half-made directory) does so.
    */
   readonly onStdoutClosed?: (handler: () => void) => () => void;
-  /** The size of the terminal stderr is, now (it can be resized); the live progress region fits in it. */
+  /**
+   * The size of the terminal stderr is, now (it can be resized); the live progress region fits in it. 0 for what
+   * the terminal does not say: a pseudo-terminal nobody has sized (`script` writing to a pipe, `docker run -t` before
+   * its first resize) reports 0 × 0.
+   */
   readonly terminalSize?: () => TerminalSize;
 }
 
@@ -37,7 +41,7 @@ export const processIo: Io = {
   stderr: (text) => process.stderr.write(text),
   interactive: process.stderr.isTTY === true,
   stdoutIsTerminal: process.stdout.isTTY === true,
-  terminalSize: () => ({ rows: process.stderr.rows ?? DEFAULT_TERMINAL.rows, columns: process.stderr.columns ?? DEFAULT_TERMINAL.columns }),
+  terminalSize: () => ({ rows: process.stderr.rows ?? 0, columns: process.stderr.columns ?? 0 }),
 };
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line was wrong. */

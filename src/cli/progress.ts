@@ -96,7 +96,7 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
   const started = now();
 
   const draw = () => {
-    const size = io.terminalSize?.() ?? DEFAULT_TERMINAL;
+    const size = knownSize(io.terminalSize?.());
     const lines = liveLines(live, size);
     if (totalSize > 0) lines.push(totalLine(totalBytes, totalSize, now() - started));
     // Move up over the previous live region, clear it, print what finished, then the live region again. Live lines
@@ -151,6 +151,14 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
       live.clear();
       draw();
     },
+  };
+}
+
+/** A size the terminal does not say (absent or 0) is taken to be the default's, one dimension at a time. */
+function knownSize(size: TerminalSize | undefined): TerminalSize {
+  return {
+    rows: size && size.rows > 0 ? size.rows : DEFAULT_TERMINAL.rows,
+    columns: size && size.columns > 0 ? size.columns : DEFAULT_TERMINAL.columns,
   };
 }
 

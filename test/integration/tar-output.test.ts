@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, test } from 'vitest';
 import { pull } from '../../src/pull.js';
-import { FROZEN_BIN, runCli } from '../support/cli.js';
+import { FROZEN_BIN, runCli, runCliInTerminal } from '../support/cli.js';
 import { useRegistry } from '../support/fixture.js';
 import { image, layer, multiLayerImage, oneLayerImage, pushImage, type BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
@@ -79,18 +79,10 @@ describe('tar output', () => {
   });
 
   test('-o - with stdout on a terminal is refused before anything is fetched', async () => {
-    // script(1) gives the command a terminal for stdout, as an interactive shell would.
-    const command = `'${process.execPath}' '${FROZEN_BIN}' pull -o - ${fixture.registry.host}/team/app:1`;
     const cache = await tempDir();
-    const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>((resolve, reject) => {
-      const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, FROZEN_CACHE: cache }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (exitCode) => resolve({ stdout: out, code: exitCode }));
-    });
+    const { screen, code } = await runCliInTerminal(['pull', '-o', '-', `${fixture.registry.host}/team/app:1`], { FROZEN_CACHE: cache });
     expect(code).toBe(2);
-    expect(stdout.replace(/\r/g, '')).toBe('frozen: error: -o - writes a tar, and stdout is a terminal: pipe it (| docker load) or redirect it\n');
+    expect(screen.replace(/\r/g, '')).toBe('frozen: error: -o - writes a tar, and stdout is a terminal: pipe it (| docker load) or redirect it\n');
     expect(await readdir(cache)).toEqual([]);
   });
 

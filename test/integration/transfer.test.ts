@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { layerIds } from '../../src/layout/docker-format.js';
 import type { PullEvent } from '../../src/pull.js';
-import { FROZEN_BIN, runCli } from '../support/cli.js';
+import { FROZEN_BIN, runCli, runCliInTerminal } from '../support/cli.js';
 import { snapshot } from '../support/fixture.js';
 import { startFlakyRegistry, type FlakyRegistry } from '../support/flaky-registry.js';
 import { image, index, layer, sha256, type BuiltImage } from '../support/images.js';
@@ -415,6 +415,24 @@ describe('progress output', () => {
       expect(result.stderr).toMatch(new RegExp(`^start  ${short} `, 'm'));
       expect(result.stderr).toMatch(new RegExp(`^done   ${short} .* from registry$`, 'm'));
     }
+  });
+
+  test('a terminal: live lines with bars and a total, redrawn in place, a line per finished blob, the summary', async () => {
+    server.behaviour.throttleBytesPer10ms = 256 * 1024;
+    const output = await tempDir();
+    const { code, screen } = await runCliInTerminal(['pull', '-o', output, `${server.host}/big/app:1`], { FROZEN_CACHE: await tempDir() });
+    expect(code).toBe(0);
+    expect(screen).toMatch(/\x1b\[\d+F\x1b\[J/); // moved up over the live region and cleared it
+    const lines = screen.replace(/\x1b\[\d+F\x1b\[J/g, '\n').split(/\r?\n/);
+    const heavy = heavyLayer().digest.slice(7, 19);
+    // Drawn the whole width of the bar, though script's terminal does not say how wide it is.
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^layer  ${heavy} \\[=*\\s*\\] [\\d.]+ [kM]?B/[\\d.]+ MB$`)));
+    expect(lines).toContainEqual(expect.stringMatching(/^total  [\d.]+ [kM]?B\/[\d.]+ MB  [\d.]+ [kM]?B\/s/));
+    for (const blob of [big.config, ...big.layers]) {
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^(config|layer) +${blob.digest.slice(7, 19)} done, .* from registry$`)));
+    }
+    expect(lines).toContain(`  image ID  ${big.config.digest}`);
+    expect((await loadWithSkopeo(output)).imageId).toBe(big.config.digest);
   });
 });
 

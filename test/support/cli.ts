@@ -32,3 +32,20 @@ export async function runCli(args: readonly string[], options: { env?: NodeJS.Pr
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/**
+ * Runs the built CLI with a terminal for stdin, stdout and stderr, as an interactive shell would: script(1) makes
+ * the pseudo-terminal (one nobody has sized: it reports 0 × 0). What the terminal showed comes back as one text, with
+ * its carriage returns.
+ */
+export function runCliInTerminal(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; screen: string }> {
+  const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+  const command = [process.execPath, FROZEN_BIN, ...args].map(quote).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let screen = '';
+    child.stdout.on('data', (chunk: Buffer) => (screen += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, screen }));
+  });
+}

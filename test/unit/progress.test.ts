@@ -72,6 +72,20 @@ describe('progress renderers', () => {
     }
   });
 
+  test('tty: a terminal that reports 0 × 0 (a pty nobody sized) is drawn as 80 × 24, not cut to one character', () => {
+    vi.useFakeTimers();
+    try {
+      const { out, io } = capture(true);
+      const renderer = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 0, columns: 0 }) }, () => 0);
+      renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 });
+      vi.advanceTimersByTime(100);
+      expect(out.stderr).toBe('layer  abababababab [                        ] 0 B/1.0 KB\ntotal  0 B/1.0 KB  0 B/s\n');
+      renderer.finish();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   test('plain: at most one progress line per blob every 5 s, no escape sequences', () => {
     const { out, io } = capture(false);
     let now = 0;
