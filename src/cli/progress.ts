@@ -91,14 +91,18 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
   const live = new Map<string, LiveBlob>();
   const finished: string[] = [];
   let drawnLines = 0;
+  // The total is every blob of every image resolved so far, known before its blobs start (most wait for a slot),
+  // so the ETA does not jump as they do. Blobs found in the cache or the output count as done, but not towards
+  // the rate, which is what came over the network.
   let totalSize = 0;
-  let totalBytes = 0;
+  let finishedBytes = 0;
+  let receivedBytes = 0;
   const started = now();
 
   const draw = () => {
     const size = knownSize(io.terminalSize?.());
     const lines = liveLines(live, size);
-    if (totalSize > 0) lines.push(totalLine(totalBytes, totalSize, now() - started));
+    if (totalSize > 0) lines.push(totalLine(finishedBytes + liveBytes(live), totalSize, receivedBytes, now() - started));
     // Move up over the previous live region, clear it, print what finished, then the live region again. Live lines
     // are cut to the width so that none wraps: a wrapped line would break the count of lines to move up over.
     const up = drawnLines > 0 ? `\x1b[${drawnLines}F\x1b[J` : '';
@@ -115,25 +119,28 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
       switch (event.type) {
         case 'resolved':
           finished.push(`${event.image}: ${event.manifestDigest}${event.platform ? ` (${event.platform})` : ''}`);
+          totalSize += event.bytes;
           break;
         case 'blob-start':
           live.set(event.digest, { kind: event.kind, size: event.size, bytes: 0 });
-          totalSize += event.size;
           break;
         case 'blob-progress': {
           const blob = live.get(event.digest);
           if (blob) {
-            totalBytes += event.bytes - blob.bytes;
+            receivedBytes += event.bytes - blob.bytes;
             blob.bytes = event.bytes;
           }
           break;
         }
         case 'blob-done': {
+          // Every image gets a blob-done for each of its blobs, one fetched once for two images included: each
+          // image's total counted it too.
           const blob = live.get(event.digest);
           if (blob) {
-            totalBytes += blob.size - blob.bytes;
+            receivedBytes += blob.size - blob.bytes;
             live.delete(event.digest);
           }
+          finishedBytes += event.size;
           finished.push(`${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${describeSource(event)}`);
           break;
         }
@@ -214,8 +221,14 @@ function bar(bytes: number, size: number, width: number): string {
   return `[${'='.repeat(filled)}${' '.repeat(width - filled)}]`;
 }
 
-function totalLine(bytes: number, size: number, elapsedMs: number): string {
-  const rate = elapsedMs > 0 ? (bytes / elapsedMs) * 1000 : 0;
+function liveBytes(live: ReadonlyMap<string, LiveBlob>): number {
+  let bytes = 0;
+  for (const blob of live.values()) bytes += blob.bytes;
+  return bytes;
+}
+
+function totalLine(bytes: number, size: number, receivedBytes: number, elapsedMs: number): string {
+  const rate = elapsedMs > 0 ? (receivedBytes / elapsedMs) * 1000 : 0;
   const eta = rate > 0 ? Math.ceil((size - bytes) / rate) : undefined;
   return `total  ${formatBytes(bytes)}/${formatBytes(size)}  ${formatBytes(rate)}/s${eta !== undefined ? `  ETA ${eta}s` : ''}`;
 }

@@ -3,6 +3,8 @@ import { createRenderer } from '../../src/cli/progress.js';
 import type { PullEvent } from '../../src/pull.js';
 
 const digest = `sha256:${'ab'.repeat(32)}`;
+/** The event that gives the tty renderer its total: every blob of the image, before any starts. */
+const resolved = (bytes: number, layers = 1): PullEvent => ({ type: 'resolved', image: 'x', digest, manifestDigest: digest, imageId: digest, layers, bytes, endpoint: 'registry.test' });
 const capture = (interactive: boolean) => {
   const out = { stdout: '', stderr: '' };
   const io = { stdout: (t: string) => void (out.stdout += t), stderr: (t: string) => void (out.stderr += t), interactive };
@@ -17,13 +19,14 @@ describe('progress renderers', () => {
       let now = 0;
       const renderer = createRenderer('tty', io, () => now);
       const events: PullEvent[] = [
+        resolved(1000),
         { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
         { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 500 },
       ];
       events.forEach(renderer.onEvent);
       now = 1000;
       vi.advanceTimersByTime(100); // one redraw
-      expect(out.stderr).toBe('layer  abababababab [============            ] 500 B/1.0 KB\ntotal  500 B/1.0 KB  500 B/s  ETA 1s\n');
+      expect(out.stderr).toBe(`x: ${digest}\nlayer  abababababab [============            ] 500 B/1.0 KB\ntotal  500 B/1.0 KB  500 B/s  ETA 1s\n`);
       renderer.onEvent({ type: 'blob-done', image: 'x', kind: 'layer', digest, size: 1000, source: 'registry', bytes: 1000 });
       out.stderr = '';
       renderer.finish();
@@ -42,6 +45,7 @@ describe('progress renderers', () => {
       let now = 0;
       const renderer = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 6, columns: 50 }) }, () => now);
       const digests = Array.from({ length: 8 }, (_, i) => `sha256:${String(i).repeat(64)}`);
+      renderer.onEvent(resolved(8000, 8));
       for (const each of digests) renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: each, size: 1000 });
       renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: digests[6]!, size: 1000, bytes: 250 });
       renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: digests[7]!, size: 1000, bytes: 500 });
@@ -49,6 +53,7 @@ describe('progress renderers', () => {
       vi.advanceTimersByTime(100);
       const lines = out.stderr.split('\n').slice(0, -1);
       expect(lines).toEqual([
+        `x: ${digest}`,
         'layer  666666666666 [==       ] 250 B/1.0 KB',
         'layer  777777777777 [====     ] 500 B/1.0 KB',
         'layer  000000000000 [         ] 0 B/1.0 KB',
@@ -63,9 +68,10 @@ describe('progress renderers', () => {
       // Narrower still: no bar, and nothing longer than the width.
       out.stderr = '';
       const narrow = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 6, columns: 30 }) }, () => now);
+      narrow.onEvent(resolved(123_456_789));
       narrow.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: digests[0]!, size: 123_456_789 });
       vi.advanceTimersByTime(100);
-      expect(out.stderr.split('\n').slice(0, 2)).toEqual(['layer  000000000000 0 B/123.5', 'total  0 B/123.5 MB  0 B/s']);
+      expect(out.stderr.split('\n').slice(1, 3)).toEqual(['layer  000000000000 0 B/123.5', 'total  0 B/123.5 MB  0 B/s']);
       narrow.finish();
     } finally {
       vi.useRealTimers();
@@ -77,9 +83,30 @@ describe('progress renderers', () => {
     try {
       const { out, io } = capture(true);
       const renderer = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 0, columns: 0 }) }, () => 0);
+      renderer.onEvent(resolved(1000));
       renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 });
       vi.advanceTimersByTime(100);
-      expect(out.stderr).toBe('layer  abababababab [                        ] 0 B/1.0 KB\ntotal  0 B/1.0 KB  0 B/s\n');
+      expect(out.stderr).toBe(`x: ${digest}\n` + 'layer  abababababab [                        ] 0 B/1.0 KB\ntotal  0 B/1.0 KB  0 B/s\n');
+      renderer.finish();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('tty: the total is every blob of the resolved images from the start; cached blobs count as done, not towards the rate', () => {
+    vi.useFakeTimers();
+    try {
+      const { out, io } = capture(true);
+      let now = 0;
+      const renderer = createRenderer('tty', io, () => now);
+      const [cached, downloading] = [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`];
+      renderer.onEvent(resolved(3000, 2)); // a config and two layers of 1000 bytes; the third waits for a slot
+      renderer.onEvent({ type: 'blob-done', image: 'x', kind: 'config', digest: cached, size: 1000, source: 'cache', bytes: 0 });
+      renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: downloading, size: 1000 });
+      renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: downloading, size: 1000, bytes: 500 });
+      now = 1000;
+      vi.advanceTimersByTime(100);
+      expect(out.stderr.split('\n').at(-2)).toBe('total  1.5 KB/3.0 KB  500 B/s  ETA 3s');
       renderer.finish();
     } finally {
       vi.useRealTimers();
