@@ -1,4 +1,4 @@
-import { describe, expect, test, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { createRenderer } from '../../src/cli/progress.js';
 import type { PullEvent } from '../../src/pull.js';
 
@@ -12,105 +12,89 @@ const capture = (interactive: boolean) => {
 };
 
 describe('progress renderers', () => {
+  // The tty renderer redraws on a timer; the tests move time themselves.
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
   test('tty: a live line per blob and a total line, redrawn in place; finished blobs stay above', () => {
-    vi.useFakeTimers();
-    try {
-      const { out, io } = capture(true);
-      let now = 0;
-      const renderer = createRenderer('tty', io, () => now);
-      const events: PullEvent[] = [
-        resolved(1000),
-        { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
-        { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 500 },
-      ];
-      events.forEach(renderer.onEvent);
-      now = 1000;
-      vi.advanceTimersByTime(100); // one redraw
-      expect(out.stderr).toBe(`x: ${digest}\nlayer  abababababab [============            ] 500 B/1.0 KB\ntotal  500 B/1.0 KB  500 B/s  ETA 1s\n`);
-      renderer.onEvent({ type: 'blob-done', image: 'x', kind: 'layer', digest, size: 1000, source: 'registry', bytes: 1000 });
-      out.stderr = '';
-      renderer.finish();
-      // The last draw moves up over the two live lines, clears them, prints what finished and the total.
-      expect(out.stderr).toBe('\x1b[2F\x1b[Jlayer  abababababab done, 1.0 KB from registry\ntotal  1.0 KB/1.0 KB  1.0 KB/s  ETA 0s\n');
-      expect(out.stdout).toBe('');
-    } finally {
-      vi.useRealTimers();
-    }
+    const { out, io } = capture(true);
+    let now = 0;
+    const renderer = createRenderer('tty', io, () => now);
+    const events: PullEvent[] = [
+      resolved(1000),
+      { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
+      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 500 },
+    ];
+    events.forEach(renderer.onEvent);
+    now = 1000;
+    vi.advanceTimersByTime(100); // one redraw
+    expect(out.stderr).toBe(`x: ${digest}\nlayer  abababababab [============            ] 500 B/1.0 KB\ntotal  500 B/1.0 KB  500 B/s  ETA 1s\n`);
+    renderer.onEvent({ type: 'blob-done', image: 'x', kind: 'layer', digest, size: 1000, source: 'registry', bytes: 1000 });
+    out.stderr = '';
+    renderer.finish();
+    // The last draw moves up over the two live lines, clears them, prints what finished and the total.
+    expect(out.stderr).toBe('\x1b[2F\x1b[Jlayer  abababababab done, 1.0 KB from registry\ntotal  1.0 KB/1.0 KB  1.0 KB/s  ETA 0s\n');
+    expect(out.stdout).toBe('');
   });
 
   test('tty: the live region fits the terminal: blobs receiving bytes first, the rest counted, bars narrowed, no line wraps', () => {
-    vi.useFakeTimers();
-    try {
-      const { out, io } = capture(true);
-      let now = 0;
-      const renderer = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 6, columns: 50 }) }, () => now);
-      const digests = Array.from({ length: 8 }, (_, i) => `sha256:${String(i).repeat(64)}`);
-      renderer.onEvent(resolved(8000, 8));
-      for (const each of digests) renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: each, size: 1000 });
-      renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: digests[6]!, size: 1000, bytes: 250 });
-      renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: digests[7]!, size: 1000, bytes: 500 });
-      now = 1000;
-      vi.advanceTimersByTime(100);
-      const lines = out.stderr.split('\n').slice(0, -1);
-      expect(lines).toEqual([
-        `x: ${digest}`,
-        'layer  666666666666 [==       ] 250 B/1.0 KB',
-        'layer  777777777777 [====     ] 500 B/1.0 KB',
-        'layer  000000000000 [         ] 0 B/1.0 KB',
-        '       and 5 more',
-        'total  750 B/8.0 KB  750 B/s  ETA 10s',
-      ]);
-      // Five lines and the cursor's: the next redraw moves up exactly over them, within the six rows.
-      out.stderr = '';
-      vi.advanceTimersByTime(100);
-      expect(out.stderr.startsWith('\x1b[5F\x1b[J')).toBe(true);
-      renderer.finish();
-      // Narrower still: no bar, and nothing longer than the width.
-      out.stderr = '';
-      const narrow = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 6, columns: 30 }) }, () => now);
-      narrow.onEvent(resolved(123_456_789));
-      narrow.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: digests[0]!, size: 123_456_789 });
-      vi.advanceTimersByTime(100);
-      expect(out.stderr.split('\n').slice(1, 3)).toEqual(['layer  000000000000 0 B/123.5', 'total  0 B/123.5 MB  0 B/s']);
-      narrow.finish();
-    } finally {
-      vi.useRealTimers();
-    }
+    const { out, io } = capture(true);
+    let now = 0;
+    const renderer = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 6, columns: 50 }) }, () => now);
+    const digests = Array.from({ length: 8 }, (_, i) => `sha256:${String(i).repeat(64)}`);
+    renderer.onEvent(resolved(8000, 8));
+    for (const each of digests) renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: each, size: 1000 });
+    renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: digests[6]!, size: 1000, bytes: 250 });
+    renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: digests[7]!, size: 1000, bytes: 500 });
+    now = 1000;
+    vi.advanceTimersByTime(100);
+    const lines = out.stderr.split('\n').slice(0, -1);
+    expect(lines).toEqual([
+      `x: ${digest}`,
+      'layer  666666666666 [==       ] 250 B/1.0 KB',
+      'layer  777777777777 [====     ] 500 B/1.0 KB',
+      'layer  000000000000 [         ] 0 B/1.0 KB',
+      '       and 5 more',
+      'total  750 B/8.0 KB  750 B/s  ETA 10s',
+    ]);
+    // Five lines and the cursor's: the next redraw moves up exactly over them, within the six rows.
+    out.stderr = '';
+    vi.advanceTimersByTime(100);
+    expect(out.stderr.startsWith('\x1b[5F\x1b[J')).toBe(true);
+    renderer.finish();
+    // Narrower still: no bar, and nothing longer than the width.
+    out.stderr = '';
+    const narrow = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 6, columns: 30 }) }, () => now);
+    narrow.onEvent(resolved(123_456_789));
+    narrow.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: digests[0]!, size: 123_456_789 });
+    vi.advanceTimersByTime(100);
+    expect(out.stderr.split('\n').slice(1, 3)).toEqual(['layer  000000000000 0 B/123.5', 'total  0 B/123.5 MB  0 B/s']);
+    narrow.finish();
   });
 
   test('tty: a terminal that reports 0 × 0 (a pty nobody sized) is drawn as 80 × 24, not cut to one character', () => {
-    vi.useFakeTimers();
-    try {
-      const { out, io } = capture(true);
-      const renderer = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 0, columns: 0 }) }, () => 0);
-      renderer.onEvent(resolved(1000));
-      renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 });
-      vi.advanceTimersByTime(100);
-      expect(out.stderr).toBe(`x: ${digest}\n` + 'layer  abababababab [                        ] 0 B/1.0 KB\ntotal  0 B/1.0 KB  0 B/s\n');
-      renderer.finish();
-    } finally {
-      vi.useRealTimers();
-    }
+    const { out, io } = capture(true);
+    const renderer = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 0, columns: 0 }) }, () => 0);
+    renderer.onEvent(resolved(1000));
+    renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 });
+    vi.advanceTimersByTime(100);
+    expect(out.stderr).toBe(`x: ${digest}\n` + 'layer  abababababab [                        ] 0 B/1.0 KB\ntotal  0 B/1.0 KB  0 B/s\n');
+    renderer.finish();
   });
 
   test('tty: the total is every blob of the resolved images from the start; cached blobs count as done, not towards the rate', () => {
-    vi.useFakeTimers();
-    try {
-      const { out, io } = capture(true);
-      let now = 0;
-      const renderer = createRenderer('tty', io, () => now);
-      const [cached, downloading] = [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`];
-      renderer.onEvent(resolved(3000, 2)); // a config and two layers of 1000 bytes; the third waits for a slot
-      renderer.onEvent({ type: 'blob-done', image: 'x', kind: 'config', digest: cached, size: 1000, source: 'cache', bytes: 0 });
-      renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: downloading, size: 1000 });
-      renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: downloading, size: 1000, bytes: 500 });
-      now = 1000;
-      vi.advanceTimersByTime(100);
-      expect(out.stderr.split('\n').at(-2)).toBe('total  1.5 KB/3.0 KB  500 B/s  ETA 3s');
-      renderer.finish();
-    } finally {
-      vi.useRealTimers();
-    }
+    const { out, io } = capture(true);
+    let now = 0;
+    const renderer = createRenderer('tty', io, () => now);
+    const [cached, downloading] = [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`];
+    renderer.onEvent(resolved(3000, 2)); // a config and two layers of 1000 bytes; the third waits for a slot
+    renderer.onEvent({ type: 'blob-done', image: 'x', kind: 'config', digest: cached, size: 1000, source: 'cache', bytes: 0 });
+    renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: downloading, size: 1000 });
+    renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: downloading, size: 1000, bytes: 500 });
+    now = 1000;
+    vi.advanceTimersByTime(100);
+    expect(out.stderr.split('\n').at(-2)).toBe('total  1.5 KB/3.0 KB  500 B/s  ETA 3s');
+    renderer.finish();
   });
 
   test('plain: at most one progress line per blob every 5 s, no escape sequences', () => {
