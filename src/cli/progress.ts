@@ -57,20 +57,11 @@ function plainRenderer(io: Io, now: () => number): ProgressRenderer {
             write(`       ${shortDigest(event.digest)} ${percent(event.bytes, event.size)} ${formatBytes(event.bytes)} of ${formatBytes(event.size)}`);
           }
           break;
-        case 'blob-retry':
-          write(`retry  ${shortDigest(event.digest)} in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`);
-          break;
-        case 'blob-wait':
-          write(`wait   ${shortDigest(event.digest)}: another frozen process is downloading it`);
-          break;
-        case 'blob-fallback':
-          write(`fall   ${shortDigest(event.digest)}: ${event.endpoint} failed (${event.reason}); trying the next`);
-          break;
         case 'blob-done':
           write(`done   ${shortDigest(event.digest)} ${event.kind} ${formatBytes(event.size)} from ${describeSource(event)}`);
           break;
         default: {
-          const line = warning(event);
+          const line = notice(event);
           if (line) write(line);
         }
       }
@@ -137,18 +128,16 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
           // image's total counted it too.
           const blob = live.get(event.digest);
           if (blob) {
-            receivedBytes += blob.size - blob.bytes;
+            // A blob another process downloaded while this one waited comes from the cache: not received here.
+            if (event.source !== 'cache') receivedBytes += blob.size - blob.bytes;
             live.delete(event.digest);
           }
           finishedBytes += event.size;
           finished.push(`${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${describeSource(event)}`);
           break;
         }
-        case 'blob-retry':
-          finished.push(`retry  ${shortDigest(event.digest)} (attempt ${event.attempt}): ${event.reason}`);
-          break;
         default: {
-          const line = warning(event);
+          const line = notice(event);
           if (line) finished.push(line);
         }
       }
@@ -182,6 +171,20 @@ function liveLines(live: ReadonlyMap<string, LiveBlob>, { rows, columns }: Termi
   const lines = shown.map(([digest, blob]) => blobLine(digest, blob, columns));
   if (shown.length < ordered.length) lines.push(`       and ${ordered.length - shown.length} more`);
   return lines;
+}
+
+/** The line for a retry, a wait on another process or a fallback to the next endpoint, or a warning; undefined for other events. */
+function notice(event: PullEvent): string | undefined {
+  switch (event.type) {
+    case 'blob-retry':
+      return `retry  ${shortDigest(event.digest)} in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`;
+    case 'blob-wait':
+      return `wait   ${shortDigest(event.digest)}: another frozen process is downloading it`;
+    case 'blob-fallback':
+      return `fall   ${shortDigest(event.digest)}: ${event.endpoint} failed (${event.reason}); trying the next`;
+    default:
+      return warning(event);
+  }
 }
 
 /** The line for an event every mode shows, even --quiet (tag moved, platform mismatch, no cache); undefined for the others. */

@@ -97,6 +97,36 @@ describe('progress renderers', () => {
     renderer.finish();
   });
 
+  test('tty: waits, fallbacks and retries get a line; a blob another process fetched does not count towards the rate', () => {
+    const { out, io } = capture(true);
+    let now = 0;
+    const renderer = createRenderer('tty', io, () => now);
+    const [waited, fetched] = [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`];
+    const events: PullEvent[] = [
+      resolved(2000),
+      { type: 'blob-start', image: 'x', kind: 'config', digest: waited, size: 1000 },
+      { type: 'blob-wait', image: 'x', kind: 'config', digest: waited },
+      { type: 'blob-start', image: 'x', kind: 'layer', digest: fetched, size: 1000 },
+      { type: 'blob-fallback', image: 'x', kind: 'layer', digest: fetched, endpoint: 'https://mirror.test', reason: 'registry answered 500' },
+      { type: 'blob-retry', image: 'x', kind: 'layer', digest: fetched, attempt: 1, delayMs: 250, reason: 'connection reset' },
+      { type: 'blob-progress', image: 'x', kind: 'layer', digest: fetched, size: 1000, bytes: 1000 },
+      { type: 'blob-done', image: 'x', kind: 'config', digest: waited, size: 1000, source: 'cache', bytes: 0 },
+      { type: 'blob-done', image: 'x', kind: 'layer', digest: fetched, size: 1000, source: 'registry', bytes: 1000 },
+    ];
+    events.forEach(renderer.onEvent);
+    now = 1000;
+    vi.advanceTimersByTime(100);
+    expect(out.stderr.split('\n').slice(1, -1)).toEqual([
+      'wait   111111111111: another frozen process is downloading it',
+      'fall   222222222222: https://mirror.test failed (registry answered 500); trying the next',
+      'retry  222222222222 in 0.3 s (attempt 1): connection reset',
+      'config 111111111111 done, 1.0 KB from cache',
+      'layer  222222222222 done, 1.0 KB from registry',
+      'total  2.0 KB/2.0 KB  1.0 KB/s  ETA 0s',
+    ]);
+    renderer.finish();
+  });
+
   test('plain: at most one progress line per blob every 5 s, no escape sequences', () => {
     const { out, io } = capture(false);
     let now = 0;
