@@ -18,8 +18,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .configureOutput({
       writeOut: io.stdout,
       writeErr: io.stderr,
-      // One line per error, like every other failure: "frozen: error: …".
-      outputError: (text, write) => write(`frozen: ${text.trimEnd()} (see frozen --help)\n`),
+      // One line per error, like every other failure: "frozen: error: …". Commander puts its suggestion ("Did you
+      // mean pull?") on a line of its own.
+      outputError: (text, write) => write(`frozen: ${text.trim().replace(/\s*\n\s*/g, ' ')} (see frozen --help)\n`),
     })
     .addCommand(pullCommand(io, setExitCode))
     .addCommand(cacheCommand(io, setExitCode))

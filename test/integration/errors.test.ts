@@ -72,6 +72,12 @@ describe('usage errors exit 2', () => {
     expect((await runCli(['pull'])).code).toBe(2);
     expect((await runCli(['pull', '--bogus', 'x'])).code).toBe(2);
     expect((await runCli(['frobnicate'])).code).toBe(2);
+    // Commander's suggestions stay on the error's one line.
+    expect(await runCli(['pul', 'x'])).toMatchObject({ code: 2, stderr: "frozen: error: unknown command 'pul' (Did you mean pull?) (see frozen --help)\n" });
+    expect(await runCli(['pull', '--concurency', '4', 'x'])).toMatchObject({
+      code: 2,
+      stderr: "frozen: error: unknown option '--concurency' (Did you mean --concurrency?) (see frozen --help)\n",
+    });
     await expectFailure(['--platform', 'linux/', `${registry.host}/one/app:1`], 2, /invalid platform "linux\/"/);
     await expectFailure(['--concurrency', '0', `${registry.host}/one/app:1`], 2, /not a positive integer/);
   });
