@@ -76,6 +76,8 @@ interface LiveBlob {
   readonly kind: string;
   readonly size: number;
   bytes: number;
+  /** Another process is downloading it: its bytes show on the line but are not this process's rate. */
+  waiting?: boolean;
 }
 
 function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
@@ -84,7 +86,7 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
   let drawnLines = 0;
   // The total is every blob of every image resolved so far, known before its blobs start (most wait for a slot),
   // so the ETA does not jump as they do. Blobs found in the cache or the output count as done, but not towards
-  // the rate, which is what came over the network.
+  // the rate, which is what this process received over the network.
   let totalSize = 0;
   let finishedBytes = 0;
   let receivedBytes = 0;
@@ -118,9 +120,15 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
         case 'blob-progress': {
           const blob = live.get(event.digest);
           if (blob) {
-            receivedBytes += event.bytes - blob.bytes;
+            if (!blob.waiting) receivedBytes += event.bytes - blob.bytes;
             blob.bytes = event.bytes;
           }
+          break;
+        }
+        case 'blob-wait': {
+          const blob = live.get(event.digest);
+          if (blob) blob.waiting = true;
+          finished.push(waitLine(event.digest));
           break;
         }
         case 'blob-done': {
@@ -128,8 +136,7 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
           // image's total counted it too.
           const blob = live.get(event.digest);
           if (blob) {
-            // A blob another process downloaded while this one waited comes from the cache: not received here.
-            if (event.source !== 'cache') receivedBytes += blob.size - blob.bytes;
+            if (!blob.waiting) receivedBytes += blob.size - blob.bytes;
             live.delete(event.digest);
           }
           finishedBytes += event.size;
@@ -179,12 +186,16 @@ function notice(event: PullEvent): string | undefined {
     case 'blob-retry':
       return `retry  ${shortDigest(event.digest)} in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`;
     case 'blob-wait':
-      return `wait   ${shortDigest(event.digest)}: another frozen process is downloading it`;
+      return waitLine(event.digest);
     case 'blob-fallback':
       return `fall   ${shortDigest(event.digest)}: ${event.endpoint} failed (${event.reason}); trying the next`;
     default:
       return warning(event);
   }
+}
+
+function waitLine(digest: string): string {
+  return `wait   ${shortDigest(digest)}: another frozen process is downloading it`;
 }
 
 /** The line for an event every mode shows, even --quiet (tag moved, platform mismatch, no cache); undefined for the others. */

@@ -15,6 +15,8 @@ export interface LockOptions {
   readonly pollMs?: number;
   /** Called while waiting on another process, once. */
   readonly onWait?: () => void;
+  /** Called at every poll while waiting on another process. */
+  readonly onPoll?: () => void;
 }
 
 interface LockOwner {
@@ -42,6 +44,7 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
     }
     if (!waited) options.onWait?.();
     waited = true;
+    options.onPoll?.();
     await sleep(options.pollMs ?? DEFAULT_POLL_MS, undefined, options.signal ? { signal: options.signal } : {});
   }
 }

@@ -16,7 +16,10 @@ import { withRetries } from './retry.js';
  */
 export interface IngestOptions {
   readonly signal?: AbortSignal;
-  /** Bytes of the blob received so far, counting those a previous attempt left, as they grow. */
+  /**
+   * Bytes of the blob received so far, counting those a previous attempt left, as they grow; while another process
+   * downloads it, the bytes that process has received.
+   */
   readonly onProgress?: (bytes: number) => void;
   readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
   /** Another process is downloading this blob; we wait for it. */
@@ -83,9 +86,12 @@ export async function ingest(store: BlobStore, descriptor: Descriptor, endpoints
  */
 export async function ingestInto<H extends StreamHash>(target: IngestTarget<H>, endpoints: readonly BlobEndpoint[], options: IngestOptions): Promise<IngestResult> {
   await target.prepare();
+  const { onProgress } = options;
   const release = await acquireLock(target.lock, {
     ...(options.signal && { signal: options.signal }),
     ...(options.onWait && { onWait: options.onWait }),
+    // While another process downloads the blob, the growth of its partial file is this blob's progress.
+    ...(onProgress && { onPoll: () => void stat(target.partial).then((info) => onProgress(info.size), () => undefined) }),
   });
   try {
     if (await target.done()) return { source: 'cache', received: 0 };

@@ -194,6 +194,28 @@ describe('the shared cache', () => {
     expect(cached.nlink).toBe(1 + runs.length);
   });
 
+  test('a process that waits on the download of another reports its progress, then takes the blob from the cache', async () => {
+    // ~1.6 MB/s: the 4 MiB layer takes over 2 s, time for the second process to start and find it locked.
+    server.behaviour.throttleBytesPer10ms = 16 * 1024;
+    const cache = await tempDir();
+    const first = pullWith(cache, '-q', `${server.host}/big/app:1`);
+    const partial = join(cache, 'blobs', 'sha256', `${heavyLayer().digest.slice(7)}.partial`);
+    for (let i = 0; i < 400 && (await sizeOf(partial)) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const second = await pullWith(cache, '--json', `${server.host}/big/app:1`);
+    expect((await first).code).toBe(0);
+    expect(second.code).toBe(0);
+    const heavy = second.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as PullEvent)
+      .filter((event) => 'digest' in event && event.digest === heavyLayer().digest);
+    expect(heavy.map((event) => event.type)).toContain('blob-wait');
+    const waited = heavy.filter((e): e is Extract<PullEvent, { type: 'blob-progress' }> => e.type === 'blob-progress');
+    expect(waited.some((e) => e.bytes > 0 && e.bytes < heavyLayer().size)).toBe(true);
+    expect(heavy.at(-1)).toMatchObject({ type: 'blob-done', source: 'cache', bytes: 0 });
+    expect(server.blobRequests(heavyLayer().digest)).toHaveLength(1);
+  });
+
   test('--copy writes independent files; --no-cache leaves the cache untouched', async () => {
     const cache = await tempDir();
     const copied = await pullWith(cache, '--copy', `${server.host}/big/app:1`);

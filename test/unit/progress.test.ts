@@ -97,7 +97,7 @@ describe('progress renderers', () => {
     renderer.finish();
   });
 
-  test('tty: waits, fallbacks and retries get a line; a blob another process fetched does not count towards the rate', () => {
+  test('tty: waits, fallbacks and retries get a line; a blob another process fetches does not count towards the rate', () => {
     const { out, io } = capture(true);
     let now = 0;
     const renderer = createRenderer('tty', io, () => now);
@@ -106,6 +106,7 @@ describe('progress renderers', () => {
       resolved(2000),
       { type: 'blob-start', image: 'x', kind: 'config', digest: waited, size: 1000 },
       { type: 'blob-wait', image: 'x', kind: 'config', digest: waited },
+      { type: 'blob-progress', image: 'x', kind: 'config', digest: waited, size: 1000, bytes: 600 }, // the other process's
       { type: 'blob-start', image: 'x', kind: 'layer', digest: fetched, size: 1000 },
       { type: 'blob-fallback', image: 'x', kind: 'layer', digest: fetched, endpoint: 'https://mirror.test', reason: 'registry answered 500' },
       { type: 'blob-retry', image: 'x', kind: 'layer', digest: fetched, attempt: 1, delayMs: 250, reason: 'connection reset' },
