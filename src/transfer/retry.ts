@@ -14,11 +14,15 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 5, baseDelayMs: 250 };
 const MAX_DELAY_MS = 10_000;
+/**
+ * A server that asks for a longer wait (Docker Hub's pull rate limit asks for hours) is not waited for: retrying
+ * would only hold a build for `retries` × this long before failing anyway.
+ */
 const MAX_RETRY_AFTER_MS = 120_000;
 
 export function backoffDelay(policy: RetryPolicy, attempt: number, error: unknown, random = Math.random): number {
-  const asked = (error as FrozenError | undefined)?.retryAfterMs;
-  if (asked !== undefined) return Math.min(asked, MAX_RETRY_AFTER_MS);
+  const asked = retryAfterMs(error);
+  if (asked !== undefined) return asked;
   const ceiling = Math.min(MAX_DELAY_MS, policy.baseDelayMs * 2 ** attempt);
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
@@ -32,10 +36,14 @@ export async function withRetries<T>(
     try {
       return await task(attempt);
     } catch (error) {
-      if (!isRetryable(error) || attempt >= policy.retries) throw error;
+      if (!isRetryable(error) || attempt >= policy.retries || (retryAfterMs(error) ?? 0) > MAX_RETRY_AFTER_MS) throw error;
       const delay = backoffDelay(policy, attempt, error);
       options.onRetry?.(error, attempt + 1, delay);
       await sleep(delay, undefined, options.signal ? { signal: options.signal } : {});
     }
   }
+}
+
+function retryAfterMs(error: unknown): number | undefined {
+  return (error as FrozenError | undefined)?.retryAfterMs;
 }

@@ -118,6 +118,19 @@ describe('resume and retries', () => {
     await expectVerified(cache, result.output, big);
   });
 
+  test('429 asking for hours (a pull rate limit) fails at once, saying so, and leaves nothing behind', async () => {
+    server.behaviour.failures = [{ status: 429, retryAfter: '21600' }];
+    const cache = await tempDir();
+    const started = Date.now();
+    const result = await pullWith(cache, `${server.host}/big/app:1`);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^frozen: error: .*: blob sha256:[0-9a-f]{64}: rate limited, retry after 21600$/m);
+    expect(result.stderr).not.toMatch(/^retry /m);
+    expect(server.requests.filter((r) => r.status === 429)).toHaveLength(1);
+    expect(existsSync(result.output) ? await readdir(result.output) : []).toEqual([]);
+  });
+
   test('503 twice, then success', async () => {
     server.behaviour.failures = [{ status: 503 }, { status: 503 }];
     const cache = await tempDir();

@@ -25,9 +25,21 @@ describe('backoff', () => {
     expect(backoffDelay(policy, 20, undefined, () => 1)).toBe(10_000);
   });
 
-  test('Retry-After wins, capped at two minutes', () => {
+  test('Retry-After wins', () => {
     expect(backoffDelay(policy, 0, new FrozenError('network', 'x', { retryAfterMs: 7000 }))).toBe(7000);
-    expect(backoffDelay(policy, 0, new FrozenError('network', 'x', { retryAfterMs: 3_600_000 }))).toBe(120_000);
+    expect(backoffDelay(policy, 0, new FrozenError('network', 'x', { retryAfterMs: 120_000 }))).toBe(120_000);
+  });
+
+  test('a Retry-After over two minutes (a rate limit for hours) fails at once instead of holding the run', async () => {
+    let calls = 0;
+    const limited = () => {
+      calls++;
+      return Promise.reject(new FrozenError('network', 'rate limited, retry after 21600', { retryAfterMs: 21_600_000 }));
+    };
+    const started = Date.now();
+    await expect(withRetries(policy, limited)).rejects.toThrow('rate limited, retry after 21600');
+    expect(calls).toBe(1);
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   test('only network-kind errors are retried, and only `retries` times', async () => {
