@@ -229,6 +229,42 @@ describe('the shared cache', () => {
     expect(server.blobRequests(heavyLayer().digest)).toHaveLength(1);
   });
 
+  test('kill -9 of the process downloading a blob another one waits on: the waiter takes the lock over and resumes', async () => {
+    server.behaviour.throttleBytesPer10ms = 16 * 1024; // ~1.6 MB/s: the 4 MiB layer takes over 2 s
+    const cache = await tempDir();
+    const reference = `${server.host}/big/app:1`;
+    const env = { ...process.env, FROZEN_CACHE: cache };
+    const downloader = spawn(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', await tempDir(), reference], { stdio: 'ignore', env });
+    const killed = new Promise((resolve) => downloader.on('close', resolve));
+    const partial = join(cache, 'blobs', 'sha256', `${heavyLayer().digest.slice(7)}.partial`);
+    for (let i = 0; i < 400 && (await sizeOf(partial)) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+
+    const output = await tempDir();
+    const waiter = spawn(process.execPath, [FROZEN_BIN, 'pull', '--json', '-o', output, reference], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let stdout = '';
+    const events = () => stdout.split('\n').filter((line) => line.endsWith('}')).map((line) => JSON.parse(line) as PullEvent);
+    const waiting = new Promise<void>((resolve) =>
+      waiter.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (events().some((e) => e.type === 'blob-wait' && e.digest === heavyLayer().digest)) resolve();
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => waiter.on('close', resolve));
+    await waiting;
+    for (let i = 0; i < 400 && (await sizeOf(partial)) < 1.5 * MiB; i++) await new Promise((r) => setTimeout(r, 10));
+    downloader.kill('SIGKILL');
+    await killed;
+
+    expect(await exited).toBe(0);
+    expect(events()).toContainEqual(expect.objectContaining({ type: 'blob-done', digest: heavyLayer().digest, source: 'registry' }));
+    // The waiter's own request asked only for what the killed process had not written.
+    const gets = server.blobRequests(heavyLayer().digest);
+    expect(gets).toHaveLength(2);
+    expect(Number(/^bytes=(\d+)-$/.exec(gets[1]!.range ?? '')?.[1])).toBeGreaterThanOrEqual(1.5 * MiB);
+    expect(bytesServed(heavyLayer().digest)).toBeLessThanOrEqual(1.1 * heavyLayer().size);
+    await expectVerified(cache, output, big);
+  });
+
   test('--copy writes independent files; --no-cache leaves the cache untouched', async () => {
     const cache = await tempDir();
     const copied = await pullWith(cache, '--copy', `${server.host}/big/app:1`);
