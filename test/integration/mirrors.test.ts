@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { PullEvent } from '../../src/pull.js';
-import { runCli } from '../support/cli.js';
+import { parseEvents, runCli } from '../support/cli.js';
 import { multiLayerImage, pushImage, type BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
 import { startMirrorFront, type MirrorFront, type MirrorFrontOptions } from '../support/mirror-front.js';
@@ -41,7 +41,7 @@ async function pullJson(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Pu
   expect(result.stderr).toBe('');
   expect(result.code).toBe(0);
   expect((await loadWithSkopeo(output)).imageId).toBe(img.config.digest);
-  return result.stdout.trim().split('\n').map((line) => JSON.parse(line) as PullEvent);
+  return parseEvents(result.stdout);
 }
 
 const sources = (events: PullEvent[]) => (events.filter((e) => e.type === 'blob-done') as Done[]).map((e) => [e.source, e.endpoint]);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { layerIds, printRepositories, starterLayerJson, topLayerJson } from '../../src/layout/docker-format.js';
 import { pull, type PullEvent } from '../../src/pull.js';
-import { runCli } from '../support/cli.js';
+import { parseEvents, runCli } from '../support/cli.js';
 import { pushReplacement, snapshot, useFixtureRegistry } from '../support/fixture.js';
 import type { BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
@@ -148,7 +148,7 @@ describe('multi-platform indexes', () => {
     const plain = await runCli(['pull', '-o', await tempDir(), '--platform', 'linux/arm64', ref]);
     expect(plain.stderr).toContain(warning);
     const json = await runCli(['pull', '--json', '-o', await tempDir(), '--platform', 'linux/arm64', ref]);
-    const events = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as PullEvent);
+    const events = parseEvents(json.stdout);
     expect(events.filter((e) => e.type === 'platform-mismatch')).toEqual([{ type: 'platform-mismatch', image: ref, platform: 'linux/amd64', wanted: 'linux/arm64' }]);
     // The arm64 image by digest, wanted as arm64 (its variant v8 normalizes away): no warning.
     const arm64 = `${fixture.registry.host}/multi/app@${fixture.images.platforms.arm64.manifest.digest}`;

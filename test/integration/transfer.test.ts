@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { layerIds } from '../../src/layout/docker-format.js';
 import type { PullEvent } from '../../src/pull.js';
-import { FROZEN_BIN, runCli, runCliInTerminal } from '../support/cli.js';
+import { FROZEN_BIN, parseEvents, runCli, runCliInTerminal } from '../support/cli.js';
 import { snapshot } from '../support/fixture.js';
 import { startFlakyRegistry, type FlakyRegistry } from '../support/flaky-registry.js';
 import { image, index, layer, sha256, type BuiltImage } from '../support/images.js';
@@ -217,11 +217,7 @@ describe('the shared cache', () => {
     const second = await pullWith(cache, '--json', `${server.host}/big/app:1`);
     expect((await first).code).toBe(0);
     expect(second.code).toBe(0);
-    const heavy = second.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as PullEvent)
-      .filter((event) => 'digest' in event && event.digest === heavyLayer().digest);
+    const heavy = parseEvents(second.stdout).filter((event) => 'digest' in event && event.digest === heavyLayer().digest);
     expect(heavy.map((event) => event.type)).toContain('blob-wait');
     const waited = heavy.filter((e): e is Extract<PullEvent, { type: 'blob-progress' }> => e.type === 'blob-progress');
     expect(waited.some((e) => e.bytes > 0 && e.bytes < heavyLayer().size)).toBe(true);
@@ -242,11 +238,10 @@ describe('the shared cache', () => {
     const output = await tempDir();
     const waiter = spawn(process.execPath, [FROZEN_BIN, 'pull', '--json', '-o', output, reference], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
-    const events = () => stdout.split('\n').filter((line) => line.endsWith('}')).map((line) => JSON.parse(line) as PullEvent);
     const waiting = new Promise<void>((resolve) =>
       waiter.stdout.on('data', (chunk: Buffer) => {
         stdout += chunk.toString();
-        if (events().some((e) => e.type === 'blob-wait' && e.digest === heavyLayer().digest)) resolve();
+        if (parseEvents(stdout).some((e) => e.type === 'blob-wait' && e.digest === heavyLayer().digest)) resolve();
       }),
     );
     const exited = new Promise<number | null>((resolve) => waiter.on('close', resolve));
@@ -256,7 +251,7 @@ describe('the shared cache', () => {
     await killed;
 
     expect(await exited).toBe(0);
-    expect(events()).toContainEqual(expect.objectContaining({ type: 'blob-done', digest: heavyLayer().digest, source: 'registry' }));
+    expect(parseEvents(stdout)).toContainEqual(expect.objectContaining({ type: 'blob-done', digest: heavyLayer().digest, source: 'registry' }));
     // The waiter's own request asked only for what the killed process had not written.
     const gets = server.blobRequests(heavyLayer().digest);
     expect(gets).toHaveLength(2);
@@ -297,7 +292,7 @@ describe('the shared cache', () => {
       const fresh = await tempDir();
       const again = await runCli(['pull', '--json', '-o', output, `${server.host}/big/app:1`], { env: { FROZEN_CACHE: fresh } });
       expect([again.code, again.stderr]).toEqual([0, '']);
-      const layersDone = again.stdout.trim().split('\n').map((line) => JSON.parse(line) as PullEvent).filter((e) => e.type === 'blob-done' && e.kind === 'layer');
+      const layersDone = parseEvents(again.stdout).filter((e) => e.type === 'blob-done' && e.kind === 'layer');
       expect(layersDone.map((e) => e.type === 'blob-done' && e.source)).toEqual(big.layers.map(() => 'output'));
       await expectVerified(fresh, output, big);
     } finally {
@@ -461,7 +456,7 @@ describe('progress output', () => {
     const cache = await tempDir();
     const result = await pullWith(cache, '--json', `${server.host}/big/app:1`);
     expect(result.code).toBe(0);
-    const events = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as PullEvent);
+    const events = parseEvents(result.stdout);
     expect(events[0]).toMatchObject({ type: 'resolved', imageId: big.config.digest, layers: 2 });
     expect(events.at(-1)).toMatchObject({ type: 'image-done' });
     const done = events.filter((e): e is Extract<PullEvent, { type: 'blob-done' }> => e.type === 'blob-done');

@@ -3,6 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { PullEvent } from '../../src/pull.js';
 
 export const FROZEN_BIN = fileURLToPath(new URL('../../bin/frozen.js', import.meta.url));
 
@@ -48,4 +49,12 @@ export function runCliInTerminal(args: readonly string[], env: NodeJS.ProcessEnv
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, screen }));
   });
+}
+
+/** The events `--json` printed, one a line: every complete line, so a stream still being read may be given too. */
+export function parseEvents(stdout: string): PullEvent[] {
+  return stdout
+    .split('\n')
+    .slice(0, -1)
+    .map((line) => JSON.parse(line) as PullEvent);
 }
