@@ -1,5 +1,6 @@
 import { asFrozenError } from './errors.js';
 import type { BlobKind, PullEvent } from './pull.js';
+import type { RequestNotices } from './registry/remote.js';
 import type { IngestOptions } from './transfer/ingest.js';
 import { throttled } from './util/throttle.js';
 
@@ -28,6 +29,14 @@ export function downloadEvents(emit: (event: PullEvent) => void, blob: ReportedB
       onFallback: (endpoint, error) => emit({ type: 'blob-fallback', image, kind, digest, endpoint, reason: asFrozenError(error).message }),
     },
     flush: () => progress.flush(),
+  };
+}
+
+/** Reports an image's other requests (manifests, a tag's HEAD, v1 API calls): their retries and endpoint fallbacks. */
+export function requestEvents(emit: (event: PullEvent) => void, image: string): RequestNotices {
+  return {
+    onRetry: (error, attempt, delayMs) => emit({ type: 'request-retry', image, attempt, delayMs, reason: asFrozenError(error).message }),
+    onFallback: (endpoint, error) => emit({ type: 'request-fallback', image, endpoint, reason: asFrozenError(error).message }),
   };
 }
 

@@ -22,7 +22,7 @@ import { diffIdOf } from './transfer/decompress.js';
 import { ingest } from './transfer/ingest.js';
 import { Scheduler } from './transfer/scheduler.js';
 import { removeOrphans } from './util/process.js';
-import { countEndpoints, downloadEvents } from './pull-events.js';
+import { countEndpoints, downloadEvents, requestEvents } from './pull-events.js';
 import { pullV1Image, type FetchedLayer } from './pull-v1.js';
 import { keepConvertedImage, stageImage, type LayerDecompression } from './stage.js';
 
@@ -79,6 +79,8 @@ export type PullEvent =
   | { type: 'blob-retry'; image: string; kind: BlobKind; digest: string; attempt: number; delayMs: number; reason: string }
   | { type: 'blob-wait'; image: string; kind: BlobKind; digest: string }
   | { type: 'blob-fallback'; image: string; kind: BlobKind; digest: string; endpoint: string; reason: string }
+  | { type: 'request-retry'; image: string; attempt: number; delayMs: number; reason: string }
+  | { type: 'request-fallback'; image: string; endpoint: string; reason: string }
   | { type: 'blob-done'; image: string; kind: BlobKind; digest: string; size: number; source: BlobSource; bytes: number; endpoint?: string }
   | { type: 'tag-moved'; image: string; locked: string; current: string }
   | { type: 'platform-mismatch'; image: string; platform: string; wanted: string }
@@ -383,9 +385,10 @@ export interface StagedPull {
 
 /** A v2 image, or with `protocol: 'v1'` a v1 one; `auto` turns to v1 when v2 does not know the image and the host speaks only v1. */
 async function pullOne(ref: ImageReference, context: PullContext, locked?: LockedImage): Promise<StagedPull> {
-  if (context.protocol === 'v1') return pullV1Image(ref, context.session.v1(ref), context);
+  const notices = requestEvents(context.emit, ref.original);
+  if (context.protocol === 'v1') return pullV1Image(ref, context.session.v1(ref, notices), context);
   try {
-    return await pullV2Image(ref, context, locked);
+    return await pullV2Image(ref, context, context.session.remote(ref, notices), locked);
   } catch (error) {
     const v1 =
       context.protocol === 'auto' &&
@@ -393,13 +396,12 @@ async function pullOne(ref: ImageReference, context: PullContext, locked?: Locke
       !context.offline &&
       asFrozenError(error).kind === 'not-found' &&
       (await context.session.speaksOnlyV1(ref.registry, context.signal).catch(() => false));
-    if (v1) return pullV1Image(ref, context.session.v1(ref), context);
+    if (v1) return pullV1Image(ref, context.session.v1(ref, notices), context);
     throw error;
   }
 }
 
-async function pullV2Image(ref: ImageReference, context: PullContext, locked?: LockedImage): Promise<StagedPull> {
-  const remote = context.session.remote(ref);
+async function pullV2Image(ref: ImageReference, context: PullContext, remote: Remote, locked?: LockedImage): Promise<StagedPull> {
   const resolved = locked
     ? await resolveLocked(ref, locked, remote, context)
     : await resolveImage(ref, remote, context.platform, context.signal, manifestCache(context));

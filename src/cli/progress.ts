@@ -184,14 +184,27 @@ function liveLines(live: ReadonlyMap<string, LiveBlob>, { rows, columns }: Termi
 function notice(event: PullEvent): string | undefined {
   switch (event.type) {
     case 'blob-retry':
-      return `retry  ${shortDigest(event.digest)} in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`;
+      return retryLine(shortDigest(event.digest), event);
+    case 'request-retry':
+      return retryLine(event.image, event);
     case 'blob-wait':
       return waitLine(event.digest);
     case 'blob-fallback':
-      return `fall   ${shortDigest(event.digest)}: ${event.endpoint} failed (${event.reason}); trying the next`;
+      return fallLine(shortDigest(event.digest), event);
+    case 'request-fallback':
+      return fallLine(event.image, event);
     default:
       return warning(event);
   }
+}
+
+/** A retry of a blob (named by its short digest) or of an image's other requests (named by the image). */
+function retryLine(subject: string, { delayMs, attempt, reason }: { delayMs: number; attempt: number; reason: string }): string {
+  return `retry  ${subject} in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt}): ${reason}`;
+}
+
+function fallLine(subject: string, { endpoint, reason }: { endpoint: string; reason: string }): string {
+  return `fall   ${subject}: ${endpoint} failed (${reason}); trying the next`;
 }
 
 function waitLine(digest: string): string {

@@ -37,6 +37,15 @@ export class MirrorHealth {
   }
 }
 
+/**
+ * Told of the retries of requests that are not blob downloads (manifests, a tag's HEAD, sizes), and of each move
+ * to the next endpoint; blob downloads report their own (`IngestOptions`).
+ */
+export interface RequestNotices {
+  readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  readonly onFallback?: (endpoint: string, error: unknown) => void;
+}
+
 /** Failures of a tag's HEAD that a GET of the tag would meet just the same. */
 const FINAL_HEAD_FAILURES = new Set<ErrorKind>(['network', 'tls', 'auth', 'aborted']);
 
@@ -58,6 +67,7 @@ export class Remote {
     private readonly retry: RetryPolicy,
     /** For the `urls` of foreign layers, which are no endpoint's. */
     private readonly transport: Transport,
+    private readonly notices: RequestNotices = {},
   ) {}
 
   private get upstream(): RegistryClient {
@@ -90,8 +100,9 @@ export class Remote {
     if (trustedMirrors.length > 0) {
       try {
         return await fetchFrom(trustedMirrors, reference, undefined);
-      } catch {
-        // resolve upstream, below
+      } catch (error) {
+        if (asFrozenError(error).kind === 'aborted') throw error;
+        this.notices.onFallback?.(trustedMirrors.at(-1)!.endpoint.name, error); // the tag is resolved upstream, below
       }
     }
     let digest: Digest | undefined;
@@ -139,7 +150,7 @@ export class Remote {
 
   /** What a tag points to now (HEAD upstream); undefined when the registry does not say. */
   currentDigest(tag: string, head: ManifestSource<unknown>['head'], signal?: AbortSignal): Promise<Digest | undefined> {
-    return withRetries(this.retry, () => head(this.upstream, tag), signal ? { signal } : {});
+    return withRetries(this.retry, () => head(this.upstream, tag), this.retryOptions(signal));
   }
 
   /** A blob's size, from the first endpoint that knows it. */
@@ -196,14 +207,19 @@ export class Remote {
     let last: unknown;
     for (const client of clients) {
       try {
-        const value = await withRetries(this.policy(client), () => run(client), signal ? { signal } : {});
+        const value = await withRetries(this.policy(client), () => run(client), this.retryOptions(signal));
         return { value, endpoint: client.endpoint.name };
       } catch (error) {
         if (asFrozenError(error).kind === 'aborted') throw error;
         this.health.failed(client);
+        if (client !== clients.at(-1)) this.notices.onFallback?.(client.endpoint.name, error);
         last = error;
       }
     }
     throw last ?? new FrozenError('network', 'no endpoint left to try');
+  }
+
+  private retryOptions(signal: AbortSignal | undefined) {
+    return { ...(signal && { signal }), ...(this.notices.onRetry && { onRetry: this.notices.onRetry }) };
   }
 }

@@ -7,7 +7,7 @@ import { Authorizer } from './auth.js';
 import { RegistryClient } from './client.js';
 import { CredentialStore, type Credentials } from './credentials.js';
 import { endpointsFor, loadMirrors, type Endpoint, type MirrorMap } from './mirrors.js';
-import { MirrorHealth, Remote } from './remote.js';
+import { MirrorHealth, Remote, type RequestNotices } from './remote.js';
 import { Transport } from './transport.js';
 import { speaksOnlyV1, V1Registry } from './v1.js';
 
@@ -84,17 +84,17 @@ export class RegistrySession {
   }
 
   /** The image's repository through its endpoints: mirrors in order, then the registry. */
-  remote(ref: ImageReference): Remote {
+  remote(ref: ImageReference, notices?: RequestNotices): Remote {
     const clients = endpointsFor(ref.registry, this.mirrors).map(
       (endpoint) => new RegistryClient(endpoint, ref.repository, this.transport, this.authorizerFor(endpoint, ref.registry, ref.repository)),
     );
-    return new Remote(clients, this.health, this.retry, this.transport);
+    return new Remote(clients, this.health, this.retry, this.transport, notices);
   }
 
   /** The image's repository on a v1 registry (mirrors do not apply: they are v2). */
-  v1(ref: ImageReference): V1Registry {
+  v1(ref: ImageReference, notices?: RequestNotices): V1Registry {
     const registry = ref.registry;
-    return new V1Registry(this.transport, registry, ref.repository, async () => this.credentials ?? this.store.lookup(registry, ref.repository), this.retry);
+    return new V1Registry(this.transport, registry, ref.repository, async () => this.credentials ?? this.store.lookup(registry, ref.repository), this.retry, notices);
   }
 
   /** Whether the registry speaks only v1 (asked once per run). */

@@ -4,7 +4,7 @@ import { parseJson } from '../util/json-file.js';
 import { readLimited } from '../util/read-limited.js';
 import type { CredentialSource } from './auth.js';
 import { expectBlobResponse, rangeFrom, responseError } from './client.js';
-import type { BlobEndpoint } from './remote.js';
+import type { BlobEndpoint, RequestNotices } from './remote.js';
 import { header, type HttpResponse, type Transport } from './transport.js';
 
 /**
@@ -59,6 +59,7 @@ export class V1Registry {
     private readonly repository: string,
     private readonly credentials: CredentialSource,
     private readonly retry: RetryPolicy,
+    private readonly notices: RequestNotices = {},
   ) {
     this.indexHost = registry === 'docker.io' ? DOCKER_HUB_INDEX : registry;
   }
@@ -138,11 +139,12 @@ export class V1Registry {
             if (response.statusCode !== 200) throw await responseError(response, `${method} ${path}`);
             return response;
           },
-          signal ? { signal } : {},
+          { ...(signal && { signal }), ...(this.notices.onRetry && { onRetry: this.notices.onRetry }) },
         );
       } catch (error) {
         failure = error;
         if (!(error instanceof FrozenError && error.kind === 'network')) throw error;
+        if (host !== endpoints.at(-1)) this.notices.onFallback?.(host, error);
       }
     }
     throw failure;

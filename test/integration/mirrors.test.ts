@@ -71,6 +71,12 @@ describe('falling back from a broken mirror', () => {
     const events = await pullJson(['--mirror', `${upstream.host}=${mirror.url}`, ref()]);
     expect(sources(events).every(([source]) => source === 'registry')).toBe(true);
     expect(events.filter((e) => e.type === 'blob-fallback').length).toBeGreaterThan(0);
+    // The manifest, fetched by digest once upstream has resolved the tag, falls back too, and says so (a mirror
+    // that corrupts only blobs serves the manifest).
+    const manifestFallbacks = events.filter((e) => e.type === 'request-fallback');
+    expect(manifestFallbacks).toEqual(
+      mode === 'corrupt' ? [] : [{ type: 'request-fallback', image: ref(), endpoint: mirror.url, reason: expect.stringMatching(/^manifest sha256:[0-9a-f]{64}: /) }],
+    );
     if (mode === 'corrupt') {
       const fallbacks = events.filter((e) => e.type === 'blob-fallback') as Extract<PullEvent, { type: 'blob-fallback' }>[];
       expect(fallbacks.every((e) => /digest or size mismatch/.test(e.reason))).toBe(true);

@@ -36,7 +36,7 @@ afterAll(async () => server?.stop());
 
 beforeEach(() => {
   server.requests.length = 0;
-  Object.assign(server.behaviour, { range: 'honor', resets: { count: 0, afterBytes: 0 }, failures: [], throttleBytesPer10ms: 0 });
+  Object.assign(server.behaviour, { range: 'honor', resets: { count: 0, afterBytes: 0 }, failures: [], manifestFailures: [], throttleBytesPer10ms: 0 });
 });
 
 const heavyLayer = () => big.layers[1]!;
@@ -44,7 +44,7 @@ const heavyLayer = () => big.layers[1]!;
 async function pullWith(cache: string, ...args: string[]) {
   const output = await tempDir();
   const result = await runCli(['pull', '-o', output, ...args], { env: { FROZEN_CACHE: cache } });
-  return { ...result, output };
+  return { ...result, output, cache };
 }
 
 /** The cache holds exactly verified blobs, and the output loads with the right image ID. */
@@ -138,6 +138,23 @@ describe('resume and retries', () => {
     expect(result.code).toBe(0);
     expect(server.requests.filter((r) => r.status === 503)).toHaveLength(2);
     await expectVerified(cache, result.output, big);
+  });
+
+  test('a manifest answered 503 twice: retried, and each retry reported, in plain lines and in --json', async () => {
+    const ref = `${server.host}/big/app:1`;
+    server.behaviour.manifestFailures = [{ status: 503 }, { status: 503 }];
+    const plain = await pullWith(await tempDir(), ref);
+    expect(plain.code).toBe(0);
+    const retries = plain.stderr.split('\n').filter((line) => line.startsWith('retry '));
+    expect(retries).toEqual([1, 2].map((n) => expect.stringMatching(new RegExp(`^retry  ${ref} in [\\d.]+ s \\(attempt ${n}\\): manifest 1: registry answered 503`))));
+    await expectVerified(plain.cache, plain.output, big);
+
+    server.behaviour.manifestFailures = [{ status: 503 }, { status: 503 }];
+    const json = await pullWith(await tempDir(), '--json', ref);
+    expect(json.code).toBe(0);
+    const events = parseEvents(json.stdout).filter((e) => e.type === 'request-retry');
+    expect(events).toEqual([1, 2].map((attempt) => ({ type: 'request-retry', image: ref, attempt, delayMs: expect.any(Number), reason: expect.stringMatching(/^manifest 1: registry answered 503/) })));
+    expect(server.requests.filter((r) => r.path.includes('/manifests/') && r.status === 503)).toHaveLength(4);
   });
 
   test('503 for longer than --retries allows: a clear error, no blob in the cache, no output', async () => {

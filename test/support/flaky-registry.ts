@@ -24,6 +24,8 @@ export interface FlakyBehaviour {
   resets: { count: number; afterBytes: number };
   /** Statuses to answer blob GETs with before serving them, in order (e.g. 503, 503, or 429 with Retry-After). */
   failures: { status: number; retryAfter?: string }[];
+  /** The same for manifest requests (GET and HEAD). */
+  manifestFailures: { status: number; retryAfter?: string }[];
   /** Bytes per 10 ms for large blobs; 0 for full speed. */
   throttleBytesPer10ms: number;
 }
@@ -46,7 +48,7 @@ export async function startFlakyRegistry(): Promise<FlakyRegistry> {
   const manifests = new Map<string, Blob>();
   const blobs = new Map<string, Buffer>();
   const requests: ServedRequest[] = [];
-  const behaviour: FlakyBehaviour = { range: 'honor', resets: { count: 0, afterBytes: 0 }, failures: [], throttleBytesPer10ms: 0 };
+  const behaviour: FlakyBehaviour = { range: 'honor', resets: { count: 0, afterBytes: 0 }, failures: [], manifestFailures: [], throttleBytesPer10ms: 0 };
 
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
@@ -58,18 +60,22 @@ export async function startFlakyRegistry(): Promise<FlakyRegistry> {
       if (body) record.bytes += body.length;
       res.end(body);
     };
+    const sendFailure = ({ status, retryAfter }: { status: number; retryAfter?: string }) =>
+      send(status, retryAfter ? { 'retry-after': retryAfter } : {}, Buffer.from('try later'));
     if (path === '/v2/') return send(200, {});
     const manifest = /^\/v2\/(.+)\/manifests\/(.+)$/.exec(path);
     if (manifest) {
       const found = manifests.get(`${manifest[1]}:${manifest[2]}`);
       if (!found) return send(404, { 'content-type': 'application/json' }, Buffer.from('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}'));
+      const failure = behaviour.manifestFailures.shift();
+      if (failure) return sendFailure(failure);
       return send(200, { 'content-type': found.mediaType, 'docker-content-digest': found.digest }, found.bytes);
     }
     const blob = /^\/v2\/.+\/blobs\/(.+)$/.exec(path);
     const body = blob && blobs.get(blob[1]!);
     if (!body) return send(404, {}, Buffer.from('{"errors":[{"code":"BLOB_UNKNOWN"}]}'));
     const failure = behaviour.failures.shift();
-    if (failure) return send(failure.status, failure.retryAfter ? { 'retry-after': failure.retryAfter } : {}, Buffer.from('try later'));
+    if (failure) return sendFailure(failure);
     serveBlob(req, res, body, record, behaviour);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
