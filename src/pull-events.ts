@@ -14,7 +14,7 @@ export interface ReportedBlob {
 
 /**
  * Announces a download (`blob-start`) and gives the ingest options that report it: progress (throttled; `flush`
- * sends the last value), retries, waits on another process and endpoint fallbacks.
+ * sends the last value), retries, resumes, waits on another process and endpoint fallbacks.
  */
 export function downloadEvents(emit: (event: PullEvent) => void, blob: ReportedBlob, signal?: AbortSignal): { options: IngestOptions; flush(): void } {
   const { image, kind, digest, size } = blob;
@@ -25,6 +25,7 @@ export function downloadEvents(emit: (event: PullEvent) => void, blob: ReportedB
       ...(signal && { signal }),
       onProgress: progress,
       onRetry: (error, attempt, delayMs) => emit({ type: 'blob-retry', image, kind, digest, attempt, delayMs, reason: asFrozenError(error).message }),
+      onResume: (offset) => emit({ type: 'blob-resume', image, kind, digest, size, offset }),
       onWait: () => emit({ type: 'blob-wait', image, kind, digest }),
       onFallback: (endpoint, error) => emit({ type: 'blob-fallback', image, kind, digest, endpoint, reason: asFrozenError(error).message }),
     },

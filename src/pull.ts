@@ -76,6 +76,7 @@ export type PullEvent =
   | { type: 'resolved'; image: string; digest: string; manifestDigest: string; imageId: string; platform?: string; layers: number; bytes: number; endpoint: string }
   | { type: 'blob-start'; image: string; kind: BlobKind; digest: string; size: number }
   | { type: 'blob-progress'; image: string; kind: BlobKind; digest: string; size: number; bytes: number }
+  | { type: 'blob-resume'; image: string; kind: BlobKind; digest: string; size: number; offset: number }
   | { type: 'blob-retry'; image: string; kind: BlobKind; digest: string; attempt: number; delayMs: number; reason: string }
   | { type: 'blob-wait'; image: string; kind: BlobKind; digest: string }
   | { type: 'blob-fallback'; image: string; kind: BlobKind; digest: string; endpoint: string; reason: string }

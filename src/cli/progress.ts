@@ -120,9 +120,17 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
         case 'blob-progress': {
           const blob = live.get(event.digest);
           if (blob) {
-            if (!blob.waiting) receivedBytes += event.bytes - blob.bytes;
+            // Bytes thrown away (a server that ignored Range: the blob starts over) were received all the same.
+            if (!blob.waiting) receivedBytes += Math.max(0, event.bytes - blob.bytes);
             blob.bytes = event.bytes;
           }
+          break;
+        }
+        case 'blob-resume': {
+          // The bytes on disk were received earlier (by another run, or counted already): not towards the rate.
+          const blob = live.get(event.digest);
+          if (blob) blob.bytes = event.offset;
+          finished.push(resumeLine(event));
           break;
         }
         case 'blob-wait': {
@@ -187,6 +195,8 @@ function notice(event: PullEvent): string | undefined {
       return retryLine(shortDigest(event.digest), event);
     case 'request-retry':
       return retryLine(event.image, event);
+    case 'blob-resume':
+      return resumeLine(event);
     case 'blob-wait':
       return waitLine(event.digest);
     case 'blob-fallback':
@@ -205,6 +215,10 @@ function retryLine(subject: string, { delayMs, attempt, reason }: { delayMs: num
 
 function fallLine(subject: string, { endpoint, reason }: { endpoint: string; reason: string }): string {
   return `fall   ${subject}: ${endpoint} failed (${reason}); trying the next`;
+}
+
+function resumeLine({ digest, offset, size }: { digest: string; offset: number; size: number }): string {
+  return `resume ${shortDigest(digest)} at ${formatBytes(offset)} of ${formatBytes(size)}`;
 }
 
 function waitLine(digest: string): string {

@@ -22,6 +22,8 @@ export interface IngestOptions {
    */
   readonly onProgress?: (bytes: number) => void;
   readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  /** The server honoured a Range request: the download continues after `offset` bytes already on disk. */
+  readonly onResume?: (offset: number) => void;
   /** Another process is downloading this blob; we wait for it. */
   readonly onWait?: () => void;
   /** An endpoint failed (why) and the next one will be tried. */
@@ -141,6 +143,7 @@ async function attempt<H extends StreamHash>(target: IngestTarget<H>, openBlob: 
     throw new FrozenError('network', `${target.name}: the server answered Range: bytes=${offset}- with ${describeRange(response)}; starting over`);
   }
   const resumedFrom = offset;
+  if (resumedFrom > 0) options.onResume?.(resumedFrom);
   options.onProgress?.(offset);
   offset = await appendBody(
     response,

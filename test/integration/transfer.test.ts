@@ -199,7 +199,9 @@ describe('interruption', () => {
     expect(again.code).toBe(0);
     const gets = server.blobRequests(heavyLayer().digest);
     expect(gets.at(-1)!.range).toMatch(/^bytes=(\d+)-$/);
-    expect(Number(/^bytes=(\d+)-$/.exec(gets.at(-1)!.range!)![1])).toBeGreaterThanOrEqual(kept);
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets.at(-1)!.range!)![1]);
+    expect(resumedAt).toBeGreaterThanOrEqual(kept);
+    expect(again.stderr).toContain(`resume ${heavyLayer().digest.slice(7, 19)} at ${(resumedAt / 1e6).toFixed(1)} MB of 4.2 MB\n`);
     expect(bytesServed(heavyLayer().digest)).toBeLessThanOrEqual(1.1 * heavyLayer().size);
     expect(await snapshot(output)).toEqual(await snapshot(clean.output));
     await expectVerified(cache, output, big);
@@ -269,10 +271,12 @@ describe('the shared cache', () => {
 
     expect(await exited).toBe(0);
     expect(parseEvents(stdout)).toContainEqual(expect.objectContaining({ type: 'blob-done', digest: heavyLayer().digest, source: 'registry' }));
-    // The waiter's own request asked only for what the killed process had not written.
+    // The waiter's own request asked only for what the killed process had not written, and said so.
     const gets = server.blobRequests(heavyLayer().digest);
     expect(gets).toHaveLength(2);
-    expect(Number(/^bytes=(\d+)-$/.exec(gets[1]!.range ?? '')?.[1])).toBeGreaterThanOrEqual(1.5 * MiB);
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1]!.range ?? '')?.[1]);
+    expect(resumedAt).toBeGreaterThanOrEqual(1.5 * MiB);
+    expect(parseEvents(stdout)).toContainEqual({ type: 'blob-resume', image: reference, kind: 'layer', digest: heavyLayer().digest, size: heavyLayer().size, offset: resumedAt });
     expect(bytesServed(heavyLayer().digest)).toBeLessThanOrEqual(1.1 * heavyLayer().size);
     await expectVerified(cache, output, big);
   });

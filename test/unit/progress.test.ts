@@ -128,6 +128,46 @@ describe('progress renderers', () => {
     renderer.finish();
   });
 
+  test('tty: a resumed blob gets a line and starts at the bytes on disk, which are not this run\'s rate', () => {
+    const { out, io } = capture(true);
+    let now = 0;
+    const renderer = createRenderer('tty', io, () => now);
+    const events: PullEvent[] = [
+      resolved(1000),
+      { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
+      { type: 'blob-resume', image: 'x', kind: 'layer', digest, size: 1000, offset: 600 },
+      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 600 },
+      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 800 },
+    ];
+    events.forEach(renderer.onEvent);
+    now = 1000;
+    vi.advanceTimersByTime(100);
+    expect(out.stderr.split('\n').slice(1, -1)).toEqual([
+      'resume abababababab at 600 B of 1.0 KB',
+      'layer  abababababab [===================     ] 800 B/1.0 KB',
+      'total  800 B/1.0 KB  200 B/s  ETA 1s',
+    ]);
+    renderer.finish();
+  });
+
+  test('tty: a blob that starts over (a server that ignored Range) keeps the bytes it received in the rate', () => {
+    const { out, io } = capture(true);
+    let now = 0;
+    const renderer = createRenderer('tty', io, () => now);
+    const events: PullEvent[] = [
+      resolved(1000),
+      { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
+      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 400 },
+      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 0 },
+      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 100 },
+    ];
+    events.forEach(renderer.onEvent);
+    now = 1000;
+    vi.advanceTimersByTime(100);
+    expect(out.stderr.split('\n').at(-2)).toBe('total  100 B/1.0 KB  500 B/s  ETA 2s');
+    renderer.finish();
+  });
+
   test('plain: at most one progress line per blob every 5 s, no escape sequences', () => {
     const { out, io } = capture(false);
     let now = 0;
