@@ -33,13 +33,15 @@ export function cacheCommand(io: Io, setExitCode: (code: number) => void): Comma
 
   command
     .command('du')
-    .description('total size of the cache')
+    .description('total size of the cache, and of the partial downloads in it')
     .option(cacheOption, cacheHelp)
     .action(
       run(async (store) => {
         const blobs = await store.list();
-        const total = blobs.reduce((sum, blob) => sum + blob.size, 0);
-        io.stdout(`${counted(blobs.length, 'blob')}, ${formatBytes(total)} (${total} bytes) in ${store.root}\n`);
+        const total = sizeOf(blobs);
+        const partials = await store.partials();
+        const unfinished = partials.length > 0 ? `; ${counted(partials.length, 'partial download')}, ${formatBytes(sizeOf(partials))}` : '';
+        io.stdout(`${counted(blobs.length, 'blob')}, ${formatBytes(total)} (${total} bytes) in ${store.root}${unfinished}\n`);
         return EXIT_OK;
       }),
     );
@@ -62,7 +64,7 @@ export function cacheCommand(io: Io, setExitCode: (code: number) => void): Comma
 
   command
     .command('prune')
-    .description('remove blobs unused for a while, or the least recently used down to a size; with no option, everything')
+    .description('remove blobs and partial downloads unused for a while, or the least recently used down to a size; with no option, everything')
     .option(cacheOption, cacheHelp)
     .option('--older-than <duration>', 'remove blobs not used for this long (e.g. 30d, 12h)', parseDuration)
     .option('--max-size <size>', 'then remove least recently used blobs until the cache is at most this big (e.g. 10GB)', parseSize)
@@ -72,13 +74,16 @@ export function cacheCommand(io: Io, setExitCode: (code: number) => void): Comma
           ...(flags.olderThan !== undefined && { olderThanMs: flags.olderThan }),
           ...(flags.maxSize !== undefined && { maxBytes: flags.maxSize }),
         });
-        const freed = removed.reduce((sum, blob) => sum + blob.size, 0);
-        io.stdout(`removed ${counted(removed.length, 'blob')}, freed ${formatBytes(freed)}\n`);
+        const freed = sizeOf(removed.blobs) + sizeOf(removed.partials);
+        const unfinished = removed.partials.length > 0 ? ` and ${counted(removed.partials.length, 'partial download')}` : '';
+        io.stdout(`removed ${counted(removed.blobs.length, 'blob')}${unfinished}, freed ${formatBytes(freed)}\n`);
         return EXIT_OK;
       }),
     );
   return command;
 }
+
+const sizeOf = (files: readonly { readonly size: number }[]) => files.reduce((sum, file) => sum + file.size, 0);
 
 interface CacheFlags {
   cache?: string;

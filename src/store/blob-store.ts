@@ -5,9 +5,10 @@ import { digestOf, parseDigest, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { markInUse, oldestUse } from './in-use.js';
+import { isHeld } from './lock.js';
 import { readV1Record } from './v1-record.js';
 import { fileMatches } from './verify-file.js';
-import { exists, placeFile, writeFileAtomic } from '../util/files.js';
+import { placeFile, writeFileAtomic } from '../util/files.js';
 
 /**
  * The content-addressed cache: `blobs/<algorithm>/<hex>` holds only verified blobs (they enter by rename), with
@@ -19,6 +20,17 @@ export interface CachedBlob {
   /** Last time a pull used it (the file's mtime, refreshed on use). */
   readonly lastUsed: Date;
   readonly path: string;
+}
+
+/**
+ * A download not finished: `blobs/<algorithm>/<hex>.partial`, or `v1/<registry>/<image ID>.partial` for a v1 layer,
+ * beside the `.lock` of the process working on it, if any. The next pull resumes it.
+ */
+export interface PartialDownload {
+  readonly path: string;
+  readonly size: number;
+  /** Its last write. */
+  readonly lastUsed: Date;
 }
 
 export class BlobStore {
@@ -134,6 +146,22 @@ export class BlobStore {
     return blobs.sort((a, b) => a.digest.value.localeCompare(b.digest.value));
   }
 
+  /** Partial downloads, whether or not a process is working on them. */
+  async partials(): Promise<PartialDownload[]> {
+    const partials: PartialDownload[] = [];
+    for (const area of ['blobs', 'v1']) {
+      for (const folder of await readdir(join(this.root, area)).catch(() => [])) {
+        for (const name of await readdir(join(this.root, area, folder)).catch(() => [])) {
+          if (!name.endsWith('.partial')) continue;
+          const path = join(this.root, area, folder, name);
+          const info = await stat(path).catch(() => undefined);
+          if (info?.isFile()) partials.push({ path, size: info.size, lastUsed: info.mtime });
+        }
+      }
+    }
+    return partials;
+  }
+
   /** Re-hashes every blob; removes and returns those whose bytes no longer match their name. */
   async verify(onBlob?: (blob: CachedBlob, ok: boolean) => void): Promise<CachedBlob[]> {
     const corrupt: CachedBlob[] = [];
@@ -149,48 +177,49 @@ export class BlobStore {
   }
 
   /**
-   * Removes blobs unused for longer than `olderThanMs`, then the least recently used until the total is at most
-   * `maxBytes`. With neither, removes everything. Partial downloads nobody is working on go too, and v1 layer
-   * records whose blob is gone.
+   * Removes blobs and partial downloads unused for longer than `olderThanMs` (a partial's use is its last write),
+   * then the least recently used until the total is at most `maxBytes`. With neither, removes everything. Spared:
+   * blobs running pulls may use, and partials a live process holds the lock of. v1 layer records whose blob is
+   * gone go too.
    */
-  async prune(options: { olderThanMs?: number; maxBytes?: number; now?: number } = {}): Promise<CachedBlob[]> {
+  async prune(options: { olderThanMs?: number; maxBytes?: number; now?: number } = {}): Promise<{ blobs: CachedBlob[]; partials: PartialDownload[] }> {
     const started = Date.now();
     const now = options.now ?? started;
     // Blobs used since the oldest running pull began, or since this prune began, may be about to be placed.
     const inUseSince = Math.min((await oldestUse(this.inUseFolder)) ?? started, started);
-    const inUse = async (blob: CachedBlob) => {
-      const info = await stat(blob.path).catch(() => undefined);
+    type Entry = { blob: CachedBlob } | { partial: PartialDownload };
+    const inUse = async (entry: Entry) => {
+      if ('partial' in entry) return isHeld(entry.partial.path.replace(/\.partial$/, '.lock'));
+      const info = await stat(entry.blob.path).catch(() => undefined);
       // A time in the future is no pull's touch (another host's clock, a restored file): it does not protect.
       return info !== undefined && info.mtimeMs >= inUseSince && info.mtimeMs <= Date.now() + CLOCK_SLACK_MS;
     };
-    const byAge = (await this.list()).sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
+    const details = (entry: Entry) => ('blob' in entry ? entry.blob : entry.partial);
+    const entries: Entry[] = [...(await this.list()).map((blob) => ({ blob })), ...(await this.partials()).map((partial) => ({ partial }))];
+    const byAge = entries.sort((a, b) => details(a).lastUsed.getTime() - details(b).lastUsed.getTime());
     const everything = options.olderThanMs === undefined && options.maxBytes === undefined;
-    let total = byAge.reduce((sum, blob) => sum + blob.size, 0);
-    const removed: CachedBlob[] = [];
-    for (const blob of byAge) {
-      const tooOld = options.olderThanMs !== undefined && now - blob.lastUsed.getTime() > options.olderThanMs;
+    let total = byAge.reduce((sum, entry) => sum + details(entry).size, 0);
+    const removed = { blobs: [] as CachedBlob[], partials: [] as PartialDownload[] };
+    for (const entry of byAge) {
+      const { path, size, lastUsed } = details(entry);
+      const tooOld = options.olderThanMs !== undefined && now - lastUsed.getTime() > options.olderThanMs;
       const tooBig = options.maxBytes !== undefined && total > options.maxBytes;
-      if ((!everything && !tooOld && !tooBig) || (await inUse(blob))) continue;
-      await rm(blob.path, { force: true });
-      total -= blob.size;
-      removed.push(blob);
+      if ((!everything && !tooOld && !tooBig) || (await inUse(entry))) continue;
+      await rm(path, { force: true });
+      total -= size;
+      if ('blob' in entry) removed.blobs.push(entry.blob);
+      else removed.partials.push(entry.partial);
     }
-    await this.removeLeftovers('blobs', async () => false);
-    await this.removeLeftovers('v1', async (record) => !(await this.recordedBlobExists(record)));
+    await this.removeOrphanedRecords();
     return removed;
   }
 
-  /**
-   * In each folder below `area`: partials no process holds a lock for, and `.json` records (v1 layers) that
-   * `orphaned` says point at nothing.
-   */
-  private async removeLeftovers(area: string, orphaned: (record: string) => Promise<boolean>): Promise<void> {
-    for (const folder of await readdir(join(this.root, area)).catch(() => [])) {
-      for (const name of await readdir(join(this.root, area, folder)).catch(() => [])) {
-        const path = join(this.root, area, folder, name);
-        const inUse = await exists(path.replace(/\.partial$/, '.lock'));
-        const leftover = name.endsWith('.partial') ? !inUse : name.endsWith('.json') && (await orphaned(path));
-        if (leftover) await rm(path, { force: true });
+  /** v1 layer records (`v1/<folder>/<id>.json`) whose blob is gone. */
+  private async removeOrphanedRecords(): Promise<void> {
+    for (const folder of await readdir(join(this.root, 'v1')).catch(() => [])) {
+      for (const name of await readdir(join(this.root, 'v1', folder)).catch(() => [])) {
+        const path = join(this.root, 'v1', folder, name);
+        if (name.endsWith('.json') && !(await this.recordedBlobExists(path))) await rm(path, { force: true });
       }
     }
   }

@@ -81,6 +81,12 @@ export function heartbeat(path: string, staleMs: number): () => void {
   return () => clearInterval(timer);
 }
 
+/** Whether a live process holds the lock: it exists and is not stale. */
+export async function isHeld(path: string, staleMs = DEFAULT_STALE_MS): Promise<boolean> {
+  const owner = await readOwner(path);
+  return owner !== 'gone' && !(await isStale(path, owner, staleMs));
+}
+
 /** The lock's owner, undefined if unreadable (being written), 'gone' if the file vanished. */
 async function readOwner(path: string): Promise<LockOwner | undefined | 'gone'> {
   try {

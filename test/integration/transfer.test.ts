@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { layerIds } from '../../src/layout/docker-format.js';
@@ -393,15 +393,37 @@ describe('the shared cache', () => {
     expect((await runCli(['cache', 'du'], env)).stdout).toContain(`4 blobs, `);
     expect((await runCli(['cache', 'du'], env)).stdout).toContain(`(${total} bytes)`);
 
+    // Partial downloads: two last written long ago (a blob's and a v1 layer's), one of them with a live lock (this
+    // process's), and one written just now.
+    const longAgo = new Date(Date.now() - 40 * 86400e3);
+    const partial = async (path: string, size: number, time = new Date()) => {
+      await mkdir(join(path, '..'), { recursive: true });
+      await writeFile(path, Buffer.alloc(size));
+      await utimes(path, time, time);
+      return path;
+    };
+    const blobPartial = (hex: string) => join(cache, 'blobs', 'sha256', `${hex}.partial`);
+    await partial(blobPartial('1'.repeat(64)), 1000, longAgo);
+    await partial(join(cache, 'v1', 'registry.test', `${'2'.repeat(64)}.partial`), 500, longAgo);
+    const held = await partial(blobPartial('3'.repeat(64)), 1000, longAgo);
+    await writeFile(held.replace(/partial$/, 'lock'), JSON.stringify({ pid: process.pid, host: hostname(), token: 'test' }));
+    const fresh = await partial(blobPartial('4'.repeat(64)), 2000);
+    expect((await runCli(['cache', 'du'], env)).stdout).toMatch(/ bytes\) in .*; 4 partial downloads, 4\.5 KB\n$/);
+
     const at = (blob: { digest: string }, time: Date) => utimes(join(cache, 'blobs', 'sha256', blob.digest.slice(7)), time, time);
-    await at(big.config, new Date(Date.now() - 40 * 86400e3));
+    await at(big.config, longAgo);
     await at(heavyLayer(), new Date(Date.now() + 3600e3)); // the most recently used
-    expect((await runCli(['cache', 'prune', '--older-than', '30d'], env)).stdout).toMatch(/^removed 1 blob/);
-    // Least recently used first, until the cache fits: the manifest and the base layer go, the heavy layer stays.
-    expect((await runCli(['cache', 'prune', '--max-size', `${heavyLayer().size}`], env)).stdout).toMatch(/^removed 2 blobs/);
+    expect((await runCli(['cache', 'prune', '--older-than', '30d'], env)).stdout).toMatch(/^removed 1 blob and 2 partial downloads, freed /);
+    // Least recently used first, until the cache fits: the manifest, the base layer and the fresh partial go, the
+    // heavy layer stays, and the held partial stays whatever its age.
+    const fits = heavyLayer().size + 1000;
+    expect((await runCli(['cache', 'prune', '--max-size', `${fits}`], env)).stdout).toMatch(/^removed 2 blobs and 1 partial download, freed /);
+    expect(existsSync(fresh)).toBe(false);
     const left = await runCli(['cache', 'ls'], env);
     expect(left.stdout.trim().split(/\s+/)[0]).toBe(heavyLayer().digest);
-    expect((await runCli(['cache', 'prune'], env)).stdout).toMatch(/^removed 1 blob/);
+    expect((await runCli(['cache', 'prune'], env)).stdout).toMatch(/^removed 1 blob, freed /);
+    expect(existsSync(held)).toBe(true);
+    expect((await runCli(['cache', 'du'], env)).stdout).toMatch(/^0 blobs, 0 B \(0 bytes\) in .*; 1 partial download, 1\.0 KB\n$/);
     expect((await runCli(['cache', 'prune', '--max-size', 'lots'], env)).code).toBe(2);
   });
 
