@@ -105,6 +105,20 @@ describe('resume and retries', () => {
     await expectVerified(cache, result.output, big);
   });
 
+  test('a partial whose bytes are wrong: the resumed blob fails its digest, and is fetched again from 0', async () => {
+    const cache = await tempDir();
+    const blobs = join(cache, 'blobs', 'sha256');
+    await mkdir(blobs, { recursive: true });
+    // What a disk fault (or a server that once sent bad bytes) leaves: a prefix of the right length, wrong content.
+    await writeFile(join(blobs, `${heavyLayer().digest.slice(7)}.partial`), Buffer.alloc(1 * MiB, 0x55));
+    const result = await pullWith(cache, `${server.host}/big/app:1`);
+    expect(result.code).toBe(0);
+    const gets = server.blobRequests(heavyLayer().digest);
+    expect(gets.map((r) => [r.range, r.status])).toEqual([[`bytes=${MiB}-`, 206], [undefined, 200]]);
+    expect(result.stderr).toMatch(/^retry {2}[0-9a-f]{12} in [\d.]+ s \(attempt 1\): blob sha256:[0-9a-f]{64}: digest or size mismatch \(content hashes to sha256:[0-9a-f]{64}\) after resuming; starting over$/m);
+    await expectVerified(cache, result.output, big);
+  });
+
   test('429 with Retry-After is honoured', async () => {
     server.behaviour.failures = [{ status: 429, retryAfter: '1' }];
     const cache = await tempDir();
