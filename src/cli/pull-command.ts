@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { FrozenError } from '../errors.js';
 import { readLockFile } from '../lock.js';
 import { pull, type PulledImage } from '../pull.js';
+import { parseReference } from '../reference/index.js';
 import { counted, formatBytes, positiveInteger } from './format.js';
 import { EXIT_BROKEN_PIPE, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
 import { createRenderer, type ProgressMode } from './progress.js';
@@ -114,7 +115,7 @@ function reportInterruption(signal: NodeJS.Signals, cached: boolean, io: Io): nu
   return 128 + osConstants.signals[signal];
 }
 
-/** References one a line; `#` starts a comment; blank lines are skipped. */
+/** References one a line; `#` starts a comment; blank lines are skipped. A malformed one is named by its line. */
 export async function readImageList(path: string): Promise<string[]> {
   let text: string;
   try {
@@ -122,10 +123,19 @@ export async function readImageList(path: string): Promise<string[]> {
   } catch (error) {
     throw new FrozenError('reference', `cannot read image list ${path}: ${(error as Error).message}`);
   }
-  return text
-    .split(/\r?\n/) // files written on Windows too
-    .map((line) => line.replace(/#.*/, '').trim())
-    .filter((line) => line.length > 0);
+  const references: string[] = [];
+  // \r?\n: files written on Windows too.
+  for (const [index, line] of text.split(/\r?\n/).entries()) {
+    const reference = line.replace(/#.*/, '').trim();
+    if (reference.length === 0) continue;
+    try {
+      parseReference(reference);
+    } catch (error) {
+      throw new FrozenError('reference', `${path}:${index + 1}: ${(error as Error).message}`);
+    }
+    references.push(reference);
+  }
+  return references;
 }
 
 function formatSummary(image: PulledImage): string {

@@ -111,6 +111,11 @@ test('-f reads references one a line, with comments and blank lines; with none a
   expect(empty.code).toBe(2);
   expect(empty.stderr).toBe('frozen: error: no image given\n');
   expect((await runCli(['pull', '-f', join(dir, 'missing.txt')])).code).toBe(2);
+  // A malformed reference is named by its file and line, before any request.
+  await writeFile(list, `# frozen images\n${fixture.registry.host}/one/app:1\n\n${fixture.registry.host}/One/app:1\n`);
+  const malformed = await runCli(['pull', '-o', join(dir, 'malformed'), '-f', list]);
+  expect([malformed.code, malformed.stderr]).toEqual([2, `frozen: error: ${list}:4: invalid reference "${fixture.registry.host}/One/app:1": repository name must be lowercase\n`]);
+  expect(existsSync(join(dir, 'malformed'))).toBe(false);
 });
 
 describe('multi-platform indexes', () => {
