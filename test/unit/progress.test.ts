@@ -11,6 +11,19 @@ const capture = (interactive: boolean) => {
   return { out, io };
 };
 
+/** Feeds the events to a tty renderer at time 0, then lets a second pass and one redraw happen: what it printed. */
+function ttyAfterOneSecond(events: PullEvent[]): string {
+  const { out, io } = capture(true);
+  let now = 0;
+  const renderer = createRenderer('tty', io, () => now);
+  events.forEach(renderer.onEvent);
+  now = 1000;
+  vi.advanceTimersByTime(100);
+  const printed = out.stderr;
+  renderer.finish();
+  return printed;
+}
+
 describe('progress renderers', () => {
   // The tty renderer redraws on a timer; the tests move time themselves.
   beforeEach(() => vi.useFakeTimers());
@@ -83,26 +96,19 @@ describe('progress renderers', () => {
   });
 
   test('tty: the total is every blob of the resolved images from the start; cached blobs count as done, not towards the rate', () => {
-    const { out, io } = capture(true);
-    let now = 0;
-    const renderer = createRenderer('tty', io, () => now);
     const [cached, downloading] = [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`];
-    renderer.onEvent(resolved(3000, 2)); // a config and two layers of 1000 bytes; the third waits for a slot
-    renderer.onEvent({ type: 'blob-done', image: 'x', kind: 'config', digest: cached, size: 1000, source: 'cache', bytes: 0 });
-    renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: downloading, size: 1000 });
-    renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: downloading, size: 1000, bytes: 500 });
-    now = 1000;
-    vi.advanceTimersByTime(100);
-    expect(out.stderr.split('\n').at(-2)).toBe('total  1.5 KB/3.0 KB  500 B/s  ETA 3s');
-    renderer.finish();
+    const printed = ttyAfterOneSecond([
+      resolved(3000, 2), // a config and two layers of 1000 bytes; the third waits for a slot
+      { type: 'blob-done', image: 'x', kind: 'config', digest: cached, size: 1000, source: 'cache', bytes: 0 },
+      { type: 'blob-start', image: 'x', kind: 'layer', digest: downloading, size: 1000 },
+      { type: 'blob-progress', image: 'x', kind: 'layer', digest: downloading, size: 1000, bytes: 500 },
+    ]);
+    expect(printed.split('\n').at(-2)).toBe('total  1.5 KB/3.0 KB  500 B/s  ETA 3s');
   });
 
   test('tty: waits, fallbacks and retries get a line; a blob another process fetches does not count towards the rate', () => {
-    const { out, io } = capture(true);
-    let now = 0;
-    const renderer = createRenderer('tty', io, () => now);
     const [waited, fetched] = [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`];
-    const events: PullEvent[] = [
+    const printed = ttyAfterOneSecond([
       resolved(2000),
       { type: 'blob-start', image: 'x', kind: 'config', digest: waited, size: 1000 },
       { type: 'blob-wait', image: 'x', kind: 'config', digest: waited },
@@ -113,11 +119,8 @@ describe('progress renderers', () => {
       { type: 'blob-progress', image: 'x', kind: 'layer', digest: fetched, size: 1000, bytes: 1000 },
       { type: 'blob-done', image: 'x', kind: 'config', digest: waited, size: 1000, source: 'cache', bytes: 0 },
       { type: 'blob-done', image: 'x', kind: 'layer', digest: fetched, size: 1000, source: 'registry', bytes: 1000 },
-    ];
-    events.forEach(renderer.onEvent);
-    now = 1000;
-    vi.advanceTimersByTime(100);
-    expect(out.stderr.split('\n').slice(1, -1)).toEqual([
+    ]);
+    expect(printed.split('\n').slice(1, -1)).toEqual([
       'wait   111111111111: another frozen process is downloading it',
       'fall   222222222222: https://mirror.test failed (registry answered 500); trying the next',
       'retry  222222222222 in 0.3 s (attempt 1): connection reset',
@@ -125,47 +128,32 @@ describe('progress renderers', () => {
       'layer  222222222222 done, 1.0 KB from registry',
       'total  2.0 KB/2.0 KB  1.0 KB/s  ETA 0s',
     ]);
-    renderer.finish();
   });
 
   test('tty: a resumed blob gets a line and starts at the bytes on disk, which are not this run\'s rate', () => {
-    const { out, io } = capture(true);
-    let now = 0;
-    const renderer = createRenderer('tty', io, () => now);
-    const events: PullEvent[] = [
+    const printed = ttyAfterOneSecond([
       resolved(1000),
       { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
       { type: 'blob-resume', image: 'x', kind: 'layer', digest, size: 1000, offset: 600 },
       { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 600 },
       { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 800 },
-    ];
-    events.forEach(renderer.onEvent);
-    now = 1000;
-    vi.advanceTimersByTime(100);
-    expect(out.stderr.split('\n').slice(1, -1)).toEqual([
+    ]);
+    expect(printed.split('\n').slice(1, -1)).toEqual([
       'resume abababababab at 600 B of 1.0 KB',
       'layer  abababababab [===================     ] 800 B/1.0 KB',
       'total  800 B/1.0 KB  200 B/s  ETA 1s',
     ]);
-    renderer.finish();
   });
 
   test('tty: a blob that starts over (a server that ignored Range) keeps the bytes it received in the rate', () => {
-    const { out, io } = capture(true);
-    let now = 0;
-    const renderer = createRenderer('tty', io, () => now);
-    const events: PullEvent[] = [
+    const printed = ttyAfterOneSecond([
       resolved(1000),
       { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
       { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 400 },
       { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 0 },
       { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 100 },
-    ];
-    events.forEach(renderer.onEvent);
-    now = 1000;
-    vi.advanceTimersByTime(100);
-    expect(out.stderr.split('\n').at(-2)).toBe('total  100 B/1.0 KB  500 B/s  ETA 2s');
-    renderer.finish();
+    ]);
+    expect(printed.split('\n').at(-2)).toBe('total  100 B/1.0 KB  500 B/s  ETA 2s');
   });
 
   test('plain: at most one progress line per blob every 5 s, no escape sequences', () => {
