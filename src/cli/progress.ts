@@ -128,8 +128,9 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
         }
         case 'blob-resume': {
           // The bytes on disk were received earlier (by another run, or counted already): not towards the rate.
+          // What comes next is this process's own download, also after waiting on a process that died.
           const blob = live.get(event.digest);
-          if (blob) blob.bytes = event.offset;
+          if (blob) Object.assign(blob, { bytes: event.offset, waiting: false });
           finished.push(resumeLine(event));
           break;
         }

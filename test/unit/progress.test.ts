@@ -145,6 +145,18 @@ describe('progress renderers', () => {
     ]);
   });
 
+  test('tty: a blob whose downloader died is resumed by this process, and what it receives then counts towards the rate', () => {
+    const printed = ttyAfterOneSecond([
+      resolved(1000),
+      { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
+      { type: 'blob-wait', image: 'x', kind: 'layer', digest },
+      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 300 }, // the other process's
+      { type: 'blob-resume', image: 'x', kind: 'layer', digest, size: 1000, offset: 300 },
+      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 700 },
+    ]);
+    expect(printed.split('\n').at(-2)).toBe('total  700 B/1.0 KB  400 B/s  ETA 1s');
+  });
+
   test('tty: a blob that starts over (a server that ignored Range) keeps the bytes it received in the rate', () => {
     const printed = ttyAfterOneSecond([
       resolved(1000),
