@@ -2,6 +2,8 @@ import { asFrozenError, ImagePullError } from './errors.js';
 import type { Descriptor } from './manifest/index.js';
 import { configPlatform, formatPlatform, platformMatches, wantedPlatform, type Platform } from './platform/index.js';
 import { canonicalReference, parseReference } from './reference/index.js';
+import { requestEvents } from './pull-events.js';
+import type { RequestEvent } from './pull.js';
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { resolveModernImage } from './resolve.js';
@@ -12,6 +14,8 @@ export interface InspectOptions extends RegistryOptions {
   /** Which image of a multi-platform index to describe (default: as `pull` picks). */
   readonly platform?: string | Platform;
   readonly signal?: AbortSignal;
+  /** Retries of its requests, and moves to the next endpoint (as `pull` reports them). */
+  readonly onEvent?: (event: RequestEvent) => void;
 }
 
 /** What a reference names, verified, without downloading any blob. */
@@ -45,9 +49,10 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
   const platform = wantedPlatform(options.platform);
   const session = await RegistrySession.open(options);
   try {
-    const resolved = await resolveModernImage(ref, session, platform, options.signal);
+    const notices = options.onEvent && requestEvents(options.onEvent, ref.original);
+    const resolved = await resolveModernImage(ref, session, platform, options.signal, notices);
     const { config, layers } = resolved.manifest;
-    const described = await describeConfig(session.remote(ref), config, options.signal);
+    const described = await describeConfig(session.remote(ref, notices), config, options.signal);
     const mismatch = !resolved.platform && described.platform && !platformMatches(described.platform, platform);
     return {
       reference: ref.original,

@@ -4,6 +4,9 @@ import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import type { Descriptor, ImageManifest } from './manifest/index.js';
 import { wantedPlatform, type Platform } from './platform/index.js';
 import { assertImageList, canonicalReference, distinctReferences, parseReference, type ImageReference } from './reference/index.js';
+import { requestEvents } from './pull-events.js';
+import type { RequestEvent } from './pull.js';
+import type { RequestNotices } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { resolveModernImage } from './resolve.js';
 import { writeFileAtomic } from './util/files.js';
@@ -42,6 +45,8 @@ export interface LockOptions extends RegistryOptions {
   readonly images: readonly string[];
   readonly platform?: string | Platform;
   readonly signal?: AbortSignal;
+  /** Retries of its requests, and moves to the next endpoint (as `pull` reports them). */
+  readonly onEvent?: (event: RequestEvent) => void;
 }
 
 /** Resolves references to exact images (manifests verified, no blob downloaded). */
@@ -54,7 +59,8 @@ export async function lock(options: LockOptions): Promise<LockFile> {
   try {
     const images: LockedImage[] = [];
     for (const ref of refs) {
-      images.push(await lockOne(ref, session, platform, options.signal).catch((error: unknown) => Promise.reject(new ImagePullError(ref.original, asFrozenError(error)))));
+      const notices = options.onEvent && requestEvents(options.onEvent, ref.original);
+      images.push(await lockOne(ref, session, platform, options.signal, notices).catch((error: unknown) => Promise.reject(new ImagePullError(ref.original, asFrozenError(error)))));
     }
     return { version: 1, images };
   } finally {
@@ -62,8 +68,8 @@ export async function lock(options: LockOptions): Promise<LockFile> {
   }
 }
 
-async function lockOne(ref: ImageReference, session: RegistrySession, platform: Platform, signal?: AbortSignal): Promise<LockedImage> {
-  const resolved = await resolveModernImage(ref, session, platform, signal);
+async function lockOne(ref: ImageReference, session: RegistrySession, platform: Platform, signal?: AbortSignal, notices?: RequestNotices): Promise<LockedImage> {
+  const resolved = await resolveModernImage(ref, session, platform, signal, notices);
   const blob = (d: Descriptor): LockedBlob => ({ digest: d.digest.value, size: d.size, mediaType: d.mediaType });
   return {
     reference: ref.original,

@@ -1,5 +1,5 @@
 import { asFrozenError } from './errors.js';
-import type { BlobKind, PullEvent } from './pull.js';
+import type { BlobKind, PullEvent, RequestEvent } from './pull.js';
 import type { RequestNotices } from './registry/remote.js';
 import type { IngestOptions } from './transfer/ingest.js';
 import { throttled } from './util/throttle.js';
@@ -34,7 +34,7 @@ export function downloadEvents(emit: (event: PullEvent) => void, blob: ReportedB
 }
 
 /** Reports an image's other requests (manifests, a tag's HEAD, v1 API calls): their retries and endpoint fallbacks. */
-export function requestEvents(emit: (event: PullEvent) => void, image: string): RequestNotices {
+export function requestEvents(emit: (event: RequestEvent) => void, image: string): RequestNotices {
   return {
     onRetry: (error, attempt, delayMs) => emit({ type: 'request-retry', image, attempt, delayMs, reason: asFrozenError(error).message }),
     onFallback: (endpoint, error) => emit({ type: 'request-fallback', image, endpoint, reason: asFrozenError(error).message }),

@@ -72,6 +72,9 @@ export type BlobKind = 'config' | 'layer';
 /** Where a blob came from: the registry, one of its mirrors, the cache, or the output directory (re-verified). */
 export type BlobSource = 'registry' | 'mirror' | 'cache' | 'output';
 
+/** The events of requests that are not blob downloads, which `inspect` and `lock` report too. */
+export type RequestEvent = Extract<PullEvent, { type: 'request-retry' | 'request-fallback' }>;
+
 export type PullEvent =
   | { type: 'resolved'; image: string; digest: string; manifestDigest: string; imageId: string; platform?: string; layers: number; bytes: number; endpoint: string }
   | { type: 'blob-start'; image: string; kind: BlobKind; digest: string; size: number }

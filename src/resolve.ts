@@ -4,7 +4,7 @@ import { decodeManifest, MANIFEST_ACCEPT, schema1Payload, type ImageIndex, type 
 import { formatPlatform, normalizePlatform, selectPlatform, type Platform } from './platform/index.js';
 import type { ImageReference } from './reference/index.js';
 import type { RegistryClient } from './registry/client.js';
-import type { Remote } from './registry/remote.js';
+import type { Remote, RequestNotices } from './registry/remote.js';
 import type { RegistrySession } from './registry/session.js';
 import { header } from './registry/transport.js';
 import { readLimited } from './util/read-limited.js';
@@ -55,8 +55,8 @@ const MAX_INDEX_DEPTH = 4;
  * `resolveImage` for commands that describe images: a schema1 image has no config to describe, and a v1 registry
  * has no manifests (only `pull` reads it).
  */
-export async function resolveModernImage(ref: ImageReference, session: RegistrySession, platform: Platform, signal?: AbortSignal) {
-  const resolved = await resolveImage(ref, session.remote(ref), platform, signal).catch(async (error: unknown) => {
+export async function resolveModernImage(ref: ImageReference, session: RegistrySession, platform: Platform, signal?: AbortSignal, notices?: RequestNotices) {
+  const resolved = await resolveImage(ref, session.remote(ref, notices), platform, signal).catch(async (error: unknown) => {
     if (error instanceof FrozenError && error.kind === 'not-found' && (await session.speaksOnlyV1(ref.registry, signal).catch(() => false))) {
       throw new FrozenError('unsupported', `${ref.registry} is a v1 registry: it has no manifests to describe or lock (frozen pull reads it)`);
     }

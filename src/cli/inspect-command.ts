@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { inspect, type InspectResult } from '../inspect.js';
 import { formatBytes } from './format.js';
+import { requestLine } from './progress.js';
 import { EXIT_OK, type Io } from './io.js';
 import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
 import { reportError } from './report.js';
@@ -22,7 +23,12 @@ export function inspectCommand(io: Io, setExitCode: (code: number) => void): Com
     .option('--debug', 'print stack traces with errors')
     .action(async (image: string, flags: InspectFlags) => {
       try {
-        const result = await inspect({ ...registryOptions(flags), image, ...(flags.platform && { platform: flags.platform }) });
+        const result = await inspect({
+          ...registryOptions(flags),
+          image,
+          ...(flags.platform && { platform: flags.platform }),
+          onEvent: (event) => io.stderr(`${requestLine(event)}\n`),
+        });
         io.stdout(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatInspection(result));
         setExitCode(EXIT_OK);
       } catch (error) {

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { lock, writeLockFile } from '../lock.js';
 import { counted } from './format.js';
+import { requestLine } from './progress.js';
 import { EXIT_OK, type Io } from './io.js';
 import { readImageList } from './pull-command.js';
 import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
@@ -30,6 +31,7 @@ export function lockCommand(io: Io, setExitCode: (code: number) => void): Comman
           ...registryOptions(flags),
           images: [...images, ...(flags.file ? await readImageList(flags.file) : [])],
           ...(flags.platform && { platform: flags.platform }),
+          onEvent: (event) => io.stderr(`${requestLine(event)}\n`),
         });
         const path = resolve(flags.output);
         await writeLockFile(path, locked);

@@ -1,4 +1,4 @@
-import type { PullEvent } from '../pull.js';
+import type { PullEvent, RequestEvent } from '../pull.js';
 import { formatBytes, shortDigest } from './format.js';
 import { DEFAULT_TERMINAL, type Io, type TerminalSize } from './io.js';
 
@@ -195,18 +195,22 @@ function notice(event: PullEvent): string | undefined {
     case 'blob-retry':
       return retryLine(shortDigest(event.digest), event);
     case 'request-retry':
-      return retryLine(event.image, event);
+    case 'request-fallback':
+      return requestLine(event);
     case 'blob-resume':
       return resumeLine(event);
     case 'blob-wait':
       return waitLine(event.digest);
     case 'blob-fallback':
       return fallLine(shortDigest(event.digest), event);
-    case 'request-fallback':
-      return fallLine(event.image, event);
     default:
       return warning(event);
   }
+}
+
+/** The line for a retry or an endpoint fallback of an image's requests that are not blob downloads (inspect and lock print it too). */
+export function requestLine(event: RequestEvent): string {
+  return event.type === 'request-retry' ? retryLine(event.image, event) : fallLine(event.image, event);
 }
 
 /** A retry of a blob (named by its short digest) or of an image's other requests (named by the image). */

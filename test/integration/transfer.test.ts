@@ -171,6 +171,24 @@ describe('resume and retries', () => {
     expect(server.requests.filter((r) => r.path.includes('/manifests/') && r.status === 503)).toHaveLength(4);
   });
 
+  test('inspect and lock report the retries of their manifest requests too', async () => {
+    const ref = `${server.host}/big/app:1`;
+    const retryLines = (stderr: string) => stderr.split('\n').filter((line) => line.startsWith('retry '));
+    const expected = [1, 2].map((n) => expect.stringMatching(new RegExp(`^retry  ${ref} in [\\d.]+ s \\(attempt ${n}\\): manifest 1: registry answered 503`)));
+    server.behaviour.manifestFailures = [{ status: 503 }, { status: 503 }];
+    const inspected = await runCli(['inspect', ref]);
+    expect(inspected.code).toBe(0);
+    expect(inspected.stdout).toContain(`image ID  ${big.config.digest}`);
+    expect(retryLines(inspected.stderr)).toEqual(expected);
+
+    server.behaviour.manifestFailures = [{ status: 503 }, { status: 503 }];
+    const lockFile = join(await tempDir(), 'frozen.lock.json');
+    const locked = await runCli(['lock', '-o', lockFile, ref]);
+    expect(locked.code).toBe(0);
+    expect(JSON.parse(await readFile(lockFile, 'utf8')).images[0].manifestDigest).toBe(big.manifest.digest);
+    expect(retryLines(locked.stderr)).toEqual(expected);
+  });
+
   test('503 for longer than --retries allows: a clear error, no blob in the cache, no output', async () => {
     server.behaviour.failures = Array.from({ length: 20 }, () => ({ status: 503 }));
     const cache = await tempDir();
