@@ -73,9 +73,10 @@ console.log(JSON.stringify({ exports: Object.keys(api).sort(), imageId: result.i
   test('its declarations type-check in a strict TypeScript project (NodeNext)', async () => {
     await writeFile(
       join(consumer, 'typed.ts'),
-      `import { pull, FrozenError, type PullEvent, type PullOptions, type PullResult } from 'frozen-images';
+      `import { inspect, pull, FrozenError, type PullEvent, type PullOptions, type PullResult, type RequestEvent } from 'frozen-images';
 const options: PullOptions = { images: ['example.com/app:1'], output: 'out', onEvent: (event: PullEvent) => void event.type };
 export const pulled: Promise<PullResult> = pull(options);
+export const inspected = inspect({ image: 'example.com/app:1', onEvent: (event: RequestEvent) => void event.reason });
 export const kind = (error: unknown) => (error instanceof FrozenError ? error.kind : undefined);
 `,
     );
