@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FrozenError } from '../errors.js';
@@ -142,9 +141,11 @@ function fromEntry(entry: NonNullable<ConfigFile['auths']>[string], registry: st
  * `docker-credential-<helper> get`, the server URL on stdin, `{ServerURL, Username, Secret}` on stdout. A helper
  * that has nothing for the server answers with an error: no credentials. `<token>` as user means an identity token.
  */
-function runHelper(helper: string, server: string, timeoutMs: number): Promise<Credentials | undefined> {
-  if (!/^[A-Za-z0-9._-]+$/.test(helper)) return Promise.reject(new FrozenError('auth', `invalid credential helper name "${helper}"`));
+async function runHelper(helper: string, server: string, timeoutMs: number): Promise<Credentials | undefined> {
+  if (!/^[A-Za-z0-9._-]+$/.test(helper)) throw new FrozenError('auth', `invalid credential helper name "${helper}"`);
   const program = `docker-credential-${helper}`;
+  // Loaded here, not with the module: most runs use no helper, and every run would pay to load it.
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(program, ['get'], { stdio: ['pipe', 'pipe', 'pipe'] });
     // Our own timer, not spawn's `timeout`: that one outlives a helper that never started, and kept the process

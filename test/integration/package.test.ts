@@ -52,6 +52,16 @@ describe('the npm package', () => {
     expect(packed.filter((path) => path.startsWith('dist/cli/'))).toEqual([]);
   });
 
+  test('holds no file an earlier build left: every chunk of the bundle is one its entry loads', async () => {
+    const bundle = packed.filter((path) => path.startsWith('dist/bundle/') && path.endsWith('.js'));
+    const source = new Map(await Promise.all(bundle.map(async (path) => [path, await readFile(join(repo, path), 'utf8')] as const)));
+    const reached = new Set(['dist/bundle/frozen.js']);
+    for (const from of reached) {
+      for (const chunk of bundle) if (source.get(from)!.includes(`./${chunk.slice('dist/bundle/'.length)}`)) reached.add(chunk);
+    }
+    expect(bundle.filter((path) => !reached.has(path))).toEqual([]);
+  });
+
   test('a consumer imports pull and pulls an image through the installed package', async () => {
     const output = join(consumer, 'images');
     await writeFile(
