@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import type { LockFile } from '../../src/lock.js';
-import { runCli } from '../support/cli.js';
+import { parseEvents, runCli } from '../support/cli.js';
 import { pushFixtures, pushReplacement, snapshot, useFixtureRegistry } from '../support/fixture.js';
 import { loadWithSkopeo } from '../support/load.js';
 import { startRegistry } from '../support/registry.js';
@@ -132,13 +132,7 @@ describe('pulls by digest', () => {
     // a single image.
     const refs = [`${own.host}/bare/app@${images.bareIndex.digest}`, `${own.host}/team/app@${images.multi.manifest.digest}`];
     const pull = (output: string, ...flags: string[]) => runCli(['pull', '--json', ...flags, '-o', join(dir, output), ...refs], { env: { FROZEN_CACHE: cache } });
-    const resolvedFrom = (stdout: string) =>
-      stdout
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line) as { type: string; endpoint?: string })
-        .filter((event) => event.type === 'resolved')
-        .map((event) => event.endpoint);
+    const resolvedFrom = (stdout: string) => parseEvents(stdout).flatMap((event) => (event.type === 'resolved' ? [event.endpoint] : []));
     const warm = await pull('warm');
     expect(warm.code).toBe(0);
     expect(resolvedFrom(warm.stdout)).toEqual([own.host, own.host]);

@@ -2,7 +2,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { parseEvents, runCli } from '../support/cli.js';
 import { startFlakyRegistry, type FlakyRegistry } from '../support/flaky-registry.js';
 import { oneLayerImage, type BuiltImage } from '../support/images.js';
 import { schema1Fixture, type Schema1Fixture } from '../support/schema1.js';
@@ -31,14 +31,15 @@ describe('schema1 images', () => {
     const result = await runCli(['pull', '--json', '-o', output, `${server.host}/${repo}:1`, `${server.host}/new/app:1`]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    const events = result.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const events = parseEvents(result.stdout);
     expect(events).toContainEqual({ type: 'converted', image: `${server.host}/${repo}:1`, from: 'schema1' });
-    const imageId = events.find((e) => e.type === 'image-done' && e.image.reference.includes(repo)).image.imageId;
+    const [imageId] = events.flatMap((e) => (e.type === 'image-done' && e.image.reference.includes(repo) ? [e.image.imageId] : []));
+    expect(imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
 
     const loaded = await loadWithSkopeo(output, 0);
     expect(loaded.imageId).toBe(imageId);
     expect(loaded.diffIds).toEqual([fixture.base.diffId, fixture.top.diffId]);
-    const config = JSON.parse(await readFile(join(output, `${imageId.slice(7)}.json`), 'utf8'));
+    const config = JSON.parse(await readFile(join(output, `${imageId!.slice(7)}.json`), 'utf8'));
     expect(config).toMatchObject({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] } });
     expect(config.history.map((h: { created_by: string; empty_layer?: boolean }) => [h.created_by, h.empty_layer ?? false])).toEqual([
       ['/bin/sh -c #(nop) ADD file:base in /', false],

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { parseEvents, runCli } from '../support/cli.js';
 import { snapshot } from '../support/fixture.js';
 import { sha256 } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
@@ -31,10 +31,6 @@ beforeAll(async () => {
   registry.tag('plain', 'latest', plain.id);
 });
 afterAll(async () => registry?.stop());
-
-function events(stdout: string): { type: string; [key: string]: unknown }[] {
-  return stdout.trim().split('\n').map((line) => JSON.parse(line));
-}
 
 describe('v1 registries', () => {
   test('auto-detected: two images sharing a layer, written as v1 directories plus a manifest.json that loads', async () => {
@@ -86,7 +82,7 @@ describe('v1 registries', () => {
     // The shared base layer was downloaded once.
     expect(seen.filter((r) => r.method === 'GET' && r.path === `/v1/images/${base.id}/layer`)).toHaveLength(1);
 
-    const done = events(result.stdout).filter((e) => e.type === 'image-done').map((e) => e.image as Record<string, unknown>);
+    const done = parseEvents(result.stdout).flatMap((e) => (e.type === 'image-done' ? [e.image] : []));
     expect(done[0]).toMatchObject({ protocol: 'v1', manifestDigest: `v1:${top.id}`, imageId: `sha256:${manifest[0].Config.replace('.json', '')}`, layers: 3 });
   });
 
@@ -181,6 +177,15 @@ describe('v1 registries', () => {
     const result = await runCli(['pull', '--protocol', 'v1', '-o', join(await tempDir(), 'never'), `${registry.host}/team/app@sha256:${'a'.repeat(64)}`]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/is a v1 registry, which has no manifest digests/);
+  });
+
+  test('an API call answered 503 twice is retried, and each retry reported', async () => {
+    registry.behaviour.apiFailures = 2;
+    const result = await runCli(['pull', '--json', '-o', await tempDir(), `${registry.host}/team/other:2`]);
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    const retries = parseEvents(result.stdout).filter((event) => event.type === 'request-retry');
+    const reason = expect.stringMatching(/^GET \/v1\/images\/[a-f0-9]{64}\/(ancestry|json): registry answered 503/);
+    expect(retries).toEqual([1, 2].map((attempt) => ({ type: 'request-retry', image: `${registry.host}/team/other:2`, attempt, delayMs: expect.any(Number), reason })));
   });
 
   test('a registry with no X-Docker-Size: layers are sized by HEAD', async () => {

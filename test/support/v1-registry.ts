@@ -55,6 +55,8 @@ export interface V1Behaviour {
   /** Serve these bytes instead of an image's json or ancestry, by image ID. */
   jsonOverride: Map<string, Buffer>;
   ancestryOverride: Map<string, Buffer>;
+  /** Answer this many of the next ancestry and json requests with 503. */
+  apiFailures: number;
 }
 
 export interface V1Registry {
@@ -102,7 +104,7 @@ export async function startV1Registry(options: V1RegistryOptions = {}): Promise<
   const tags = new Map<string, Map<string, string>>();
   const tokens = options.tokensOf?.tokens ?? new Map<string, number>();
   const requests: V1Request[] = [];
-  const behaviour: V1Behaviour = { resets: { count: 0, afterBytes: 0 }, tokenUses: Infinity, omitSize: false, jsonOverride: new Map(), ancestryOverride: new Map() };
+  const behaviour: V1Behaviour = { resets: { count: 0, afterBytes: 0 }, tokenUses: Infinity, omitSize: false, jsonOverride: new Map(), ancestryOverride: new Map(), apiFailures: 0 };
   const useTokens = options.tokens !== false;
   let host = '';
 
@@ -147,6 +149,10 @@ export async function startV1Registry(options: V1RegistryOptions = {}): Promise<
     const imageRoute = /^\/v1\/images\/([a-f0-9]{64})\/(ancestry|json|layer)$/.exec(path);
     const image = imageRoute ? images.get(imageRoute[1]!) : undefined;
     if (!imageRoute || !image) return send(404, '{"error":"Image not found"}');
+    if (imageRoute[2] !== 'layer' && behaviour.apiFailures > 0) {
+      behaviour.apiFailures--;
+      return send(503, '{"error":"Service unavailable"}');
+    }
     if (imageRoute[2] === 'ancestry') return send(200, behaviour.ancestryOverride.get(image.id) ?? JSON.stringify(ancestryOf(images, image.id)));
     if (imageRoute[2] === 'json') {
       const payload = createHash('sha256').update(image.json).update('\n').update(image.layer).digest('hex');
