@@ -6,7 +6,8 @@ import { requestEvents } from './pull-events.js';
 import type { RequestEvent } from './pull.js';
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
-import { resolveModernImage } from './resolve.js';
+import { describingCache, resolveModernImage, storedManifests } from './resolve.js';
+import type { BlobStore } from './store/blob-store.js';
 import { parseJson } from './util/json-file.js';
 
 export interface InspectOptions extends RegistryOptions {
@@ -16,6 +17,11 @@ export interface InspectOptions extends RegistryOptions {
   readonly signal?: AbortSignal;
   /** Retries of its requests, and moves to the next endpoint (as `pull` reports them). */
   readonly onEvent?: (event: RequestEvent) => void;
+  /**
+   * The blob cache to read manifests and the config from, and keep manifests in (default: `pull`'s default cache,
+   * if it exists); `false` for none.
+   */
+  readonly cache?: string | false;
 }
 
 /** What a reference names, verified, without downloading any blob. */
@@ -50,9 +56,11 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
   const session = await RegistrySession.open(options);
   try {
     const notices = options.onEvent && requestEvents(options.onEvent, ref.original);
-    const resolved = await resolveModernImage(ref, session, platform, options.signal, notices);
+    const store = await describingCache(options.cache);
+    const cache = store && storedManifests(store, { offline: false, shared: true });
+    const resolved = await resolveModernImage(ref, session, platform, { signal: options.signal, notices, cache });
     const { config, layers } = resolved.manifest;
-    const described = await describeConfig(session.remote(ref, notices), config, options.signal);
+    const described = await describeConfig(session.remote(ref, notices), store, config, options.signal);
     const mismatch = !resolved.platform && described.platform && !platformMatches(described.platform, platform);
     return {
       reference: ref.original,
@@ -77,9 +85,13 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
   }
 }
 
-/** What the image's config says of where it runs and when it was made: the one blob inspect downloads (verified). */
-async function describeConfig(remote: Remote, config: Descriptor, signal?: AbortSignal): Promise<{ platform?: Platform; created?: string }> {
-  const parsed = parseJson(await remote.smallBlob(config.digest, config.size, signal), `config ${config.digest.value}`);
+/**
+ * What the image's config says of where it runs and when it was made: the one blob inspect downloads (verified),
+ * unless the cache holds it.
+ */
+async function describeConfig(remote: Remote, store: BlobStore | undefined, config: Descriptor, signal?: AbortSignal): Promise<{ platform?: Platform; created?: string }> {
+  const bytes = (await store?.readSmall(config.digest, config.size)) ?? (await remote.smallBlob(config.digest, config.size, signal));
+  const parsed = parseJson(bytes, `config ${config.digest.value}`);
   const platform = configPlatform(parsed);
   const { created } = parsed as { created?: unknown };
   return { ...(platform && { platform }), ...(typeof created === 'string' && created && { created }) };

@@ -6,9 +6,8 @@ import { wantedPlatform, type Platform } from './platform/index.js';
 import { assertImageList, canonicalReference, distinctReferences, parseReference, type ImageReference } from './reference/index.js';
 import { requestEvents } from './pull-events.js';
 import type { RequestEvent } from './pull.js';
-import type { RequestNotices } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
-import { resolveModernImage } from './resolve.js';
+import { describingCache, resolveModernImage, storedManifests, type ResolveOptions } from './resolve.js';
 import { writeFileAtomic } from './util/files.js';
 
 /**
@@ -47,6 +46,8 @@ export interface LockOptions extends RegistryOptions {
   readonly signal?: AbortSignal;
   /** Retries of its requests, and moves to the next endpoint (as `pull` reports them). */
   readonly onEvent?: (event: RequestEvent) => void;
+  /** The blob cache to read manifests from and keep them in (default: `pull`'s default cache, if it exists); `false` for none. */
+  readonly cache?: string | false;
 }
 
 /** Resolves references to exact images (manifests verified, no blob downloaded). */
@@ -56,11 +57,13 @@ export async function lock(options: LockOptions): Promise<LockFile> {
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = wantedPlatform(options.platform);
   const session = await RegistrySession.open(options);
+  const store = await describingCache(options.cache);
+  const cache = store && storedManifests(store, { offline: false, shared: true });
   try {
     const images: LockedImage[] = [];
     for (const ref of refs) {
       const notices = options.onEvent && requestEvents(options.onEvent, ref.original);
-      images.push(await lockOne(ref, session, platform, options.signal, notices).catch((error: unknown) => Promise.reject(new ImagePullError(ref.original, asFrozenError(error)))));
+      images.push(await lockOne(ref, session, platform, { signal: options.signal, notices, cache }).catch((error: unknown) => Promise.reject(new ImagePullError(ref.original, asFrozenError(error)))));
     }
     return { version: 1, images };
   } finally {
@@ -68,8 +71,8 @@ export async function lock(options: LockOptions): Promise<LockFile> {
   }
 }
 
-async function lockOne(ref: ImageReference, session: RegistrySession, platform: Platform, signal?: AbortSignal, notices?: RequestNotices): Promise<LockedImage> {
-  const resolved = await resolveModernImage(ref, session, platform, signal, notices);
+async function lockOne(ref: ImageReference, session: RegistrySession, platform: Platform, how: ResolveOptions): Promise<LockedImage> {
+  const resolved = await resolveModernImage(ref, session, platform, how);
   const blob = (d: Descriptor): LockedBlob => ({ digest: d.digest.value, size: d.size, mediaType: d.mediaType });
   return {
     reference: ref.original,

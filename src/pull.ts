@@ -14,7 +14,7 @@ import { assertImageList, canonicalReference, distinctReferences, familiarTag, p
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { lockedManifest, type LockedImage, type LockFile } from './lock.js';
-import { MANIFEST_SIZE_LIMIT, resolveImage, type ManifestCache, type ResolvedImage } from './resolve.js';
+import { resolveImage, storedManifests, type ManifestCache, type ResolvedImage } from './resolve.js';
 import { BlobStore } from './store/blob-store.js';
 import { fileMatches } from './store/verify-file.js';
 import { historyImage, schema1Entries, schema1Layers } from './convert/schema1.js';
@@ -460,12 +460,7 @@ function warnOnPlatformMismatch(ref: ImageReference, configText: string, context
 
 /** The store's manifests. One that cannot be kept (a read-only cache) only costs a request next time. */
 function manifestCache(context: PullContext): ManifestCache {
-  return {
-    get: (digest) => context.store.readSmall(digest, MANIFEST_SIZE_LIMIT),
-    put: (digest, bytes) => context.store.putBytes(digest, bytes).catch(() => undefined),
-    offline: context.offline,
-    shared: context.sharedCache,
-  };
+  return storedManifests(context.store, { offline: context.offline, shared: context.sharedCache });
 }
 
 /** Keeps the image manifest's verified bytes in the cache (OCI layouts need them, offline too). */

@@ -1,3 +1,4 @@
+import { join, resolve as resolvePath } from 'node:path';
 import { digestOf, parseDigest, type Digest } from './digest.js';
 import { FrozenError } from './errors.js';
 import { decodeManifest, MANIFEST_ACCEPT, schema1Payload, type ImageIndex, type ImageManifest, type Manifest, type Schema1Manifest } from './manifest/index.js';
@@ -7,6 +8,8 @@ import type { RegistryClient } from './registry/client.js';
 import type { Remote, RequestNotices } from './registry/remote.js';
 import type { RegistrySession } from './registry/session.js';
 import { header } from './registry/transport.js';
+import { BlobStore } from './store/blob-store.js';
+import { exists } from './util/files.js';
 import { readLimited } from './util/read-limited.js';
 
 /** What a reference resolves to: the image manifest to pull and the digests that identify it. */
@@ -45,18 +48,51 @@ export interface ManifestCache {
   readonly shared: boolean;
 }
 
+/** The manifests a blob store keeps, added to as they are verified (where the store can be written). */
+export function storedManifests(store: BlobStore, options: { readonly offline: boolean; readonly shared: boolean }): ManifestCache {
+  return {
+    get: (digest) => store.readSmall(digest, MANIFEST_SIZE_LIMIT),
+    put: (digest, bytes) => store.putBytes(digest, bytes).catch(() => undefined),
+    offline: options.offline,
+    shared: options.shared,
+  };
+}
+
+/**
+ * The cache that commands describing images (`inspect`, `lock`) read manifests from and keep them in: the one
+ * named, else the default one if it exists. They make no default cache; without one they ask the registry.
+ */
+export async function describingCache(cache: string | false | undefined): Promise<BlobStore | undefined> {
+  if (cache === false) return undefined;
+  if (cache !== undefined) return new BlobStore(resolvePath(cache));
+  const store = new BlobStore(BlobStore.defaultRoot());
+  return (await exists(join(store.root, 'blobs'))) ? store : undefined;
+}
+
 function describeEntry(entry: ImageIndex['manifests'][number]) {
   const platform = entry.platform?.os && entry.platform.architecture ? formatPlatform(normalizePlatform(entry.platform as Platform)) : 'unknown';
   return { platform, digest: entry.descriptor.digest.value, size: entry.descriptor.size, mediaType: entry.descriptor.mediaType };
 }
 const MAX_INDEX_DEPTH = 4;
 
+/** What `resolveModernImage` goes by besides the reference: an abort signal, who hears of retries, a manifest cache. */
+export interface ResolveOptions {
+  readonly signal?: AbortSignal | undefined;
+  readonly notices?: RequestNotices | undefined;
+  readonly cache?: ManifestCache | undefined;
+}
+
 /**
  * `resolveImage` for commands that describe images: a schema1 image has no config to describe, and a v1 registry
  * has no manifests (only `pull` reads it).
  */
-export async function resolveModernImage(ref: ImageReference, session: RegistrySession, platform: Platform, signal?: AbortSignal, notices?: RequestNotices) {
-  const resolved = await resolveImage(ref, session.remote(ref, notices), platform, signal).catch(async (error: unknown) => {
+export async function resolveModernImage(
+  ref: ImageReference,
+  session: RegistrySession,
+  platform: Platform,
+  { signal, notices, cache }: ResolveOptions = {},
+) {
+  const resolved = await resolveImage(ref, session.remote(ref, notices), platform, signal, cache).catch(async (error: unknown) => {
     if (error instanceof FrozenError && error.kind === 'not-found' && (await session.speaksOnlyV1(ref.registry, signal).catch(() => false))) {
       throw new FrozenError('unsupported', `${ref.registry} is a v1 registry: it has no manifests to describe or lock (frozen pull reads it)`);
     }

@@ -8,6 +8,7 @@ import { reportError } from './report.js';
 
 interface InspectFlags extends RegistryFlags {
   platform?: string;
+  cache?: string | false;
   json?: boolean;
   debug?: boolean;
 }
@@ -17,7 +18,9 @@ export function inspectCommand(io: Io, setExitCode: (code: number) => void): Com
   const command = new Command('inspect')
     .description('show what an image reference names: digests, platforms, layers and sizes (only the config is downloaded)')
     .argument('<image>', 'an image reference')
-    .option('--platform <os/arch[/variant]>', 'which image of a multi-platform index to describe');
+    .option('--platform <os/arch[/variant]>', 'which image of a multi-platform index to describe')
+    .option('--cache <dir>', 'read manifests and the config from this blob cache, and keep manifests in it (default: pull\'s, if it exists)')
+    .option('--no-cache', 'ask the registry for everything');
   return addRegistryOptions(command)
     .option('--json', 'print the result as JSON')
     .option('--debug', 'print stack traces with errors')
@@ -27,6 +30,7 @@ export function inspectCommand(io: Io, setExitCode: (code: number) => void): Com
           ...registryOptions(flags),
           image,
           ...(flags.platform && { platform: flags.platform }),
+          ...(flags.cache !== undefined && { cache: flags.cache }),
           onEvent: (event) => io.stderr(`${requestLine(event)}\n`),
         });
         io.stdout(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatInspection(result));

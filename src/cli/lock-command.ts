@@ -12,6 +12,7 @@ interface LockFlags extends RegistryFlags {
   file?: string;
   output: string;
   platform?: string;
+  cache?: string | false;
   debug?: boolean;
 }
 
@@ -22,7 +23,9 @@ export function lockCommand(io: Io, setExitCode: (code: number) => void): Comman
     .argument('[image...]', 'image references')
     .option('-f, --file <path>', 'read image references from this file, one a line')
     .option('-o, --output <path>', 'the lock file to write', 'frozen.lock.json')
-    .option('--platform <os/arch[/variant]>', 'platform to lock (default: as pull picks)');
+    .option('--platform <os/arch[/variant]>', 'platform to lock (default: as pull picks)')
+    .option('--cache <dir>', 'read manifests from this blob cache, and keep them in it (default: pull\'s, if it exists)')
+    .option('--no-cache', 'ask the registry for every manifest');
   return addRegistryOptions(command)
     .option('--debug', 'print stack traces with errors')
     .action(async (images: string[], flags: LockFlags) => {
@@ -31,6 +34,7 @@ export function lockCommand(io: Io, setExitCode: (code: number) => void): Comman
           ...registryOptions(flags),
           images: [...images, ...(flags.file ? await readImageList(flags.file) : [])],
           ...(flags.platform && { platform: flags.platform }),
+          ...(flags.cache !== undefined && { cache: flags.cache }),
           onEvent: (event) => io.stderr(`${requestLine(event)}\n`),
         });
         const path = resolve(flags.output);

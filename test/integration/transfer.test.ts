@@ -313,6 +313,39 @@ describe('the shared cache', () => {
     await expectVerified(cache, output, big);
   });
 
+  test('inspect and lock read manifests (and inspect the config) from the cache: by digest no request, by tag one HEAD', async () => {
+    const cache = await tempDir();
+    expect((await pullWith(cache, `${server.host}/big/app:1`)).code).toBe(0);
+    const env = { env: { FROZEN_CACHE: cache } };
+    const asked = () => server.requests.splice(0).map((r) => `${r.method} ${r.path}`);
+    server.requests.length = 0;
+
+    const pinned = await runCli(['inspect', `${server.host}/big/app:1@${big.manifest.digest}`], env);
+    expect([pinned.code, pinned.stderr]).toEqual([0, '']);
+    expect(pinned.stdout).toContain(`image ID  ${big.config.digest}`);
+    expect(asked()).toEqual([]);
+    const byTag = await runCli(['inspect', `${server.host}/big/app:1`], env);
+    expect(byTag.stdout).toContain(`image ID  ${big.config.digest}`);
+    expect(asked()).toEqual(['HEAD /v2/big/app/manifests/1']);
+    const lockFile = join(await tempDir(), 'frozen.lock.json');
+    expect((await runCli(['lock', '-o', lockFile, `${server.host}/big/app:1`], env)).code).toBe(0);
+    expect(JSON.parse(await readFile(lockFile, 'utf8')).images[0].manifestDigest).toBe(big.manifest.digest);
+    expect(asked()).toEqual(['HEAD /v2/big/app/manifests/1']);
+
+    // Without the cache the registry is asked for all of it; an empty default cache is not made or used.
+    const config = `GET /v2/big/app/blobs/${big.config.digest}`;
+    expect((await runCli(['inspect', '--no-cache', `${server.host}/big/app:1`], env)).code).toBe(0);
+    expect(asked()).toEqual(['GET /v2/big/app/manifests/1', config]);
+    const empty = await tempDir();
+    expect((await runCli(['inspect', `${server.host}/big/app:1`], { env: { FROZEN_CACHE: empty } })).code).toBe(0);
+    expect(asked()).toEqual(['GET /v2/big/app/manifests/1', config]);
+    expect(await readdir(empty)).toEqual([]);
+    // A cache named with --cache is used from its first run: the manifest is kept for the next.
+    const named = join(await tempDir(), 'named');
+    expect((await runCli(['inspect', '--cache', named, `${server.host}/big/app:1`])).code).toBe(0);
+    expect(existsSync(join(named, 'blobs', 'sha256', big.manifest.digest.slice(7)))).toBe(true);
+  });
+
   test('--copy writes independent files; --no-cache leaves the cache untouched', async () => {
     const cache = await tempDir();
     const copied = await pullWith(cache, '--copy', `${server.host}/big/app:1`);

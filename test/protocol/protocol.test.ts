@@ -211,7 +211,7 @@ describe('digest verification', () => {
   test('inspect refuses a config with the wrong bytes, and reads no layer', async () => {
     const configPath = `/blobs/${image.config.digest}`;
     const registry = setup({ tamper: (path, body) => (path.endsWith(configPath) ? flip(body) : body) });
-    const error = await pullError(inspect({ image: 'registry.test/team/app:1', dispatcher: registry.agent, retryDelayMs: 1 }));
+    const error = await pullError(inspect({ image: 'registry.test/team/app:1', dispatcher: registry.agent, retryDelayMs: 1, cache: false }));
     expect([error.kind, error.message]).toEqual(['integrity', expect.stringMatching(new RegExp(`blob ${image.config.digest}: digest or size mismatch`))]);
     expect(registry.requests.some((r) => r.path.endsWith(image.layers[0]!.digest))).toBe(false);
   });
