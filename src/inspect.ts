@@ -6,7 +6,7 @@ import { requestEvents } from './pull-events.js';
 import type { RequestEvent } from './pull.js';
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
-import { describingCache, resolveModernImage, storedManifests } from './resolve.js';
+import { describingCache, resolveModernImage } from './resolve.js';
 import type { BlobStore } from './store/blob-store.js';
 import { parseJson } from './util/json-file.js';
 
@@ -56,11 +56,10 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
   const session = await RegistrySession.open(options);
   try {
     const notices = options.onEvent && requestEvents(options.onEvent, ref.original);
-    const store = await describingCache(options.cache);
-    const cache = store && storedManifests(store, { offline: false, shared: true });
-    const resolved = await resolveModernImage(ref, session, platform, { signal: options.signal, notices, cache });
+    const cached = await describingCache(options.cache);
+    const resolved = await resolveModernImage(ref, session, platform, { signal: options.signal, notices, cache: cached?.manifests });
     const { config, layers } = resolved.manifest;
-    const described = await describeConfig(session.remote(ref, notices), store, config, options.signal);
+    const described = await describeConfig(session.remote(ref, notices), cached?.store, config, options.signal);
     const mismatch = !resolved.platform && described.platform && !platformMatches(described.platform, platform);
     return {
       reference: ref.original,

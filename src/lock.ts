@@ -7,7 +7,7 @@ import { assertImageList, canonicalReference, distinctReferences, parseReference
 import { requestEvents } from './pull-events.js';
 import type { RequestEvent } from './pull.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
-import { describingCache, resolveModernImage, storedManifests, type ResolveOptions } from './resolve.js';
+import { describingCache, resolveModernImage, type ResolveOptions } from './resolve.js';
 import { writeFileAtomic } from './util/files.js';
 
 /**
@@ -57,8 +57,7 @@ export async function lock(options: LockOptions): Promise<LockFile> {
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = wantedPlatform(options.platform);
   const session = await RegistrySession.open(options);
-  const store = await describingCache(options.cache);
-  const cache = store && storedManifests(store, { offline: false, shared: true });
+  const cache = (await describingCache(options.cache))?.manifests;
   try {
     const images: LockedImage[] = [];
     for (const ref of refs) {

@@ -349,7 +349,7 @@ async function openStore(options: PullOptions, staging: string, emit: (event: Pu
 
 /** The cache the options name (`cache`, else the default), as a store. */
 function sharedCache(options: PullOptions): BlobStore {
-  return new BlobStore(resolvePath(typeof options.cache === 'string' ? options.cache : BlobStore.defaultRoot()));
+  return BlobStore.at(typeof options.cache === 'string' ? options.cache : undefined);
 }
 
 /** Several images failed; each error names its image. */

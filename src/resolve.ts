@@ -1,4 +1,4 @@
-import { join, resolve as resolvePath } from 'node:path';
+import { join } from 'node:path';
 import { digestOf, parseDigest, type Digest } from './digest.js';
 import { FrozenError } from './errors.js';
 import { decodeManifest, MANIFEST_ACCEPT, schema1Payload, type ImageIndex, type ImageManifest, type Manifest, type Schema1Manifest } from './manifest/index.js';
@@ -62,11 +62,11 @@ export function storedManifests(store: BlobStore, options: { readonly offline: b
  * The cache that commands describing images (`inspect`, `lock`) read manifests from and keep them in: the one
  * named, else the default one if it exists. They make no default cache; without one they ask the registry.
  */
-export async function describingCache(cache: string | false | undefined): Promise<BlobStore | undefined> {
+export async function describingCache(cache: string | false | undefined): Promise<{ store: BlobStore; manifests: ManifestCache } | undefined> {
   if (cache === false) return undefined;
-  if (cache !== undefined) return new BlobStore(resolvePath(cache));
-  const store = new BlobStore(BlobStore.defaultRoot());
-  return (await exists(join(store.root, 'blobs'))) ? store : undefined;
+  const store = BlobStore.at(cache);
+  if (cache === undefined && !(await exists(join(store.root, 'blobs')))) return undefined;
+  return { store, manifests: storedManifests(store, { offline: false, shared: true }) };
 }
 
 function describeEntry(entry: ImageIndex['manifests'][number]) {

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { BlobStore } from '../store/blob-store.js';
 import { counted, formatBytes, parseDuration, parseSize } from './format.js';
@@ -8,7 +7,7 @@ import { reportError } from './report.js';
 /** `frozen cache ls|du|verify|prune`: look after the shared blob cache. */
 export function cacheCommand(io: Io, setExitCode: (code: number) => void): Command {
   const command = new Command('cache').description('inspect and maintain the blob cache');
-  const storeOf = (flags: { cache?: string }) => new BlobStore(resolve(flags.cache ?? BlobStore.defaultRoot()));
+  const storeOf = (flags: { cache?: string }) => BlobStore.at(flags.cache);
   const run = (action: (store: BlobStore, flags: CacheFlags) => Promise<number>) => async (flags: CacheFlags) => {
     try {
       setExitCode(await action(storeOf(flags), flags));

@@ -1,6 +1,6 @@
 import { digestOf, type Digest } from '../digest.js';
 import { FrozenError, asFrozenError, type ErrorKind } from '../errors.js';
-import { withRetries, type RetryPolicy } from '../transfer/retry.js';
+import { withRetries, type RetryListener, type RetryPolicy } from '../transfer/retry.js';
 import { readLimited } from '../util/read-limited.js';
 import { getFromUrl, type RegistryClient } from './client.js';
 import type { Transport } from './transport.js';
@@ -42,7 +42,7 @@ export class MirrorHealth {
  * to the next endpoint; blob downloads report their own (`IngestOptions`).
  */
 export interface RequestNotices {
-  readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  readonly onRetry?: RetryListener;
   readonly onFallback?: (endpoint: string, error: unknown) => void;
 }
 
@@ -150,7 +150,7 @@ export class Remote {
 
   /** What a tag points to now (HEAD upstream); undefined when the registry does not say. */
   currentDigest(tag: string, head: ManifestSource<unknown>['head'], signal?: AbortSignal): Promise<Digest | undefined> {
-    return withRetries(this.retry, () => head(this.upstream, tag), this.retryOptions(signal));
+    return withRetries(this.retry, () => head(this.upstream, tag), { signal, onRetry: this.notices.onRetry });
   }
 
   /** A blob's size, from the first endpoint that knows it. */
@@ -207,7 +207,7 @@ export class Remote {
     let last: unknown;
     for (const client of clients) {
       try {
-        const value = await withRetries(this.policy(client), () => run(client), this.retryOptions(signal));
+        const value = await withRetries(this.policy(client), () => run(client), { signal, onRetry: this.notices.onRetry });
         return { value, endpoint: client.endpoint.name };
       } catch (error) {
         if (asFrozenError(error).kind === 'aborted') throw error;
@@ -217,9 +217,5 @@ export class Remote {
       }
     }
     throw last ?? new FrozenError('network', 'no endpoint left to try');
-  }
-
-  private retryOptions(signal: AbortSignal | undefined) {
-    return { ...(signal && { signal }), ...(this.notices.onRetry && { onRetry: this.notices.onRetry }) };
   }
 }

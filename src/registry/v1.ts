@@ -139,7 +139,7 @@ export class V1Registry {
             if (response.statusCode !== 200) throw await responseError(response, `${method} ${path}`);
             return response;
           },
-          { ...(signal && { signal }), ...(this.notices.onRetry && { onRetry: this.notices.onRetry }) },
+          { signal, onRetry: this.notices.onRetry },
         );
       } catch (error) {
         failure = error;

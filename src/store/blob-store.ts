@@ -1,6 +1,6 @@
 import { readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { digestOf, parseDigest, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import { makeDirectory } from '../util/make-directory.js';
@@ -38,6 +38,11 @@ export class BlobStore {
   private readonly prepared = new Set<string>();
 
   constructor(readonly root: string) {}
+
+  /** The cache at `path`, else the default one (`defaultRoot`), with an absolute root. */
+  static at(path?: string): BlobStore {
+    return new BlobStore(resolve(path ?? BlobStore.defaultRoot()));
+  }
 
   /** `$FROZEN_CACHE`, else `$XDG_CACHE_HOME/frozen`, else `~/.cache/frozen`. */
   static defaultRoot(env: NodeJS.ProcessEnv = process.env): string {

@@ -7,7 +7,7 @@ import { header, networkError, type HttpResponse } from '../registry/transport.j
 import type { BlobStore } from '../store/blob-store.js';
 import { acquireLock } from '../store/lock.js';
 import type { BlobEndpoint } from '../registry/remote.js';
-import { withRetries } from './retry.js';
+import { withRetries, type RetryListener } from './retry.js';
 
 /**
  * Downloads a blob into the cache so that no byte of work is lost: bytes go to `<hex>.partial` as they arrive and
@@ -21,7 +21,7 @@ export interface IngestOptions {
    * downloads it, the bytes that process has received.
    */
   readonly onProgress?: (bytes: number) => void;
-  readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  readonly onRetry?: RetryListener;
   /** The server honoured a Range request: the download continues after `offset` bytes already on disk. */
   readonly onResume?: (offset: number) => void;
   /** Another process is downloading this blob; we wait for it. */
@@ -101,10 +101,7 @@ export async function ingestInto<H extends StreamHash>(target: IngestTarget<H>, 
     let failure: FrozenError = new FrozenError('network', `${target.name}: no endpoint to fetch it from`);
     for (const endpoint of endpoints) {
       try {
-        await withRetries(endpoint.retry, () => attempt(target, endpoint.open, options, state), {
-          ...(options.signal && { signal: options.signal }),
-          ...(options.onRetry && { onRetry: options.onRetry }),
-        });
+        await withRetries(endpoint.retry, () => attempt(target, endpoint.open, options, state), { signal: options.signal, onRetry: options.onRetry });
         return { source: 'registry', received: state.received, endpoint: { name: endpoint.name, mirror: endpoint.mirror } };
       } catch (error) {
         failure = naming(error, target.name);

@@ -12,6 +12,9 @@ export interface RetryPolicy {
   readonly baseDelayMs: number;
 }
 
+/** Told of each retry: the failure, the attempt about to be made (1 for the first retry), and the wait before it. */
+export type RetryListener = (error: unknown, attempt: number, delayMs: number) => void;
+
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { retries: 5, baseDelayMs: 250 };
 const MAX_DELAY_MS = 10_000;
 /**
@@ -30,7 +33,7 @@ export function backoffDelay(policy: RetryPolicy, attempt: number, error: unknow
 export async function withRetries<T>(
   policy: RetryPolicy,
   task: (attempt: number) => Promise<T>,
-  options: { signal?: AbortSignal; onRetry?: (error: unknown, attempt: number, delayMs: number) => void } = {},
+  options: { readonly signal?: AbortSignal | undefined; readonly onRetry?: RetryListener | undefined } = {},
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
