@@ -139,14 +139,11 @@ export class BlobStore {
 
   async list(): Promise<CachedBlob[]> {
     const blobs: CachedBlob[] = [];
-    for (const algorithm of await readdir(join(this.root, 'blobs')).catch(() => [])) {
-      for (const name of await readdir(join(this.root, 'blobs', algorithm)).catch(() => [])) {
-        const digest = tryDigest(`${algorithm}:${name}`);
-        if (!digest) continue; // partials, locks, temporaries
-        const path = this.blobPath(digest);
-        const info = await stat(path).catch(() => undefined);
-        if (info?.isFile()) blobs.push({ digest, size: info.size, lastUsed: info.mtime, path });
-      }
+    for await (const { folder: algorithm, name, path } of this.files('blobs')) {
+      const digest = tryDigest(`${algorithm}:${name}`);
+      if (!digest) continue; // partials, locks, temporaries
+      const info = await stat(path).catch(() => undefined);
+      if (info?.isFile()) blobs.push({ digest, size: info.size, lastUsed: info.mtime, path });
     }
     return blobs.sort((a, b) => a.digest.value.localeCompare(b.digest.value));
   }
@@ -155,16 +152,20 @@ export class BlobStore {
   async partials(): Promise<PartialDownload[]> {
     const partials: PartialDownload[] = [];
     for (const area of ['blobs', 'v1']) {
-      for (const folder of await readdir(join(this.root, area)).catch(() => [])) {
-        for (const name of await readdir(join(this.root, area, folder)).catch(() => [])) {
-          if (!name.endsWith('.partial')) continue;
-          const path = join(this.root, area, folder, name);
-          const info = await stat(path).catch(() => undefined);
-          if (info?.isFile()) partials.push({ path, size: info.size, lastUsed: info.mtime });
-        }
+      for await (const { name, path } of this.files(area)) {
+        if (!name.endsWith('.partial')) continue;
+        const info = await stat(path).catch(() => undefined);
+        if (info?.isFile()) partials.push({ path, size: info.size, lastUsed: info.mtime });
       }
     }
     return partials;
+  }
+
+  /** The names in each folder of an area of the cache (`blobs/<algorithm>/`, `v1/<registry>/`); none if it is missing. */
+  private async *files(area: string): AsyncGenerator<{ folder: string; name: string; path: string }> {
+    for (const folder of await readdir(join(this.root, area)).catch(() => [])) {
+      for (const name of await readdir(join(this.root, area, folder)).catch(() => [])) yield { folder, name, path: join(this.root, area, folder, name) };
+    }
   }
 
   /** Re-hashes every blob; removes and returns those whose bytes no longer match their name. */
@@ -221,11 +222,8 @@ export class BlobStore {
 
   /** v1 layer records (`v1/<folder>/<id>.json`) whose blob is gone. */
   private async removeOrphanedRecords(): Promise<void> {
-    for (const folder of await readdir(join(this.root, 'v1')).catch(() => [])) {
-      for (const name of await readdir(join(this.root, 'v1', folder)).catch(() => [])) {
-        const path = join(this.root, 'v1', folder, name);
-        if (name.endsWith('.json') && !(await this.recordedBlobExists(path))) await rm(path, { force: true });
-      }
+    for await (const { name, path } of this.files('v1')) {
+      if (name.endsWith('.json') && !(await this.recordedBlobExists(path))) await rm(path, { force: true });
     }
   }
 
