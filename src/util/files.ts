@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { copyFile, link, rename, rm, stat, writeFile } from 'node:fs/promises';
 
 /** A name beside `path` for a file on its way there: unique to this write, whoever else writes beside it. */
@@ -19,10 +20,21 @@ export function exists(path: string): Promise<boolean> {
   );
 }
 
-/** A hard link to `from` (its bytes stored once), or a copy when asked or across file systems. */
+/**
+ * A copy of `from` that shares its blocks where the file system can (a reflink on btrfs or XFS: independent files,
+ * bytes stored once, made in constant time), and a plain copy elsewhere.
+ */
+function cloneOrCopy(from: string, to: string): Promise<void> {
+  return copyFile(from, to, constants.COPYFILE_FICLONE);
+}
+
+/**
+ * A hard link to `from` (its bytes stored once), or a copy when asked or across file systems (btrfs subvolumes
+ * refuse hard links between them but share blocks with a reflink).
+ */
 export async function linkOrCopy(from: string, to: string, copy: boolean): Promise<void> {
-  if (copy) await copyFile(from, to);
-  else await link(from, to).catch(() => copyFile(from, to));
+  if (copy) await cloneOrCopy(from, to);
+  else await link(from, to).catch(() => cloneOrCopy(from, to));
 }
 
 /** Puts `from` at `to` atomically (linked or copied under a temporary name, then renamed); `to` may exist. */

@@ -12,6 +12,7 @@ import { snapshot } from '../support/fixture.js';
 import { startFlakyRegistry, type FlakyRegistry } from '../support/flaky-registry.js';
 import { image, index, layer, sha256, type BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
+import { mountXfs, xfsWanted } from '../support/xfs.js';
 
 const MiB = 1024 * 1024;
 const tempDir = (prefix = 'frozen-transfer-') => mkdtemp(join(tmpdir(), prefix));
@@ -556,6 +557,29 @@ describe('the shared cache', () => {
     expect(await readdir(join(cache, 'in-use'))).toEqual([]);
     const left = (await readdir(blobs)).sort();
     expect(left).toEqual([third.manifest, third.config, ...third.layers].map((b) => b.digest.slice(7)).sort());
+  });
+});
+
+describe.runIf(xfsWanted)('on a file system with reflinks (XFS)', () => {
+  test('--copy makes independent files that share their blocks with the cache: a second output costs no layer bytes', async () => {
+    const xfs = await mountXfs();
+    try {
+      const env = { FROZEN_CACHE: join(xfs.root, 'cache') };
+      const pullCopy = (name: string) => runCli(['pull', '-q', '--copy', '-o', join(xfs.root, name), `${server.host}/big/app:1`], { env });
+      expect((await pullCopy('first')).code).toBe(0);
+      const before = await xfs.used();
+      const second = await pullCopy('second');
+      expect([second.code, second.stderr]).toEqual([0, '']);
+      // A plain copy would take the 4 MiB layer's bytes again; a reflink takes a few blocks of metadata.
+      expect((await xfs.used()) - before).toBeLessThan(heavyLayer().size / 8);
+      const heavyId = layerIds(big.layers.map((l) => l.digest))[1]!;
+      const copy = join(xfs.root, 'second', heavyId, 'layer.tar');
+      expect((await stat(copy)).nlink).toBe(1);
+      expect(sha256(await readFile(copy))).toBe(heavyLayer().digest);
+      expect((await loadWithSkopeo(join(xfs.root, 'second'))).imageId).toBe(big.config.digest);
+    } finally {
+      await xfs.stop();
+    }
   });
 });
 
