@@ -137,8 +137,11 @@ export function foreignLayer(base: Layer, urls: readonly string[]): Layer {
   return { ...base, mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', urls };
 }
 
-/** An OCI index over images, each with its config's platform, plus a BuildKit-style attestation entry. */
-export function index(images: readonly BuiltImage[], options: { mediaType?: boolean; attestation?: Blob } = {}): Blob {
+/**
+ * An OCI index over images, each with its config's platform, plus a BuildKit-style attestation entry; or, with
+ * `docker`, a Docker manifest list (what moby's script reads).
+ */
+export function index(images: readonly BuiltImage[], options: { mediaType?: boolean; attestation?: Blob; docker?: boolean } = {}): Blob {
   const manifests: object[] = images.map((img) => {
     const cfg = JSON.parse(img.config.bytes.toString()) as { os: string; architecture: string; variant?: string };
     const platform = { architecture: cfg.architecture, os: cfg.os, ...(cfg.variant && { variant: cfg.variant }) };
@@ -151,8 +154,9 @@ export function index(images: readonly BuiltImage[], options: { mediaType?: bool
       annotations: { 'vnd.docker.reference.type': 'attestation-manifest' },
     });
   }
-  const body = { schemaVersion: 2, ...(options.mediaType !== false && { mediaType: 'application/vnd.oci.image.index.v1+json' }), manifests };
-  return blob(Buffer.from(JSON.stringify(body)), 'application/vnd.oci.image.index.v1+json');
+  const mediaType = options.docker ? 'application/vnd.docker.distribution.manifest.list.v2+json' : 'application/vnd.oci.image.index.v1+json';
+  const body = { schemaVersion: 2, ...(options.mediaType !== false && { mediaType }), manifests };
+  return blob(Buffer.from(JSON.stringify(body)), mediaType);
 }
 
 export interface PushTarget {
