@@ -1,17 +1,19 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Transform } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import { pack } from 'tar-stream';
 import { test } from 'vitest';
 import { FROZEN_BIN } from '../support/cli.js';
 import { startDelayProxy } from '../support/delay-proxy.js';
+import { MOBY_SCRIPT, mobyScriptFor, type LocalMobyScript } from '../support/moby-script.js';
 import { blob, image, layer, pushBlob, pushBlobFile, pushImage, pushManifest, type BuiltImage, type Layer } from '../support/images.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 
@@ -25,6 +27,7 @@ const MB = 1000 * 1000;
 const PLAIN_NODE = fileURLToPath(new URL('plain-node.mjs', import.meta.url));
 const PLAIN_NODE_TOOL = 'plain Node: undici + sha256, no cache or layout';
 const NODE_START_TOOL = 'Node start-up alone: node -e 0';
+const MOBY_TOOL = "moby's download-frozen-image-v2.sh";
 
 test('bench', { timeout: 3_600_000 }, async () => {
   const work = await mkdtemp(join(tmpdir(), 'frozen-bench-'));
@@ -66,9 +69,10 @@ interface Row {
 
 async function pushSmallImages(registry: RunningRegistry): Promise<[BenchImage, BenchImage]> {
   const target = { url: registry.url };
-  const small = await Promise.all(Array.from({ length: 7 }, (_, i) => layer([{ type: 'file', name: `layer${i}/data`, content: randomBytes(1 * MB) }], 'oci-gzip')));
-  const big = await layer([{ type: 'file', name: 'big/data', content: randomBytes(200 * MB) }], 'oci-tar');
-  const eight = image({ layers: [...small.slice(0, 4), big, ...small.slice(4)], format: 'oci' });
+  // Docker schema2 images with gzip layers: the only kind moby's script pulls.
+  const small = await Promise.all(Array.from({ length: 7 }, (_, i) => layer([{ type: 'file', name: `layer${i}/data`, content: randomBytes(1 * MB) }])));
+  const big = await layer([{ type: 'file', name: 'big/data', content: randomBytes(200 * MB) }]);
+  const eight = image({ layers: [...small.slice(0, 4), big, ...small.slice(4)] });
   await pushImage(target, 'bench/eight', eight, '1');
 
   const forty = image({ layers: await Promise.all(Array.from({ length: 40 }, (_, i) => layer([{ type: 'file', name: `l${i}`, content: randomBytes(50_000) }]))) });
@@ -81,20 +85,25 @@ async function pushSmallImages(registry: RunningRegistry): Promise<[BenchImage, 
 
 async function pushHugeImage(registry: RunningRegistry, work: string): Promise<BenchImage> {
   const target = { url: registry.url };
-  const hugeLayer = await writeLargeTarLayer(join(work, 'huge.tar'), 2000 * MB);
-  const huge = image({ layers: [hugeLayer], format: 'oci' });
-  await pushBlobFile(target, 'bench/huge', join(work, 'huge.tar'), hugeLayer.digest);
-  await rm(join(work, 'huge.tar'));
+  const hugeLayer = await writeLargeLayer(join(work, 'huge.tar.gz'), 2000 * MB);
+  const huge = image({ layers: [hugeLayer] });
+  await pushBlobFile(target, 'bench/huge', join(work, 'huge.tar.gz'), hugeLayer.digest);
+  await rm(join(work, 'huge.tar.gz'));
   await pushBlob(target, 'bench/huge', huge.config);
   await pushManifest(target, 'bench/huge', '1', huge.manifest);
   return { name: 'one 2 GB layer', repo: 'bench/huge:1', image: huge };
 }
 
-/** An uncompressed tar layer of random bytes, streamed to a file and hashed on the way. */
-async function writeLargeTarLayer(path: string, size: number): Promise<Layer> {
-  const hash = createHash('sha256');
+/**
+ * A gzip tar layer of random bytes, streamed to a file: the tar hashed on the way for the diff ID, the gzip for the
+ * digest. Level 1, since random bytes do not compress anyway and the higher levels only take longer.
+ */
+async function writeLargeLayer(path: string, size: number): Promise<Layer> {
+  const tarHash = createHash('sha256');
+  const gzipHash = createHash('sha256');
+  const hashing = (hash: Hash) => new Transform({ transform: (chunk, _e, cb) => (hash.update(chunk), cb(null, chunk)) });
   const tar = pack();
-  const done = pipeline(tar, new Transform({ transform: (chunk, _e, cb) => (hash.update(chunk), cb(null, chunk)) }), createWriteStream(path));
+  const done = pipeline(tar, hashing(tarHash), createGzip({ level: 1 }), hashing(gzipHash), createWriteStream(path));
   const entry = tar.entry({ name: 'huge/data', size, mtime: new Date(0) }, (error) => {
     if (error) tar.destroy(error);
   });
@@ -105,9 +114,9 @@ async function writeLargeTarLayer(path: string, size: number): Promise<Layer> {
   entry.end(() => undefined);
   tar.finalize();
   await done;
-  const digest = `sha256:${hash.digest('hex')}`;
   const fileSize = (await stat(path)).size;
-  return { ...blob(Buffer.alloc(0), 'application/vnd.oci.image.layer.v1.tar'), digest, size: fileSize, diffId: digest };
+  const layerBlob = blob(Buffer.alloc(0), 'application/vnd.docker.image.rootfs.diff.tar.gzip');
+  return { ...layerBlob, digest: `sha256:${gzipHash.digest('hex')}`, size: fileSize, diffId: `sha256:${tarHash.digest('hex')}` };
 }
 
 async function measureImage(bench: BenchImage, host: string, work: string, where: string, options = { warm: true }): Promise<Row[]> {
@@ -116,22 +125,28 @@ async function measureImage(bench: BenchImage, host: string, work: string, where
   log(`measuring ${scenario}`);
   // Gigabytes just written (bench images, earlier runs) would otherwise be flushed to disk during the runs.
   execFileSync('sync');
-  return inScratch(work, async (warmDir) => {
-    const warm = options.warm ? await primedCache(ref, warmDir) : undefined;
-    const tools: [string, () => Promise<number>][] = [
-      ['curl (the floor)', () => curlBlobs(host, bench, work)],
-      [PLAIN_NODE_TOOL, () => plainNode(host, bench, work)],
-      [NODE_START_TOOL, nodeStart],
-      ['frozen cold', () => frozenCold(ref, work)],
-      ...(warm ? [['frozen warm', warm] as [string, () => Promise<number>]] : []),
-      ['skopeo → docker-archive', () => skopeo(ref, work)],
-    ];
-    const medians = await interleavedMedians(tools.map(([, run]) => run));
-    return [
-      ...tools.map(([tool], i) => ({ scenario, tool, seconds: medians[i]! })),
-      { scenario, tool: "moby's download-frozen-image-v2.sh", seconds: 'n/a: speaks only to Docker Hub' },
-    ];
-  });
+  const moby = MOBY_SCRIPT ? await mobyScriptFor(MOBY_SCRIPT, `http://${host}`) : undefined;
+  try {
+    return await inScratch(work, async (warmDir) => {
+      const warm = options.warm ? await primedCache(ref, warmDir) : undefined;
+      const tools: [string, () => Promise<number>][] = [
+        ['curl (the floor)', () => curlBlobs(host, bench, work)],
+        [PLAIN_NODE_TOOL, () => plainNode(host, bench, work)],
+        [NODE_START_TOOL, nodeStart],
+        ['frozen cold', () => frozenCold(ref, work)],
+        ...(warm ? [['frozen warm', warm] as [string, () => Promise<number>]] : []),
+        ['skopeo → docker-archive', () => skopeo(ref, work)],
+        ...(moby ? [[MOBY_TOOL, () => mobyScript(moby, bench, work)] as [string, () => Promise<number>]] : []),
+      ];
+      const medians = await interleavedMedians(tools.map(([, run]) => run));
+      return [
+        ...tools.map(([tool], i) => ({ scenario, tool, seconds: medians[i]! })),
+        ...(moby ? [] : [{ scenario, tool: MOBY_TOOL, seconds: 'n/a: not installed (name it with FROZEN_MOBY_SCRIPT)' }]),
+      ];
+    });
+  } finally {
+    await moby?.stop();
+  }
 }
 
 /**
@@ -217,6 +232,11 @@ function skopeo(ref: string, work: string): Promise<number> {
     const args = ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `docker-archive:${join(dir, 'image.tar')}:${ref}`];
     return (await timed('skopeo', args)).seconds;
   });
+}
+
+/** moby's script, pointed at the bench registry, pulling the image into a new directory (it has no cache). */
+function mobyScript(moby: LocalMobyScript, bench: BenchImage, work: string): Promise<number> {
+  return inScratch(work, async (dir) => (await timed('bash', [moby.path, join(dir, 'out'), bench.repo])).seconds);
 }
 
 /**

@@ -23,6 +23,8 @@ export interface ScriptRun {
 
 /** The script with its two Docker Hub addresses pointed at a local registry and a token endpoint of its own. */
 export interface LocalMobyScript {
+  /** The patched copy: `bash <path> DIR IMAGE...`. */
+  readonly path: string;
   run(dir: string, images: readonly string[], env?: Readonly<Record<string, string>>): Promise<ScriptRun>;
   stop(): Promise<void>;
 }
@@ -51,6 +53,7 @@ export async function mobyScriptFor(script: string, registryUrl: string): Promis
     throw error;
   }
   return {
+    path: patched,
     run: (out, images, env = {}) =>
       new Promise((resolve) => {
         execFile('bash', [patched, out, ...images], { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
