@@ -5,7 +5,7 @@ import { digestOf, parseDigest, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { markInUse, oldestUse } from './in-use.js';
-import { isHeld } from './lock.js';
+import { tryLock } from './lock.js';
 import { readV1Record } from './v1-record.js';
 import { fileMatches } from './verify-file.js';
 import { placeFile, writeFileAtomic } from '../util/files.js';
@@ -194,11 +194,16 @@ export class BlobStore {
     // Blobs used since the oldest running pull began, or since this prune began, may be about to be placed.
     const inUseSince = Math.min((await oldestUse(this.inUseFolder)) ?? started, started);
     type Entry = { blob: CachedBlob } | { partial: PartialDownload };
-    const inUse = async (entry: Entry) => {
-      if ('partial' in entry) return isHeld(entry.partial.path.replace(/\.partial$/, '.lock'));
-      const info = await stat(entry.blob.path).catch(() => undefined);
+    const inUse = async (blob: CachedBlob) => {
+      const info = await stat(blob.path).catch(() => undefined);
       // A time in the future is no pull's touch (another host's clock, a restored file): it does not protect.
       return info !== undefined && info.mtimeMs >= inUseSince && info.mtimeMs <= Date.now() + CLOCK_SLACK_MS;
+    };
+    const remove = async (entry: Entry): Promise<boolean> => {
+      if ('partial' in entry) return removeUnlessDownloading(entry.partial.path);
+      if (await inUse(entry.blob)) return false;
+      await rm(entry.blob.path, { force: true });
+      return true;
     };
     const details = (entry: Entry) => ('blob' in entry ? entry.blob : entry.partial);
     const entries: Entry[] = [...(await this.list()).map((blob) => ({ blob })), ...(await this.partials()).map((partial) => ({ partial }))];
@@ -207,11 +212,10 @@ export class BlobStore {
     let total = byAge.reduce((sum, entry) => sum + details(entry).size, 0);
     const removed = { blobs: [] as CachedBlob[], partials: [] as PartialDownload[] };
     for (const entry of byAge) {
-      const { path, size, lastUsed } = details(entry);
+      const { size, lastUsed } = details(entry);
       const tooOld = options.olderThanMs !== undefined && now - lastUsed.getTime() > options.olderThanMs;
       const tooBig = options.maxBytes !== undefined && total > options.maxBytes;
-      if ((!everything && !tooOld && !tooBig) || (await inUse(entry))) continue;
-      await rm(path, { force: true });
+      if ((!everything && !tooOld && !tooBig) || !(await remove(entry))) continue;
       total -= size;
       if ('blob' in entry) removed.blobs.push(entry.blob);
       else removed.partials.push(entry.partial);
@@ -242,4 +246,19 @@ function tryDigest(value: string): Digest | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Removes a partial download unless a live process holds its lock, holding that lock while it does: a pull that
+ * took the lock in between would otherwise resume from bytes that are then removed under it.
+ */
+async function removeUnlessDownloading(partial: string): Promise<boolean> {
+  const release = await tryLock(partial.replace(/\.partial$/, '.lock'));
+  if (!release) return false;
+  try {
+    await rm(partial, { force: true });
+  } finally {
+    await release();
+  }
+  return true;
 }

@@ -31,7 +31,7 @@ const DEFAULT_POLL_MS = 50;
 
 export async function acquireLock(path: string, options: LockOptions = {}): Promise<() => Promise<void>> {
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
-  const me: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex') };
+  const me = newOwner();
   let waited = false;
   for (;;) {
     options.signal?.throwIfAborted();
@@ -47,6 +47,27 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
     options.onPoll?.();
     await sleep(options.pollMs ?? DEFAULT_POLL_MS, undefined, options.signal ? { signal: options.signal } : {});
   }
+}
+
+/**
+ * The lock if nobody holds it (a stale one is broken first), else undefined at once: for work that must not
+ * overlap a download but need not wait for one, such as `cache prune` removing a partial.
+ */
+export async function tryLock(path: string, staleMs = DEFAULT_STALE_MS): Promise<(() => Promise<void>) | undefined> {
+  const me = newOwner();
+  // A few rounds: a lock may vanish or be broken by someone else between two looks. Giving up means "held".
+  for (let round = 0; round < 3; round++) {
+    if (await tryCreate(path, me)) return holdLock(path, me, staleMs);
+    const owner = await readOwner(path);
+    if (owner === 'gone') continue;
+    if (!(await isStale(path, owner, staleMs))) return undefined;
+    await breakLock(path, owner);
+  }
+  return undefined;
+}
+
+function newOwner(): LockOwner {
+  return { pid: process.pid, host: hostname(), token: randomBytes(8).toString('hex') };
 }
 
 async function tryCreate(path: string, me: LockOwner): Promise<boolean> {
@@ -79,12 +100,6 @@ export function heartbeat(path: string, staleMs: number): () => void {
   }, staleMs / 3);
   timer.unref();
   return () => clearInterval(timer);
-}
-
-/** Whether a live process holds the lock: it exists and is not stale. */
-export async function isHeld(path: string, staleMs = DEFAULT_STALE_MS): Promise<boolean> {
-  const owner = await readOwner(path);
-  return owner !== 'gone' && !(await isStale(path, owner, staleMs));
 }
 
 /** The lock's owner, undefined if unreadable (being written), 'gone' if the file vanished. */

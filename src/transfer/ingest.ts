@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { open, stat, truncate } from 'node:fs/promises';
+import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { createDigester } from '../digest.js';
 import { asFrozenError, FrozenError } from '../errors.js';
 import type { Descriptor } from '../manifest/index.js';
@@ -210,6 +210,7 @@ async function appendBody(
     }
     await flush();
     await writing;
+    await expectStillThere(target, file, onDisk);
     return onDisk;
   } catch (error) {
     if (error instanceof FrozenError) throw error;
@@ -220,6 +221,19 @@ async function appendBody(
   } finally {
     await file.close();
   }
+}
+
+/**
+ * The partial must still be the file this attempt wrote, and hold what it wrote: one removed or replaced meanwhile
+ * (by hand; `cache prune` takes the lock first) would otherwise put other bytes under a digest the received bytes
+ * matched. Anything else found there is emptied, and the blob is fetched again.
+ */
+async function expectStillThere(target: IngestTarget, file: FileHandle, bytes: number): Promise<void> {
+  const written = await file.stat();
+  const atPath = await stat(target.partial).catch(() => undefined);
+  if (atPath && atPath.ino === written.ino && atPath.dev === written.dev && written.size === bytes) return;
+  if (atPath) await truncate(target.partial, 0);
+  throw new FrozenError('network', `${target.name}: the partial download changed on disk while it was written; starting over`);
 }
 
 /** Errors from the connection (resets, timeouts) do not say which blob they hit; this one does. */

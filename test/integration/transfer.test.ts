@@ -489,6 +489,10 @@ describe('the shared cache', () => {
     expect(left.stdout.trim().split(/\s+/)[0]).toBe(heavyLayer().digest);
     expect((await runCli(['cache', 'prune'], env)).stdout).toMatch(/^removed 1 blob, freed /);
     expect(existsSync(held)).toBe(true);
+    // Prune took each partial's lock while removing it, and let go: the one lock left is the live process's own.
+    const locks = (await readdir(join(cache, 'blobs', 'sha256'))).filter((name) => name.includes('.lock'));
+    expect(locks).toEqual([`${'3'.repeat(64)}.lock`]);
+    expect(JSON.parse(await readFile(held.replace(/partial$/, 'lock'), 'utf8')).token).toBe('test');
     expect((await runCli(['cache', 'du'], env)).stdout).toMatch(/^0 blobs, 0 B \(0 bytes\) in .*; 1 partial download, 1\.0 KB\n$/);
     expect((await runCli(['cache', 'prune', '--max-size', 'lots'], env)).code).toBe(2);
   });
@@ -557,6 +561,25 @@ describe('the shared cache', () => {
     expect(await readdir(join(cache, 'in-use'))).toEqual([]);
     const left = (await readdir(blobs)).sort();
     expect(left).toEqual([third.manifest, third.config, ...third.layers].map((b) => b.digest.slice(7)).sort());
+  });
+});
+
+describe('a partial download changed underneath', () => {
+  test('a partial removed while its blob downloads (by hand, or a prune racing the pull) is noticed: fetched again from 0, nothing corrupt kept', async () => {
+    server.behaviour.throttleBytesPer10ms = 16 * 1024; // ~1.6 MB/s: the 4 MiB layer takes over 2 s
+    const cache = await tempDir();
+    const running = pullWith(cache, '--json', `${server.host}/big/app:1`);
+    const partial = join(cache, 'blobs', 'sha256', `${heavyLayer().digest.slice(7)}.partial`);
+    for (let i = 0; i < 400 && (await sizeOf(partial)) < 1 * MiB; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await sizeOf(partial)).toBeGreaterThanOrEqual(1 * MiB);
+    await rm(partial);
+    server.behaviour.throttleBytesPer10ms = 0; // the fetch from 0 need not crawl
+    const result = await running;
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    await expectVerified(cache, result.output, big);
+    const retries = parseEvents(result.stdout).filter((e) => e.type === 'blob-retry');
+    expect(retries).toEqual([expect.objectContaining({ digest: heavyLayer().digest, reason: expect.stringContaining('changed on disk') })]);
+    expect(server.blobRequests(heavyLayer().digest).map((r) => r.range)).toEqual([undefined, undefined]);
   });
 });
 

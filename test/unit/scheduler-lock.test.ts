@@ -3,7 +3,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { markInUse, oldestUse } from '../../src/store/in-use.js';
-import { acquireLock } from '../../src/store/lock.js';
+import { acquireLock, tryLock } from '../../src/store/lock.js';
 import { Scheduler, SMALL_BLOB_BYTES } from '../../src/transfer/scheduler.js';
 
 const deferred = () => {
@@ -94,6 +94,50 @@ describe('acquireLock', () => {
     await writeFile(path, JSON.stringify({ pid: 1, host: 'elsewhere', token: 'alive' }));
     await expect(acquireLock(path, { signal: AbortSignal.timeout(100), pollMs: 10 })).rejects.toThrow();
     expect(JSON.parse(await readFile(path, 'utf8')).token).toBe('alive');
+  });
+});
+
+describe('tryLock (what cache prune takes before removing a partial)', () => {
+  const lockFile = async () => join(await mkdtemp(join(tmpdir(), 'frozen-lock-')), 'x.lock');
+
+  test('a free lock is taken, and a taker that waits for it gets it only once it is released', async () => {
+    const path = await lockFile();
+    const release = await tryLock(path);
+    expect(release).toBeDefined();
+    expect(JSON.parse(await readFile(path, 'utf8')).pid).toBe(process.pid);
+    let taken = false;
+    const waiting = acquireLock(path, { pollMs: 5 }).then((r) => ((taken = true), r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(taken).toBe(false);
+    await release!();
+    await (await waiting)();
+  });
+
+  test('a live holder is not waited for: undefined at once, and the lock stays its own', async () => {
+    const path = await lockFile();
+    const release = await acquireLock(path);
+    const started = Date.now();
+    expect(await tryLock(path)).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(1000);
+    await writeFile(path, JSON.stringify({ pid: 1, host: 'elsewhere', token: 'alive' }));
+    expect(await tryLock(path)).toBeUndefined();
+    expect(JSON.parse(await readFile(path, 'utf8')).token).toBe('alive');
+    await release();
+  });
+
+  test('a lock whose process is gone, or that another host stopped refreshing, is broken and taken', async () => {
+    const path = await lockFile();
+    await writeFile(path, JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), token: 'dead' }));
+    const release = await tryLock(path);
+    expect(JSON.parse(await readFile(path, 'utf8')).pid).toBe(process.pid);
+    await release!();
+    await writeFile(path, JSON.stringify({ pid: 1, host: 'elsewhere', token: 'far' }));
+    const old = new Date(Date.now() - 120_000);
+    await utimes(path, old, old);
+    const again = await tryLock(path, 60_000);
+    expect(JSON.parse(await readFile(path, 'utf8')).host).toBe(hostname());
+    await again!();
+    await expect(stat(path)).rejects.toThrow();
   });
 });
 
