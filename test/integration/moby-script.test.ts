@@ -53,6 +53,9 @@ describe.runIf(MOBY_SCRIPT !== undefined)("the files and bytes of moby's downloa
     await registry?.stop();
   });
 
+  const tagOf = (ref: string) => ref.split('@')[0]!.split(':')[1]!;
+  const imageOf = (ref: string) => images[ref.split('@')[0]!]!;
+
   /** Both tools pull `refs` into directories of their own; the two trees must hold the same files and bytes. */
   async function expectSameDirectories(refs: readonly string[], frozenArgs: readonly string[] = [], scriptEnv: Record<string, string> = {}) {
     const scriptDir = join(await mkdtemp(join(tmpdir(), 'frozen-moby-out-')), 'out');
@@ -69,7 +72,7 @@ describe.runIf(MOBY_SCRIPT !== undefined)("the files and bytes of moby's downloa
     }
     // The script means to map each tag to its image's top layer ID, but its v2 path sets that ID in a local variable
     // and writes "" instead; frozen writes the ID, in the same bytes otherwise.
-    const topIds = Object.fromEntries(refs.map((ref) => [ref.split(':')[1]!, layerIds(images[ref]!.layers.map((l) => l.digest)).at(-1)!]));
+    const topIds = Object.fromEntries(refs.map((ref) => [tagOf(ref), layerIds(imageOf(ref).layers.map((l) => l.digest)).at(-1)!]));
     const intended = (await readFile(join(scriptDir, 'repositories'), 'utf8')).replace(/"([^"]+)": ""/g, (_, tag: string) => `"${tag}": "${topIds[tag]}"`);
     expect(await readFile(join(frozenDir, 'repositories'), 'utf8')).toBe(intended);
     return frozenDir;
@@ -78,6 +81,12 @@ describe.runIf(MOBY_SCRIPT !== undefined)("the files and bytes of moby's downloa
   test('three images in one run: two repositories, two tags of one, a layer used twice, a config full of JSON corners', async () => {
     const dir = await expectSameDirectories(['busybox:1.36', 'team/app:1', 'team/app:2']);
     expect(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')).map((e: { RepoTags: string[] }) => e.RepoTags)).toEqual([['busybox:1.36'], ['team/app:1'], ['team/app:2']]);
+  });
+
+  test("a tag and a digest, as in the script's own usage line: the digest picks the manifest, the tag names it", async () => {
+    const pinned = `team/app:1@${images['team/app:1']!.manifest.digest}`;
+    const dir = await expectSameDirectories([pinned]);
+    expect(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'))[0].RepoTags).toEqual(['team/app:1']);
   });
 
   test('a manifest list: the platform the script picks by TARGETARCH/TARGETVARIANT, frozen by --platform', async () => {
