@@ -7,6 +7,7 @@ import { ZSTD_LAYER_MEDIA_TYPES, type Descriptor } from './manifest/index.js';
 import type { ImageReference } from './reference/index.js';
 import type { BlobStore } from './store/blob-store.js';
 import { decompressedLayer } from './transfer/decompress.js';
+import { counted } from './util/counted.js';
 import { parseJson } from './util/json-file.js';
 
 /** An image whose config and layers are verified in the cache, as the output writers need it. */
@@ -66,7 +67,7 @@ async function readConfig(path: string, layerCount: number): Promise<{ text: str
   if (!Array.isArray(diffIds) || diffIds.length !== layerCount) {
     throw new FrozenError(
       'protocol',
-      `image config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff IDs for ${layerCount} layers; docker load would refuse it`,
+      `image config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff IDs for ${counted(layerCount, 'layer')}; docker load would refuse it`,
     );
   }
   return { text, diffIds: diffIds.map((id) => parseDigest(String(id))) };

@@ -8,6 +8,7 @@ import { extract } from 'tar-stream';
 import { FrozenError } from './errors.js';
 import { diffIdOf } from './transfer/decompress.js';
 import { parseReference } from './reference/index.js';
+import { counted } from './util/counted.js';
 
 /**
  * Proves a docker-archive (a directory or a tar) loadable without a daemon, the way `docker load` checks it:
@@ -93,7 +94,7 @@ async function checkEntry(entry: ManifestEntry, archive: Archive, found: (messag
     return found(`config ${entry.Config} is not valid JSON`), undefined;
   }
   if (!Array.isArray(diffIds) || diffIds.length !== entry.Layers.length) {
-    return found(`config ${entry.Config} lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff IDs for ${entry.Layers.length} layers`), undefined;
+    return found(`config ${entry.Config} lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff IDs for ${counted(entry.Layers.length, 'layer')}`), undefined;
   }
   return { layers: entry.Layers, diffIds: diffIds as string[] };
 }

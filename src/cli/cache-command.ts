@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { BlobStore } from '../store/blob-store.js';
-import { counted, formatBytes, parseDuration, parseSize } from './format.js';
+import { counted } from '../util/counted.js';
+import { formatBytes, parseDuration, parseSize } from './format.js';
 import { EXIT_FAILED, EXIT_OK, type Io } from './io.js';
 import { reportError } from './report.js';
 

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { inspect, type InspectResult } from '../inspect.js';
+import { counted } from '../util/counted.js';
 import { formatBytes } from './format.js';
 import { requestLine } from './progress.js';
 import { EXIT_OK, type Io } from './io.js';
@@ -56,6 +57,6 @@ function formatInspection(result: InspectResult): string {
   for (const [i, layer] of result.layers.entries()) {
     rows.push(`  ${i === 0 ? 'layers   ' : '         '} ${layer.digest} ${formatBytes(layer.size).padStart(9)}  ${layer.mediaType}`);
   }
-  rows.push(`  size      ${formatBytes(result.size)} (${result.layers.length} layers)`, `  from      ${result.endpoint}`);
+  rows.push(`  size      ${formatBytes(result.size)} (${counted(result.layers.length, 'layer')})`, `  from      ${result.endpoint}`);
   return `${rows.join('\n')}\n`;
 }

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { lock, writeLockFile } from '../lock.js';
-import { counted } from './format.js';
+import { counted } from '../util/counted.js';
 import { requestLine } from './progress.js';
 import { EXIT_OK, type Io } from './io.js';
 import { readImageList } from './pull-command.js';

@@ -1,4 +1,5 @@
 import type { PullEvent, RequestEvent } from '../pull.js';
+import { counted } from '../util/counted.js';
 import { formatBytes, shortDigest } from './format.js';
 import { DEFAULT_TERMINAL, type Io, type TerminalSize } from './io.js';
 
@@ -45,7 +46,7 @@ function plainRenderer(io: Io, now: () => number): ProgressRenderer {
     onEvent(event) {
       switch (event.type) {
         case 'resolved':
-          write(`resolved ${event.image}: ${event.manifestDigest}${event.platform ? ` (${event.platform})` : ''}, ${event.layers} layers, ${formatBytes(event.bytes)}`);
+          write(`resolved ${event.image}: ${event.manifestDigest}${event.platform ? ` (${event.platform})` : ''}, ${counted(event.layers, 'layer')}, ${formatBytes(event.bytes)}`);
           break;
         case 'blob-start':
           lastLine.set(event.digest, now());

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { counted } from './format.js';
+import { counted } from '../util/counted.js';
 import { EXIT_FAILED, EXIT_OK, type Io } from './io.js';
 import { reportError } from './report.js';
 

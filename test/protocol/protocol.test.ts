@@ -171,7 +171,7 @@ describe('digest verification', () => {
     const cases: [string, RegExp][] = [
       ['null', /image config is not a JSON object/],
       ['[1]', /image config is not a JSON object/],
-      ['{"rootfs":{"diff_ids":[]}}', /image config lists 0 diff IDs for 1 layers; docker load would refuse it/],
+      ['{"rootfs":{"diff_ids":[]}}', /image config lists 0 diff IDs for 1 layer; docker load would refuse it/],
       ['{"rootfs"', /image config is not valid JSON/],
     ];
     for (const [config, message] of cases) {

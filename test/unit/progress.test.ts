@@ -184,6 +184,14 @@ describe('progress renderers', () => {
     expect(out.stderr).not.toMatch(/\r|\x1b/);
   });
 
+  test('plain: the resolved line counts layers in words that agree with the number', () => {
+    const { out, io } = capture(false);
+    const renderer = createRenderer('plain', io);
+    renderer.onEvent(resolved(549, 1));
+    renderer.onEvent(resolved(2048, 3));
+    expect(out.stderr).toBe(`resolved x: ${digest}, 1 layer, 549 B\nresolved x: ${digest}, 3 layers, 2.0 KB\n`);
+  });
+
   test('json: every event is one line on stdout', () => {
     const { out, io } = capture(false);
     const renderer = createRenderer('json', io);
