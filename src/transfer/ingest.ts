@@ -231,7 +231,9 @@ async function appendBody(
 async function expectStillThere(target: IngestTarget, file: FileHandle, bytes: number): Promise<void> {
   const written = await file.stat();
   const atPath = await stat(target.partial).catch(() => undefined);
-  if (atPath && atPath.ino === written.ino && atPath.dev === written.dev && written.size === bytes) return;
+  // The inode number alone: no other file can have it while this one is open, and old overlayfs kernels (a Docker
+  // build's RUN step) report the device differently through a path and through an open file.
+  if (atPath && atPath.ino === written.ino && atPath.size === bytes && written.size === bytes) return;
   if (atPath) await truncate(target.partial, 0);
   throw new FrozenError('network', `${target.name}: the partial download changed on disk while it was written; starting over`);
 }
