@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { layerIds } from '../../src/layout/docker-format.js';
 import { runCli } from '../support/cli.js';
 import { image, index, layer, oneLayerImage, pushBlob, pushImage, pushManifest, type BuiltImage } from '../support/images.js';
-import { MOBY_SCRIPT, mobyScriptFor, type LocalMobyScript } from '../support/moby-script.js';
+import { MOBY_SCRIPT, MOBY_V1_SCRIPT, mobyScriptFor, mobyV1ScriptFor, type LocalMobyScript } from '../support/moby-script.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
+import { startV1Registry, v1Image, type V1Registry } from '../support/v1-registry.js';
 
 /**
  * frozen's directory against the one moby's script writes for the same images, file by file and byte by byte.
@@ -91,6 +92,53 @@ describe.runIf(MOBY_SCRIPT !== undefined)("the files and bytes of moby's downloa
 
   test('a manifest list: the platform the script picks by TARGETARCH/TARGETVARIANT, frozen by --platform', async () => {
     await expectSameDirectories(['team/multi:1'], ['--platform', 'linux/arm64/v8'], { TARGETARCH: 'arm64', TARGETVARIANT: 'v8' });
+  });
+});
+
+/**
+ * The v1 script against a v1 registry (its own index): the directories it writes must be frozen's, byte for byte.
+ * frozen adds what Docker 29 needs (a config per image and manifest.json), and names the registry in
+ * `repositories`, which the script, knowing only Docker Hub, leaves out.
+ */
+describe.runIf(MOBY_V1_SCRIPT !== undefined)("the files and bytes of moby's v1 download-frozen-image.sh", () => {
+  let registry: V1Registry;
+  let script: LocalMobyScript;
+
+  beforeAll(async () => {
+    registry = await startV1Registry();
+    script = await mobyV1ScriptFor(MOBY_V1_SCRIPT!, `http://${registry.host}`);
+    const base = await v1Image([{ type: 'dir', name: 'etc' }, { type: 'file', name: 'etc/os-release', content: 'ID=old\n' }]);
+    const middle = await v1Image([{ type: 'file', name: 'middle', content: 'middle\n' }], { parent: base, cmd: 'echo middle > /middle' });
+    const top = await v1Image([{ type: 'file', name: 'top', content: 'top\n' }], { parent: middle });
+    const other = await v1Image([{ type: 'file', name: 'other', content: 'not compressed\n' }], { parent: base, gzip: false });
+    for (const image of [base, middle, top, other]) registry.add(image);
+    registry.tag('team/app', '1', top.id);
+    registry.tag('team/app', 'latest', top.id);
+    registry.tag('team/other', '2', other.id);
+  });
+  afterAll(async () => {
+    await script?.stop();
+    await registry?.stop();
+  });
+
+  test('three tags of two repositories sharing a base, one layer not compressed', async () => {
+    const refs = ['team/app:1', 'team/app', 'team/other:2'];
+    const scriptDir = join(await mkdtemp(join(tmpdir(), 'frozen-moby-out-')), 'out');
+    const ran = await script.run(scriptDir, refs);
+    expect([ran.code, ran.stderr]).toEqual([0, expect.not.stringContaining('error')]);
+    const frozenDir = join(await mkdtemp(join(tmpdir(), 'frozen-moby-out-')), 'out');
+    const pulled = await runCli(['pull', '-q', '--protocol', 'v1', '-o', frozenDir, ...refs.map((ref) => `${registry.host}/${ref}`)]);
+    expect([pulled.code, pulled.stderr]).toEqual([0, '']);
+
+    const files = await filesUnder(scriptDir);
+    expect(files).toHaveLength(4 * 3 + 1);
+    const configs = JSON.parse(await readFile(join(frozenDir, 'manifest.json'), 'utf8')).map((entry: { Config: string }) => entry.Config);
+    expect(await filesUnder(frozenDir)).toEqual([...files, ...new Set(configs), 'manifest.json'].sort());
+    for (const file of files.filter((f) => f !== 'repositories')) {
+      expect({ file, bytes: (await readFile(join(frozenDir, file))).toString('latin1') }).toEqual({ file, bytes: (await readFile(join(scriptDir, file))).toString('latin1') });
+    }
+    const named = (await readFile(join(scriptDir, 'repositories'), 'utf8')).replace(/"([^"]+)": \{/g, (_, name: string) => `"${registry.host}/${name}": {`);
+    expect(await readFile(join(frozenDir, 'repositories'), 'utf8')).toBe(named);
   });
 });
 

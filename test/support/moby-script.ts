@@ -3,13 +3,16 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, join } from 'node:path';
 
 /**
- * moby's `contrib/download-frozen-image-v2.sh`, where a developer has it: `$FROZEN_MOBY_SCRIPT`, or on PATH. This
- * project does not ship it (it is moby's code), so what uses it runs only where it is found.
+ * moby's `contrib/download-frozen-image-v2.sh` and its v1 ancestor (`download-frozen-image-v1.sh`, first named
+ * `download-frozen-image.sh`), where a developer has them: named by `$FROZEN_MOBY_SCRIPT` and
+ * `$FROZEN_MOBY_V1_SCRIPT`, or on PATH. This project does not ship them (they are moby's code), so what uses them
+ * runs only where they are found.
  */
 export const MOBY_SCRIPT = process.env.FROZEN_MOBY_SCRIPT ?? onPath('download-frozen-image-v2.sh');
+export const MOBY_V1_SCRIPT = process.env.FROZEN_MOBY_V1_SCRIPT ?? onPath('download-frozen-image-v1.sh') ?? onPath('download-frozen-image.sh');
 
 function onPath(name: string): string | undefined {
   return (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, name)).find((path) => existsSync(path));
@@ -21,7 +24,7 @@ export interface ScriptRun {
   readonly stderr: string;
 }
 
-/** The script with its two Docker Hub addresses pointed at a local registry and a token endpoint of its own. */
+/** A copy of one of the scripts that talks to local servers instead of Docker Hub. */
 export interface LocalMobyScript {
   /** The patched copy: `bash <path> DIR IMAGE...`. */
   readonly path: string;
@@ -30,26 +33,50 @@ export interface LocalMobyScript {
 }
 
 /**
- * The script talks only to `https://registry-1.docker.io` and `https://auth.docker.io`, both set on one line each.
- * A copy with those two lines replaced talks to `registryUrl`, and gets its (unchecked) token from a small server
- * here; nothing else in it changes. `images` are then named as on Docker Hub: `team/app:1`, `busybox:1`.
+ * The v2 script talks only to `https://registry-1.docker.io` and `https://auth.docker.io`, both set on one line
+ * each. A copy with those two lines replaced talks to `registryUrl`, and gets its (unchecked) token from a small
+ * server here; nothing else in it changes. `images` are then named as on Docker Hub: `team/app:1`, `busybox:1`.
  */
 export async function mobyScriptFor(script: string, registryUrl: string): Promise<LocalMobyScript> {
   const tokens = await tokenServer();
-  const dir = await mkdtemp(join(tmpdir(), 'frozen-moby-'));
-  const patched = join(dir, 'download-frozen-image-v2.sh');
   try {
-    const text = await readFile(script, 'utf8');
-    const lines = { registryBase: `registryBase='${registryUrl}'`, authBase: `authBase='${tokens.url}'` };
-    let local = text;
-    for (const [name, line] of Object.entries(lines)) {
-      const pattern = new RegExp(`^${name}=.*$`, 'm');
-      if (!pattern.test(local)) throw new Error(`${script} has no ${name}= line to point at the local registry`);
-      local = local.replace(pattern, line);
-    }
-    await writeFile(patched, local);
+    const replacements: [RegExp, string][] = [
+      [/^registryBase=.*$/m, `registryBase='${registryUrl}'`],
+      [/^authBase=.*$/m, `authBase='${tokens.url}'`],
+    ];
+    return await patchedScript(script, replacements, tokens.close);
   } catch (error) {
-    await Promise.all([tokens.close(), rm(dir, { recursive: true, force: true })]);
+    await tokens.close();
+    throw error;
+  }
+}
+
+/**
+ * The v1 script writes Docker Hub's index and registry addresses into each of its curl lines; a copy with every
+ * one of them replaced by `url` (a v1 registry that is its own index) talks to it. Its `curl --progress` has been
+ * ambiguous since curl 7.67 added `--progress-meter`, so the copy says `--progress-bar`, which it meant; nothing
+ * else changes.
+ */
+export function mobyV1ScriptFor(script: string, url: string): Promise<LocalMobyScript> {
+  return patchedScript(script, [
+    [/https:\/\/index\.docker\.io/g, url],
+    [/https:\/\/registry-1\.docker\.io/g, url],
+    [/--progress /g, '--progress-bar '],
+  ]);
+}
+
+async function patchedScript(script: string, replacements: readonly [RegExp, string][], cleanUp = async () => {}): Promise<LocalMobyScript> {
+  const dir = await mkdtemp(join(tmpdir(), 'frozen-moby-'));
+  const patched = join(dir, basename(script));
+  try {
+    let text = await readFile(script, 'utf8');
+    for (const [pattern, replacement] of replacements) {
+      if (!new RegExp(pattern.source, pattern.flags.replace('g', '')).test(text)) throw new Error(`${script} has no ${pattern.source} to point at a local server`);
+      text = text.replace(pattern, replacement);
+    }
+    await writeFile(patched, text);
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
     throw error;
   }
   return {
@@ -61,7 +88,7 @@ export async function mobyScriptFor(script: string, registryUrl: string): Promis
         );
       }),
     async stop() {
-      await Promise.all([tokens.close(), rm(dir, { recursive: true, force: true })]);
+      await Promise.all([cleanUp(), rm(dir, { recursive: true, force: true })]);
     },
   };
 }

@@ -9,9 +9,10 @@ import { sha256, tarOf, type Entry } from './images.js';
  * docs/sources/reference/api/registry_api.md and hub_registry_spec.md): `GET /v1/_ping`; the index's
  * `GET /v1/repositories/<repo>/images`, which hands out a token when asked with `X-Docker-Token: true` and names
  * the registries in `X-Docker-Endpoints`; and the registry's tags, ancestry, json (with `X-Docker-Size` and
- * `X-Docker-Payload-Checksum`) and layer routes, which want `Authorization: Token …`. A name without a namespace is
- * in `library/`. There is no `/v2/`. Layers honour Range; tests can cut them mid-body, expire tokens and break
- * answers, and every request is recorded.
+ * `X-Docker-Payload-Checksum`) and layer routes, which want `Authorization: Token …`. Header names are written as
+ * the v1 servers wrote them (`X-Docker-Token`), which moby's v1 script matches case-sensitively. A name without a
+ * namespace is in `library/`. There is no `/v2/`. Layers honour Range; tests can cut them mid-body, expire tokens
+ * and break answers, and every request is recorded.
  */
 export interface V1Image {
   readonly id: string;
@@ -123,7 +124,7 @@ export async function startV1Registry(options: V1RegistryOptions = {}): Promise<
     const send = (status: number, body: Buffer | string = '""', headers: Record<string, string> = {}) => {
       record.status = status;
       const bytes = Buffer.from(body);
-      res.writeHead(status, { 'content-type': 'application/json', 'x-docker-registry-version': '0.6.0', 'content-length': String(bytes.length), ...headers });
+      res.writeHead(status, { 'content-type': 'application/json', 'X-Docker-Registry-Version': '0.6.0', 'content-length': String(bytes.length), ...headers });
       if (req.method !== 'HEAD') record.bytes += bytes.length;
       res.end(req.method === 'HEAD' ? undefined : bytes);
     };
@@ -157,8 +158,8 @@ export async function startV1Registry(options: V1RegistryOptions = {}): Promise<
     if (imageRoute[2] === 'json') {
       const payload = createHash('sha256').update(image.json).update('\n').update(image.layer).digest('hex');
       return send(200, behaviour.jsonOverride.get(image.id) ?? image.json, {
-        ...(!behaviour.omitSize && { 'x-docker-size': String(image.layer.length) }),
-        'x-docker-payload-checksum': `sha256:${payload}`,
+        ...(!behaviour.omitSize && { 'X-Docker-Size': String(image.layer.length) }),
+        'X-Docker-Payload-Checksum': `sha256:${payload}`,
       });
     }
     return sendLayer(req, res, image.layer, record);
@@ -171,11 +172,11 @@ export async function startV1Registry(options: V1RegistryOptions = {}): Promise<
     }
     if (!tags.has(repository)) return send(404, '{"error":"Repository not found"}');
     const list = JSON.stringify([...images.values()].map((image) => ({ id: image.id })));
-    const headers: Record<string, string> = { 'x-docker-endpoints': (options.endpoints?.() ?? [host]).join(', ') };
+    const headers: Record<string, string> = { 'X-Docker-Endpoints': (options.endpoints?.() ?? [host]).join(', ') };
     if (useTokens && req.headers['x-docker-token'] === 'true') {
       const token = `signature=${randomBytes(8).toString('hex')},repository="${repository}",access=read`;
       tokens.set(token, 0);
-      headers['x-docker-token'] = token;
+      headers['X-Docker-Token'] = token;
     }
     return send(200, list, headers);
   }
