@@ -151,12 +151,17 @@ async function measureImage(bench: BenchImage, host: string, work: string, where
 
 /**
  * RUNS rounds, each running every tool once, and each tool's median: this machine's speed drifts (it is shared),
- * and interleaving makes the drift touch every tool alike instead of whichever ran during a slow spell.
+ * and interleaving makes the drift touch every tool alike instead of whichever ran during a slow spell. Each round
+ * starts one tool further on, so no tool always runs first, while the kernel still writes out what the tool before
+ * it wrote (gigabytes, for the 2 GB layer).
  */
 async function interleavedMedians(runs: readonly (() => Promise<number>)[]): Promise<number[]> {
   const times = runs.map(() => [] as number[]);
   for (let round = 0; round < RUNS; round++) {
-    for (const [i, run] of runs.entries()) times[i]!.push(await run());
+    for (let step = 0; step < runs.length; step++) {
+      const i = (round + step) % runs.length;
+      times[i]!.push(await runs[i]!());
+    }
   }
   return times.map((list) => list.sort((a, b) => a - b)[Math.floor(list.length / 2)]!);
 }
