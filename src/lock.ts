@@ -56,8 +56,8 @@ export async function lock(options: LockOptions): Promise<LockFile> {
   const refs = distinctReferences(options.images.map((image) => parseReference(image)), (ref) => ref);
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = wantedPlatform(options.platform);
-  const session = await RegistrySession.open(options);
   const cache = (await describingCache(options.cache))?.manifests;
+  const session = await RegistrySession.open(options);
   try {
     const images: LockedImage[] = [];
     for (const ref of refs) {

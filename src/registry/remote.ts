@@ -53,8 +53,8 @@ const FINAL_HEAD_FAILURES = new Set<ErrorKind>(['network', 'tls', 'auth', 'abort
 export interface ManifestSource<T> {
   /** GET a manifest by tag or digest, verified against the digest when one is given. */
   fetch(client: RegistryClient, reference: string, expected: Digest | undefined): Promise<T>;
-  /** HEAD a tag: the digest it names, when the registry says. */
-  head(client: RegistryClient, tag: string): Promise<Digest | undefined>;
+  /** HEAD a tag: the digest it names, when the registry says. A function value (passed on unbound). */
+  readonly head: (client: RegistryClient, tag: string) => Promise<Digest | undefined>;
   /** The manifest kept under a digest, if any. */
   cached?(digest: Digest): Promise<T | undefined>;
 }
@@ -107,7 +107,7 @@ export class Remote {
     }
     let digest: Digest | undefined;
     try {
-      digest = await this.currentDigest(reference, (client, tag) => source.head(client, tag), signal);
+      digest = await this.currentDigest(reference, source.head, signal);
     } catch (error) {
       const cause = asFrozenError(error);
       if (cause.kind === 'aborted') throw cause;
@@ -134,7 +134,7 @@ export class Remote {
    * A failed connection or refused credentials are reported at once: the GET would only meet them again.
    */
   private async tagThroughCache<T>(tag: string, source: ManifestSource<T>, signal?: AbortSignal): Promise<{ value: T; endpoint: string }> {
-    const digest = await this.currentDigest(tag, (client, ref) => source.head(client, ref), signal).catch((error: unknown) => {
+    const digest = await this.currentDigest(tag, source.head, signal).catch((error: unknown) => {
       if (FINAL_HEAD_FAILURES.has(asFrozenError(error).kind)) throw error;
       return undefined;
     });

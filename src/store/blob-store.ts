@@ -142,8 +142,8 @@ export class BlobStore {
     for await (const { folder: algorithm, name, path } of this.files('blobs')) {
       const digest = tryDigest(`${algorithm}:${name}`);
       if (!digest) continue; // partials, locks, temporaries
-      const info = await stat(path).catch(() => undefined);
-      if (info?.isFile()) blobs.push({ digest, size: info.size, lastUsed: info.mtime, path });
+      const file = await fileFacts(path);
+      if (file) blobs.push({ digest, ...file });
     }
     return blobs.sort((a, b) => a.digest.value.localeCompare(b.digest.value));
   }
@@ -154,8 +154,8 @@ export class BlobStore {
     for (const area of ['blobs', 'v1']) {
       for await (const { name, path } of this.files(area)) {
         if (!name.endsWith('.partial')) continue;
-        const info = await stat(path).catch(() => undefined);
-        if (info?.isFile()) partials.push({ path, size: info.size, lastUsed: info.mtime });
+        const file = await fileFacts(path);
+        if (file) partials.push(file);
       }
     }
     return partials;
@@ -246,6 +246,12 @@ function tryDigest(value: string): Digest | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Size and last write of a regular file at `path`; undefined for anything else, or nothing. */
+async function fileFacts(path: string): Promise<{ path: string; size: number; lastUsed: Date } | undefined> {
+  const info = await stat(path).catch(() => undefined);
+  return info?.isFile() ? { path, size: info.size, lastUsed: info.mtime } : undefined;
 }
 
 /**

@@ -5,6 +5,8 @@ import type { PullEvent } from '../../src/pull.js';
 const digest = `sha256:${'ab'.repeat(32)}`;
 /** The event that gives the tty renderer its total: every blob of the image, before any starts. */
 const resolved = (bytes: number, layers = 1): PullEvent => ({ type: 'resolved', image: 'x', digest, manifestDigest: digest, imageId: digest, layers, bytes, endpoint: 'registry.test' });
+/** The fields every event of the one 1000-byte layer (`digest`) of image x carries. */
+const layer = { image: 'x', kind: 'layer', digest, size: 1000 } as const;
 const capture = (interactive: boolean) => {
   const out = { stdout: '', stderr: '' };
   const io = { stdout: (t: string) => void (out.stdout += t), stderr: (t: string) => void (out.stderr += t), interactive };
@@ -35,14 +37,14 @@ describe('progress renderers', () => {
     const renderer = createRenderer('tty', io, () => now);
     const events: PullEvent[] = [
       resolved(1000),
-      { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
-      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 500 },
+      { type: 'blob-start', ...layer },
+      { type: 'blob-progress', ...layer, bytes: 500 },
     ];
     events.forEach(renderer.onEvent);
     now = 1000;
     vi.advanceTimersByTime(100); // one redraw
     expect(out.stderr).toBe(`x: ${digest}\nlayer  abababababab [============            ] 500 B/1.0 KB\ntotal  500 B/1.0 KB  500 B/s  ETA 1s\n`);
-    renderer.onEvent({ type: 'blob-done', image: 'x', kind: 'layer', digest, size: 1000, source: 'registry', bytes: 1000 });
+    renderer.onEvent({ type: 'blob-done', ...layer, source: 'registry', bytes: 1000 });
     out.stderr = '';
     renderer.finish();
     // The last draw moves up over the two live lines, clears them, prints what finished and the total.
@@ -89,7 +91,7 @@ describe('progress renderers', () => {
     const { out, io } = capture(true);
     const renderer = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 0, columns: 0 }) }, () => 0);
     renderer.onEvent(resolved(1000));
-    renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 });
+    renderer.onEvent({ type: 'blob-start', ...layer });
     vi.advanceTimersByTime(100);
     expect(out.stderr).toBe(`x: ${digest}\n` + 'layer  abababababab [                        ] 0 B/1.0 KB\ntotal  0 B/1.0 KB  0 B/s\n');
     renderer.finish();
@@ -133,10 +135,10 @@ describe('progress renderers', () => {
   test('tty: a resumed blob gets a line and starts at the bytes on disk, which are not this run\'s rate', () => {
     const printed = ttyAfterOneSecond([
       resolved(1000),
-      { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
-      { type: 'blob-resume', image: 'x', kind: 'layer', digest, size: 1000, offset: 600 },
-      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 600 },
-      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 800 },
+      { type: 'blob-start', ...layer },
+      { type: 'blob-resume', ...layer, offset: 600 },
+      { type: 'blob-progress', ...layer, bytes: 600 },
+      { type: 'blob-progress', ...layer, bytes: 800 },
     ]);
     expect(printed.split('\n').slice(1, -1)).toEqual([
       'resume abababababab at 600 B of 1.0 KB',
@@ -148,11 +150,11 @@ describe('progress renderers', () => {
   test('tty: a blob whose downloader died is resumed by this process, and what it receives then counts towards the rate', () => {
     const printed = ttyAfterOneSecond([
       resolved(1000),
-      { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
+      { type: 'blob-start', ...layer },
       { type: 'blob-wait', image: 'x', kind: 'layer', digest },
-      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 300 }, // the other process's
-      { type: 'blob-resume', image: 'x', kind: 'layer', digest, size: 1000, offset: 300 },
-      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 700 },
+      { type: 'blob-progress', ...layer, bytes: 300 }, // the other process's
+      { type: 'blob-resume', ...layer, offset: 300 },
+      { type: 'blob-progress', ...layer, bytes: 700 },
     ]);
     expect(printed.split('\n').at(-2)).toBe('total  700 B/1.0 KB  400 B/s  ETA 1s');
   });
@@ -160,10 +162,10 @@ describe('progress renderers', () => {
   test('tty: a blob that starts over (a server that ignored Range) keeps the bytes it received in the rate', () => {
     const printed = ttyAfterOneSecond([
       resolved(1000),
-      { type: 'blob-start', image: 'x', kind: 'layer', digest, size: 1000 },
-      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 400 },
-      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 0 },
-      { type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 1000, bytes: 100 },
+      { type: 'blob-start', ...layer },
+      { type: 'blob-progress', ...layer, bytes: 400 },
+      { type: 'blob-progress', ...layer, bytes: 0 },
+      { type: 'blob-progress', ...layer, bytes: 100 },
     ]);
     expect(printed.split('\n').at(-2)).toBe('total  100 B/1.0 KB  500 B/s  ETA 2s');
   });
