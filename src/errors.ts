@@ -51,6 +51,8 @@ export class ImagePullError extends FrozenError {
 export function asFrozenError(error: unknown): FrozenError {
   if (error instanceof FrozenError) return error;
   if (isAbortError(error)) return new FrozenError('aborted', 'aborted', { cause: error });
+  // The network's system errors are wrapped where requests are made, so one that gets here is the disk's.
+  if (isSystemError(error)) return new FrozenError('output', namingPath(error), { cause: error });
   const message = error instanceof Error ? error.message : String(error);
   return new FrozenError('network', message, { cause: error });
 }
@@ -60,6 +62,16 @@ export function causeChain(error: unknown): Error[] {
   const chain: Error[] = [];
   for (let e: unknown = error; e instanceof Error; e = e.cause) chain.push(e);
   return chain;
+}
+
+function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  const { code, syscall } = error as NodeJS.ErrnoException;
+  return error instanceof Error && typeof syscall === 'string' && typeof code === 'string';
+}
+
+/** Node names the path only for calls made with one (an open, not a write to an open file). */
+function namingPath(error: NodeJS.ErrnoException): string {
+  return error.path && !error.message.includes(error.path) ? `${error.path}: ${error.message}` : error.message;
 }
 
 function isAbortError(error: unknown): boolean {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { createExclusive } from '../util/files.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { DEFAULT_STALE_MS, heartbeat, isStale } from './lock.js';
 
@@ -22,7 +23,7 @@ export async function markInUse(dir: string): Promise<() => Promise<void>> {
   await makeDirectory(dir);
   const path = join(dir, `${process.pid}-${randomBytes(6).toString('hex')}.json`);
   const mark: Mark = { pid: process.pid, host: hostname(), started: Date.now() };
-  await writeFile(path, JSON.stringify(mark));
+  await createExclusive(path, JSON.stringify(mark));
   const stopHeartbeat = heartbeat(path, DEFAULT_STALE_MS);
   return async () => {
     stopHeartbeat();

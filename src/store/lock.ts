@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { link, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { link, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FrozenError } from '../errors.js';
+import { createExclusive } from '../util/files.js';
 import { processAlive } from '../util/process.js';
 
 /**
@@ -72,11 +74,9 @@ function newOwner(): LockOwner {
 
 async function tryCreate(path: string, me: LockOwner): Promise<boolean> {
   try {
-    await writeFile(path, JSON.stringify(me), { flag: 'wx' });
-    return true;
+    return await createExclusive(path, JSON.stringify(me));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
+    throw new FrozenError('output', `cannot create the lock file ${path}: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -188,10 +188,7 @@ async function appendBody(
     const batch = pending.splice(0);
     const bytes = pendingBytes;
     pendingBytes = 0;
-    writing = file.writev(batch).then(
-      () => void (onDisk += bytes),
-      (error: unknown) => Promise.reject(diskError(error)),
-    );
+    writing = writeAll(file, batch, bytes, (written) => void (onDisk += written)).catch((error: unknown) => Promise.reject(diskError(error)));
     writing.catch(() => undefined); // seen at the next flush; a failure before then must not count as unhandled
   };
   try {
@@ -220,6 +217,23 @@ async function appendBody(
     throw networkError(error, response.url);
   } finally {
     await file.close();
+  }
+}
+
+/**
+ * Appends every byte of `batch`. A write can take fewer bytes than it was given (a disk that just filled up): the
+ * rest is written again, and a disk that has no room at all then says so with ENOSPC.
+ */
+async function writeAll(file: FileHandle, batch: Buffer[], bytes: number, onWritten: (bytes: number) => void): Promise<void> {
+  let { bytesWritten } = await file.writev(batch);
+  onWritten(bytesWritten);
+  if (bytesWritten === bytes) return;
+  const rest = Buffer.concat(batch).subarray(bytesWritten);
+  for (let done = 0; done < rest.length; ) {
+    ({ bytesWritten } = await file.write(rest, done));
+    if (bytesWritten === 0) throw new Error('the file system took no bytes');
+    onWritten(bytesWritten);
+    done += bytesWritten;
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, link, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, link, open, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 
 /** A name beside `path` for a file on its way there: unique to this write, whoever else writes beside it. */
 function temporaryName(path: string): string {
@@ -13,6 +13,29 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): Pro
 }
 
 /** Whether anything is at `path`. */
+/**
+ * Creates `path` holding `content`, or answers false when it exists. A write that fails (a full disk) removes the
+ * file it created, so nobody finds an empty one and waits to learn whose it is.
+ */
+export async function createExclusive(path: string, content: string): Promise<boolean> {
+  let file: FileHandle;
+  try {
+    file = await open(path, 'wx');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    await file.writeFile(content);
+  } catch (error) {
+    await file.close().catch(() => undefined);
+    await unlink(path).catch(() => undefined);
+    throw error;
+  }
+  await file.close();
+  return true;
+}
+
 export function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,

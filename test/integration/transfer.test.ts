@@ -12,7 +12,7 @@ import { snapshot } from '../support/fixture.js';
 import { startFlakyRegistry, type FlakyRegistry } from '../support/flaky-registry.js';
 import { image, index, layer, sha256, type BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
-import { mountXfs, xfsWanted } from '../support/xfs.js';
+import { mountTmpfs, mountsWanted, mountXfs, xfsWanted } from '../support/mounts.js';
 
 const MiB = 1024 * 1024;
 const tempDir = (prefix = 'frozen-transfer-') => mkdtemp(join(tmpdir(), prefix));
@@ -238,6 +238,53 @@ describe('interruption', () => {
     expect(bytesServed(heavyLayer().digest)).toBeLessThanOrEqual(1.1 * heavyLayer().size);
     expect(await snapshot(output)).toEqual(await snapshot(clean.output));
     await expectVerified(cache, output, big);
+  });
+});
+
+describe.runIf(mountsWanted)('a full disk (a 2 MiB tmpfs)', () => {
+  test('the cache fills mid-layer, then cannot take a lock: one line naming the file each time, nothing in the output, no lock or mark left; with room again the pull resumes from the partial', async () => {
+    const disk = await mountTmpfs(2 * MiB);
+    try {
+      const cache = join(disk.root, 'cache');
+      const parent = await tempDir();
+      const output = join(parent, 'out');
+      const pull = (reference: string) => runCli(['pull', '-q', '-o', output, reference], { env: { FROZEN_CACHE: cache } });
+      const leftovers = async () => [
+        ...(await readdir(join(cache, 'blobs', 'sha256'))).filter((name) => name.endsWith('.lock')),
+        ...(await readdir(join(cache, 'in-use'))),
+      ];
+      const partial = join(cache, 'blobs', 'sha256', `${heavyLayer().digest.slice(7)}.partial`);
+
+      const filled = await pull(`${server.host}/big/app:1`);
+      // The big layer fills the disk; which blob's write fails first depends on timing.
+      const blobs = `${cache}/blobs/sha256`;
+      expect(filled.stderr).toMatch(
+        new RegExp(`^frozen: error: ${server.host}/big/app:1: blob sha256:([0-9a-f]{64}): cannot write ${blobs}/\\1\\.partial: ENOSPC: no space left on device, write\n$`),
+      );
+      expect(filled.code).toBe(1);
+      const kept = await sizeOf(partial);
+      expect(kept).toBeGreaterThan(MiB);
+      expect(await readdir(parent)).toEqual([]);
+      expect(await leftovers()).toEqual([]);
+
+      // Nothing left for a lock's few bytes: the third image's own blobs cannot be locked.
+      const locked = await pull(`${server.host}/third/app:1`);
+      expect(locked.stderr).toMatch(new RegExp(`^frozen: error: ${server.host}/third/app:1: cannot create the lock file ${blobs}/[0-9a-f]{64}\\.lock: ENOSPC: no space left on device, write\n$`));
+      expect(locked.code).toBe(1);
+      expect(await readdir(parent)).toEqual([]);
+      expect(await leftovers()).toEqual([]);
+
+      await disk.resize(16 * MiB);
+      server.requests.length = 0;
+      const again = await pull(`${server.host}/big/app:1`);
+      expect([again.code, again.stderr]).toEqual([0, '']);
+      const gets = server.blobRequests(heavyLayer().digest);
+      expect(gets.map((r) => r.range)).toEqual([`bytes=${kept}-`]);
+      expect(bytesServed(heavyLayer().digest)).toBe(heavyLayer().size - kept);
+      await expectVerified(cache, output, big);
+    } finally {
+      await disk.stop();
+    }
   });
 });
 

@@ -8,8 +8,36 @@ const exec = promisify(execFile);
 
 export const MKFS_XFS = '/sbin/mkfs.xfs';
 
-/** An XFS file system needs root to mount; CI installs xfsprogs and sets FROZEN_REQUIRE_XFS=1. */
-export const xfsWanted = (existsSync(MKFS_XFS) && process.getuid?.() === 0) || process.env.FROZEN_REQUIRE_XFS === '1';
+/** File systems of the tests' own (a small tmpfs, XFS on a loop device) need root to mount; CI sets FROZEN_REQUIRE_MOUNTS=1. */
+export const mountsWanted = process.getuid?.() === 0 || process.env.FROZEN_REQUIRE_MOUNTS === '1';
+
+/** CI installs xfsprogs as well. */
+export const xfsWanted = (existsSync(MKFS_XFS) && mountsWanted) || process.env.FROZEN_REQUIRE_MOUNTS === '1';
+
+/** A tmpfs of a size the test chooses, to fill up. */
+export interface ScratchTmpfs {
+  readonly root: string;
+  resize(bytes: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function mountTmpfs(bytes: number): Promise<ScratchTmpfs> {
+  const root = await mkdtemp('/tmp/frozen-tmpfs-');
+  try {
+    await exec('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'frozen-test', root]);
+  } catch (error) {
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    root,
+    resize: async (size) => void (await exec('mount', ['-o', `remount,size=${size}`, root])),
+    async stop() {
+      await exec('umount', [root]);
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
 
 /** A small (mkfs.xfs makes none under 300 MB; the image file is sparse) XFS file system with reflinks, on a loop device of its own, for tests of copies that share blocks. */
 export interface ScratchXfs {
