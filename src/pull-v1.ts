@@ -15,6 +15,8 @@ import { readV1Record, writeV1Record, type V1Layer } from './store/v1-record.js'
 import { ingestInto, rejectPartial, type IngestTarget } from './transfer/ingest.js';
 import { LayerHash } from './transfer/layer-hash.js';
 import { makeDirectory } from './util/make-directory.js';
+import { allOrStop } from './util/settle.js';
+import { sharedFlight } from './transfer/single-flight.js';
 
 /**
  * Pulls an image from a v1 registry: tag → image ID (or the `@<id>` given), its ancestry, every image's json, and
@@ -33,9 +35,9 @@ export async function pullV1Image(ref: ImageReference, registry: V1Registry, con
   const id = ref.imageId ?? (await registry.tag(ref.tag!, signal));
   const ancestry = await registry.ancestry(id, signal);
   const limit = pLimit(JSON_REQUESTS_AT_ONCE);
-  const jsons = await Promise.all(ancestry.map((imageId) => limit(() => registry.imageJson(imageId, signal))));
+  const jsons = await allOrStop(signal, (stop) => ancestry.map((imageId) => limit(() => registry.imageJson(imageId, stop))));
   assertChain(ancestry, jsons);
-  const sizes = await Promise.all(jsons.map((json) => json.layerSize ?? limit(() => registry.layerSize(json.id, signal))));
+  const sizes = await allOrStop(signal, (stop) => jsons.map(async (json) => json.layerSize ?? limit(() => registry.layerSize(json.id, stop))));
   const identity = {
     digest: `v1:${id}`,
     manifestDigest: `v1:${id}`,
@@ -44,7 +46,7 @@ export async function pullV1Image(ref: ImageReference, registry: V1Registry, con
   };
   context.emit({ type: 'resolved', image: ref.original, ...identity, imageId: `v1:${id}`, bytes: sizes.reduce((a, b) => a + b, 0) });
 
-  const fetched = await Promise.all(jsons.map((json, i) => fetchLayer(json.id, sizes[i]!, ref, registry, context)));
+  const fetched = await allOrStop(signal, (stop) => jsons.map((json, i) => fetchLayer(json.id, sizes[i]!, ref, registry, { ...context, signal: stop })));
   // Base first from here on, as manifests list layers.
   const layers = fetched.map((f) => f.layer).reverse();
   const descriptors: Descriptor[] = layers.map((layer) => ({ digest: parseDigest(layer.digest), size: layer.size, mediaType: layer.compressed ? GZIP_LAYER : TAR_LAYER }));
@@ -91,11 +93,7 @@ export interface FetchedLayer {
 /** One layer, once per run however many images share it (single-flight), through the scheduler. */
 function fetchLayer(id: string, size: number, ref: ImageReference, registry: V1Registry, context: PullContext): Promise<FetchedLayer> {
   const key = `v1:${ref.registry}/${id}`;
-  let pending = context.v1Layers.get(key);
-  if (!pending) {
-    pending = context.scheduler.run(ref.registry, size, () => downloadLayer(id, size, ref, registry, context));
-    context.v1Layers.set(key, pending);
-  }
+  const pending = sharedFlight(context.v1Layers, key, context.signal, () => context.scheduler.run(ref.registry, size, () => downloadLayer(id, size, ref, registry, context)));
   return pending.then(async (result) => {
     // A layer downloaded now is fresh; one found in the cache is marked used, for prune.
     if (!result.endpoint) await context.store.touch(parseDigest(result.layer.digest));

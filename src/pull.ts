@@ -22,6 +22,8 @@ import { diffIdOf } from './transfer/decompress.js';
 import { ingest } from './transfer/ingest.js';
 import { Scheduler } from './transfer/scheduler.js';
 import { removeOrphans } from './util/process.js';
+import { allOrStop, allSettledOrThrow } from './util/settle.js';
+import { sharedFlight } from './transfer/single-flight.js';
 import { countEndpoints, downloadEvents, requestEvents } from './pull-events.js';
 import { pullV1Image, type FetchedLayer } from './pull-v1.js';
 import { keepConvertedImage, stageImage, type LayerDecompression } from './stage.js';
@@ -429,7 +431,9 @@ async function pullV2Image(ref: ImageReference, context: PullContext, remote: Re
     { descriptor: config, kind: 'config' as const, present: undefined },
     ...layers.map((layer, i) => ({ descriptor: layer, kind: 'layer' as const, present: existing[i] })),
   ];
-  const fetched = await Promise.all(blobs.map((b) => fetchBlob(b.descriptor, b.kind, b.present, { image: ref.original, remote, context })));
+  const fetched = await allOrStop(context.signal, (signal) =>
+    blobs.map((b) => fetchBlob(b.descriptor, b.kind, b.present, { image: ref.original, remote, context: { ...context, signal } })),
+  );
   const manifest = converted?.manifest ?? (await keepManifest(resolved, context.store));
   const staged = await stageImage(ref, context, { config, layers, ...(manifest && { manifest }) });
   if (!resolved.platform) warnOnPlatformMismatch(ref, staged.config.text, context);
@@ -513,12 +517,9 @@ interface Fetched {
 async function fetchBlob(descriptor: Descriptor, kind: BlobKind, present: string | undefined, owner: BlobOwner) {
   const { context, image } = owner;
   const digest = descriptor.digest.value;
-  let pending = context.inFlight.get(digest);
-  if (!pending) {
-    pending = context.scheduler.run(owner.remote.host, descriptor.size, () => obtain(descriptor, kind, present, owner));
-    context.inFlight.set(digest, pending);
-  }
-  const result = await pending;
+  const result = await sharedFlight(context.inFlight, digest, context.signal, () =>
+    context.scheduler.run(owner.remote.host, descriptor.size, () => obtain(descriptor, kind, present, owner)),
+  );
   // A blob downloaded now is fresh; one found in the cache or the output is marked used, for prune.
   if (result.source === 'cache' || result.source === 'output') await context.store.touch(descriptor.digest);
   context.emit({ type: 'blob-done', image, kind, digest, size: descriptor.size, ...result });
@@ -563,10 +564,10 @@ async function convertSchema1(manifest: Schema1Manifest, ref: ImageReference, re
   context.emit({ type: 'converted', image: ref.original, from: 'schema1' });
   const entries = schema1Entries(manifest);
   const blobs = [...new Set(entries.filter((entry) => !entry.v1.throwaway).map((entry) => entry.blob.value))];
-  const sizes = new Map(await Promise.all(blobs.map(async (digest) => [digest, await remote.blobSize(digest, context.signal)] as const)));
+  const sizes = new Map(await allOrStop(context.signal, (signal) => blobs.map(async (digest) => [digest, await remote.blobSize(digest, signal)] as const)));
   const layers = schema1Layers(entries, sizes);
-  await Promise.all(layers.map((layer) => fetchBlob(layer, 'layer', undefined, { image: ref.original, remote, context })));
-  const diffIds = await Promise.all(
+  await allOrStop(context.signal, (signal) => layers.map((layer) => fetchBlob(layer, 'layer', undefined, { image: ref.original, remote, context: { ...context, signal } })));
+  const diffIds = await allSettledOrThrow(
     layers.map(async (layer) => parseDigest(await diffIdOf(createReadStream(context.store.blobPath(layer.digest)) as AsyncIterable<Buffer>))),
   );
   const converted = historyImage(entries, layers, diffIds);

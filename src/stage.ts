@@ -9,6 +9,7 @@ import type { BlobStore } from './store/blob-store.js';
 import { decompressedLayer } from './transfer/decompress.js';
 import { counted } from './util/counted.js';
 import { parseJson } from './util/json-file.js';
+import { allOrStop } from './util/settle.js';
 
 /** An image whose config and layers are verified in the cache, as the output writers need it. */
 export interface ImageParts {
@@ -45,8 +46,8 @@ export async function stageImage(
   const { config, layers } = parts;
   const { text, diffIds } = await readConfig(store.blobPath(config.digest), layers.length);
   const plain = (layer: Descriptor) => decompress === 'all' || (decompress === 'zstd' && ZSTD_LAYER_MEDIA_TYPES.has(layer.mediaType));
-  const layerPaths = await Promise.all(
-    layers.map((layer, i) => (plain(layer) ? decompressedLayer(store, layer.digest, diffIds[i]!, context.signal) : store.blobPath(layer.digest))),
+  const layerPaths = await allOrStop(context.signal, (signal) =>
+    layers.map(async (layer, i) => (plain(layer) ? decompressedLayer(store, layer.digest, diffIds[i]!, signal) : store.blobPath(layer.digest))),
   );
   return {
     ...(ref.tag !== undefined && { tag: { name: ref.familiarName, tag: ref.tag } }),

@@ -207,6 +207,37 @@ describe('resume and retries', () => {
   });
 });
 
+describe('an image that fails', () => {
+  test('stops its other downloads at once, keeping their bytes; a blob another image of the run wants is still fetched, from those bytes', async () => {
+    server.behaviour.throttleBytesPer10ms = 16 * 1024; // ~1.6 MB/s: the 4 MiB layer would take over 2.5 s
+    const missing = await layer([{ type: 'file', name: 'etc/gone', content: 'not on the registry\n' }]);
+    const broken = image({ layers: [big.layers[0]!, heavyLayer(), missing] });
+    server.serveRaw('broken/app', '1', broken.manifest, [broken.config, ...big.layers]);
+    const brokenRef = `${server.host}/broken/app:1`;
+    const cache = await tempDir();
+    const partial = join(cache, 'blobs', 'sha256', `${heavyLayer().digest.slice(7)}.partial`);
+
+    const alone = await pullWith(cache, '-q', brokenRef);
+    expect(alone.stderr).toMatch(new RegExp(`^frozen: error: ${brokenRef}: blob ${missing.digest}: .*not found.*\\n$`));
+    expect(alone.code).toBe(1);
+    // The 404 stopped the big layer's download: the process ended long before it could have finished.
+    const served = bytesServed(heavyLayer().digest);
+    expect(served).toBeLessThan(heavyLayer().size / 2);
+    expect(await sizeOf(partial)).toBeLessThanOrEqual(served);
+
+    server.requests.length = 0;
+    const both = await pullWith(cache, '--json', brokenRef, `${server.host}/big/app:1`);
+    expect(both.code).toBe(1);
+    const events = parseEvents(both.stdout);
+    expect(events.filter((e) => e.type === 'error').map((e) => e.image)).toEqual([brokenRef]);
+    expect(events.filter((e) => e.type === 'image-done')).toEqual([]); // nothing is written when an image fails
+    expect(events).toContainEqual(expect.objectContaining({ type: 'blob-done', image: `${server.host}/big/app:1`, digest: heavyLayer().digest }));
+    // Each download went on from the bytes of the one before it (the broken image may have started it here too).
+    expect(served + bytesServed(heavyLayer().digest)).toBeLessThanOrEqual(1.1 * heavyLayer().size);
+    expect(sha256(await readFile(join(cache, 'blobs', 'sha256', heavyLayer().digest.slice(7))))).toBe(heavyLayer().digest);
+  });
+});
+
 describe('interruption', () => {
   test('kill -9 half way through a large layer; the re-run resumes and writes what an uninterrupted pull writes', async () => {
     const reference = `${server.host}/big/app:1`;
