@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
@@ -19,7 +19,8 @@ import {
   type Repositories,
 } from './docker-format.js';
 import { makeDirectory } from '../util/make-directory.js';
-import { linkOrCopy, placeFile, writeFileAtomic } from '../util/files.js';
+import { allSettledOrThrow } from '../util/settle.js';
+import { StagedChanges } from './staged-changes.js';
 
 /** An image whose blobs are verified (in the cache), ready to be placed in the directory. */
 export interface StagedImage {
@@ -106,9 +107,10 @@ export class DockerDirectory {
     // Read the existing files first: if they are unreadable, fail before anything changes.
     const existingEntries = await this.readExisting(MANIFEST_JSON, parseManifestJson, []);
     const repositories = await this.readExisting(REPOSITORIES, parseRepositories, new Map() as Repositories);
+    const changes = new StagedChanges(this.root, this.staging);
     const entries: ManifestEntry[] = [];
     for (const image of images) {
-      const ids = await this.placeImage(image);
+      const ids = await this.placeImage(image, changes);
       entries.push({
         Config: `${image.config.digest.hex}.json`,
         RepoTags: image.tag ? [`${image.tag.name}:${image.tag.tag}`] : [],
@@ -117,8 +119,9 @@ export class DockerDirectory {
       const top = ids.at(-1);
       if (image.tag && top) addRepositoryTag(repositories, image.tag.name, image.tag.tag, top);
     }
-    await this.writeAtomic(REPOSITORIES, printRepositories(repositories));
-    await this.writeAtomic(MANIFEST_JSON, printManifestJson(mergeManifestEntries(existingEntries, entries)));
+    await changes.write(REPOSITORIES, printRepositories(repositories));
+    await changes.write(MANIFEST_JSON, printManifestJson(mergeManifestEntries(existingEntries, entries)));
+    await changes.apply();
     await rm(this.staging, { recursive: true, force: true });
   }
 
@@ -128,23 +131,19 @@ export class DockerDirectory {
     if (this.createdRoot) await rmdir(this.root).catch(() => undefined);
   }
 
-  private async placeImage(image: StagedImage): Promise<readonly string[]> {
-    await this.place(image.config.path, `${image.config.digest.hex}.json`);
+  private async placeImage(image: StagedImage, changes: StagedChanges): Promise<readonly string[]> {
+    const copy = this.options.copy === true;
+    await changes.place(`${image.config.digest.hex}.json`, image.config.path, copy);
     const ids = image.legacy?.ids ?? layerIds(image.layers.map((layer) => layer.digest.value));
     // Layer IDs within one image are distinct, so its layers can be placed in parallel (images stay in order,
     // which keeps the script's rule for a json two images share).
-    await Promise.all(image.layers.map((layer, index) => this.placeLayer(image, ids, index, layer.path)));
+    await allSettledOrThrow(image.layers.map((layer, index) => this.placeLayer(image, ids, index, layer.path, changes)));
     return ids;
   }
 
-  private async placeLayer(image: StagedImage, ids: readonly string[], index: number, blob: string): Promise<void> {
+  private async placeLayer(image: StagedImage, ids: readonly string[], index: number, blob: string, changes: StagedChanges): Promise<void> {
     const id = ids[index]!;
-    // A folder made just now is named by nothing yet (manifest.json, written last, will be the first to), so its
-    // files are written in place; a folder that was there is updated file by file, atomically.
-    const fresh = await mkdir(join(this.root, id)).then(
-      () => true,
-      (error: NodeJS.ErrnoException) => (error.code === 'EEXIST' ? false : Promise.reject(error)),
-    );
+    await changes.folder(id);
     const parent = index > 0 ? ids[index - 1]! : '';
     // The script writes a layer's json only when missing or empty, except the top layer's, always; the v1 script
     // always writes the registry's.
@@ -152,29 +151,14 @@ export class DockerDirectory {
       ? image.legacy.json[index]!
       : index === ids.length - 1
         ? topLayerJson(id, parent, image.config.text)
-        : !fresh && (await hasContent(join(this.root, id, 'json')))
+        : (await changes.hasContent(join(id, 'json')))
           ? undefined
           : starterLayerJson(id, parent);
-    const write = (name: string, content: string | Uint8Array) => (fresh ? writeFile(join(this.root, id, name), content) : this.writeAtomic(join(id, name), content));
-    await Promise.all([
-      write('VERSION', LAYER_VERSION),
-      json === undefined ? undefined : write('json', json),
-      fresh ? linkOrCopy(blob, join(this.root, id, 'layer.tar'), this.options.copy === true) : this.place(blob, join(id, 'layer.tar')),
+    await allSettledOrThrow([
+      changes.write(join(id, 'VERSION'), LAYER_VERSION),
+      json === undefined ? Promise.resolve() : changes.write(join(id, 'json'), json),
+      changes.place(join(id, 'layer.tar'), blob, this.options.copy === true),
     ]);
-  }
-
-  /**
-   * Puts a verified blob at `relative` atomically: a hard link to the cache (so ten directories of one base image
-   * cost its bytes once), or a copy with `copy` or across filesystems. A target that already is that file stays.
-   */
-  private async place(blob: string, relative: string): Promise<void> {
-    const target = join(this.root, relative);
-    if (!this.options.copy && (await sameFile(blob, target))) return;
-    await placeFile(blob, target, this.options.copy === true);
-  }
-
-  private writeAtomic(relative: string, content: string | Uint8Array): Promise<void> {
-    return writeFileAtomic(join(this.root, relative), content);
   }
 
   private async readExisting<T>(name: string, parse: (text: string) => T, empty: T): Promise<T> {
@@ -195,11 +179,3 @@ export class DockerDirectory {
 
 const STAGING_PREFIX = '.frozen-staging-';
 
-async function sameFile(a: string, b: string): Promise<boolean> {
-  const [x, y] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
-  return x !== undefined && y !== undefined && x.ino === y.ino && x.dev === y.dev;
-}
-
-async function hasContent(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.size > 0, () => false);
-}

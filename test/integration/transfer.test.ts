@@ -317,6 +317,31 @@ describe.runIf(mountsWanted)('a full disk (a 2 MiB tmpfs)', () => {
       await disk.stop();
     }
   });
+
+  test('an output on a full disk, the cache elsewhere: the copy fails in one line, and the directory is as it was (one the run made is gone)', async () => {
+    const disk = await mountTmpfs(2 * MiB);
+    try {
+      const env = { env: { FROZEN_CACHE: await tempDir() } };
+      const made = join(disk.root, 'made');
+      const failed = await runCli(['pull', '-q', '-o', made, `${server.host}/big/app:1`], env);
+      expect(failed.stderr).toMatch(new RegExp(`^frozen: error: cannot write to ${made}: ENOSPC: no space left on device, copyfile '[^']+' -> '[^']+'\\n$`));
+      expect(failed.code).toBe(1);
+      expect(await readdir(disk.root)).toEqual([]);
+
+      const kept = join(disk.root, 'kept');
+      server.serve('base/app', '1', image({ layers: [big.layers[0]!] }));
+      expect((await runCli(['pull', '-q', '-o', kept, `${server.host}/base/app:1`], env)).code).toBe(0);
+      const before = await snapshot(kept);
+      // Both images in one run: the first is staged whole, then the second's big layer does not fit.
+      const both = await runCli(['pull', '-q', '-o', kept, `${server.host}/base/app:1`, `${server.host}/big/app:1`], env);
+      expect(both.stderr).toMatch(/^frozen: error: cannot write to .*ENOSPC/);
+      expect(both.code).toBe(1);
+      expect(await snapshot(kept)).toEqual(before);
+      expect((await readdir(kept)).filter((name) => name.startsWith('.'))).toEqual([]);
+    } finally {
+      await disk.stop();
+    }
+  });
 });
 
 describe('the shared cache', () => {
