@@ -6,7 +6,7 @@ import { FrozenError } from '../errors.js';
 import type { StagedImage } from './docker-dir.js';
 import { mergeManifestEntries, printManifestJson, type ManifestEntry } from './docker-format.js';
 import { makeDirectory } from '../util/make-directory.js';
-import { exists, linkOrCopy } from '../util/files.js';
+import { assertWritableFolder, exists, linkOrCopy } from '../util/files.js';
 
 /**
  * An OCI image layout (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`) plus the `manifest.json` that `docker load`
@@ -58,7 +58,10 @@ async function placeBlob(root: string, digest: Digest, from: string, copy: boole
   await linkOrCopy(from, target, copy);
 }
 
-/** A layout is written only where nothing is: `root` is absent or an empty directory. Checked before any download too. */
+/**
+ * A layout is written only where nothing is: `root` is absent or an empty directory, in a folder that can be
+ * written. Checked before any download too.
+ */
 export async function assertFreshLayout(root: string): Promise<void> {
   const entries = await readdir(root).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [];
@@ -66,4 +69,5 @@ export async function assertFreshLayout(root: string): Promise<void> {
     throw new FrozenError('output', `cannot read ${root}: ${error.message}`, { cause: error });
   });
   if (entries.length > 0) throw new FrozenError('output', `${root} is not empty: --format oci writes a new layout`);
+  await assertWritableFolder(dirname(root), root); // the layout is built beside it
 }

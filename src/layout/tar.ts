@@ -5,6 +5,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack, type Pack } from 'tar-stream';
 import { FrozenError } from '../errors.js';
+import { assertWritableFolder } from '../util/files.js';
 
 /** Every entry gets this time, so the same images always make the same tar. */
 const MTIME = new Date(0);
@@ -44,13 +45,15 @@ async function addEntries(tar: Pack, dir: string): Promise<void> {
 }
 
 /**
- * Fails before any download when a tar cannot be written at `path`: it is a directory, or its folder is missing.
+ * Fails before any download when a tar cannot be written at `path`: it is a directory, or its folder is missing or
+ * not writable.
  * (A failure at the end still leaves nothing behind; this spares the wait.)
  */
 export async function assertTarTarget(path: string): Promise<void> {
   const [target, folder] = await Promise.all([stat(path).catch(() => undefined), stat(dirname(path)).catch(() => undefined)]);
   if (target?.isDirectory()) throw new FrozenError('output', `cannot write ${path}: it is a directory (--format tar writes a file)`);
   if (!folder?.isDirectory()) throw new FrozenError('output', `cannot write ${path}: ${dirname(path)} is not a directory`);
+  await assertWritableFolder(dirname(path), path);
 }
 
 /** Relative paths of everything below `dir`, directories before what they contain, sorted. */

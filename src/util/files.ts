@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, link, open, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { access, copyFile, link, open, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { FrozenError } from '../errors.js';
 
 /** A name beside `path` for a file on its way there: unique to this write, whoever else writes beside it. */
 function temporaryName(path: string): string {
@@ -34,6 +35,17 @@ export async function createExclusive(path: string, content: string): Promise<bo
   }
   await file.close();
   return true;
+}
+
+/**
+ * Fails, naming `target` and the reason (EROFS, EACCES), when files cannot be made in `folder`: checked before a
+ * download whose result goes there, rather than after it. A folder that does not exist yet passes.
+ */
+export async function assertWritableFolder(folder: string, target: string): Promise<void> {
+  await access(folder, constants.W_OK).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return;
+    throw new FrozenError('output', `cannot write ${target}: ${folder} is not writable (${error.code})`, { cause: error });
+  });
 }
 
 export function exists(path: string): Promise<boolean> {

@@ -8,6 +8,7 @@ import { startBearerFront, type BearerFront } from '../support/bearer-front.js';
 import { FROZEN_BIN, runCli } from '../support/cli.js';
 import { snapshot } from '../support/fixture.js';
 import { oneLayerImage, pushImage, type BuiltImage } from '../support/images.js';
+import { mountTmpfs, mountsWanted } from '../support/mounts.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 
 /**
@@ -157,6 +158,26 @@ describe('output directory problems exit 1', () => {
   });
 
   // Node's own recursive mkdir never returns there: procfs answers ENOENT for a folder whose parent exists.
+  test.runIf(mountsWanted)('a target on a read-only file system fails before any download, in one line, for every format', async () => {
+    const disk = await mountTmpfs(1024 * 1024);
+    try {
+      await disk.remount('ro');
+      const cases: [string[], string][] = [
+        [['--format', 'tar', '-o', join(disk.root, 'x.tar')], `cannot write ${join(disk.root, 'x.tar')}: ${disk.root} is not writable (EROFS)`],
+        [['--format', 'oci', '-o', join(disk.root, 'oci')], `cannot write ${join(disk.root, 'oci')}: ${disk.root} is not writable (EROFS)`],
+        [['-o', join(disk.root, 'dir')], `cannot write to ${join(disk.root, 'dir')}: EROFS: read-only file system, mkdir '${join(disk.root, 'dir')}'`],
+      ];
+      for (const [args, message] of cases) {
+        const cache = await mkdtemp(join(tmpdir(), 'frozen-targets-cache-'));
+        const result = await runCli(['pull', ...args, `${registry.host}/one/app:1`], { env: { FROZEN_CACHE: cache } });
+        expect([result.code, result.stderr]).toEqual([1, `frozen: error: ${message}\n`]);
+        expect(await readdir(cache)).toEqual([]); // nothing was fetched
+      }
+    } finally {
+      await disk.stop();
+    }
+  });
+
   test('an output or cache folder that cannot be made (under /proc) is a one-line error, not a hang', async () => {
     const output = await runCli(['pull', '-o', '/proc/frozen-test-output', `${registry.host}/one/app:1`]);
     expect([output.code, output.stderr]).toEqual([1, "frozen: error: cannot write to /proc/frozen-test-output: ENOENT: no such file or directory, mkdir '/proc/frozen-test-output'\n"]);

@@ -305,7 +305,7 @@ describe.runIf(mountsWanted)('a full disk (a 2 MiB tmpfs)', () => {
       expect(await readdir(parent)).toEqual([]);
       expect(await leftovers()).toEqual([]);
 
-      await disk.resize(16 * MiB);
+      await disk.remount(`size=${16 * MiB}`);
       server.requests.length = 0;
       const again = await pull(`${server.host}/big/app:1`);
       expect([again.code, again.stderr]).toEqual([0, '']);

@@ -17,7 +17,8 @@ export const xfsWanted = (existsSync(MKFS_XFS) && mountsWanted) || process.env.F
 /** A tmpfs of a size the test chooses, to fill up. */
 export interface ScratchTmpfs {
   readonly root: string;
-  resize(bytes: number): Promise<void>;
+  /** Mounts it again with other options: `size=…` to make room, `ro` to make it read-only. */
+  remount(options: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -31,7 +32,7 @@ export async function mountTmpfs(bytes: number): Promise<ScratchTmpfs> {
   }
   return {
     root,
-    resize: async (size) => void (await exec('mount', ['-o', `remount,size=${size}`, root])),
+    remount: async (options) => void (await exec('mount', ['-o', `remount,${options}`, root])),
     async stop() {
       await exec('umount', [root]);
       await rm(root, { recursive: true, force: true });
