@@ -428,7 +428,7 @@ async function pullV2Image(ref: ImageReference, context: PullContext, remote: Re
 
   const existing = context.directory.layerPaths(layers.map((layer) => layer.digest.value));
   const blobs = [
-    { descriptor: config, kind: 'config' as const, present: undefined },
+    { descriptor: config, kind: 'config' as const, present: context.directory.configPath(config.digest) },
     ...layers.map((layer, i) => ({ descriptor: layer, kind: 'layer' as const, present: existing[i] })),
   ];
   const fetched = await allOrStop(context.signal, (signal) =>

@@ -79,6 +79,11 @@ export class DockerDirectory {
     }
   }
 
+  /** Where an image's config lives once committed: `<root>/<hex>.json`. */
+  configPath(digest: Digest): string {
+    return join(this.root, `${digest.hex}.json`);
+  }
+
   /** Where each layer's file lives once committed: `<root>/<layerId>/layer.tar`. */
   layerPaths(layerDigests: readonly string[]): string[] {
     return layerIds(layerDigests).map((id) => join(this.root, id, 'layer.tar'));

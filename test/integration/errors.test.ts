@@ -26,6 +26,8 @@ beforeAll(async () => {
   registry = await startRegistry();
   img = await oneLayerImage();
   await pushImage({ url: registry.url }, 'one/app', img, '1');
+  // Not in the output directory, so a pull of it must download (one/app:1's blobs come from the directory).
+  await pushImage({ url: registry.url }, 'one/app', await oneLayerImage('two'), '2');
   corrupting = await startBearerFront(registry.url, { corruptBlobs: true });
   stalling = await startBearerFront(registry.url, { stallBlobs: true });
   output = await mkdtemp(join(tmpdir(), 'frozen-errors-'));
@@ -105,7 +107,7 @@ describe('pull failures exit 1', () => {
   });
 
   test('blobs whose bytes do not match their digest', async () => {
-    await expectFailure([`${corrupting.host}/one/app:1`], 1, /one\/app:1: blob sha256:[0-9a-f]{64}: digest or size mismatch \(content hashes to sha256:[0-9a-f]{64}\)\n$/);
+    await expectFailure([`${corrupting.host}/one/app:2`], 1, /one\/app:2: blob sha256:[0-9a-f]{64}: digest or size mismatch \(content hashes to sha256:[0-9a-f]{64}\)\n$/);
   });
 
   test('several failing images: one line each', async () => {
@@ -219,7 +221,7 @@ describe('interruption', () => {
     ] as const;
     for (const { target, signal, code } of cases) {
       const cache = await mkdtemp(join(tmpdir(), 'frozen-int-cache-'));
-      const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', target, `${stalling.host}/one/app:1`], {
+      const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', target, `${stalling.host}/one/app:2`], {
         stdio: ['ignore', 'ignore', 'pipe'],
         env: { ...process.env, FROZEN_CACHE: cache },
       });

@@ -304,8 +304,8 @@ describe('merging into one directory', () => {
     await pullCli(output, `${fixture.registry.host}/team/app:1.2`);
     const before = await snapshot(output);
     const again = await pullCli(output, `${fixture.registry.host}/team/app:1.2`);
-    expect(again.stdout).toMatch(/layers {4}3, [\d.]+ [KM]?B \([\d.]+ [KM]?B downloaded\)/);
-    expect(again.stdout).toContain(`(${fixture.images.multi.config.size} B downloaded)`); // only the config
+    // Each run has a cache of its own: the config and the layers come from the directory, checked by hash.
+    expect(again.stdout).toMatch(/layers {4}3, [\d.]+ [KM]?B \(0 B downloaded\)/);
     expect(await snapshot(output)).toEqual(before);
   });
 });

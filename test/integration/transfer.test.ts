@@ -466,7 +466,7 @@ describe('the shared cache', () => {
     expect((await loadWithSkopeo(uncached.output)).imageId).toBe(big.config.digest);
   });
 
-  test('an output on another file system than the cache gets copies, loads, and feeds an empty cache on a re-pull', async () => {
+  test('an output on another file system than the cache gets copies, loads, and feeds an empty cache on a re-pull: no blob is asked for', async () => {
     const cache = await tempDir();
     // /dev/shm is a tmpfs on Linux: another file system than the temporary folder the cache is in.
     const output = await mkdtemp('/dev/shm/frozen-other-fs-');
@@ -478,12 +478,15 @@ describe('the shared cache', () => {
       const heavyId = layerIds(big.layers.map((l) => l.digest))[1]!;
       expect((await stat(join(output, heavyId, 'layer.tar'))).nlink).toBe(1);
       expect((await loadWithSkopeo(output)).imageId).toBe(big.config.digest);
-      // A re-pull with an empty cache takes the layers the output holds (copied into the cache, not linked).
+      // A re-pull with an empty cache takes the config and layers the output holds (copied into the cache, not
+      // linked), asking the registry for none of them.
       const fresh = await tempDir();
+      server.requests.length = 0;
       const again = await runCli(['pull', '--json', '-o', output, `${server.host}/big/app:1`], { env: { FROZEN_CACHE: fresh } });
       expect([again.code, again.stderr]).toEqual([0, '']);
-      const layersDone = parseEvents(again.stdout).filter((e) => e.type === 'blob-done' && e.kind === 'layer');
-      expect(layersDone.map((e) => e.type === 'blob-done' && e.source)).toEqual(big.layers.map(() => 'output'));
+      const done = parseEvents(again.stdout).flatMap((e) => (e.type === 'blob-done' ? [`${e.kind} ${e.source}`] : []));
+      expect(done.sort()).toEqual(['config output', ...big.layers.map(() => 'layer output')]);
+      expect(server.requests.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
       await expectVerified(fresh, output, big);
     } finally {
       await rm(output, { recursive: true, force: true });
