@@ -302,10 +302,16 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     // `frozen cache prune` spares what this run uses, until its directory is written. A cache this process cannot
     // write to (mounted read-only, say) still serves what it holds; no prune can run on it from here either.
     if (shared) releaseCache = await store.markInUse().catch(() => undefined);
-    const settled = await Promise.allSettled(jobs.map((job) => pullOne(job.ref, context, job.locked)));
-    const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [new ImagePullError(jobs[i]!.ref.original, asFrozenError(s.reason))] : []));
+    // An image's failure is told as soon as it happens (progress drops its blobs); the others go on, so that each
+    // reports its own. An abort is no image's failure.
+    const failed = (job: PullJob) => (error: unknown) => {
+      const failure = new ImagePullError(job.ref.original, asFrozenError(error));
+      if (!options.signal?.aborted) emit({ type: 'error', image: failure.image, kind: failure.kind, message: failure.message });
+      throw failure;
+    };
+    const settled = await Promise.allSettled(jobs.map((job) => pullOne(job.ref, context, job.locked).catch(failed(job))));
+    const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as ImagePullError] : []));
     options.signal?.throwIfAborted();
-    for (const failure of failures) emit({ type: 'error', image: failure.image, kind: failure.kind, message: failure.message });
     if (failures.length > 0) throw failures.length === 1 ? failures[0]! : new PullFailures(failures);
     const staged = settled.map((s) => (s as PromiseFulfilledResult<StagedPull>).value);
     if (write) {

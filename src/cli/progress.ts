@@ -74,6 +74,8 @@ function plainRenderer(io: Io, now: () => number): ProgressRenderer {
 const REDRAW_MS = 100;
 
 interface LiveBlob {
+  /** The image whose download it is (another image may take it over, if this one fails). */
+  readonly image: string;
   readonly kind: string;
   readonly size: number;
   bytes: number;
@@ -89,6 +91,8 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
   // so the ETA does not jump as they do. Blobs found in the cache or the output count as done, but not towards
   // the rate, which is what this process received over the network.
   let totalSize = 0;
+  /** Each image's bytes in the total, and how many of them are done: an image that fails leaves the total. */
+  const images = new Map<string, { size: number; done: number }>();
   let finishedBytes = 0;
   let receivedBytes = 0;
   const started = now();
@@ -114,9 +118,10 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
         case 'resolved':
           finished.push(`${event.image}: ${event.manifestDigest}${event.platform ? ` (${event.platform})` : ''}`);
           totalSize += event.bytes;
+          images.set(event.image, { size: event.bytes, done: 0 });
           break;
         case 'blob-start':
-          live.set(event.digest, { kind: event.kind, size: event.size, bytes: 0 });
+          live.set(event.digest, { image: event.image, kind: event.kind, size: event.size, bytes: 0 });
           break;
         case 'blob-progress': {
           const blob = live.get(event.digest);
@@ -150,7 +155,17 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
             live.delete(event.digest);
           }
           finishedBytes += event.size;
+          const image = images.get(event.image);
+          if (image) image.done += event.size;
           finished.push(`${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${describeSource(event)}`);
+          break;
+        }
+        case 'error': {
+          // The image's downloads have stopped: their lines go, and what it had left to do leaves the total.
+          for (const [digest, blob] of live) if (blob.image === event.image) live.delete(digest);
+          const image = images.get(event.image);
+          if (image) totalSize -= image.size - image.done;
+          images.delete(event.image);
           break;
         }
         default: {

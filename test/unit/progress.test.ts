@@ -4,7 +4,7 @@ import type { PullEvent } from '../../src/pull.js';
 
 const digest = `sha256:${'ab'.repeat(32)}`;
 /** The event that gives the tty renderer its total: every blob of the image, before any starts. */
-const resolved = (bytes: number, layers = 1): PullEvent => ({ type: 'resolved', image: 'x', digest, manifestDigest: digest, imageId: digest, layers, bytes, endpoint: 'registry.test' });
+const resolved = (bytes: number, layers = 1, image = 'x'): PullEvent => ({ type: 'resolved', image, digest, manifestDigest: digest, imageId: digest, layers, bytes, endpoint: 'registry.test' });
 /** The fields every event of the one 1000-byte layer (`digest`) of image x carries. */
 const layer = { image: 'x', kind: 'layer', digest, size: 1000 } as const;
 const capture = (interactive: boolean) => {
@@ -168,6 +168,31 @@ describe('progress renderers', () => {
       { type: 'blob-progress', ...layer, bytes: 100 },
     ]);
     expect(printed.split('\n').at(-2)).toBe('total  100 B/1.0 KB  500 B/s  ETA 2s');
+  });
+
+  test('tty: an image that fails loses its lines, and what it had left leaves the total; a blob another image took over keeps its line', () => {
+    const [config, shared, own] = [`sha256:${'1'.repeat(64)}`, `sha256:${'2'.repeat(64)}`, `sha256:${'3'.repeat(64)}`];
+    const x = { image: 'x', kind: 'layer', size: 1000 } as const;
+    const y = { ...x, image: 'y' };
+    const printed = ttyAfterOneSecond([
+      resolved(3000, 2), // x: a config and two layers of 1000 bytes, one of them shared with y
+      resolved(1000, 1, 'y'),
+      { type: 'blob-done', ...x, kind: 'config', digest: config, source: 'registry', bytes: 1000 },
+      { type: 'blob-start', ...x, digest: shared },
+      { type: 'blob-progress', ...x, digest: shared, bytes: 400 },
+      { type: 'blob-start', ...x, digest: own },
+      // x fails: its downloads stop, and y takes the shared one over from the 400 bytes on disk.
+      { type: 'blob-start', ...y, digest: shared },
+      { type: 'blob-resume', ...y, digest: shared, offset: 400 },
+      { type: 'blob-progress', ...y, digest: shared, bytes: 600 },
+      { type: 'error', image: 'x', kind: 'not-found', message: 'x: blob gone' },
+    ]);
+    expect(printed.split('\n').slice(2, -1)).toEqual([
+      'config 111111111111 done, 1.0 KB from registry',
+      'resume 222222222222 at 400 B of 1.0 KB',
+      'layer  222222222222 [==============          ] 600 B/1.0 KB',
+      'total  1.6 KB/2.0 KB  600 B/s  ETA 1s',
+    ]);
   });
 
   test('plain: at most one progress line per blob every 5 s, no escape sequences', () => {
