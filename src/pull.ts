@@ -4,6 +4,7 @@ import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
+import pLimit from 'p-limit';
 import { parseDigest, type Digest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
@@ -18,7 +19,7 @@ import { resolveImage, storedManifests, type ManifestCache, type ResolvedImage }
 import { BlobStore } from './store/blob-store.js';
 import { fileMatches } from './store/verify-file.js';
 import { historyImage, schema1Entries, schema1Layers } from './convert/schema1.js';
-import { diffIdOf } from './transfer/decompress.js';
+import { diffIdOf, LAYERS_DECOMPRESSED_AT_ONCE } from './transfer/decompress.js';
 import { ingest } from './transfer/ingest.js';
 import { Scheduler } from './transfer/scheduler.js';
 import { removeOrphans } from './util/process.js';
@@ -573,8 +574,9 @@ async function convertSchema1(manifest: Schema1Manifest, ref: ImageReference, re
   const sizes = new Map(await allOrStop(context.signal, (signal) => blobs.map(async (digest) => [digest, await remote.blobSize(digest, signal)] as const)));
   const layers = schema1Layers(entries, sizes);
   await allOrStop(context.signal, (signal) => layers.map((layer) => fetchBlob(layer, 'layer', undefined, { image: ref.original, remote, context: { ...context, signal } })));
+  const limit = pLimit(LAYERS_DECOMPRESSED_AT_ONCE);
   const diffIds = await allSettledOrThrow(
-    layers.map(async (layer) => parseDigest(await diffIdOf(createReadStream(context.store.blobPath(layer.digest)) as AsyncIterable<Buffer>))),
+    layers.map((layer) => limit(async () => parseDigest(await diffIdOf(createReadStream(context.store.blobPath(layer.digest)) as AsyncIterable<Buffer>)))),
   );
   const converted = historyImage(entries, layers, diffIds);
   return { image: converted.manifest, manifest: await keepConvertedImage(context.store, converted) };

@@ -6,7 +6,8 @@ import type { StagedImage } from './layout/docker-dir.js';
 import { ZSTD_LAYER_MEDIA_TYPES, type Descriptor } from './manifest/index.js';
 import type { ImageReference } from './reference/index.js';
 import type { BlobStore } from './store/blob-store.js';
-import { decompressedLayer } from './transfer/decompress.js';
+import pLimit from 'p-limit';
+import { decompressedLayer, LAYERS_DECOMPRESSED_AT_ONCE } from './transfer/decompress.js';
 import { counted } from './util/counted.js';
 import { parseJson } from './util/json-file.js';
 import { allOrStop } from './util/settle.js';
@@ -46,8 +47,10 @@ export async function stageImage(
   const { config, layers } = parts;
   const { text, diffIds } = await readConfig(store.blobPath(config.digest), layers.length);
   const plain = (layer: Descriptor) => decompress === 'all' || (decompress === 'zstd' && ZSTD_LAYER_MEDIA_TYPES.has(layer.mediaType));
+  // A few at a time: each holds two files open, and decompression has only so many threads anyway.
+  const limit = pLimit(LAYERS_DECOMPRESSED_AT_ONCE);
   const layerPaths = await allOrStop(context.signal, (signal) =>
-    layers.map(async (layer, i) => (plain(layer) ? decompressedLayer(store, layer.digest, diffIds[i]!, signal) : store.blobPath(layer.digest))),
+    layers.map((layer, i) => (plain(layer) ? limit(() => decompressedLayer(store, layer.digest, diffIds[i]!, signal)) : Promise.resolve(store.blobPath(layer.digest)))),
   );
   return {
     ...(ref.tag !== undefined && { tag: { name: ref.familiarName, tag: ref.tag } }),

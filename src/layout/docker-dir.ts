@@ -1,5 +1,6 @@
 import { mkdtemp, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import pLimit from 'p-limit';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import { acquireLock } from '../store/lock.js';
@@ -141,8 +142,10 @@ export class DockerDirectory {
     await changes.place(`${image.config.digest.hex}.json`, image.config.path, copy);
     const ids = image.legacy?.ids ?? layerIds(image.layers.map((layer) => layer.digest.value));
     // Layer IDs within one image are distinct, so its layers can be placed in parallel (images stay in order,
-    // which keeps the script's rule for a json two images share).
-    await allSettledOrThrow(image.layers.map((layer, index) => this.placeLayer(image, ids, index, layer.path, changes)));
+    // which keeps the script's rule for a json two images share); a few at a time, as each holds files open and
+    // an image may have over a hundred layers (macOS allows a process 256 open files).
+    const limit = pLimit(LAYERS_PLACED_AT_ONCE);
+    await allSettledOrThrow(image.layers.map((layer, index) => limit(() => this.placeLayer(image, ids, index, layer.path, changes))));
     return ids;
   }
 
@@ -183,4 +186,5 @@ export class DockerDirectory {
 }
 
 const STAGING_PREFIX = '.frozen-staging-';
+const LAYERS_PLACED_AT_ONCE = 8;
 

@@ -11,6 +11,12 @@ import { createZstdDecompress } from './zstd.js';
 
 export type Compression = 'gzip' | 'zstd';
 
+/**
+ * Layers read through a decompressor at once: each holds files open, and zlib's work runs on libuv's four
+ * threads anyway.
+ */
+export const LAYERS_DECOMPRESSED_AT_ONCE = 4;
+
 /** What the first bytes say: gzip, zstd, or neither (a plain tar). */
 export function compressionOf(head: Uint8Array): Compression | undefined {
   if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';

@@ -7,7 +7,7 @@ import { layerIds, printRepositories, starterLayerJson, topLayerJson } from '../
 import { pull, type PullEvent } from '../../src/pull.js';
 import { parseEvents, runCli } from '../support/cli.js';
 import { pushReplacement, snapshot, useFixtureRegistry } from '../support/fixture.js';
-import type { BuiltImage } from '../support/images.js';
+import { image, layer, pushImage, type BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
 
 const fixture = useFixtureRegistry();
@@ -116,6 +116,21 @@ test('-f reads references one a line, with comments and blank lines; with none a
   const malformed = await runCli(['pull', '-o', join(dir, 'malformed'), '-f', list]);
   expect([malformed.code, malformed.stderr]).toEqual([2, `frozen: error: ${list}:4: invalid reference "${fixture.registry.host}/One/app:1": repository name must be lowercase\n`]);
   expect(existsSync(join(dir, 'malformed'))).toBe(false);
+});
+
+describe('many layers', () => {
+  test('an image of 120 layers pulls and loads with 64 open files allowed (macOS allows 256), --decompress too: layers are placed and decompressed a few at a time', async () => {
+    const layers = [];
+    for (let i = 0; i < 120; i++) layers.push(await layer([{ type: 'file', name: `etc/layer-${i}`, content: `${i}\n` }]));
+    const tall = image({ layers });
+    await pushImage({ url: fixture.registry.url }, 'tall/app', tall, '1');
+    for (const extra of [[], ['--decompress']]) {
+      const output = join(await tempDir(), 'out');
+      const result = await runCli(['pull', '-q', ...extra, '-o', output, `${fixture.registry.host}/tall/app:1`], { openFiles: 64 });
+      expect([result.code, result.stderr]).toEqual([0, '']);
+      expect((await loadWithSkopeo(output)).imageId).toBe(tall.config.digest);
+    }
+  });
 });
 
 describe('multi-platform indexes', () => {

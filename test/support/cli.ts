@@ -17,10 +17,13 @@ export interface CliResult {
  * Runs the built CLI as a user would: a separate node process, no TTY. Each run gets an empty cache of its own
  * unless `env.FROZEN_CACHE` names one, so runs are cold and independent by default.
  */
-export async function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+export async function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; openFiles?: number } = {}): Promise<CliResult> {
   const cache = await mkdtemp(join(tmpdir(), 'frozen-cache-'));
+  const command = [process.execPath, FROZEN_BIN, ...args];
+  // `openFiles` runs it under `ulimit -n`, as on a system that allows a process few open files.
+  const [program, ...rest] = options.openFiles === undefined ? command : ['sh', '-c', `ulimit -n ${options.openFiles} && exec "$@"`, 'sh', ...command];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FROZEN_BIN, ...args], {
+    const child = spawn(program!, rest, {
       cwd: options.cwd,
       env: { ...process.env, FROZEN_CACHE: cache, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
