@@ -94,9 +94,8 @@ export interface FetchedLayer {
 function fetchLayer(id: string, size: number, ref: ImageReference, registry: V1Registry, context: PullContext): Promise<FetchedLayer> {
   const key = `v1:${ref.registry}/${id}`;
   const pending = sharedFlight(context.v1Layers, key, context.signal, () => context.scheduler.run(ref.registry, size, () => downloadLayer(id, size, ref, registry, context)));
-  return pending.then(async (result) => {
-    // A layer downloaded now is fresh; one found in the cache is marked used, for prune.
-    if (!result.endpoint) await context.store.touch(parseDigest(result.layer.digest));
+  return pending.then((result) => {
+    // A layer downloaded now is fresh; one found in the cache was marked used, for prune, as it was found.
     const source: BlobSource = result.endpoint ? 'registry' : 'cache';
     context.emit({ type: 'blob-done', image: ref.original, kind: 'layer', digest: `v1:${id}`, size, source, bytes: result.bytes, ...(result.endpoint && { endpoint: result.endpoint }) });
     return result;
@@ -133,7 +132,7 @@ function v1LayerTarget(store: BlobStore, registry: string, id: string, size: num
     prepare: async () => void (await makeDirectory(dirname(base))),
     done: async () => {
       const record = await readV1Record(`${base}.json`);
-      if (record && record.size === size && (await store.has(parseDigest(record.digest), size))) known = record;
+      if (record && record.size === size && (await store.use(parseDigest(record.digest), size))) known = record;
       return known !== undefined;
     },
     complete: async (hash, resumed) => {

@@ -527,8 +527,9 @@ async function fetchBlob(descriptor: Descriptor, kind: BlobKind, present: string
   const result = await sharedFlight(context.inFlight, digest, context.signal, () =>
     context.scheduler.run(owner.remote.host, descriptor.size, () => obtain(descriptor, kind, present, owner)),
   );
-  // A blob downloaded now is fresh; one found in the cache or the output is marked used, for prune.
-  if (result.source === 'cache' || result.source === 'output') await context.store.touch(descriptor.digest);
+  // A blob downloaded now is fresh, and one found in the cache was marked used as it was found; one taken from the
+  // output keeps that file's time, so it is marked now, for prune.
+  if (result.source === 'output') await context.store.touch(descriptor.digest);
   context.emit({ type: 'blob-done', image, kind, digest, size: descriptor.size, ...result });
   return result;
 }
@@ -538,7 +539,7 @@ async function obtain(descriptor: Descriptor, kind: BlobKind, present: string | 
   const { store } = context;
   const digest = descriptor.digest.value;
   context.signal?.throwIfAborted();
-  if (await store.has(descriptor.digest, descriptor.size)) return { source: 'cache', bytes: 0 };
+  if (await store.use(descriptor.digest, descriptor.size)) return { source: 'cache', bytes: 0 };
   if (present && (await fileMatches(present, descriptor.digest, descriptor.size))) {
     await store.adopt(present, descriptor.digest);
     return { source: 'output', bytes: 0 };

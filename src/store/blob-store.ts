@@ -86,6 +86,16 @@ export class BlobStore {
     return info !== undefined && info.isFile() && (size === undefined || info.size === size);
   }
 
+  /**
+   * Whether the blob is here (of `size`, when given), for a pull about to use it: it is marked used first, so a
+   * `prune` running meanwhile (it spares what was used since the oldest running pull began) either sees the mark
+   * or has already removed the blob, which this then reports missing.
+   */
+  async use(digest: Digest, size?: number): Promise<boolean> {
+    await this.touch(digest);
+    return this.has(digest, size);
+  }
+
   /** Moves a verified partial into the cache. */
   async commitPartial(digest: Digest): Promise<void> {
     await rename(this.partialPath(digest), this.blobPath(digest));

@@ -49,7 +49,7 @@ async function sniffed(input: AsyncIterable<Buffer>): Promise<{ bytes: Readable;
  */
 export async function decompressedLayer(store: BlobStore, blob: Digest, diffId: Digest, signal?: AbortSignal): Promise<string> {
   if (blob.value === diffId.value) return store.blobPath(diffId);
-  if (await store.has(diffId)) return store.touch(diffId).then(() => store.blobPath(diffId));
+  if (await store.use(diffId)) return store.blobPath(diffId);
   await store.prepare(diffId);
   const release = await acquireLock(store.lockPath(diffId), signal ? { signal } : {});
   try {

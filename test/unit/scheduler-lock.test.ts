@@ -2,6 +2,8 @@ import { mkdtemp, readdir, readFile, stat, utimes, writeFile } from 'node:fs/pro
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { digestOf } from '../../src/digest.js';
+import { BlobStore } from '../../src/store/blob-store.js';
 import { markInUse, oldestUse } from '../../src/store/in-use.js';
 import { acquireLock, tryLock } from '../../src/store/lock.js';
 import { Scheduler, SMALL_BLOB_BYTES } from '../../src/transfer/scheduler.js';
@@ -154,6 +156,23 @@ describe('in-use marks (what prune spares)', () => {
     expect(since).toBeLessThanOrEqual(Date.now());
     await release();
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  test('a blob a running pull has found is spared by prune, even one last used long ago', async () => {
+    const store = new BlobStore(await mkdtemp(join(tmpdir(), 'frozen-in-use-')));
+    await store.createFolder();
+    const bytes = Buffer.from('a layer used long ago');
+    const digest = digestOf(bytes);
+    await store.putBytes(digest, bytes);
+    const longAgo = new Date(Date.now() - 30 * 86_400_000);
+    await utimes(store.blobPath(digest), longAgo, longAgo);
+    const release = await store.markInUse();
+    // Found, and so marked used in the same step: a prune from now on cannot take it from under the pull.
+    expect(await store.use(digest, bytes.length)).toBe(true);
+    expect((await store.prune()).blobs).toEqual([]);
+    await release();
+    expect((await store.prune()).blobs.map((blob) => blob.digest.value)).toEqual([digest.value]);
+    expect(await store.use(digest)).toBe(false);
   });
 
   test('marks of dead processes, and stale or unreadable ones from elsewhere, are void and removed', async () => {
