@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import pLimit from 'p-limit';
 import type { ConvertedImage } from './convert/schema1.js';
 import { digestOf, parseDigest, type Digest } from './digest.js';
 import { FrozenError } from './errors.js';
@@ -6,7 +7,6 @@ import type { StagedImage } from './layout/docker-dir.js';
 import { ZSTD_LAYER_MEDIA_TYPES, type Descriptor } from './manifest/index.js';
 import type { ImageReference } from './reference/index.js';
 import type { BlobStore } from './store/blob-store.js';
-import pLimit from 'p-limit';
 import { decompressedLayer, LAYERS_DECOMPRESSED_AT_ONCE } from './transfer/decompress.js';
 import { counted } from './util/counted.js';
 import { parseJson } from './util/json-file.js';
