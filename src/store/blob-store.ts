@@ -201,8 +201,11 @@ export class BlobStore {
   async prune(options: { olderThanMs?: number; maxBytes?: number; now?: number } = {}): Promise<{ blobs: CachedBlob[]; partials: PartialDownload[] }> {
     const started = Date.now();
     const now = options.now ?? started;
-    // Blobs used since the oldest running pull began, or since this prune began, may be about to be placed.
-    const inUseSince = Math.min((await oldestUse(this.inUseFolder)) ?? started, started);
+    // Blobs used since the oldest running pull began, or since this prune began, may be about to be placed. A
+    // pull's window opens a little before it began: a touch right after may read back earlier, as file systems
+    // round times down (to the second, on some).
+    const oldestPull = await oldestUse(this.inUseFolder);
+    const inUseSince = Math.min(oldestPull === undefined ? started : oldestPull - MTIME_ROUNDING_MS, started);
     type Entry = { blob: CachedBlob } | { partial: PartialDownload };
     const inUse = async (blob: CachedBlob) => {
       const info = await stat(blob.path).catch(() => undefined);
@@ -249,6 +252,8 @@ export class BlobStore {
 
 /** How far ahead of this clock a file's mtime may be and still count as just used (file-system time rounding). */
 const CLOCK_SLACK_MS = 1000;
+/** How much earlier than it was set a file's mtime may read back: FAT keeps times to 2 s. */
+const MTIME_ROUNDING_MS = 2000;
 
 function tryDigest(value: string): Digest | undefined {
   try {
