@@ -89,7 +89,7 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
  * unless the cache holds it.
  */
 async function describeConfig(remote: Remote, store: BlobStore | undefined, config: Descriptor, signal?: AbortSignal): Promise<{ platform?: Platform; created?: string }> {
-  const bytes = (await store?.readSmall(config.digest, config.size)) ?? (await remote.smallBlob(config.digest, config.size, signal));
+  const bytes = (await store?.readSmall(config.digest, config.size)) ?? (await remote.configBlob(config, signal));
   const parsed = parseJson(bytes, `config ${config.digest.value}`);
   const platform = configPlatform(parsed);
   const { created } = parsed as { created?: unknown };

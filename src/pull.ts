@@ -9,7 +9,7 @@ import { parseDigest, type Digest } from './digest.js';
 import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { assertFreshLayout, writeOciLayout } from './layout/oci.js';
-import { MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
+import { assertConfigSize, MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
 import { configPlatform, formatPlatform, platformMatches, wantedPlatform, type Platform } from './platform/index.js';
 import { assertImageList, canonicalReference, distinctReferences, familiarTag, parseReference, type ImageReference } from './reference/index.js';
 import type { Remote } from './registry/remote.js';
@@ -422,6 +422,7 @@ async function pullV2Image(ref: ImageReference, context: PullContext, remote: Re
   const image = converted?.image ?? (resolved.manifest as ImageManifest);
   assertImageId(ref, resolved, image);
   const { config, layers } = image;
+  assertConfigSize(config);
   const identity = {
     digest: resolved.digest.value,
     manifestDigest: resolved.manifestDigest.value,

@@ -3,6 +3,16 @@ import { FrozenError } from '../errors.js';
 import { parseJson } from '../util/json-file.js';
 import type { IndexEntry } from '../platform/index.js';
 
+/** The largest image config frozen takes: it is read into memory whole, and copied into the top layer's json. */
+export const CONFIG_SIZE_LIMIT = 16 * 1024 * 1024;
+
+/** Refuses, before anything is downloaded, an image config too large to hold in memory (a broken or hostile registry). */
+export function assertConfigSize(config: Descriptor): void {
+  if (config.size > CONFIG_SIZE_LIMIT) {
+    throw new FrozenError('protocol', `image config ${config.digest.value} is ${config.size} bytes, more than the 16 MiB an image config may be`);
+  }
+}
+
 export const MediaType = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',

@@ -1,12 +1,11 @@
 import { digestOf, type Digest } from '../digest.js';
 import { FrozenError, asFrozenError, type ErrorKind } from '../errors.js';
+import { assertConfigSize, CONFIG_SIZE_LIMIT, type Descriptor } from '../manifest/index.js';
 import { withRetries, type RetryListener, type RetryPolicy } from '../transfer/retry.js';
 import { readLimited } from '../util/read-limited.js';
 import { getFromUrl, type RegistryClient } from './client.js';
 import type { Transport } from './transport.js';
 
-/** The most `smallBlob` reads into memory. */
-const SMALL_BLOB_LIMIT = 4 * 1024 * 1024;
 
 /**
  * One repository as seen through its endpoints: mirrors in order, then upstream. Every request falls back to the
@@ -159,14 +158,15 @@ export class Remote {
   }
 
   /**
-   * A small blob's bytes (an image config), from the first endpoint that serves the right ones: the size and digest
-   * are checked before anything reads them.
+   * An image config's bytes, from the first endpoint that serves the right ones: the size and digest are checked
+   * before anything reads them.
    */
-  async smallBlob(digest: Digest, size: number, signal?: AbortSignal): Promise<Buffer> {
-    if (size > SMALL_BLOB_LIMIT) throw new FrozenError('protocol', `blob ${digest.value}: ${size} bytes is too large to read into memory`);
+  async configBlob(config: Descriptor, signal?: AbortSignal): Promise<Buffer> {
+    assertConfigSize(config);
+    const { digest, size } = config;
     const fetchVerified = async (client: RegistryClient) => {
       const response = await client.getBlob(digest.value, 0, signal);
-      const bytes = await readLimited(response.body, SMALL_BLOB_LIMIT, `blob ${digest.value}`);
+      const bytes = await readLimited(response.body, CONFIG_SIZE_LIMIT, `blob ${digest.value}`);
       const served = digestOf(bytes, digest.algorithm);
       if (bytes.length !== size || served.value !== digest.value) {
         throw new FrozenError('integrity', `blob ${digest.value}: digest or size mismatch (${bytes.length} bytes that hash to ${served.value})`);

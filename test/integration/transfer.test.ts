@@ -10,7 +10,7 @@ import type { PullEvent } from '../../src/pull.js';
 import { FROZEN_BIN, parseEvents, runCli, runCliInTerminal } from '../support/cli.js';
 import { snapshot } from '../support/fixture.js';
 import { startFlakyRegistry, type FlakyRegistry } from '../support/flaky-registry.js';
-import { image, index, layer, sha256, type BuiltImage } from '../support/images.js';
+import { blob, descriptor, image, index, layer, sha256, type BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
 import { mountTmpfs, mountsWanted, mountXfs, xfsWanted } from '../support/mounts.js';
 
@@ -237,6 +237,21 @@ describe('an image that fails', () => {
     // Each download went on from the bytes of the one before it (the broken image may have started it here too).
     expect(served + bytesServed(heavyLayer().digest)).toBeLessThanOrEqual(1.1 * heavyLayer().size);
     expect(sha256(await readFile(join(cache, 'blobs', 'sha256', heavyLayer().digest.slice(7))))).toBe(heavyLayer().digest);
+  });
+});
+
+describe('a hostile manifest', () => {
+  test('a config declared larger than 16 MiB is refused before any download, by pull and inspect, in one line', async () => {
+    const huge = { mediaType: 'application/vnd.docker.container.image.v1+json', digest: sha256('never served'), size: 16 * MiB + 1 };
+    const manifest = { schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: huge, layers: [descriptor(heavyLayer())] };
+    server.serveRaw('hostile/app', '1', blob(Buffer.from(JSON.stringify(manifest)), manifest.mediaType), []);
+    const reference = `${server.host}/hostile/app:1`;
+    const line = `frozen: error: ${reference}: image config ${huge.digest} is ${huge.size} bytes, more than the 16 MiB an image config may be\n`;
+    for (const command of [['pull', '-q', '-o', join(await tempDir(), 'out')], ['inspect']]) {
+      const result = await runCli([...command, reference]);
+      expect([result.code, result.stderr]).toEqual([1, line]);
+    }
+    expect(server.requests.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
   });
 });
 
