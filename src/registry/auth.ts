@@ -1,6 +1,10 @@
 import { FrozenError } from '../errors.js';
+import { readLimited } from '../util/read-limited.js';
 import type { Credentials } from './credentials.js';
 import type { Transport } from './transport.js';
+
+/** The most a token server's answer may hold. */
+const TOKEN_RESPONSE_LIMIT = 1024 * 1024;
 
 /**
  * Challenge-driven registry auth (distribution's token spec): a 401 names a scheme; Bearer means "get a token from
@@ -167,13 +171,15 @@ export class Authorizer {
       credentials && 'identityToken' in credentials
         ? await this.postRefreshToken(url, credentials.identityToken, service, scope, signal)
         : await this.getToken(url, credentials, service, scope, signal);
-    const text = await response.body.text();
-    if (response.statusCode === 401 || response.statusCode === 403) {
-      throw new FrozenError('auth', `token server ${url.host} rejected the ${credentials ? 'credentials' : 'anonymous request'} (${response.statusCode})`);
-    }
     if (response.statusCode !== 200) {
+      await response.body.dump();
+      if (response.statusCode === 401 || response.statusCode === 403) {
+        throw new FrozenError('auth', `token server ${url.host} rejected the ${credentials ? 'credentials' : 'anonymous request'} (${response.statusCode})`);
+      }
       throw new FrozenError('auth', `token server ${url.host} answered ${response.statusCode}`);
     }
+    // A token is a few kilobytes; a server that sends more is not trusted with this process's memory.
+    const text = (await readLimited(response.body, TOKEN_RESPONSE_LIMIT, `the token from ${url.host}`)).toString('utf8');
     return this.parseToken(text, url.host);
   }
 

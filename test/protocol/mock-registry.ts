@@ -27,6 +27,8 @@ export interface MockRegistryOptions {
   /** How manifest HEADs go wrong: a status to answer with, or no `Docker-Content-Digest`. */
   readonly headFailure?: number | 'no-digest';
   readonly tokenLifetime?: number;
+  /** Bytes of padding in every token answer, for a token server that sends too much. */
+  readonly tokenPadding?: number;
   /** The registry's origin (default https://registry.test). */
   readonly origin?: string;
 }
@@ -66,7 +68,8 @@ export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
       if (options.basicCredentials && authorization !== basic(options.basicCredentials)) return { statusCode: 401, data: '' };
       const token = `T${tokensIssued.length + 1}`;
       tokensIssued.push(token);
-      return { statusCode: 200, data: JSON.stringify({ access_token: token, expires_in: options.tokenLifetime ?? 300 }) };
+      const padding = options.tokenPadding ? { padding: 'x'.repeat(options.tokenPadding) } : {};
+      return { statusCode: 200, data: JSON.stringify({ access_token: token, expires_in: options.tokenLifetime ?? 300, ...padding }) };
     })
     .persist();
 

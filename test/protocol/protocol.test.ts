@@ -88,6 +88,14 @@ describe('bearer tokens', () => {
     expect(registry.tokensIssued.length).toBeLessThanOrEqual(2);
   });
 
+  test('a token answer over 1 MiB is refused, not read into memory; one of some kilobytes is fine', async () => {
+    const flooding = setup({ auth: 'bearer', tokenPadding: 2 * 1024 * 1024 });
+    const error = await pullError(pullFrom(flooding, await freshOutput()));
+    expect(error.kind).toBe('protocol');
+    expect(error.message).toMatch(/the token from auth\.test is larger than 1 MiB/);
+    await pullFrom(setup({ auth: 'bearer', tokenPadding: 8 * 1024 }), await freshOutput());
+  });
+
   test('credentials go to the token server as Basic, and a rejection is an auth error', async () => {
     const registry = setup({ auth: 'bearer', basicCredentials: 'alice:s3cret' });
     await pullFrom(registry, await freshOutput(), { credentials: { username: 'alice', password: 's3cret' } });
