@@ -47,6 +47,19 @@ export class ImagePullError extends FrozenError {
   }
 }
 
+/** Several images failed (a pull, or a lock); each error names its image. */
+export class PullFailures extends FrozenError {
+  constructor(readonly errors: readonly ImagePullError[]) {
+    super(errors[0]!.kind, errors.map((e) => e.message).join('\n'));
+    this.name = 'PullFailures';
+  }
+}
+
+/** The one error for images that failed: the image's own when one did, PullFailures when several did. */
+export function imageFailures(failures: readonly ImagePullError[]): FrozenError {
+  return failures.length === 1 ? failures[0]! : new PullFailures(failures);
+}
+
 /** Errors that are not FrozenErrors are bugs or environment failures; classify them as well as we can. */
 export function asFrozenError(error: unknown): FrozenError {
   if (error instanceof FrozenError) return error;

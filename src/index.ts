@@ -1,4 +1,4 @@
-export { pull, PullFailures } from './pull.js';
+export { pull } from './pull.js';
 export type { BlobKind, BlobSource, Protocol, PulledImage, PullEvent, PullOptions, PullResult, RequestEvent } from './pull.js';
 export { parseReference, canonicalReference } from './reference/index.js';
 export type { ImageReference } from './reference/index.js';
@@ -11,6 +11,6 @@ export type { InspectOptions, InspectResult } from './inspect.js';
 export type { RegistryOptions } from './registry/session.js';
 export { verifyArchive } from './verify.js';
 export type { VerifyProblem, VerifyResult } from './verify.js';
-export { FrozenError, ImagePullError } from './errors.js';
+export { FrozenError, ImagePullError, PullFailures } from './errors.js';
 export type { ErrorKind } from './errors.js';
 export type { Credentials } from './registry/credentials.js';

@@ -6,7 +6,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
 import pLimit from 'p-limit';
 import { parseDigest, type Digest } from './digest.js';
-import { asFrozenError, FrozenError, ImagePullError } from './errors.js';
+import { asFrozenError, FrozenError, imageFailures, ImagePullError } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { assertFreshLayout, writeOciLayout } from './layout/oci.js';
 import { assertConfigSize, MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
@@ -313,7 +313,7 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     const settled = await Promise.allSettled(jobs.map((job) => pullOne(job.ref, context, job.locked).catch(failed(job))));
     const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as ImagePullError] : []));
     options.signal?.throwIfAborted();
-    if (failures.length > 0) throw failures.length === 1 ? failures[0]! : new PullFailures(failures);
+    if (failures.length > 0) throw imageFailures(failures);
     const staged = settled.map((s) => (s as PromiseFulfilledResult<StagedPull>).value);
     if (write) {
       await write(staged.map((s) => s.staged));
@@ -359,14 +359,6 @@ async function openStore(options: PullOptions, staging: string, emit: (event: Pu
 /** The cache the options name (`cache`, else the default), as a store. */
 function sharedCache(options: PullOptions): BlobStore {
   return BlobStore.at(typeof options.cache === 'string' ? options.cache : undefined);
-}
-
-/** Several images failed; each error names its image. */
-export class PullFailures extends FrozenError {
-  constructor(readonly errors: readonly ImagePullError[]) {
-    super(errors[0]!.kind, errors.map((e) => e.message).join('\n'));
-    this.name = 'PullFailures';
-  }
 }
 
 export interface PullContext {

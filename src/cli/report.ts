@@ -1,5 +1,4 @@
-import { asFrozenError, causeChain } from '../errors.js';
-import { PullFailures } from '../pull.js';
+import { asFrozenError, causeChain, PullFailures } from '../errors.js';
 import { EXIT_FAILED, EXIT_USAGE, type Io } from './io.js';
 
 /** One line per error (`frozen: error: …`), and the causes' stacks with --debug. Returns the exit code it calls for. */

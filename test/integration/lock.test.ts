@@ -47,6 +47,19 @@ describe('lock files', () => {
     expect((await loadWithSkopeo(viaLock, 0)).imageId).toBe(fixture.images.platforms.arm64.config.digest);
   });
 
+  test('every reference that fails says so, one line each in the order given, and no lock file is written', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'frozen.lock.json');
+    const host = fixture.registry.host;
+    const result = await runCli(['lock', '-o', path, `${host}/one/app:1`, `${host}/one/app:nope`, `${host}/team/app:1.2`, `${host}/none/such:1`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('\n').filter(Boolean)).toEqual([
+      expect.stringMatching(new RegExp(`^frozen: error: ${host}/one/app:nope: manifest nope: not found`)),
+      expect.stringMatching(new RegExp(`^frozen: error: ${host}/none/such:1: .*not found`)),
+    ]);
+    expect(existsSync(path)).toBe(false);
+  });
+
   test('a reference given twice is locked once', async () => {
     const ref = `${fixture.registry.host}/one/app:1`;
     const locked = JSON.parse(await readFile(await lockFile(await tempDir(), ref, ref), 'utf8')) as LockFile;
