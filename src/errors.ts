@@ -87,6 +87,15 @@ function namingPath(error: NodeJS.ErrnoException): string {
   return error.path && !error.message.includes(error.path) ? `${error.path}: ${error.message}` : error.message;
 }
 
+/**
+ * Stops work whose signal fired, with an `aborted` error whatever the signal's reason is (a caller may abort with
+ * any value, and `AbortSignal.timeout` gives a TimeoutError).
+ */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new FrozenError('aborted', 'aborted', { cause: signal.reason });
+}
+
 function isAbortError(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'ABORT_ERR');
+  // TimeoutError: the reason `AbortSignal.timeout` gives (undici's own timeouts have other names).
+  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError' || (error as { code?: string }).code === 'ABORT_ERR');
 }

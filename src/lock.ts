@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import { parseDigest } from './digest.js';
-import { asFrozenError, FrozenError, imageFailures, ImagePullError } from './errors.js';
+import { asFrozenError, FrozenError, imageFailures, ImagePullError, throwIfAborted } from './errors.js';
 import type { Descriptor, ImageManifest } from './manifest/index.js';
 import { wantedPlatform, type Platform } from './platform/index.js';
 import { assertImageList, canonicalReference, distinctReferences, parseReference, type ImageReference } from './reference/index.js';
@@ -75,7 +75,7 @@ export async function lock(options: LockOptions): Promise<LockFile> {
       );
     };
     const settled = await Promise.allSettled(refs.map((ref) => limit(() => lockEach(ref))));
-    options.signal?.throwIfAborted();
+    throwIfAborted(options.signal);
     const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as ImagePullError] : []));
     if (failures.length > 0) throw imageFailures(failures);
     return { version: 1, images: settled.map((s) => (s as PromiseFulfilledResult<LockedImage>).value) };

@@ -6,7 +6,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
 import pLimit from 'p-limit';
 import { parseDigest, type Digest } from './digest.js';
-import { asFrozenError, FrozenError, imageFailures, ImagePullError } from './errors.js';
+import { asFrozenError, FrozenError, imageFailures, ImagePullError, throwIfAborted } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { assertFreshLayout, writeOciLayout } from './layout/oci.js';
 import { assertConfigSize, MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
@@ -312,7 +312,7 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     };
     const settled = await Promise.allSettled(jobs.map((job) => pullOne(job.ref, context, job.locked).catch(failed(job))));
     const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as ImagePullError] : []));
-    options.signal?.throwIfAborted();
+    throwIfAborted(options.signal);
     if (failures.length > 0) throw imageFailures(failures);
     const staged = settled.map((s) => (s as PromiseFulfilledResult<StagedPull>).value);
     if (write) {
@@ -531,7 +531,7 @@ async function obtain(descriptor: Descriptor, kind: BlobKind, present: string | 
   const { context, image, remote } = owner;
   const { store } = context;
   const digest = descriptor.digest.value;
-  context.signal?.throwIfAborted();
+  throwIfAborted(context.signal);
   if (await store.use(descriptor.digest, descriptor.size)) return { source: 'cache', bytes: 0 };
   if (present && (await fileMatches(present, descriptor.digest, descriptor.size))) {
     await store.adopt(present, descriptor.digest);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FrozenError } from '../errors.js';
+import { FrozenError, throwIfAborted } from '../errors.js';
 import { createExclusive } from '../util/files.js';
 import { processAlive } from '../util/process.js';
 
@@ -36,7 +36,7 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
   const me = newOwner();
   let waited = false;
   for (;;) {
-    options.signal?.throwIfAborted();
+    throwIfAborted(options.signal);
     if (await tryCreate(path, me)) return holdLock(path, me, staleMs);
     const owner = await readOwner(path);
     if (owner === 'gone') continue;

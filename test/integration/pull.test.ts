@@ -4,6 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { layerIds, printRepositories, starterLayerJson, topLayerJson } from '../../src/layout/docker-format.js';
+import { lock } from '../../src/lock.js';
 import { pull, type PullEvent } from '../../src/pull.js';
 import { parseEvents, runCli } from '../support/cli.js';
 import { pushReplacement, snapshot, useFixtureRegistry } from '../support/fixture.js';
@@ -371,20 +372,25 @@ describe('the API', () => {
     expect(JSON.parse(await readFile(lock, 'utf8')).token).toBe('the other run');
   });
 
-  test('an abort leaves nothing behind', async () => {
-    const parent = await tempDir();
-    const output = join(parent, 'out');
-    const controller = new AbortController();
-    const promise = pull({
-      images: [`${fixture.registry.host}/team/app:1.2`, `${fixture.registry.host}/oci/app:1`],
-      output,
-      cache: await tempDir(),
-      platform: 'linux/amd64',
-      signal: controller.signal,
-      onEvent: (event) => event.type === 'blob-start' && controller.abort(),
-    });
-    await expect(promise).rejects.toMatchObject({ kind: 'aborted' });
-    expect(existsSync(output)).toBe(false);
+  test('an abort leaves nothing behind, and is an aborted error whatever its reason (AbortSignal.timeout gives a TimeoutError)', async () => {
+    const reasons = [undefined, new Error('the caller gave up'), new DOMException('timed out', 'TimeoutError'), 'a string'];
+    for (const reason of reasons) {
+      const parent = await tempDir();
+      const output = join(parent, 'out');
+      const controller = new AbortController();
+      const promise = pull({
+        images: [`${fixture.registry.host}/team/app:1.2`, `${fixture.registry.host}/oci/app:1`],
+        output,
+        cache: await tempDir(),
+        platform: 'linux/amd64',
+        signal: controller.signal,
+        onEvent: (event) => event.type === 'blob-start' && controller.abort(reason),
+      });
+      await expect(promise).rejects.toMatchObject({ kind: 'aborted' });
+      expect(existsSync(output)).toBe(false);
+    }
+    const stopped = lock({ images: [`${fixture.registry.host}/team/app:1.2`], cache: false, signal: AbortSignal.abort(new Error('stop')) });
+    await expect(stopped).rejects.toMatchObject({ kind: 'aborted' });
   });
 
   test('an onEvent that throws stops the pull, which rejects with that very error: no retry, nothing written', async () => {
