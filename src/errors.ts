@@ -55,9 +55,30 @@ export class PullFailures extends FrozenError {
   }
 }
 
-/** The one error for images that failed: the image's own when one did, PullFailures when several did. */
-export function imageFailures(failures: readonly ImagePullError[]): FrozenError {
-  return failures.length === 1 ? failures[0]! : new PullFailures(failures);
+/**
+ * Runs `work` for every image and waits for all of them, so that each one that fails is reported (`onFailure` hears
+ * it as it happens): the values in order, or else the image's own error when one failed, PullFailures when several
+ * did. An abort of `signal` is thrown instead of the failures it caused.
+ */
+export async function forEveryImage<I, T>(
+  items: readonly I[],
+  image: (item: I) => string,
+  work: (item: I) => Promise<T>,
+  options: { readonly signal?: AbortSignal | undefined; readonly onFailure?: (failure: ImagePullError) => void } = {},
+): Promise<T[]> {
+  const settled = await Promise.allSettled(
+    items.map((item) =>
+      work(item).catch((error: unknown) => {
+        const failure = new ImagePullError(image(item), asFrozenError(error));
+        options.onFailure?.(failure);
+        throw failure;
+      }),
+    ),
+  );
+  throwIfAborted(options.signal);
+  const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as ImagePullError] : []));
+  if (failures.length > 0) throw failures.length === 1 ? failures[0]! : new PullFailures(failures);
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
 /** Errors that are not FrozenErrors are bugs or environment failures; classify them as well as we can. */

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import { parseDigest } from './digest.js';
-import { asFrozenError, FrozenError, imageFailures, ImagePullError, throwIfAborted } from './errors.js';
+import { FrozenError, forEveryImage } from './errors.js';
 import type { Descriptor, ImageManifest } from './manifest/index.js';
 import { wantedPlatform, type Platform } from './platform/index.js';
 import { assertImageList, canonicalReference, distinctReferences, parseReference, type ImageReference } from './reference/index.js';
@@ -70,15 +70,9 @@ export async function lock(options: LockOptions): Promise<LockFile> {
     const limit = pLimit(IMAGES_LOCKED_AT_ONCE);
     const lockEach = (ref: ImageReference) => {
       const notices = options.onEvent && requestEvents(options.onEvent, ref.original);
-      return lockOne(ref, session, platform, { signal: options.signal, notices, cache }).catch((error: unknown) =>
-        Promise.reject(new ImagePullError(ref.original, asFrozenError(error))),
-      );
+      return limit(() => lockOne(ref, session, platform, { signal: options.signal, notices, cache }));
     };
-    const settled = await Promise.allSettled(refs.map((ref) => limit(() => lockEach(ref))));
-    throwIfAborted(options.signal);
-    const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as ImagePullError] : []));
-    if (failures.length > 0) throw imageFailures(failures);
-    return { version: 1, images: settled.map((s) => (s as PromiseFulfilledResult<LockedImage>).value) };
+    return { version: 1, images: await forEveryImage(refs, (ref) => ref.original, lockEach, { signal: options.signal }) };
   } finally {
     await session.close();
   }

@@ -6,7 +6,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
 import pLimit from 'p-limit';
 import { parseDigest, type Digest } from './digest.js';
-import { asFrozenError, FrozenError, imageFailures, ImagePullError, throwIfAborted } from './errors.js';
+import { asFrozenError, FrozenError, forEveryImage, throwIfAborted } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { assertFreshLayout, writeOciLayout } from './layout/oci.js';
 import { assertConfigSize, MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
@@ -305,16 +305,12 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     if (shared) releaseCache = await store.markInUse().catch(() => undefined);
     // An image's failure is told as soon as it happens (progress drops its blobs); the others go on, so that each
     // reports its own. An abort is no image's failure.
-    const failed = (job: PullJob) => (error: unknown) => {
-      const failure = new ImagePullError(job.ref.original, asFrozenError(error));
-      if (!options.signal?.aborted) emit({ type: 'error', image: failure.image, kind: failure.kind, message: failure.message });
-      throw failure;
-    };
-    const settled = await Promise.allSettled(jobs.map((job) => pullOne(job.ref, context, job.locked).catch(failed(job))));
-    const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as ImagePullError] : []));
-    throwIfAborted(options.signal);
-    if (failures.length > 0) throw imageFailures(failures);
-    const staged = settled.map((s) => (s as PromiseFulfilledResult<StagedPull>).value);
+    const staged = await forEveryImage(jobs, (job) => job.ref.original, (job) => pullOne(job.ref, context, job.locked), {
+      signal: options.signal,
+      onFailure: (failure) => {
+        if (!options.signal?.aborted) emit({ type: 'error', image: failure.image, kind: failure.kind, message: failure.message });
+      },
+    });
     if (write) {
       await write(staged.map((s) => s.staged));
       await directory.discard();

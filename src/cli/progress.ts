@@ -88,19 +88,17 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
   const finished: string[] = [];
   let drawnLines = 0;
   // The total is every blob of every image resolved so far, known before its blobs start (most wait for a slot),
-  // so the ETA does not jump as they do. Blobs found in the cache or the output count as done, but not towards
-  // the rate, which is what this process received over the network.
-  let totalSize = 0;
-  /** Each image's bytes in the total, and how many of them are done: an image that fails leaves the total. */
+  // so the ETA does not jump as they do; an image that fails keeps only what it had done. Blobs found in the cache
+  // or the output count as done, but not towards the rate, which is what this process received over the network.
   const images = new Map<string, { size: number; done: number }>();
-  let finishedBytes = 0;
   let receivedBytes = 0;
   const started = now();
 
   const draw = () => {
     const size = knownSize(io.terminalSize?.());
     const lines = liveLines(live, size);
-    if (totalSize > 0) lines.push(totalLine(finishedBytes + liveBytes(live), totalSize, receivedBytes, now() - started));
+    const [totalSize, doneBytes] = [...images.values()].reduce(([total, done], image) => [total + image.size, done + image.done], [0, 0]);
+    if (totalSize > 0) lines.push(totalLine(doneBytes + liveBytes(live), totalSize, receivedBytes, now() - started));
     // Move up over the previous live region, clear it, print what finished, then the live region again. Live lines
     // are cut to the width so that none wraps: a wrapped line would break the count of lines to move up over.
     const up = drawnLines > 0 ? `\x1b[${drawnLines}F\x1b[J` : '';
@@ -117,7 +115,6 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
       switch (event.type) {
         case 'resolved':
           finished.push(`${event.image}: ${event.manifestDigest}${event.platform ? ` (${event.platform})` : ''}`);
-          totalSize += event.bytes;
           images.set(event.image, { size: event.bytes, done: 0 });
           break;
         case 'blob-start':
@@ -154,7 +151,6 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
             if (!blob.waiting) receivedBytes += blob.size - blob.bytes;
             live.delete(event.digest);
           }
-          finishedBytes += event.size;
           const image = images.get(event.image);
           if (image) image.done += event.size;
           finished.push(`${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${describeSource(event)}`);
@@ -164,8 +160,7 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
           // The image's downloads have stopped: their lines go, and what it had left to do leaves the total.
           for (const [digest, blob] of live) if (blob.image === event.image) live.delete(digest);
           const image = images.get(event.image);
-          if (image) totalSize -= image.size - image.done;
-          images.delete(event.image);
+          if (image) image.size = image.done;
           break;
         }
         default: {
