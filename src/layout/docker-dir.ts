@@ -21,6 +21,7 @@ import {
 } from './docker-format.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { allSettledOrThrow } from '../util/settle.js';
+import { LayerLinks } from './layer-links.js';
 import { StagedChanges } from './staged-changes.js';
 
 /** An image whose blobs are verified (in the cache), ready to be placed in the directory. */
@@ -114,9 +115,10 @@ export class DockerDirectory {
     const existingEntries = await this.readExisting(MANIFEST_JSON, parseManifestJson, []);
     const repositories = await this.readExisting(REPOSITORIES, parseRepositories, new Map() as Repositories);
     const changes = new StagedChanges(this.root, this.staging);
+    const links = await LayerLinks.of(this.root, this.createdRoot);
     const entries: ManifestEntry[] = [];
     for (const image of images) {
-      const ids = await this.placeImage(image, changes);
+      const ids = await this.placeImage(image, changes, links);
       entries.push({
         Config: `${image.config.digest.hex}.json`,
         RepoTags: image.tag ? [`${image.tag.name}:${image.tag.tag}`] : [],
@@ -137,19 +139,21 @@ export class DockerDirectory {
     if (this.createdRoot) await rmdir(this.root).catch(() => undefined);
   }
 
-  private async placeImage(image: StagedImage, changes: StagedChanges): Promise<readonly string[]> {
+  private async placeImage(image: StagedImage, changes: StagedChanges, links: LayerLinks): Promise<readonly string[]> {
     const copy = this.options.copy === true;
     await changes.place(`${image.config.digest.hex}.json`, image.config.path, copy);
     const ids = image.legacy?.ids ?? layerIds(image.layers.map((layer) => layer.digest.value));
+    const layers = image.layers.map((layer, index) => ({ file: join(ids[index]!, 'layer.tar'), digest: layer.digest.value, blob: layer.path }));
+    const linked = copy ? [] : await links.assign(layers);
     // Layer IDs within one image are distinct, so its layers can be placed in parallel (images stay in order,
     // which keeps the script's rule for a json two images share); a few at a time, as each holds files open and
     // an image may have over a hundred layers (macOS allows a process 256 open files).
     const limit = pLimit(LAYERS_PLACED_AT_ONCE);
-    await allSettledOrThrow(image.layers.map((layer, index) => limit(() => this.placeLayer(image, ids, index, layer.path, changes))));
+    await allSettledOrThrow(layers.map((_, index) => limit(() => this.placeLayer(image, ids, index, changes, linked[index] !== true))));
     return ids;
   }
 
-  private async placeLayer(image: StagedImage, ids: readonly string[], index: number, blob: string, changes: StagedChanges): Promise<void> {
+  private async placeLayer(image: StagedImage, ids: readonly string[], index: number, changes: StagedChanges, copy: boolean): Promise<void> {
     const id = ids[index]!;
     await changes.folder(id);
     const parent = index > 0 ? ids[index - 1]! : '';
@@ -165,7 +169,7 @@ export class DockerDirectory {
     await allSettledOrThrow([
       changes.write(join(id, 'VERSION'), LAYER_VERSION),
       json === undefined ? Promise.resolve() : changes.write(join(id, 'json'), json),
-      changes.place(join(id, 'layer.tar'), blob, this.options.copy === true),
+      changes.place(join(id, 'layer.tar'), image.layers[index]!.path, copy),
     ]);
   }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { link, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -117,6 +117,58 @@ test('-f reads references one a line, with comments and blank lines; with none a
   const malformed = await runCli(['pull', '-o', join(dir, 'malformed'), '-f', list]);
   expect([malformed.code, malformed.stderr]).toEqual([2, `frozen: error: ${list}:4: invalid reference "${fixture.registry.host}/One/app:1": repository name must be lowercase\n`]);
   expect(existsSync(join(dir, 'malformed'))).toBe(false);
+});
+
+describe('a layer at two layer IDs', () => {
+  /** Inode of each layer file of `img` in `output`, checking its bytes on the way. */
+  async function layerInodes(output: string, img: BuiltImage): Promise<number[]> {
+    const ids = layerIds(img.layers.map((l) => l.digest));
+    return Promise.all(
+      ids.map(async (id, i) => {
+        expect(await readFile(join(output, id, 'layer.tar'))).toEqual(img.layers[i]!.bytes);
+        return (await stat(join(output, id, 'layer.tar'))).ino;
+      }),
+    );
+  }
+
+  // `tar -c` stores a second name of an inode as a hard-link entry without bytes, which skopeo and podman read as
+  // an empty layer: each layer file of a directory must be an inode of its own.
+  test('is linked from the cache once and copied for the others, so `tar -c` of the directory loads with skopeo', async () => {
+    const [a, empty, b] = [await layer([{ type: 'file', name: 'a', content: 'a\n' }]), await layer([]), await layer([{ type: 'file', name: 'b', content: 'b\n' }])];
+    const twice = image({ layers: [a, empty, empty, b] });
+    const alone = image({ layers: [empty] }); // the same blob again, on no parent: another layer ID
+    await pushImage({ url: fixture.registry.url }, 'dup/twice', twice, '1');
+    await pushImage({ url: fixture.registry.url }, 'dup/alone', alone, '1');
+    const dir = await tempDir();
+    const [output, cache] = [join(dir, 'out'), join(dir, 'cache')];
+    const pullInto = async (ref: string) => {
+      const result = await runCli(['pull', '-q', '--cache', cache, '-o', output, `${fixture.registry.host}/${ref}`]);
+      expect([result.code, result.stderr]).toEqual([0, '']);
+    };
+    const cachedInode = async (digest: string) => (await stat(join(cache, 'blobs', 'sha256', hex(digest)))).ino;
+
+    await pullInto('dup/twice:1');
+    const inodes = await layerInodes(output, twice);
+    expect(new Set(inodes).size).toBe(4);
+    expect(inodes[1]).toBe(await cachedInode(empty.digest)); // the first is the link, the second a copy
+    const loaded = await loadWithSkopeo(output);
+    expect(loaded).toEqual({ imageId: twice.config.digest, diffIds: twice.layers.map((l) => l.diffId) });
+
+    // A later run adding the blob at a third layer ID copies it too, and both images still load.
+    await pullInto('dup/alone:1');
+    const [aloneInode] = await layerInodes(output, alone);
+    expect([...inodes, await cachedInode(empty.digest)]).not.toContain(aloneInode);
+    expect((await loadWithSkopeo(output, 0)).imageId).toBe(twice.config.digest);
+    expect((await loadWithSkopeo(output, 1)).imageId).toBe(alone.config.digest);
+
+    // A directory where two layer files are one inode (as frozen left them before) is mended by a re-pull.
+    const [first, second] = layerIds(twice.layers.map((l) => l.digest)).slice(1, 3).map((id) => join(output, id, 'layer.tar'));
+    await rm(second!);
+    await link(first!, second!);
+    await pullInto('dup/twice:1');
+    expect(new Set(await layerInodes(output, twice)).size).toBe(4);
+    expect((await loadWithSkopeo(output, 0)).imageId).toBe(twice.config.digest);
+  });
 });
 
 describe('many layers', () => {

@@ -1,0 +1,60 @@
+import { lstat, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const LAYER_FOLDER = /^[a-f0-9]{64}$/;
+
+/**
+ * Which layer file of a directory may be the hard link to each cached blob: one per blob. `tar -c` archives a second
+ * name of an inode it has already archived as a hard-link entry with no bytes, and the docker-archive reader of
+ * skopeo and podman (containers/image) reads such an entry as an empty layer and fails its digest; only docker's
+ * own reader follows it. So when a blob is a layer at two layer IDs (the same layer twice in one image, or in two
+ * images on different parents, as schema1's empty layers are), one layer file is the link and the others are copies.
+ */
+export class LayerLinks {
+  /** digest → the layer file (relative path) that is, or is to be, the link to that blob. */
+  private readonly holders = new Map<string, string>();
+
+  private constructor(
+    /** `dev:ino` → the layer file already in the directory that is a link to that inode. */
+    private readonly existing: ReadonlyMap<string, string>,
+  ) {}
+
+  /** Reads which layer files the directory already holds as hard links (none when it is new). */
+  static async of(root: string, isNew: boolean): Promise<LayerLinks> {
+    return new LayerLinks(isNew ? new Map() : await linkedLayerFiles(root));
+  }
+
+  /**
+   * For an image's layers, in order: whether each one's file is to be the link to its blob. The first file of a blob
+   * is, unless one already in the directory is; images are taken in turn, so the choice is the same on every run.
+   */
+  async assign(layers: readonly { readonly file: string; readonly digest: string; readonly blob: string }[]): Promise<boolean[]> {
+    const inodes = this.existing.size === 0 ? [] : await Promise.all(layers.map((layer) => stat(layer.blob).then(inodeKey)));
+    return layers.map((layer, index) => {
+      let holder = this.holders.get(layer.digest);
+      if (holder === undefined) {
+        holder = this.existing.get(inodes[index] ?? '') ?? layer.file;
+        this.holders.set(layer.digest, holder);
+      }
+      return holder === layer.file;
+    });
+  }
+}
+
+/** Layer files (`<layerId>/layer.tar`) with more than one name, by inode; the first in name order for each. */
+async function linkedLayerFiles(root: string): Promise<Map<string, string>> {
+  const folders = (await readdir(root)).filter((name) => LAYER_FOLDER.test(name)).sort();
+  const files = folders.map((folder) => join(folder, 'layer.tar'));
+  const stats = await Promise.all(files.map((file) => lstat(join(root, file)).catch(() => undefined)));
+  const byInode = new Map<string, string>();
+  for (const [index, info] of stats.entries()) {
+    if (!info?.isFile() || info.nlink < 2) continue;
+    const key = inodeKey(info);
+    if (!byInode.has(key)) byInode.set(key, files[index]!);
+  }
+  return byInode;
+}
+
+function inodeKey(info: { readonly dev: number; readonly ino: number }): string {
+  return `${info.dev}:${info.ino}`;
+}
