@@ -25,13 +25,18 @@ export interface VerifyResult {
   readonly images: number;
   readonly layers: number;
   readonly problems: readonly VerifyProblem[];
+  /** What `docker load` accepts but other loaders do not: layer files that are hard links to others. */
+  readonly warnings: readonly VerifyProblem[];
 }
 
 /** What verify needs from an archive: small files by name, and the diff ID of layer files. */
 interface Archive {
+  readonly kind: 'directory' | 'tar';
   read(name: string): Promise<Buffer | undefined>;
   /** sha256 of each named file after decompressing it, or why it could not be hashed. */
   diffIds(names: readonly string[]): Promise<Map<string, string | Error>>;
+  /** The names that are hard links to an earlier one (in the tar, or that `tar -c` would make), each to that name. */
+  hardLinks(names: readonly string[]): Promise<Map<string, string>>;
 }
 
 interface ManifestEntry {
@@ -47,16 +52,16 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
   try {
     archive = info.isDirectory() ? await directoryArchive(path) : await tarArchive(path);
   } catch (error) {
-    return { images: 0, layers: 0, problems: [{ image: path, message: `not a readable directory or tar archive (${(error as Error).message})` }] };
+    return failed(path, `not a readable directory or tar archive (${(error as Error).message})`);
   }
   const manifestBytes = await archive.read('manifest.json');
-  if (!manifestBytes) return { images: 0, layers: 0, problems: [{ image: path, message: 'no manifest.json: not loadable by Docker 29 or the containerd image store' }] };
+  if (!manifestBytes) return failed(path, 'no manifest.json: not loadable by Docker 29 or the containerd image store');
   let entries: ManifestEntry[];
   try {
     entries = JSON.parse(manifestBytes.toString('utf8')) as ManifestEntry[];
     if (!Array.isArray(entries)) throw new Error('not an array');
   } catch (error) {
-    return { images: 0, layers: 0, problems: [{ image: path, message: `manifest.json is not a JSON array (${(error as Error).message})` }] };
+    return failed(path, `manifest.json is not a JSON array (${(error as Error).message})`);
   }
   const problems: VerifyProblem[] = [];
   const planned: { image: string; layers: string[]; diffIds: string[] }[] = [];
@@ -66,7 +71,9 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
     const plan = await checkEntry(entry, archive, found);
     if (plan) planned.push({ image, ...plan });
   }
-  const hashes = await archive.diffIds([...new Set(planned.flatMap((p) => p.layers))]);
+  const names = [...new Set(planned.flatMap((p) => p.layers))];
+  const [hashes, hardLinks] = [await archive.diffIds(names), await archive.hardLinks(names)];
+  const warnings: VerifyProblem[] = [];
   let layers = 0;
   for (const plan of planned) {
     for (const [i, layer] of plan.layers.entries()) {
@@ -74,9 +81,22 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
       const got = hashes.get(layer);
       if (got instanceof Error) problems.push({ image: plan.image, message: `layer ${i + 1} (${layer}): ${got.message}` });
       else if (got !== plan.diffIds[i]) problems.push({ image: plan.image, message: `layer ${i + 1} (${layer}): diff ID ${got} does not match the config's ${plan.diffIds[i]}` });
+      const linkedTo = hardLinks.get(layer);
+      if (linkedTo !== undefined) warnings.push({ image: plan.image, message: hardLinkWarning(i + 1, layer, linkedTo, archive.kind) });
     }
   }
-  return { images: entries.length, layers, problems };
+  return { images: entries.length, layers, problems, warnings };
+}
+
+function failed(path: string, message: string): VerifyResult {
+  return { images: 0, layers: 0, problems: [{ image: path, message }], warnings: [] };
+}
+
+/** docker load follows a tar's hard links; containers/image (skopeo, podman load) reads one as an empty file. */
+function hardLinkWarning(position: number, layer: string, linkedTo: string, kind: Archive['kind']): string {
+  const what = kind === 'tar' ? `is a hard link to ${linkedTo} in the tar` : `is the same file as ${linkedTo}, which tar -c stores as a hard link`;
+  const mend = kind === 'tar' ? 'make the tar with tar --hard-dereference' : 'a frozen pull into the directory makes it a copy, or use tar --hard-dereference';
+  return `layer ${position} (${layer}) ${what}: docker load follows it, skopeo and podman load read an empty layer (${mend})`;
 }
 
 async function checkEntry(entry: ManifestEntry, archive: Archive, found: (message: string) => void) {
@@ -118,6 +138,7 @@ async function directoryArchive(root: string): Promise<Archive> {
     return target !== undefined && (target === base || target.startsWith(`${base}${sep}`)) ? target : undefined;
   };
   return {
+    kind: 'directory',
     async read(name) {
       const path = await confined(name);
       if (!path || (await stat(path)).size > SMALL_FILE_LIMIT) return undefined;
@@ -131,31 +152,64 @@ async function directoryArchive(root: string): Promise<Archive> {
       }
       return result;
     },
+    async hardLinks(names) {
+      const first = new Map<string, string>();
+      const result = new Map<string, string>();
+      for (const name of names) {
+        const path = await confined(name);
+        const info = path && (await stat(path).catch(() => undefined));
+        if (!info || info.nlink < 2) continue;
+        const inode = `${info.dev}:${info.ino}`;
+        const earlier = first.get(inode);
+        if (earlier === undefined) first.set(inode, name);
+        else result.set(name, earlier);
+      }
+      return result;
+    },
   };
 }
 
-/** A tar (plain or gzip): one pass for the small files, one for the layers; `./` prefixes and symlinks resolved. */
+/**
+ * A tar (plain or gzip): one pass for the small files, one for the layers; `./` prefixes, symlinks (as docker save
+ * makes for a layer it has saved already) and hard links (as tar -c makes for a second name of a file) resolved.
+ */
 async function tarArchive(file: string): Promise<Archive> {
   const small = new Map<string, Buffer>();
   const links = new Map<string, string>();
+  const hardLinks = new Map<string, string>();
   await eachEntry(file, async (name, header, stream) => {
     if (header.type === 'symlink' && header.linkname) links.set(name, posix.normalize(posix.join(posix.dirname(name), header.linkname)));
+    if (header.type === 'link' && header.linkname) hardLinks.set(name, tarName(header.linkname));
     if (header.type === 'file' && (header.size ?? 0) <= SMALL_FILE_LIMIT && (name === 'manifest.json' || name.endsWith('.json'))) {
       small.set(name, await collect(stream));
     } else stream.resume();
   });
-  const real = (name: string) => links.get(tarName(name)) ?? tarName(name);
+  const real = (name: string) => {
+    const named = links.get(tarName(name)) ?? tarName(name);
+    return hardLinks.get(named) ?? named;
+  };
   return {
+    kind: 'tar',
     read: async (name) => small.get(real(name)),
     async diffIds(names) {
-      const wanted = new Map(names.map((name) => [real(name), name]));
+      const askedFor = new Map<string, string[]>();
+      for (const name of names) askedFor.set(real(name), [...(askedFor.get(real(name)) ?? []), name]);
       const result = new Map<string, string | Error>(names.map((name) => [name, new Error('missing from the archive')]));
       await eachEntry(file, async (name, header, stream) => {
-        const original = wanted.get(name);
-        if (original === undefined || header.type !== 'file') return void stream.resume();
+        const asked = askedFor.get(name);
+        if (asked === undefined || header.type !== 'file') return void stream.resume();
         const diffId = await diffIdOf(stream as AsyncIterable<Buffer>).catch((error: Error) => error);
-        for (const [realName, asked] of wanted) if (realName === name) result.set(asked, diffId);
+        for (const original of asked) result.set(original, diffId);
       });
+      return result;
+    },
+    async hardLinks(names) {
+      const result = new Map<string, string>();
+      for (const name of names) {
+        const named = links.get(tarName(name)) ?? tarName(name);
+        const target = hardLinks.get(named);
+        if (target !== undefined) result.set(name, target);
+      }
       return result;
     },
   };

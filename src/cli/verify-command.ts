@@ -16,7 +16,9 @@ export function verifyCommand(io: Io, setExitCode: (code: number) => void): Comm
           const { verifyArchive } = await import('../verify.js');
           const result = await verifyArchive(path);
           // Problems of the whole archive name the path itself as their image: it is said once.
-          for (const { image, message } of result.problems) io.stdout(`${image === path ? path : `${path}: ${image}`}: ${message}\n`);
+          const where = (image: string) => (image === path ? path : `${path}: ${image}`);
+          for (const { image, message } of result.problems) io.stdout(`${where(image)}: ${message}\n`);
+          for (const { image, message } of result.warnings) io.stdout(`${where(image)}: warning: ${message}\n`);
           if (result.problems.length === 0) io.stdout(`${path}: ok, ${counted(result.images, 'image')}, ${counted(result.layers, 'layer')} verified\n`);
           else code = Math.max(code, EXIT_FAILED);
         } catch (error) {

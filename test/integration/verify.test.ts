@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { link, mkdtemp, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { layerIds } from '../../src/layout/docker-format.js';
 import { runCli } from '../support/cli.js';
 import { useRegistry } from '../support/fixture.js';
-import { multiLayerImage, oneLayerImage, pushImage } from '../support/images.js';
+import { image, layer, multiLayerImage, oneLayerImage, pushImage } from '../support/images.js';
 
 const exec = promisify(execFile);
 const tempDir = () => mkdtemp(join(tmpdir(), 'frozen-verify-'));
@@ -17,7 +17,10 @@ const fixture = useRegistry(async (target) => {
   const one = await oneLayerImage('verify');
   await pushImage(target, 'team/app', multi, '1');
   await pushImage(target, 'one/app', one, '1');
-  return { multi, one };
+  const empty = await layer([]);
+  const twice = image({ layers: [await layer([{ type: 'file', name: 'a', content: 'a\n' }]), empty, empty] });
+  await pushImage(target, 'dup/app', twice, '1');
+  return { multi, one, twice };
 });
 
 /** A pulled directory with its own copies of the blobs (so breaking them does not break a cache). */
@@ -89,5 +92,33 @@ describe('frozen verify', () => {
     expect(notTar.code).toBe(1);
     expect(notTar.stdout).toMatch(new RegExp(`^${join(output, 'notes.txt')}: not a readable directory or tar archive \\(.+\\)\n$`));
     expect(notTar.stderr).toBe('');
+  });
+
+  test("a layer at two layer IDs: a tar's hard link is followed with a warning (skopeo and podman read an empty layer), docker save's symlink silently", async () => {
+    const output = await tempDir();
+    expect((await runCli(['pull', '-q', '-o', output, `${fixture.registry.host}/dup/app:1`])).code).toBe(0);
+    const ref = `${fixture.registry.host}/dup/app:1`;
+    expect((await runCli(['verify', output])).stdout).toBe(`${output}: ok, 1 image, 3 layers verified\n`);
+    const [, first, second] = layerIds(fixture.images.twice.layers.map((l) => l.digest)).map((id) => `${id}/layer.tar`);
+    await rm(join(output, second!));
+    await link(join(output, first!), join(output, second!));
+    const linked = await runCli(['verify', output]);
+    expect(linked.code).toBe(0);
+    expect(linked.stdout).toBe(
+      `${output}: ${ref}: warning: layer 3 (${second}) is the same file as ${first}, which tar -c stores as a hard link: docker load follows it, skopeo and podman load read an empty layer (a frozen pull into the directory makes it a copy, or use tar --hard-dereference)\n` +
+        `${output}: ok, 1 image, 3 layers verified\n`,
+    );
+    const tar = join(await tempDir(), 'linked.tar');
+    await exec('tar', ['-cf', tar, '-C', output, '.']);
+    const fromTar = await runCli(['verify', tar]);
+    expect(fromTar.code).toBe(0);
+    expect(fromTar.stdout).toMatch(
+      new RegExp(`^${tar}: ${ref}: warning: layer [23] \\([0-9a-f]{64}/layer\\.tar\\) is a hard link to [0-9a-f]{64}/layer\\.tar in the tar: docker load follows it, skopeo and podman load read an empty layer \\(make the tar with tar --hard-dereference\\)\n${tar}: ok, 1 image, 3 layers verified\n$`),
+    );
+    await rm(join(output, second!));
+    await symlink(`../${first}`, join(output, second!));
+    const saved = join(await tempDir(), 'saved.tar');
+    await exec('tar', ['-cf', saved, '-C', output, '.']);
+    expect(await runCli(['verify', saved])).toMatchObject({ code: 0, stdout: `${saved}: ok, 1 image, 3 layers verified\n` });
   });
 });
