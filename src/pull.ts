@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdtemp, realpath, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -22,6 +22,7 @@ import { historyImage, schema1Entries, schema1Layers } from './convert/schema1.j
 import { diffIdOf, LAYERS_DECOMPRESSED_AT_ONCE } from './transfer/decompress.js';
 import { ingest } from './transfer/ingest.js';
 import { Scheduler } from './transfer/scheduler.js';
+import { isWithin } from './util/files.js';
 import { removeOrphans } from './util/process.js';
 import { allOrStop, allSettledOrThrow } from './util/settle.js';
 import { sharedFlight } from './transfer/single-flight.js';
@@ -92,6 +93,7 @@ export type PullEvent =
   | { type: 'tag-moved'; image: string; locked: string; current: string }
   | { type: 'platform-mismatch'; image: string; platform: string; wanted: string }
   | { type: 'cache-unusable'; path: string; reason: string }
+  | { type: 'cache-in-output'; path: string; output: string }
   | { type: 'converted'; image: string; from: 'schema1' }
   | { type: 'image-done'; image: PulledImage }
   | { type: 'error'; image: string; kind: string; message: string };
@@ -283,7 +285,7 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
   const emit = options.onEvent ?? (() => undefined);
   let releaseCache: (() => Promise<void>) | undefined;
   try {
-    const { store, shared } = await openStore(options, directory.staging, emit);
+    const { store, shared } = await openStore(options, directory, emit);
     const context: PullContext = {
       session,
       directory,
@@ -333,9 +335,9 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
  * cache cannot be made (no writable home, as for a user without one in a Dockerfile `RUN`), the run goes on without
  * it, as pip does, and says so; a cache the caller chose must work.
  */
-async function openStore(options: PullOptions, staging: string, emit: (event: PullEvent) => void): Promise<{ store: BlobStore; shared: boolean }> {
+async function openStore(options: PullOptions, directory: DockerDirectory, emit: (event: PullEvent) => void): Promise<{ store: BlobStore; shared: boolean }> {
   const temporary = async () => {
-    const store = new BlobStore(join(staging, 'cache'));
+    const store = new BlobStore(join(directory.staging, 'cache'));
     await store.createFolder();
     return { store, shared: false };
   };
@@ -344,12 +346,22 @@ async function openStore(options: PullOptions, staging: string, emit: (event: Pu
   const store = sharedCache(options);
   try {
     await store.createFolder();
+    await warnIfWithin(store.root, directory.root, emit);
     return { store, shared: true };
   } catch (error) {
     if (chosen) throw error;
     emit({ type: 'cache-unusable', path: store.root, reason: (asFrozenError(error).cause as Error | undefined)?.message ?? String(error) });
     return temporary();
   }
+}
+
+/**
+ * A cache inside the output directory goes wherever the directory goes, and `tar -c` of it writes the files the two
+ * share (every config and layer) as hard links, which skopeo and podman load read as empty files.
+ */
+async function warnIfWithin(cache: string, output: string, emit: (event: PullEvent) => void): Promise<void> {
+  const [inner, outer] = await Promise.all([realpath(cache), realpath(output)]);
+  if (isWithin(inner, outer)) emit({ type: 'cache-in-output', path: cache, output });
 }
 
 /** The cache the options name (`cache`, else the default), as a store. */

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { open, readFile, realpath, stat } from 'node:fs/promises';
-import { posix, resolve, sep } from 'node:path';
+import { lstat, open, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { join, posix, relative, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -9,6 +9,7 @@ import { FrozenError } from './errors.js';
 import { diffIdOf } from './transfer/decompress.js';
 import { parseReference } from './reference/index.js';
 import { counted } from './util/counted.js';
+import { isWithin } from './util/files.js';
 
 /**
  * Proves a docker-archive (a directory or a tar) loadable without a daemon, the way `docker load` checks it:
@@ -25,7 +26,7 @@ export interface VerifyResult {
   readonly images: number;
   readonly layers: number;
   readonly problems: readonly VerifyProblem[];
-  /** What `docker load` accepts but other loaders do not: layer files that are hard links to others. */
+  /** What `docker load` accepts but other loaders do not: configs and layers that are (or `tar -c` makes) hard links. */
   readonly warnings: readonly VerifyProblem[];
 }
 
@@ -35,7 +36,7 @@ interface Archive {
   read(name: string): Promise<Buffer | undefined>;
   /** sha256 of each named file after decompressing it, or why it could not be hashed. */
   diffIds(names: readonly string[]): Promise<Map<string, string | Error>>;
-  /** The names that are hard links to an earlier one (in the tar, or that `tar -c` would make), each to that name. */
+  /** Names that are hard links: in a tar, each to the name it links to; in a directory, each to its other names there. */
   hardLinks(names: readonly string[]): Promise<Map<string, string>>;
 }
 
@@ -64,7 +65,7 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
     return failed(path, `manifest.json is not a JSON array (${(error as Error).message})`);
   }
   const problems: VerifyProblem[] = [];
-  const planned: { image: string; layers: string[]; diffIds: string[] }[] = [];
+  const planned: { image: string; config: string; layers: string[]; diffIds: string[] }[] = [];
   for (const [index, entry] of entries.entries()) {
     const image = Array.isArray(entry.RepoTags) && typeof entry.RepoTags[0] === 'string' ? entry.RepoTags[0] : `entry ${index}`;
     const found = (message: string) => problems.push({ image, message });
@@ -72,17 +73,24 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
     if (plan) planned.push({ image, ...plan });
   }
   const names = [...new Set(planned.flatMap((p) => p.layers))];
-  const [hashes, hardLinks] = [await archive.diffIds(names), await archive.hardLinks(names)];
+  const hashes = await archive.diffIds(names);
+  const hardLinks = await archive.hardLinks([...new Set(planned.flatMap((p) => [p.config, ...p.layers]))]);
   const warnings: VerifyProblem[] = [];
+  const warnOnce = (image: string, subject: string, name: string) => {
+    const linkedTo = hardLinks.get(name);
+    if (linkedTo === undefined) return;
+    hardLinks.delete(name);
+    warnings.push({ image, message: hardLinkWarning(subject, linkedTo, archive.kind) });
+  };
   let layers = 0;
   for (const plan of planned) {
+    warnOnce(plan.image, `config ${plan.config}`, plan.config);
     for (const [i, layer] of plan.layers.entries()) {
       layers++;
       const got = hashes.get(layer);
       if (got instanceof Error) problems.push({ image: plan.image, message: `layer ${i + 1} (${layer}): ${got.message}` });
       else if (got !== plan.diffIds[i]) problems.push({ image: plan.image, message: `layer ${i + 1} (${layer}): diff ID ${got} does not match the config's ${plan.diffIds[i]}` });
-      const linkedTo = hardLinks.get(layer);
-      if (linkedTo !== undefined) warnings.push({ image: plan.image, message: hardLinkWarning(i + 1, layer, linkedTo, archive.kind) });
+      warnOnce(plan.image, `layer ${i + 1} (${layer})`, layer);
     }
   }
   return { images: entries.length, layers, problems, warnings };
@@ -93,10 +101,10 @@ function failed(path: string, message: string): VerifyResult {
 }
 
 /** docker load follows a tar's hard links; containers/image (skopeo, podman load) reads one as an empty file. */
-function hardLinkWarning(position: number, layer: string, linkedTo: string, kind: Archive['kind']): string {
-  const what = kind === 'tar' ? `is a hard link to ${linkedTo} in the tar` : `is the same file as ${linkedTo}, which tar -c stores as a hard link`;
-  const mend = kind === 'tar' ? 'make the tar with tar --hard-dereference' : 'a frozen pull into the directory makes it a copy, or use tar --hard-dereference';
-  return `layer ${position} (${layer}) ${what}: docker load follows it, skopeo and podman load read an empty layer (${mend})`;
+function hardLinkWarning(subject: string, linkedTo: string, kind: Archive['kind']): string {
+  return kind === 'tar'
+    ? `${subject} is a hard link to ${linkedTo} in the tar: docker load follows it, skopeo and podman load read it as empty (make the tar with tar --hard-dereference)`
+    : `${subject} is the same file as ${linkedTo}: tar -c writes one of them as a hard link, which docker load follows and skopeo and podman load read as empty (use tar --hard-dereference)`;
 }
 
 async function checkEntry(entry: ManifestEntry, archive: Archive, found: (message: string) => void) {
@@ -116,7 +124,7 @@ async function checkEntry(entry: ManifestEntry, archive: Archive, found: (messag
   if (!Array.isArray(diffIds) || diffIds.length !== entry.Layers.length) {
     return found(`config ${entry.Config} lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff IDs for ${counted(entry.Layers.length, 'layer')}`), undefined;
   }
-  return { layers: entry.Layers, diffIds: diffIds as string[] };
+  return { config: entry.Config, layers: entry.Layers, diffIds: diffIds as string[] };
 }
 
 function isNamedTagged(tag: string): boolean {
@@ -135,7 +143,7 @@ async function directoryArchive(root: string): Promise<Archive> {
   const base = await realpath(root);
   const confined = async (name: string): Promise<string | undefined> => {
     const target = await realpath(resolve(base, name)).catch(() => undefined);
-    return target !== undefined && (target === base || target.startsWith(`${base}${sep}`)) ? target : undefined;
+    return target !== undefined && isWithin(target, base) ? target : undefined;
   };
   return {
     kind: 'directory',
@@ -153,20 +161,34 @@ async function directoryArchive(root: string): Promise<Archive> {
       return result;
     },
     async hardLinks(names) {
-      const first = new Map<string, string>();
+      const namesOf = await namesByInode(base);
       const result = new Map<string, string>();
       for (const name of names) {
         const path = await confined(name);
         const info = path && (await stat(path).catch(() => undefined));
-        if (!info || info.nlink < 2) continue;
-        const inode = `${info.dev}:${info.ino}`;
-        const earlier = first.get(inode);
-        if (earlier === undefined) first.set(inode, name);
-        else result.set(name, earlier);
+        if (!path || !info) continue;
+        const others = (namesOf.get(inodeKey(info)) ?? []).filter((other) => other !== relative(base, path));
+        if (others.length > 0) result.set(name, others.join(', '));
       }
       return result;
     },
   };
+}
+
+/** The files under `root` that have more than one name there (relative paths), by inode. */
+async function namesByInode(root: string): Promise<Map<string, string[]>> {
+  const entries = (await readdir(root, { recursive: true })).sort();
+  const stats = await Promise.all(entries.map((entry) => lstat(join(root, entry)).catch(() => undefined)));
+  const byInode = new Map<string, string[]>();
+  for (const [index, info] of stats.entries()) {
+    if (!info?.isFile() || info.nlink < 2) continue;
+    byInode.set(inodeKey(info), [...(byInode.get(inodeKey(info)) ?? []), entries[index]!]);
+  }
+  return byInode;
+}
+
+function inodeKey(info: { readonly dev: number; readonly ino: number }): string {
+  return `${info.dev}:${info.ino}`;
 }
 
 /**
@@ -190,7 +212,7 @@ async function tarArchive(file: string): Promise<Archive> {
   };
   return {
     kind: 'tar',
-    read: async (name) => small.get(real(name)),
+    read: async (name) => small.get(real(name)) ?? (await smallFile(file, real(name))),
     async diffIds(names) {
       const askedFor = new Map<string, string[]>();
       for (const name of names) askedFor.set(real(name), [...(askedFor.get(real(name)) ?? []), name]);
@@ -213,6 +235,16 @@ async function tarArchive(file: string): Promise<Archive> {
       return result;
     },
   };
+}
+
+/** One small file of a tar, read by a pass of its own: the target of a link whose name does not end in .json. */
+async function smallFile(file: string, wanted: string): Promise<Buffer | undefined> {
+  let found: Buffer | undefined;
+  await eachEntry(file, async (name, header, stream) => {
+    if (name === wanted && found === undefined && header.type === 'file' && (header.size ?? 0) <= SMALL_FILE_LIMIT) found = await collect(stream);
+    else stream.resume();
+  });
+  return found;
 }
 
 function tarName(name: string): string {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, copyFile, link, open, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { sep } from 'node:path';
 import { FrozenError } from '../errors.js';
 
 /** A name beside `path` for a file on its way there: unique to this write, whoever else writes beside it. */
@@ -13,7 +14,11 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): Pro
   return viaTemporary(path, (temp) => writeFile(temp, content));
 }
 
-/** Whether anything is at `path`. */
+/** Whether the real path `inner` is the real path `outer` or inside it. */
+export function isWithin(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : `${outer}${sep}`);
+}
+
 /**
  * Creates `path` holding `content`, or answers false when it exists. A write that fails (a full disk) removes the
  * file it created, so nobody finds an empty one and waits to learn whose it is.

@@ -94,7 +94,7 @@ describe('frozen verify', () => {
     expect(notTar.stderr).toBe('');
   });
 
-  test("a layer at two layer IDs: a tar's hard link is followed with a warning (skopeo and podman read an empty layer), docker save's symlink silently", async () => {
+  test("hard links: followed in a tar, with a warning (skopeo and podman read them as empty); docker save's symlinks silently", async () => {
     const output = await tempDir();
     expect((await runCli(['pull', '-q', '-o', output, `${fixture.registry.host}/dup/app:1`])).code).toBe(0);
     const ref = `${fixture.registry.host}/dup/app:1`;
@@ -104,21 +104,51 @@ describe('frozen verify', () => {
     await link(join(output, first!), join(output, second!));
     const linked = await runCli(['verify', output]);
     expect(linked.code).toBe(0);
-    expect(linked.stdout).toBe(
-      `${output}: ${ref}: warning: layer 3 (${second}) is the same file as ${first}, which tar -c stores as a hard link: docker load follows it, skopeo and podman load read an empty layer (a frozen pull into the directory makes it a copy, or use tar --hard-dereference)\n` +
-        `${output}: ok, 1 image, 3 layers verified\n`,
-    );
+    const sameFile = (n: number, name: string, other: string) =>
+      `${output}: ${ref}: warning: layer ${n} (${name}) is the same file as ${other}: tar -c writes one of them as a hard link, which docker load follows and skopeo and podman load read as empty (use tar --hard-dereference)\n`;
+    expect(linked.stdout).toBe(sameFile(2, first!, second!) + sameFile(3, second!, first!) + `${output}: ok, 1 image, 3 layers verified\n`);
     const tar = join(await tempDir(), 'linked.tar');
     await exec('tar', ['-cf', tar, '-C', output, '.']);
     const fromTar = await runCli(['verify', tar]);
     expect(fromTar.code).toBe(0);
     expect(fromTar.stdout).toMatch(
-      new RegExp(`^${tar}: ${ref}: warning: layer [23] \\([0-9a-f]{64}/layer\\.tar\\) is a hard link to [0-9a-f]{64}/layer\\.tar in the tar: docker load follows it, skopeo and podman load read an empty layer \\(make the tar with tar --hard-dereference\\)\n${tar}: ok, 1 image, 3 layers verified\n$`),
+      new RegExp(`^${tar}: ${ref}: warning: layer [23] \\([0-9a-f]{64}/layer\\.tar\\) is a hard link to [0-9a-f]{64}/layer\\.tar in the tar: docker load follows it, skopeo and podman load read it as empty \\(make the tar with tar --hard-dereference\\)\n${tar}: ok, 1 image, 3 layers verified\n$`),
     );
     await rm(join(output, second!));
     await symlink(`../${first}`, join(output, second!));
     const saved = join(await tempDir(), 'saved.tar');
     await exec('tar', ['-cf', saved, '-C', output, '.']);
     expect(await runCli(['verify', saved])).toMatchObject({ code: 0, stdout: `${saved}: ok, 1 image, 3 layers verified\n` });
+  });
+
+  test('a cache inside the output directory: pull warns, even with -q; verify names every file tar -c would link to its cached twin, and the tar still verifies', async () => {
+    const output = await tempDir();
+    const pulled = await runCli(['pull', '-q', '-o', output, '--cache', join(output, 'cache'), `${fixture.registry.host}/one/app:1`]);
+    expect(pulled.code).toBe(0);
+    expect(pulled.stderr).toBe(
+      `warning: the cache ${join(output, 'cache')} is inside the output directory ${output}: tar -c of the directory would carry it, and write the files they share as hard links, which skopeo and podman load read as empty (choose a cache outside it: --cache DIR)\n`,
+    );
+    const outside = await runCli(['pull', '-q', '-o', await tempDir(), '--cache', join(output, 'cache'), `${fixture.registry.host}/one/app:1`]);
+    expect([outside.code, outside.stderr]).toEqual([0, '']);
+    const { one } = fixture.images;
+    const [layerFile] = layerIds(one.layers.map((l) => l.digest)).map((id) => `${id}/layer.tar`);
+    const cached = (digest: string) => join('cache', 'blobs', 'sha256', digest.slice(7));
+    const ref = `${fixture.registry.host}/one/app:1`;
+    const result = await runCli(['verify', output]);
+    expect(result.code).toBe(0);
+    expect(result.stdout.split('\n').slice(0, 2)).toEqual([
+      `${output}: ${ref}: warning: config ${one.config.digest.slice(7)}.json is the same file as ${cached(one.config.digest)}: tar -c writes one of them as a hard link, which docker load follows and skopeo and podman load read as empty (use tar --hard-dereference)`,
+      `${output}: ${ref}: warning: layer 1 (${layerFile}) is the same file as ${cached(one.layers[0]!.digest)}: tar -c writes one of them as a hard link, which docker load follows and skopeo and podman load read as empty (use tar --hard-dereference)`,
+    ]);
+    // Archived cache first, the config and layer become links to it: followed, not "missing".
+    const tar = join(await tempDir(), 'cache-first.tar');
+    await exec('tar', ['-cf', tar, '-C', output, 'cache', 'manifest.json', 'repositories', `${one.config.digest.slice(7)}.json`, layerFile!.split('/')[0]!]);
+    const fromTar = await runCli(['verify', tar]);
+    expect(fromTar.code).toBe(0);
+    expect(fromTar.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`: warning: config ${one.config.digest.slice(7)}\\.json is a hard link to ${cached(one.config.digest)} in the tar`)),
+      expect.stringMatching(new RegExp(`: warning: layer 1 \\(${layerFile}\\) is a hard link to ${cached(one.layers[0]!.digest)} in the tar`)),
+      `${tar}: ok, 1 image, 1 layer verified`,
+    ]);
   });
 });
