@@ -9,7 +9,7 @@ import { FrozenError } from './errors.js';
 import { diffIdOf } from './transfer/decompress.js';
 import { parseReference } from './reference/index.js';
 import { counted } from './util/counted.js';
-import { isWithin } from './util/files.js';
+import { inodeKey, isWithin } from './util/files.js';
 
 /**
  * Proves a docker-archive (a directory or a tar) loadable without a daemon, the way `docker load` checks it:
@@ -72,8 +72,7 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
     const plan = await checkEntry(entry, archive, found);
     if (plan) planned.push({ image, ...plan });
   }
-  const names = [...new Set(planned.flatMap((p) => p.layers))];
-  const hashes = await archive.diffIds(names);
+  const hashes = await archive.diffIds([...new Set(planned.flatMap((p) => p.layers))]);
   const hardLinks = await archive.hardLinks([...new Set(planned.flatMap((p) => [p.config, ...p.layers]))]);
   const warnings: VerifyProblem[] = [];
   const warnOnce = (image: string, subject: string, name: string) => {
@@ -185,10 +184,6 @@ async function namesByInode(root: string): Promise<Map<string, string[]>> {
     byInode.set(inodeKey(info), [...(byInode.get(inodeKey(info)) ?? []), entries[index]!]);
   }
   return byInode;
-}
-
-function inodeKey(info: { readonly dev: number; readonly ino: number }): string {
-  return `${info.dev}:${info.ino}`;
 }
 
 /**

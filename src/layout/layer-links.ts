@@ -1,5 +1,6 @@
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { inodeKey } from '../util/files.js';
 
 const LAYER_FOLDER = /^[a-f0-9]{64}$/;
 
@@ -53,8 +54,4 @@ async function linkedLayerFiles(root: string): Promise<Map<string, string>> {
     if (!byInode.has(key)) byInode.set(key, files[index]!);
   }
   return byInode;
-}
-
-function inodeKey(info: { readonly dev: number; readonly ino: number }): string {
-  return `${info.dev}:${info.ino}`;
 }

@@ -19,6 +19,11 @@ export function isWithin(inner: string, outer: string): boolean {
   return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : `${outer}${sep}`);
 }
 
+/** A file's identity on this machine, `dev:ino`: two names with one key are hard links to one file. */
+export function inodeKey(info: { readonly dev: number; readonly ino: number }): string {
+  return `${info.dev}:${info.ino}`;
+}
+
 /**
  * Creates `path` holding `content`, or answers false when it exists. A write that fails (a full disk) removes the
  * file it created, so nobody finds an empty one and waits to learn whose it is.
