@@ -38,6 +38,8 @@ export const MANIFEST_ACCEPT = [
 export const ZSTD_LAYER_MEDIA_TYPES: ReadonlySet<string> = new Set([
   'application/vnd.oci.image.layer.v1.tar+zstd',
   'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+  // BuildKit's zstd layers under Docker media types (oci-mediatypes=false), which containerd also names.
+  'application/vnd.docker.image.rootfs.diff.tar.zstd',
 ]);
 
 /** Layer formats frozen pulls: gzip (Docker and OCI, incl. foreign), plain tar, and zstd. */
@@ -45,6 +47,9 @@ const LAYER_MEDIA_TYPES = new Set([
   ...ZSTD_LAYER_MEDIA_TYPES,
   'application/vnd.docker.image.rootfs.diff.tar.gzip',
   'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+  // Uncompressed Docker layers, as containerd and containers/image name them (pushed by tools that skip gzip).
+  'application/vnd.docker.image.rootfs.diff.tar',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar',
   'application/vnd.oci.image.layer.v1.tar',
   'application/vnd.oci.image.layer.v1.tar+gzip',
   'application/vnd.oci.image.layer.nondistributable.v1.tar',

@@ -14,7 +14,10 @@ const fixture = useRegistry(async (target) => {
   const big = await layer([{ type: 'file', name: 'data/blob', content: Buffer.alloc(3_000_000, 'zstd ') }], 'zstd');
   const zstdImage = image({ layers: [base, big], format: 'oci' });
   await pushImage(target, 'zstd/app', zstdImage, '1');
-  return { zstdImage };
+  // BuildKit with oci-mediatypes=false labels zstd layers ...rootfs.diff.tar.zstd; other tools push plain tars as ...rootfs.diff.tar.
+  const dockerTypes = image({ layers: [await layer([{ type: 'file', name: 'a', content: 'plain\n' }], 'docker-tar'), await layer([{ type: 'file', name: 'b', content: 'zstd\n' }], 'docker-zstd')] });
+  await pushImage(target, 'zstd/docker', dockerTypes, '1');
+  return { zstdImage, dockerTypes };
 });
 
 describe('zstd layers', () => {
@@ -30,6 +33,18 @@ describe('zstd layers', () => {
     expect(sha256(files[1])).toBe(fixture.images.zstdImage.layers[1]!.diffId);
     expect(await loadWithSkopeo(output)).toEqual({ imageId: fixture.images.zstdImage.config.digest, diffIds: fixture.images.zstdImage.layers.map((l) => l.diffId) });
     expect((await runCli(['verify', output])).code).toBe(0);
+  });
+
+  test('Docker media types for a plain tar and a zstd layer: pulled, the zstd one decompressed, and it loads', async () => {
+    const output = await tempDir();
+    const result = await runCli(['pull', '-q', '-o', output, `${fixture.registry.host}/zstd/docker:1`]);
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    const [entry] = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
+    const files = await Promise.all(entry.Layers.map((path: string) => readFile(join(output, path))));
+    const { dockerTypes } = fixture.images;
+    expect(files.map((file) => sha256(file))).toEqual(dockerTypes.layers.map((l) => l.diffId));
+    expect(sha256(files[0])).toBe(dockerTypes.layers[0]!.digest); // a plain tar is its own diff ID
+    expect(await loadWithSkopeo(output)).toEqual({ imageId: dockerTypes.config.digest, diffIds: dockerTypes.layers.map((l) => l.diffId) });
   });
 
   test('an OCI layout keeps the zstd blob as served, and frozen verify decompresses it', async () => {

@@ -63,10 +63,12 @@ export async function tarOf(entries: readonly Entry[]): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export type LayerFormat = 'docker-gzip' | 'oci-gzip' | 'oci-tar' | 'zstd';
+export type LayerFormat = 'docker-gzip' | 'docker-tar' | 'docker-zstd' | 'oci-gzip' | 'oci-tar' | 'zstd';
 
 const LAYER_TYPES: Record<LayerFormat, string> = {
   'docker-gzip': 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'docker-tar': 'application/vnd.docker.image.rootfs.diff.tar',
+  'docker-zstd': 'application/vnd.docker.image.rootfs.diff.tar.zstd',
   'oci-gzip': 'application/vnd.oci.image.layer.v1.tar+gzip',
   'oci-tar': 'application/vnd.oci.image.layer.v1.tar',
   zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
@@ -74,7 +76,7 @@ const LAYER_TYPES: Record<LayerFormat, string> = {
 
 export async function layer(entries: readonly Entry[], format: LayerFormat = 'docker-gzip'): Promise<Layer> {
   const tar = await tarOf(entries);
-  const bytes = format === 'oci-tar' ? tar : format === 'zstd' ? zstd(tar) : gzipSync(tar, { level: 6 });
+  const bytes = format === 'oci-tar' || format === 'docker-tar' ? tar : format === 'zstd' || format === 'docker-zstd' ? zstd(tar) : gzipSync(tar, { level: 6 });
   return { ...blob(bytes, LAYER_TYPES[format]), diffId: sha256(tar) };
 }
 
