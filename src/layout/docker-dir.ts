@@ -143,7 +143,7 @@ export class DockerDirectory {
     const copy = this.options.copy === true;
     await changes.place(`${image.config.digest.hex}.json`, image.config.path, copy);
     const ids = image.legacy?.ids ?? layerIds(image.layers.map((layer) => layer.digest.value));
-    const layers = image.layers.map((layer, index) => ({ file: join(ids[index]!, 'layer.tar'), digest: layer.digest.value, blob: layer.path }));
+    const layers = image.layers.map((layer, index) => ({ file: join(ids[index]!, 'layer.tar'), blob: layer.path }));
     const linked = copy ? [] : await links.assign(layers);
     // Layer IDs within one image are distinct, so its layers can be placed in parallel (images stay in order,
     // which keeps the script's rule for a json two images share); a few at a time, as each holds files open and

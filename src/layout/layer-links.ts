@@ -12,7 +12,7 @@ const LAYER_FOLDER = /^[a-f0-9]{64}$/;
  * images on different parents, as schema1's empty layers are), one layer file is the link and the others are copies.
  */
 export class LayerLinks {
-  /** digest → the layer file (relative path) that is, or is to be, the link to that blob. */
+  /** blob (its path: one per content, decompressed ones included) → the layer file that is, or is to be, its link. */
   private readonly holders = new Map<string, string>();
 
   private constructor(
@@ -29,13 +29,13 @@ export class LayerLinks {
    * For an image's layers, in order: whether each one's file is to be the link to its blob. The first file of a blob
    * is, unless one already in the directory is; images are taken in turn, so the choice is the same on every run.
    */
-  async assign(layers: readonly { readonly file: string; readonly digest: string; readonly blob: string }[]): Promise<boolean[]> {
+  async assign(layers: readonly { readonly file: string; readonly blob: string }[]): Promise<boolean[]> {
     const inodes = this.existing.size === 0 ? [] : await Promise.all(layers.map((layer) => stat(layer.blob).then(inodeKey)));
     return layers.map((layer, index) => {
-      let holder = this.holders.get(layer.digest);
+      let holder = this.holders.get(layer.blob);
       if (holder === undefined) {
         holder = this.existing.get(inodes[index] ?? '') ?? layer.file;
-        this.holders.set(layer.digest, holder);
+        this.holders.set(layer.blob, holder);
       }
       return holder === layer.file;
     });

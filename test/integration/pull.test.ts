@@ -169,6 +169,22 @@ describe('a layer at two layer IDs', () => {
     expect(new Set(await layerInodes(output, twice)).size).toBe(4);
     expect((await loadWithSkopeo(output, 0)).imageId).toBe(twice.config.digest);
   });
+
+  test('two blobs of one content (gzip and plain tar) are one file once decompressed: with --decompress, a copy too', async () => {
+    const entries = [{ type: 'file' as const, name: 'same', content: 'same\n' }];
+    const [gzipped, plain] = [await layer(entries, 'docker-gzip'), await layer(entries, 'docker-tar')];
+    expect(gzipped.diffId).toBe(plain.digest);
+    const img = image({ layers: [gzipped, plain] });
+    await pushImage({ url: fixture.registry.url }, 'dup/decompressed', img, '1');
+    const output = await tempDir();
+    const result = await runCli(['pull', '-q', '--decompress', '-o', output, `${fixture.registry.host}/dup/decompressed:1`]);
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    const files = layerIds(img.layers.map((l) => l.digest)).map((id) => join(output, id, 'layer.tar'));
+    for (const file of files) expect(await readFile(file)).toEqual(plain.bytes);
+    const [first, second] = await Promise.all(files.map(async (file) => (await stat(file)).ino));
+    expect(first).not.toBe(second);
+    expect(await loadWithSkopeo(output)).toEqual({ imageId: img.config.digest, diffIds: [plain.digest, plain.digest] });
+  });
 });
 
 describe('many layers', () => {
