@@ -346,13 +346,13 @@ async function openStore(options: PullOptions, directory: DockerDirectory, emit:
   const store = sharedCache(options);
   try {
     await store.createFolder();
-    await warnIfWithin(store.root, directory.root, emit);
-    return { store, shared: true };
   } catch (error) {
     if (chosen) throw error;
     emit({ type: 'cache-unusable', path: store.root, reason: (asFrozenError(error).cause as Error | undefined)?.message ?? String(error) });
     return temporary();
   }
+  await warnIfWithin(store.root, directory.root, emit);
+  return { store, shared: true };
 }
 
 /**
