@@ -133,12 +133,20 @@ describe('a layer at two layer IDs', () => {
 
   // `tar -c` stores a second name of an inode as a hard-link entry without bytes, which skopeo and podman read as
   // an empty layer: each layer file of a directory must be an inode of its own.
-  test('is linked from the cache once and copied for the others, so `tar -c` of the directory loads with skopeo', async () => {
+  /** dup/twice:1 holds the empty layer at two layer IDs; dup/alone:1 holds it on no parent, at a third. */
+  const pushDupImages = async () => {
     const [a, empty, b] = [await layer([{ type: 'file', name: 'a', content: 'a\n' }]), await layer([]), await layer([{ type: 'file', name: 'b', content: 'b\n' }])];
     const twice = image({ layers: [a, empty, empty, b] });
-    const alone = image({ layers: [empty] }); // the same blob again, on no parent: another layer ID
+    const alone = image({ layers: [empty] });
     await pushImage({ url: fixture.registry.url }, 'dup/twice', twice, '1');
     await pushImage({ url: fixture.registry.url }, 'dup/alone', alone, '1');
+    return { empty, twice, alone };
+  };
+  let images: ReturnType<typeof pushDupImages> | undefined;
+  const dupImages = () => (images ??= pushDupImages());
+
+  test('is linked from the cache once and copied for the others, so `tar -c` of the directory loads with skopeo', async () => {
+    const { empty, twice, alone } = await dupImages();
     const dir = await tempDir();
     const [output, cache] = [join(dir, 'out'), join(dir, 'cache')];
     const pullInto = async (ref: string) => {
@@ -168,6 +176,23 @@ describe('a layer at two layer IDs', () => {
     await pullInto('dup/twice:1');
     expect(new Set(await layerInodes(output, twice)).size).toBe(4);
     expect((await loadWithSkopeo(output, 0)).imageId).toBe(twice.config.digest);
+  });
+
+  test('--format tar and oci hold such an image as readers expect: skopeo loads the tar, frozen verify passes both', async () => {
+    const dir = await tempDir();
+    await dupImages();
+    const ref = `${fixture.registry.host}/dup/twice:1`;
+    for (const [format, out] of [['tar', join(dir, 'twice.tar')], ['oci', join(dir, 'layout')]]) {
+      const result = await runCli(['pull', '-q', '--format', format!, '-o', out!, ref]);
+      expect([result.code, result.stderr]).toEqual([0, '']);
+      expect((await runCli(['verify', out!])).stdout).toBe(`${out}: ok, 1 image, 4 layers verified\n`);
+    }
+    const { execFile } = await import('node:child_process');
+    const copied = join(dir, 'copied');
+    await new Promise((resolve, reject) =>
+      execFile('skopeo', ['copy', '--quiet', `docker-archive:${join(dir, 'twice.tar')}`, `dir:${copied}`], (error) => (error ? reject(error) : resolve(undefined))),
+    );
+    expect(JSON.parse(await readFile(join(copied, 'manifest.json'), 'utf8')).layers).toHaveLength(4);
   });
 
   test('two blobs of one content (gzip and plain tar) are one file once decompressed: with --decompress, a copy too', async () => {
