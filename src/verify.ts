@@ -201,10 +201,9 @@ async function tarArchive(file: string): Promise<Archive> {
       small.set(name, await collect(stream));
     } else stream.resume();
   });
-  const real = (name: string) => {
-    const named = links.get(tarName(name)) ?? tarName(name);
-    return hardLinks.get(named) ?? named;
-  };
+  // A name through its symlink (one level, as docker save writes them), then the file a hard link names.
+  const linked = (name: string) => links.get(tarName(name)) ?? tarName(name);
+  const real = (name: string) => hardLinks.get(linked(name)) ?? linked(name);
   return {
     kind: 'tar',
     read: async (name) => small.get(real(name)) ?? (await smallFile(file, real(name))),
@@ -223,8 +222,7 @@ async function tarArchive(file: string): Promise<Archive> {
     async hardLinks(names) {
       const result = new Map<string, string>();
       for (const name of names) {
-        const named = links.get(tarName(name)) ?? tarName(name);
-        const target = hardLinks.get(named);
+        const target = hardLinks.get(linked(name));
         if (target !== undefined) result.set(name, target);
       }
       return result;

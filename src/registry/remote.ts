@@ -6,7 +6,6 @@ import { readLimited } from '../util/read-limited.js';
 import { getFromUrl, type RegistryClient } from './client.js';
 import type { Transport } from './transport.js';
 
-
 /**
  * One repository as seen through its endpoints: mirrors in order, then upstream. Every request falls back to the
  * next endpoint on any failure (connection, timeout, 5xx, 404, 401/403 a fresh token did not fix, 429, a digest
