@@ -249,10 +249,18 @@ async function pullToOci(options: PullOptions, output: string | Writable): Promi
   if (options.decompress) throw new FrozenError('reference', '--format oci keeps blobs as the registry serves them; --decompress does not apply');
   const root = resolvePath(output);
   await assertFreshLayout(root);
+  assertCacheOutside(options, root);
   return withScratch(options, async (scratch) => {
     const result = await pullInto(options, join(scratch, 'images'), (staged) => writeOciLayout(root, staged, { copy: options.copy === true }));
     return { ...result, output: root };
   });
+}
+
+/** A layout is written as a new folder, so a cache inside it would be in its way (and would be taken along with it). */
+function assertCacheOutside(options: PullOptions, root: string): void {
+  if (options.cache === false) return;
+  const cache = sharedCache(options).root;
+  if (isWithin(cache, root)) throw new FrozenError('reference', `the cache ${cache} is inside the OCI layout ${root}: give --cache a folder outside it`);
 }
 
 /** An image to pull: its reference, and its lock-file entry when pulling from one. */

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -49,5 +49,13 @@ describe('--format oci', () => {
     expect(result.stderr).toMatch(/is not empty: --format oci writes a new layout\n$/);
     expect(await readdir(output)).toEqual(['keep']);
     expect((await runCli(['pull', '--format', 'oci', '--decompress', '-o', join(output, 'x'), `${fixture.registry.host}/one/app:v2`])).code).toBe(2);
+  });
+
+  test('a cache inside the layout is refused before anything is made', async () => {
+    const output = join(await tempDir(), 'layout');
+    const result = await runCli(['pull', '--format', 'oci', '-o', output, '--cache', join(output, 'cache'), `${fixture.registry.host}/one/app:v2`]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`frozen: error: the cache ${join(output, 'cache')} is inside the OCI layout ${output}: give --cache a folder outside it\n`);
+    await expect(stat(output)).rejects.toThrow(/ENOENT/);
   });
 });
