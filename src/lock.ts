@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import { parseDigest } from './digest.js';
 import { FrozenError, forEveryImage } from './errors.js';
-import type { Descriptor, ImageManifest } from './manifest/index.js';
+import { fetchableUrls, type Descriptor, type ImageManifest } from './manifest/index.js';
 import { wantedPlatform, type Platform } from './platform/index.js';
 import { assertImageList, canonicalReference, distinctReferences, parseReference, type ImageReference } from './reference/index.js';
 import { requestEvents } from './pull-events.js';
@@ -19,6 +19,8 @@ export interface LockedBlob {
   readonly digest: string;
   readonly size: number;
   readonly mediaType: string;
+  /** A foreign layer's http(s) `urls`, which an offline pull writes to `LayerSources`. */
+  readonly urls?: readonly string[];
 }
 
 export interface LockedImage {
@@ -80,7 +82,7 @@ export async function lock(options: LockOptions): Promise<LockFile> {
 
 async function lockOne(ref: ImageReference, session: RegistrySession, platform: Platform, how: ResolveOptions): Promise<LockedImage> {
   const resolved = await resolveModernImage(ref, session, platform, how);
-  const blob = (d: Descriptor): LockedBlob => ({ digest: d.digest.value, size: d.size, mediaType: d.mediaType });
+  const blob = (d: Descriptor): LockedBlob => ({ digest: d.digest.value, size: d.size, mediaType: d.mediaType, ...(d.urls && { urls: d.urls.map((url) => url.href) }) });
   return {
     reference: ref.original,
     canonical: canonicalReference(ref),
@@ -136,14 +138,18 @@ function checkLockedImage(image: unknown): void {
 }
 
 function checkLockedBlob(blob: unknown): void {
-  const { digest, size, mediaType } = (typeof blob === 'object' && blob !== null ? blob : {}) as Record<string, unknown>;
+  const { digest, size, mediaType, urls } = (typeof blob === 'object' && blob !== null ? blob : {}) as Record<string, unknown>;
   if (typeof digest !== 'string' || typeof mediaType !== 'string') throw new Error('the config or a layer lacks its digest or media type');
   parseDigest(digest);
   if (!Number.isSafeInteger(size) || (size as number) < 0) throw new Error(`${digest}: the size is not a whole number`);
+  if (urls !== undefined && !(Array.isArray(urls) && urls.every((url) => typeof url === 'string'))) throw new Error(`${digest}: "urls" is not a list of strings`);
 }
 
 /** The image manifest a locked entry stands for, rebuilt from the lock (for offline pulls). */
 export function lockedManifest(image: LockedImage): ImageManifest {
-  const descriptor = (b: LockedBlob): Descriptor => ({ digest: parseDigest(b.digest), size: b.size, mediaType: b.mediaType });
+  const descriptor = (b: LockedBlob): Descriptor => {
+    const urls = fetchableUrls(b.urls);
+    return { digest: parseDigest(b.digest), size: b.size, mediaType: b.mediaType, ...(urls.length > 0 && { urls }) };
+  };
   return { kind: 'manifest', mediaType: image.manifestMediaType, config: descriptor(image.config), layers: image.layers.map(descriptor) };
 }

@@ -4,7 +4,8 @@ import type { ConvertedImage } from './convert/schema1.js';
 import { digestOf, parseDigest, type Digest } from './digest.js';
 import { FrozenError } from './errors.js';
 import type { StagedImage } from './layout/docker-dir.js';
-import { ZSTD_LAYER_MEDIA_TYPES, type Descriptor } from './manifest/index.js';
+import type { SourcedLayer } from './layout/docker-format.js';
+import { FOREIGN_LAYER_MEDIA_TYPES, ZSTD_LAYER_MEDIA_TYPES, type Descriptor } from './manifest/index.js';
 import type { ImageReference } from './reference/index.js';
 import type { BlobStore } from './store/blob-store.js';
 import { decompressedLayer, LAYERS_DECOMPRESSED_AT_ONCE } from './transfer/decompress.js';
@@ -58,8 +59,18 @@ export async function stageImage(
     ...(parts.manifest && { manifest: parts.manifest }),
     ...(parts.legacy && { legacy: parts.legacy }),
     config: { digest: config.digest, text, path: store.blobPath(config.digest) },
-    layers: layers.map((layer, i) => ({ digest: layer.digest, path: layerPaths[i]! })),
+    layers: layers.map((layer, i) => ({ digest: layer.digest, path: layerPaths[i]!, ...foreignSource(layer, diffIds[i]!) })),
   };
+}
+
+/**
+ * A foreign layer with `urls` is kept with its descriptor for `LayerSources` (docker-format.ts), as `docker pull`
+ * keeps it; its blob may have come from the registry or a mirror all the same.
+ */
+function foreignSource(layer: Descriptor, diffId: Digest): SourcedLayer {
+  if (!FOREIGN_LAYER_MEDIA_TYPES.has(layer.mediaType) || !layer.urls) return {};
+  const descriptor = { mediaType: layer.mediaType, size: layer.size, digest: layer.digest.value, urls: layer.urls.map((url) => url.href) };
+  return { source: { diffId: diffId.value, descriptor } };
 }
 
 /** The config must be JSON whose `rootfs.diff_ids` match the layers one to one, or `docker load` will refuse it. */

@@ -9,6 +9,7 @@ import {
   addRepositoryTag,
   LAYER_VERSION,
   layerIds,
+  layerSourcesField,
   mergeManifestEntries,
   parseManifestJson,
   parseRepositories,
@@ -18,6 +19,7 @@ import {
   topLayerJson,
   type ManifestEntry,
   type Repositories,
+  type SourcedLayer,
 } from './docker-format.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { allSettledOrThrow } from '../util/settle.js';
@@ -29,8 +31,8 @@ export interface StagedImage {
   /** Familiar name and tag for `RepoTags` and `repositories`; absent for a digest-only pull. */
   readonly tag?: { readonly name: string; readonly tag: string };
   readonly config: { readonly digest: Digest; readonly text: string; readonly path: string };
-  /** Layers base first, each with the path of its verified blob. */
-  readonly layers: readonly { readonly digest: Digest; readonly path: string }[];
+  /** Layers base first, each with the path of its verified blob (and the descriptor of a foreign one). */
+  readonly layers: readonly ({ readonly digest: Digest; readonly path: string } & SourcedLayer)[];
   /** The image manifest (for OCI layouts): its digest, media type and verified file; absent offline when not cached. */
   readonly manifest?: { readonly digest: Digest; readonly mediaType: string; readonly path: string };
   /** The fully qualified name for OCI annotations, e.g. `docker.io/library/busybox:latest`. */
@@ -123,6 +125,7 @@ export class DockerDirectory {
         Config: `${image.config.digest.hex}.json`,
         RepoTags: image.tag ? [`${image.tag.name}:${image.tag.tag}`] : [],
         Layers: ids.map((id) => `${id}/layer.tar`),
+        ...layerSourcesField(image.layers),
       });
       const top = ids.at(-1);
       if (image.tag && top) addRepositoryTag(repositories, image.tag.name, image.tag.tag, top);

@@ -84,6 +84,29 @@ export interface ManifestEntry {
   [other: string]: unknown;
 }
 
+/** A foreign layer's descriptor, as `docker save` writes it in `LayerSources` (in Go's field order). */
+export interface LayerSource {
+  readonly mediaType: string;
+  readonly size: number;
+  readonly digest: string;
+  readonly urls: readonly string[];
+}
+
+/** A layer of an image, for `LayerSources`: its diff ID, and its descriptor when it is foreign. */
+export interface SourcedLayer {
+  readonly source?: { readonly diffId: string; readonly descriptor: LayerSource };
+}
+
+/**
+ * The `LayerSources` of a manifest.json entry: diff ID → descriptor of each foreign layer. `docker load` registers
+ * those layers with their descriptors, as `docker pull` does, so that `docker push` leaves them out. No field when
+ * the image has none, as in `docker save`'s output.
+ */
+export function layerSourcesField(layers: readonly SourcedLayer[]): { LayerSources?: Record<string, LayerSource> } {
+  const sources = layers.flatMap((layer) => (layer.source ? [[layer.source.diffId, layer.source.descriptor] as const] : []));
+  return sources.length > 0 ? { LayerSources: Object.fromEntries(sources) } : {};
+}
+
 export function parseManifestJson(text: string): ManifestEntry[] {
   const value: unknown = JSON.parse(text);
   const valid =

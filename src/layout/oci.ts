@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import type { StagedImage } from './docker-dir.js';
-import { mergeManifestEntries, printManifestJson, type ManifestEntry } from './docker-format.js';
+import { layerSourcesField, mergeManifestEntries, printManifestJson, type ManifestEntry } from './docker-format.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { assertWritableFolder, exists, linkOrCopy } from '../util/files.js';
 
@@ -34,6 +34,7 @@ export async function writeOciLayout(root: string, images: readonly StagedImage[
         Config: blobPath(image.config.digest),
         RepoTags: image.tag ? [`${image.tag.name}:${image.tag.tag}`] : [],
         Layers: image.layers.map((layer) => blobPath(layer.digest)),
+        ...layerSourcesField(image.layers),
       });
     }
     await writeFile(join(building, 'index.json'), `${JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: index })}\n`);

@@ -42,18 +42,24 @@ export const ZSTD_LAYER_MEDIA_TYPES: ReadonlySet<string> = new Set([
   'application/vnd.docker.image.rootfs.diff.tar.zstd',
 ]);
 
-/** Layer formats frozen pulls: gzip (Docker and OCI, incl. foreign), plain tar, and zstd. */
-const LAYER_MEDIA_TYPES = new Set([
-  ...ZSTD_LAYER_MEDIA_TYPES,
-  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+/** Foreign (Docker) and non-distributable (OCI) layers: Windows base layers, which only their `urls` may serve. */
+export const FOREIGN_LAYER_MEDIA_TYPES: ReadonlySet<string> = new Set([
   'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-  // Uncompressed Docker layers, as containerd and containers/image name them (pushed by tools that skip gzip).
-  'application/vnd.docker.image.rootfs.diff.tar',
   'application/vnd.docker.image.rootfs.foreign.diff.tar',
-  'application/vnd.oci.image.layer.v1.tar',
-  'application/vnd.oci.image.layer.v1.tar+gzip',
   'application/vnd.oci.image.layer.nondistributable.v1.tar',
   'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+]);
+
+/** Layer formats frozen pulls: gzip (Docker and OCI), plain tar and zstd, foreign ones included. */
+const LAYER_MEDIA_TYPES = new Set([
+  ...ZSTD_LAYER_MEDIA_TYPES,
+  ...FOREIGN_LAYER_MEDIA_TYPES,
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  // Uncompressed Docker layers, as containerd and containers/image name them (pushed by tools that skip gzip).
+  'application/vnd.docker.image.rootfs.diff.tar',
+  'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.oci.image.layer.v1.tar+gzip',
 ]);
 const CONFIG_MEDIA_TYPES = new Set<string>([MediaType.dockerConfig, MediaType.ociConfig]);
 
@@ -190,7 +196,7 @@ function decodeDescriptor(raw: Record<string, unknown>, what: string): Descripto
 }
 
 /** The http(s) URLs of a descriptor's `urls`; anything else there is ignored, as containerd does. */
-function fetchableUrls(urls: unknown): URL[] {
+export function fetchableUrls(urls: unknown): URL[] {
   if (!Array.isArray(urls)) return [];
   return urls.flatMap((text: unknown) => {
     const url = typeof text === 'string' && URL.canParse(text) ? new URL(text) : undefined;

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,7 +8,7 @@ import { runCli } from '../support/cli.js';
 import { dockerdWanted, startDockerd, type PrivateDockerd } from '../support/dockerd.js';
 import { pushFixtures, type PushedImages } from '../support/fixture.js';
 import { startFlakyRegistry } from '../support/flaky-registry.js';
-import { image, layer, pushImage } from '../support/images.js';
+import { foreignLayer, image, layer, pushImage } from '../support/images.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { schema1Fixture } from '../support/schema1.js';
 import { startV1Registry, v1Image } from '../support/v1-registry.js';
@@ -31,15 +31,15 @@ describe.runIf(dockerdWanted)('docker load on a private dockerd', () => {
     await registry?.stop();
   });
 
-  /** Pulls `ref` into a new directory, loads it with `tar | docker load`, and returns the loaded image's layers. */
-  async function pullAndLoad(ref: string): Promise<{ id: string; layers: string[] }> {
+  /** Pulls `ref` into a new directory, loads it with `tar | docker load`, and returns the loaded image's ID and layers, and the directory. */
+  async function pullAndLoad(ref: string): Promise<{ id: string; layers: string[]; output: string }> {
     const output = await mkdtemp(join(tmpdir(), 'frozen-load-'));
     expect((await runCli(['pull', '-o', output, ref])).code).toBe(0);
     const load = await exec('sh', ['-c', `tar -cC '${output}' . | docker -H '${dockerd.host}' load`]);
     expect(load.stdout).toContain(`Loaded image: ${ref}`);
     const { stdout } = await dockerd.docker(['image', 'inspect', '--format', '{{.Id}} {{json .RootFS.Layers}}', ref]);
     const [id, layers] = stdout.trim().split(' ');
-    return { id: id!, layers: JSON.parse(layers!) as string[] };
+    return { id: id!, layers: JSON.parse(layers!) as string[], output };
   }
 
   test('every pulled image loads with its tag and the image ID = config digest', async () => {
@@ -111,7 +111,27 @@ describe.runIf(dockerdWanted)('docker load on a private dockerd', () => {
     const top = await layer([{ type: 'file', name: 'top', content: 'zstd layer\n' }], 'zstd');
     const zstdImage = image({ layers: [base, top], format: 'oci' });
     await pushImage({ url: registry.url }, 'zstd/app', zstdImage, '1');
-    expect(await pullAndLoad(`${registry.host}/zstd/app:1`)).toEqual({ id: zstdImage.config.digest, layers: [base.diffId, top.diffId] });
+    expect(await pullAndLoad(`${registry.host}/zstd/app:1`)).toMatchObject({ id: zstdImage.config.digest, layers: [base.diffId, top.diffId] });
+  }, 60_000);
+
+  // Only Windows daemons register a foreign layer with its LayerSources descriptor (moby's layer store does so in
+  // layer_windows.go); a Linux daemon loads the image all the same.
+  test('an image with a foreign layer, described in LayerSources, loads', async () => {
+    // The registry holds the layer too (as a mirror of a Windows image's would), so its url is never asked.
+    const base = foreignLayer(await layer([{ type: 'file', name: 'Files/base.txt', content: 'foreign base\n' }]), ['https://example.invalid/base.tar.gz']);
+    const top = await layer([{ type: 'file', name: 'Files/app.txt', content: 'app\n' }]);
+    const windowsLike = image({ layers: [base, top] });
+    const allowing = await startRegistry({ allowUrls: '^https://example\\.invalid/' });
+    try {
+      await pushImage({ url: allowing.url }, 'foreign/app', windowsLike, '1');
+      const ref = `${allowing.host}/foreign/app:1`;
+      const { output, ...loaded } = await pullAndLoad(ref);
+      expect(loaded).toEqual({ id: windowsLike.config.digest, layers: [base.diffId, top.diffId] });
+      const [entry] = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8')) as { LayerSources?: object }[];
+      expect(Object.keys(entry!.LayerSources ?? {})).toEqual([base.diffId]);
+    } finally {
+      await allowing.stop();
+    }
   }, 60_000);
 
   test('frozen pull -o - | docker load', async () => {

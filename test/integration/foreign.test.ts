@@ -84,7 +84,47 @@ describe('foreign layers', () => {
     expect(result.stdout).toContain(`blobs: ${registry.host} (2), ${server.base.slice('http://'.length)} (1)`);
     const [baseId] = layerIds(img.layers.map((l) => l.digest));
     expect(await readFile(join(output, baseId!, 'layer.tar'))).toEqual(base.bytes);
+    expect(await layerSources(output)).toEqual(expectedSources([`${server.base}/gone.tar.gz`, `${server.base}/base.tar.gz`]));
     expect((await loadWithSkopeo(output)).imageId).toBe(img.config.digest);
+  });
+
+  /** `LayerSources` of manifest.json's only entry. */
+  async function layerSources(dir: string): Promise<unknown> {
+    const entries = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { LayerSources?: unknown }[];
+    expect(entries).toHaveLength(1);
+    return entries[0]!.LayerSources;
+  }
+
+  /** What `docker save` writes for the base layer (keyed by its diff ID, in Go's field order); nothing for the other. */
+  function expectedSources(urls: string[]) {
+    return { [base.diffId]: { mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', size: base.size, digest: base.digest, urls } };
+  }
+
+  test('the foreign layer is described in LayerSources, as docker save does: directory, OCI layout, and offline from a lock file', async () => {
+    const urls = [`${server.base}/base.tar.gz`];
+    await pushForeign('win/sources', urls);
+    const dir = await tempDir();
+    const cache = join(dir, 'cache');
+    const ref = `${registry.host}/win/sources:1`;
+    const lockFile = join(dir, 'frozen.lock.json');
+    expect((await runCli(['lock', '-o', lockFile, '--creds', creds, ref])).code).toBe(0);
+    const locked = JSON.parse(await readFile(lockFile, 'utf8')) as { images: { layers: { urls?: string[] }[] }[] };
+    expect(locked.images[0]!.layers.map((l) => l.urls)).toEqual([urls, undefined]);
+
+    const online = join(dir, 'online');
+    expect((await runCli(['pull', '-q', '--cache', cache, '-o', online, '--creds', creds, ref])).code).toBe(0);
+    const printed = await readFile(join(online, 'manifest.json'), 'utf8');
+    expect(printed).toContain(`"LayerSources": {\n      "${base.diffId}": {\n        "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",\n        "size": ${base.size},\n        "digest": "${base.digest}",\n        "urls": [`);
+    expect(await layerSources(online)).toEqual(expectedSources(urls));
+
+    const offline = join(dir, 'offline');
+    expect((await runCli(['pull', '-q', '--offline', '--cache', cache, '--lock', lockFile, '-o', offline])).code).toBe(0);
+    expect(await readFile(join(offline, 'manifest.json'), 'utf8')).toBe(printed);
+
+    const oci = join(dir, 'oci');
+    expect((await runCli(['pull', '-q', '--format', 'oci', '--cache', cache, '-o', oci, '--creds', creds, ref])).code).toBe(0);
+    expect(await layerSources(oci)).toEqual(expectedSources(urls));
+    expect((await runCli(['verify', online, oci])).code).toBe(0);
   });
 
   test('bytes from a url that do not match the digest: an integrity error, nothing written', async () => {

@@ -3,6 +3,7 @@ import {
   addRepositoryTag,
   layerId,
   layerIds,
+  layerSourcesField,
   mergeManifestEntries,
   parseManifestJson,
   parseRepositories,
@@ -136,6 +137,12 @@ describe('manifest.json', () => {
   test('pulling the same image again is idempotent; untagged entries are kept', () => {
     const first = [entry('a.json', ['app:1'], ['x/layer.tar']), entry('d.json', [], ['w/layer.tar'])];
     expect(mergeManifestEntries(first, [entry('a.json', ['app:1'], ['x/layer.tar'])])).toEqual(first);
+  });
+
+  test('LayerSources: the foreign layers by diff ID, and no field for an image without one', () => {
+    const descriptor = { mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', size: 5, digest: A, urls: ['https://example.com/l'] };
+    expect(layerSourcesField([{}, { source: { diffId: B, descriptor } }])).toEqual({ LayerSources: { [B]: descriptor } });
+    expect(layerSourcesField([{}, {}])).toEqual({});
   });
 
   test('parses docker save output and rejects what is not a manifest.json', () => {
