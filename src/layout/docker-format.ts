@@ -135,7 +135,8 @@ export function mergeManifestEntries(existing: readonly ManifestEntry[], added: 
       return lostLastTag && !sameImage(old, entry) ? [] : [{ ...old, RepoTags: kept }];
     });
     const same = entries.find((old) => sameImage(old, entry));
-    if (same) same.RepoTags.push(...entry.RepoTags);
+    // The same image gains the tag, and this run's other fields (LayerSources an older frozen did not write).
+    if (same) Object.assign(same, { ...entry, RepoTags: [...same.RepoTags, ...entry.RepoTags] });
     else entries.push({ ...entry, RepoTags: [...entry.RepoTags] });
   }
   return entries;

@@ -143,6 +143,10 @@ describe('manifest.json', () => {
     const descriptor = { mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', size: 5, digest: A, urls: ['https://example.com/l'] };
     expect(layerSourcesField([{}, { source: { diffId: B, descriptor } }])).toEqual({ LayerSources: { [B]: descriptor } });
     expect(layerSourcesField([{}, {}])).toEqual({});
+    // An entry written without them (by an older frozen) gains them when the image is pulled again.
+    const sources = layerSourcesField([{ source: { diffId: B, descriptor } }]);
+    const merged = mergeManifestEntries([entry('a.json', ['app:1'], ['x/layer.tar'])], [{ ...entry('a.json', ['app:2'], ['x/layer.tar']), ...sources }]);
+    expect(merged).toEqual([{ ...entry('a.json', ['app:1', 'app:2'], ['x/layer.tar']), ...sources }]);
   });
 
   test('parses docker save output and rejects what is not a manifest.json', () => {
