@@ -91,14 +91,14 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
   // so the ETA does not jump as they do; an image that fails keeps only what it had done. Blobs found in the cache
   // or the output count as done, but not towards the rate, which is what this process received over the network.
   const images = new Map<string, { size: number; done: number }>();
-  let receivedBytes = 0;
-  const started = now();
+  const rate = new RecentRate(now);
+  const receive = (bytes: number) => rate.add(bytes);
 
   const draw = () => {
     const size = knownSize(io.terminalSize?.());
     const lines = liveLines(live, size);
     const [totalSize, doneBytes] = [...images.values()].reduce(([total, done], image) => [total + image.size, done + image.done], [0, 0]);
-    if (totalSize > 0) lines.push(totalLine(doneBytes + liveBytes(live), totalSize, receivedBytes, now() - started));
+    if (totalSize > 0) lines.push(totalLine(doneBytes + liveBytes(live), totalSize, rate.perSecond()));
     // Move up over the previous live region, clear it, print what finished, then the live region again. Live lines
     // are cut to the width so that none wraps: a wrapped line would break the count of lines to move up over.
     const up = drawnLines > 0 ? `\x1b[${drawnLines}F\x1b[J` : '';
@@ -124,7 +124,7 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
           const blob = live.get(event.digest);
           if (blob) {
             // Bytes thrown away (a server that ignored Range: the blob starts over) were received all the same.
-            if (!blob.waiting) receivedBytes += Math.max(0, event.bytes - blob.bytes);
+            if (!blob.waiting) receive(Math.max(0, event.bytes - blob.bytes));
             blob.bytes = event.bytes;
           }
           break;
@@ -148,7 +148,7 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
           // image's total counted it too.
           const blob = live.get(event.digest);
           if (blob) {
-            if (!blob.waiting) receivedBytes += blob.size - blob.bytes;
+            if (!blob.waiting) receive(blob.size - blob.bytes);
             live.delete(event.digest);
           }
           const image = images.get(event.image);
@@ -287,8 +287,44 @@ function liveBytes(live: ReadonlyMap<string, LiveBlob>): number {
   return bytes;
 }
 
-function totalLine(bytes: number, size: number, receivedBytes: number, elapsedMs: number): string {
-  const rate = elapsedMs > 0 ? (receivedBytes / elapsedMs) * 1000 : 0;
+/** Seconds of received bytes the rate (and so the ETA) is taken over. */
+const RATE_WINDOW_MS = 5_000;
+
+/**
+ * The rate at which this process has received bytes lately: over the last few seconds, from the first byte on. A
+ * rate since the process started would count the time before the first byte (resolving, re-hashing a resumed
+ * partial) and lag behind a network that speeds up or slows down, and the ETA with it.
+ */
+class RecentRate {
+  /** (time, bytes received by then), oldest first; the first is at or before the window's start. */
+  private readonly samples: { at: number; bytes: number }[] = [];
+  private received = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  add(bytes: number): void {
+    if (bytes <= 0) return;
+    if (this.samples.length === 0) this.sample(); // the first bytes start the clock, at 0 bytes
+    this.received += bytes;
+  }
+
+  /** Also takes a sample: called at every redraw. */
+  perSecond(): number {
+    if (this.samples.length === 0) return 0;
+    this.sample();
+    const first = this.samples[0]!;
+    const last = this.samples.at(-1)!;
+    return last.at > first.at ? ((last.bytes - first.bytes) / (last.at - first.at)) * 1000 : 0;
+  }
+
+  private sample(): void {
+    const at = this.now();
+    this.samples.push({ at, bytes: this.received });
+    while (this.samples.length > 2 && this.samples[1]!.at <= at - RATE_WINDOW_MS) this.samples.shift();
+  }
+}
+
+function totalLine(bytes: number, size: number, rate: number): string {
   const eta = rate > 0 ? Math.ceil((size - bytes) / rate) : undefined;
   return `total  ${formatBytes(bytes)}/${formatBytes(size)}  ${formatBytes(rate)}/s${eta !== undefined ? `  ETA ${eta}s` : ''}`;
 }

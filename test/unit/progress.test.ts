@@ -147,6 +147,38 @@ describe('progress renderers', () => {
     ]);
   });
 
+  test('tty: the rate is taken from the first byte on, so time spent before it (re-hashing a resumed partial) does not inflate the ETA', () => {
+    const { out, io } = capture(true);
+    let now = 0;
+    const renderer = createRenderer('tty', io, () => now);
+    [resolved(1000), { type: 'blob-start', ...layer } as const].forEach(renderer.onEvent);
+    now = 3000; // three seconds re-hashing 600 bytes on disk
+    renderer.onEvent({ type: 'blob-resume', ...layer, offset: 600 });
+    renderer.onEvent({ type: 'blob-progress', ...layer, bytes: 700 });
+    now = 4000;
+    renderer.onEvent({ type: 'blob-progress', ...layer, bytes: 800 });
+    vi.advanceTimersByTime(100);
+    expect(out.stderr.split('\n').at(-2)).toBe('total  800 B/1.0 KB  200 B/s  ETA 1s'); // not 50 B/s and ETA 4s
+    renderer.finish();
+  });
+
+  test('tty: the rate follows the last 5 s, so a download that slows down shows its new rate and ETA', () => {
+    const { out, io } = capture(true);
+    let now = 0;
+    const renderer = createRenderer('tty', io, () => now);
+    const big = { ...layer, size: 100_000 };
+    [resolved(100_000), { type: 'blob-start', ...big } as const].forEach(renderer.onEvent);
+    // 10 s at 5 kB/s, then 10 s at 1 kB/s, redrawn every 100 ms.
+    for (let tenth = 1; tenth <= 200; tenth++) {
+      now = tenth * 100;
+      renderer.onEvent({ type: 'blob-progress', ...big, bytes: tenth <= 100 ? tenth * 500 : 50_000 + (tenth - 100) * 100 });
+      vi.advanceTimersByTime(100);
+    }
+    // 60 kB of 100 kB after 20 s: 1.0 kB/s lately (3 kB/s on average since the start, which would say 14 s).
+    expect(out.stderr.split('\n').at(-2)).toBe('total  60.0 KB/100.0 KB  1.0 KB/s  ETA 40s');
+    renderer.finish();
+  });
+
   test('tty: a blob whose downloader died is resumed by this process, and what it receives then counts towards the rate', () => {
     const printed = ttyAfterOneSecond([
       resolved(1000),
