@@ -365,7 +365,8 @@ async function openStore(options: PullOptions, directory: DockerDirectory, emit:
 
 /**
  * A cache inside the output directory goes wherever the directory goes, and `tar -c` of it writes the files the two
- * share (every config and layer) as hard links, which skopeo and podman load read as empty files.
+ * share (every config and layer) as hard links, which skopeo and podman load read as empty files and containerd's
+ * importer as missing ones.
  */
 async function warnIfWithin(cache: string, output: string, emit: (event: PullEvent) => void): Promise<void> {
   const [inner, outer] = await Promise.all([realpath(cache), realpath(output)]);

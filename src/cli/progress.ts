@@ -248,7 +248,7 @@ function warning(event: PullEvent): string | undefined {
     return `warning: cannot use the cache at ${event.path} (${event.reason}); pulling without one (choose one with --cache DIR or $FROZEN_CACHE)`;
   }
   if (event.type === 'cache-in-output') {
-    return `warning: the cache ${event.path} is inside the output directory ${event.output}: tar -c of the directory would carry it, and write the files they share as hard links, which skopeo and podman load read as empty (choose a cache outside it: --cache DIR)`;
+    return `warning: the cache ${event.path} is inside the output directory ${event.output}: tar -c of the directory would carry it, and write the files they share as hard links, which skopeo, podman load and containerd's importer cannot read (choose a cache outside it: --cache DIR)`;
   }
   if (event.type === 'platform-mismatch') {
     return `warning: ${event.image} is a ${event.platform} image, not ${event.wanted}; it has no other platforms, so it is pulled as it is`;

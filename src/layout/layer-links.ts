@@ -7,8 +7,8 @@ const LAYER_FOLDER = /^[a-f0-9]{64}$/;
 /**
  * Which layer file of a directory may be the hard link to each cached blob: one per blob. `tar -c` archives a second
  * name of an inode it has already archived as a hard-link entry with no bytes, and the docker-archive reader of
- * skopeo and podman (containers/image) reads such an entry as an empty layer and fails its digest; only docker's
- * own reader follows it. So when a blob is a layer at two layer IDs (the same layer twice in one image, or in two
+ * skopeo and podman (containers/image) reads such an entry as an empty layer and fails its digest, and containerd's
+ * importer (`ctr images import`) reports the layer missing; only docker's own reader follows it. So when a blob is a layer at two layer IDs (the same layer twice in one image, or in two
  * images on different parents, as schema1's empty layers are), one layer file is the link and the others are copies.
  */
 export class LayerLinks {

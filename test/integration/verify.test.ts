@@ -105,14 +105,14 @@ describe('frozen verify', () => {
     const linked = await runCli(['verify', output]);
     expect(linked.code).toBe(0);
     const sameFile = (n: number, name: string, other: string) =>
-      `${output}: ${ref}: warning: layer ${n} (${name}) is the same file as ${other}: tar -c writes one of them as a hard link, which docker load follows and skopeo and podman load read as empty (use tar --hard-dereference)\n`;
+      `${output}: ${ref}: warning: layer ${n} (${name}) is the same file as ${other}: tar -c writes one of them as a hard link, which docker load follows but skopeo, podman load and containerd's importer do not (use tar --hard-dereference)\n`;
     expect(linked.stdout).toBe(sameFile(2, first!, second!) + sameFile(3, second!, first!) + `${output}: ok, 1 image, 3 layers verified\n`);
     const tar = join(await tempDir(), 'linked.tar');
     await exec('tar', ['-cf', tar, '-C', output, '.']);
     const fromTar = await runCli(['verify', tar]);
     expect(fromTar.code).toBe(0);
     expect(fromTar.stdout).toMatch(
-      new RegExp(`^${tar}: ${ref}: warning: layer [23] \\([0-9a-f]{64}/layer\\.tar\\) is a hard link to [0-9a-f]{64}/layer\\.tar in the tar: docker load follows it, skopeo and podman load read it as empty \\(make the tar with tar --hard-dereference\\)\n${tar}: ok, 1 image, 3 layers verified\n$`),
+      new RegExp(`^${tar}: ${ref}: warning: layer [23] \\([0-9a-f]{64}/layer\\.tar\\) is a hard link to [0-9a-f]{64}/layer\\.tar in the tar: docker load follows it, but skopeo, podman load and containerd's importer do not \\(make the tar with tar --hard-dereference\\)\n${tar}: ok, 1 image, 3 layers verified\n$`),
     );
     await rm(join(output, second!));
     await symlink(`../${first}`, join(output, second!));
@@ -126,7 +126,7 @@ describe('frozen verify', () => {
     const pulled = await runCli(['pull', '-q', '-o', output, '--cache', join(output, 'cache'), `${fixture.registry.host}/one/app:1`]);
     expect(pulled.code).toBe(0);
     expect(pulled.stderr).toBe(
-      `warning: the cache ${join(output, 'cache')} is inside the output directory ${output}: tar -c of the directory would carry it, and write the files they share as hard links, which skopeo and podman load read as empty (choose a cache outside it: --cache DIR)\n`,
+      `warning: the cache ${join(output, 'cache')} is inside the output directory ${output}: tar -c of the directory would carry it, and write the files they share as hard links, which skopeo, podman load and containerd's importer cannot read (choose a cache outside it: --cache DIR)\n`,
     );
     const outside = await runCli(['pull', '-q', '-o', await tempDir(), '--cache', join(output, 'cache'), `${fixture.registry.host}/one/app:1`]);
     expect([outside.code, outside.stderr]).toEqual([0, '']);
@@ -137,8 +137,8 @@ describe('frozen verify', () => {
     const result = await runCli(['verify', output]);
     expect(result.code).toBe(0);
     expect(result.stdout.split('\n').slice(0, 2)).toEqual([
-      `${output}: ${ref}: warning: config ${one.config.digest.slice(7)}.json is the same file as ${cached(one.config.digest)}: tar -c writes one of them as a hard link, which docker load follows and skopeo and podman load read as empty (use tar --hard-dereference)`,
-      `${output}: ${ref}: warning: layer 1 (${layerFile}) is the same file as ${cached(one.layers[0]!.digest)}: tar -c writes one of them as a hard link, which docker load follows and skopeo and podman load read as empty (use tar --hard-dereference)`,
+      `${output}: ${ref}: warning: config ${one.config.digest.slice(7)}.json is the same file as ${cached(one.config.digest)}: tar -c writes one of them as a hard link, which docker load follows but skopeo, podman load and containerd's importer do not (use tar --hard-dereference)`,
+      `${output}: ${ref}: warning: layer 1 (${layerFile}) is the same file as ${cached(one.layers[0]!.digest)}: tar -c writes one of them as a hard link, which docker load follows but skopeo, podman load and containerd's importer do not (use tar --hard-dereference)`,
     ]);
     // Archived cache first, the config and layer become links to it: followed, not "missing".
     const tar = join(await tempDir(), 'cache-first.tar');
