@@ -44,8 +44,11 @@ export interface ManifestCache {
   put(digest: Digest, bytes: Buffer): Promise<void>;
   /** Never ask the registry: a manifest that is not kept is an error. */
   readonly offline: boolean;
-  /** Kept across runs: worth a HEAD to learn a tag's digest before fetching it. */
+  /** Kept across runs: worth a HEAD to learn a tag's digest before fetching it, once the tag was seen here. */
   readonly shared: boolean;
+  /** Whether this tag (`registry/repository:tag`) was resolved through the cache before. */
+  knowsTag(name: string): Promise<boolean>;
+  rememberTag(name: string): Promise<void>;
 }
 
 /** The manifests a blob store keeps, added to as they are verified (where the store can be written). */
@@ -55,6 +58,8 @@ export function storedManifests(store: BlobStore, options: { readonly offline: b
     put: (digest, bytes) => store.putBytes(digest, bytes).catch(() => undefined),
     offline: options.offline,
     shared: options.shared,
+    knowsTag: (name) => store.knowsTag(name),
+    rememberTag: (name) => store.rememberTag(name).catch(() => undefined),
   };
 }
 
@@ -103,6 +108,10 @@ export async function resolveModernImage(
 }
 
 export async function resolveImage(ref: ImageReference, remote: Remote, platform: Platform, signal?: AbortSignal, cache?: ManifestCache): Promise<ResolvedImage> {
+  // A tag seen here before may have its manifest kept: a HEAD learns its digest, and a kept manifest needs no GET.
+  // A tag never seen cannot, so it is fetched at once, saving the HEAD's round trip.
+  const tag = ref.digest === undefined && cache?.shared ? `${ref.registry}/${ref.repository}:${ref.tag}` : undefined;
+  const headFirst = tag !== undefined && (await cache?.knowsTag(tag)) === true;
   const fromCache = async (digest: Digest) => {
     const kept = await cache?.get(digest);
     const manifest = kept && decodeKept(kept);
@@ -118,7 +127,7 @@ export async function resolveImage(ref: ImageReference, remote: Remote, platform
       {
         fetch: (client, ref, digest) => fetchVerifiedManifest(client, ref, digest, signal),
         head: (client, tag) => client.headManifest(tag, MANIFEST_ACCEPT, signal),
-        ...(cache?.shared && { cached: fromCache }),
+        ...(headFirst && { cached: fromCache }),
       },
       signal,
     );
@@ -135,6 +144,7 @@ export async function resolveImage(ref: ImageReference, remote: Remote, platform
     chosen = formatPlatform(platform);
     current = await fetchManifest(entry.descriptor.digest.value, entry.descriptor.digest);
   }
+  if (tag !== undefined) await cache?.rememberTag(tag);
   return {
     digest: top.digest,
     manifestDigest: current.digest,

@@ -1,7 +1,7 @@
-import { readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { digestOf, parseDigest, type Digest } from '../digest.js';
+import { digestOf, parseDigest, sha256Hex, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { markInUse, oldestUse } from './in-use.js';
@@ -132,6 +132,29 @@ export class BlobStore {
     await placeFile(file, this.blobPath(digest), false);
   }
 
+  /** Whether a tag (`registry/repository:tag`) was resolved through this cache before (see `rememberTag`). */
+  async knowsTag(name: string): Promise<boolean> {
+    return (await stat(this.tagPath(name)).catch(() => undefined)) !== undefined;
+  }
+
+  /**
+   * Notes that a tag was resolved through this cache, which may keep its manifest now: the next resolution asks for
+   * the tag's digest first (a HEAD), where a tag never seen here is fetched at once. A record holds the tag's name,
+   * under a hash of it.
+   */
+  async rememberTag(name: string): Promise<void> {
+    const path = this.tagPath(name);
+    await writeFile(path, `${name}\n`).catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+      await makeDirectory(join(this.root, TAGS));
+      await writeFile(path, `${name}\n`);
+    });
+  }
+
+  private tagPath(name: string): string {
+    return join(this.root, TAGS, sha256Hex(name));
+  }
+
   /** Marks the cache in use by this process (see in-use.ts) until the returned function is called. */
   markInUse(): Promise<() => Promise<void>> {
     return markInUse(this.inUseFolder);
@@ -234,7 +257,17 @@ export class BlobStore {
       else removed.partials.push(entry.partial);
     }
     await this.removeOrphanedRecords();
+    await this.pruneTagRecords(everything ? 0 : options.olderThanMs, now);
     return removed;
+  }
+
+  /** Tag records not written for `olderThanMs` (all of them for 0): a pull of such a tag then fetches it at once. */
+  private async pruneTagRecords(olderThanMs: number | undefined, now: number): Promise<void> {
+    if (olderThanMs === undefined) return;
+    for (const name of await readdir(join(this.root, TAGS)).catch(() => [] as string[])) {
+      const record = await fileFacts(join(this.root, TAGS, name));
+      if (record && now - record.lastUsed.getTime() >= olderThanMs) await rm(record.path, { force: true });
+    }
   }
 
   /** v1 layer records (`v1/<folder>/<id>.json`) whose blob is gone. */
@@ -249,6 +282,9 @@ export class BlobStore {
     return record !== undefined && this.has(parseDigest(record.digest));
   }
 }
+
+/** The folder of tag records (`rememberTag`). */
+const TAGS = 'tags';
 
 /** How far ahead of this clock a file's mtime may be and still count as just used (file-system time rounding). */
 const CLOCK_SLACK_MS = 1000;

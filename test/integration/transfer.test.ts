@@ -521,7 +521,7 @@ describe('the shared cache', () => {
     expect(warm.stderr).toMatch(/done {3}[0-9a-f]{12} layer 4\.\d MB from cache/);
   });
 
-  test('with a cache, a tag is resolved by HEAD: a warm re-pull of a multi-platform tag GETs no manifest', async () => {
+  test('with a cache, a tag seen before is resolved by HEAD: a warm re-pull of a multi-platform tag GETs no manifest', async () => {
     const platforms = await Promise.all(
       (['amd64', 'arm64'] as const).map(async (architecture) =>
         image({ layers: [await layer([{ type: 'file', name: 'etc/arch', content: `${architecture}\n` }], 'oci-gzip')], format: 'oci', architecture }),
@@ -532,18 +532,35 @@ describe('the shared cache', () => {
     const cache = await tempDir();
     const ref = `${server.host}/multi/cached:1`;
     const manifestRequests = () => server.requests.filter((r) => r.path.includes('/manifests/')).map((r) => `${r.method} ${r.path}`);
+    // A tag the cache has not seen cannot have its manifest there: it is fetched at once, with no HEAD first.
+    const cold = ['GET /v2/multi/cached/manifests/1', `GET /v2/multi/cached/manifests/${platforms[1]!.manifest.digest}`];
     expect((await pullWith(cache, '--platform', 'linux/arm64', ref)).code).toBe(0);
-    const indexDigest = index(platforms).digest;
-    expect(manifestRequests()).toEqual([
-      'HEAD /v2/multi/cached/manifests/1',
-      `GET /v2/multi/cached/manifests/${indexDigest}`,
-      `GET /v2/multi/cached/manifests/${platforms[1]!.manifest.digest}`,
-    ]);
+    expect(manifestRequests()).toEqual(cold);
     server.requests.length = 0;
     const warm = await pullWith(cache, '--platform', 'linux/arm64', ref);
     expect(warm.code).toBe(0);
     expect(manifestRequests()).toEqual(['HEAD /v2/multi/cached/manifests/1']);
     expect((await loadWithSkopeo(warm.output)).imageId).toBe(platforms[1]!.config.digest);
+
+    // A prune by age keeps the record of a tag seen lately, and forgets one not seen for longer: that tag is
+    // fetched at once again (its platform's manifest is still kept by digest). Pruning everything forgets them all.
+    const prune = (...args: string[]) => runCli(['cache', 'prune', '--cache', cache, ...args]);
+    const pullAgain = async () => {
+      server.requests.length = 0;
+      expect((await pullWith(cache, '--platform', 'linux/arm64', ref)).code).toBe(0);
+      return manifestRequests();
+    };
+    expect((await prune('--older-than', '1h')).code).toBe(0);
+    expect(await pullAgain()).toEqual(['HEAD /v2/multi/cached/manifests/1']);
+    const [record] = await readdir(join(cache, 'tags'));
+    const longAgo = new Date(Date.now() - 2 * 3_600_000);
+    await utimes(join(cache, 'tags', record!), longAgo, longAgo);
+    expect((await prune('--older-than', '1h')).code).toBe(0);
+    expect(await readdir(join(cache, 'tags'))).toEqual([]);
+    expect(await pullAgain()).toEqual(['GET /v2/multi/cached/manifests/1']);
+    expect((await prune()).code).toBe(0);
+    expect(await readdir(join(cache, 'tags'))).toEqual([]);
+    expect(await pullAgain()).toEqual(cold);
 
     // Without a cache there is nothing to look up: the tag is fetched at once.
     server.requests.length = 0;

@@ -33,6 +33,13 @@ async function pullFrom(registry: MockRegistry, output: string, extra: Partial<P
   return pull({ images: ['registry.test/team/app:1'], output, platform: 'linux/amd64', dispatcher: registry.agent, cache, retryDelayMs: 1, ...extra });
 }
 
+/** A cache that has resolved registry.test/team/app:1 before, so that a pull of the tag asks for its digest first (HEAD). */
+async function seenTag(): Promise<string> {
+  const cache = await mkdtemp(join(tmpdir(), 'frozen-protocol-cache-'));
+  await pullFrom(setup(), await freshOutput(), { cache });
+  return cache;
+}
+
 async function pullError(promise: Promise<unknown>): Promise<FrozenError> {
   try {
     await promise;
@@ -57,11 +64,10 @@ describe('bearer tokens', () => {
     expect(tokenRequests[0]!.authorization).toBeUndefined();
 
     const registryRequests = registry.requests.filter((r) => r.origin === 'https://registry.test');
-    expect(registryRequests[0]).toMatchObject({ method: 'HEAD', path: '/v2/team/app/manifests/1' });
+    expect(registryRequests[0]).toMatchObject({ method: 'GET', path: '/v2/team/app/manifests/1' });
     expect(registryRequests[0]!.authorization).toBeUndefined();
-    // the tag's HEAD again, the manifest by digest, config, layer: all with the token, no further challenges
+    // the tag again, config, layer: all with the token, no further challenges
     expect(registryRequests.slice(1).map((r) => [r.method, r.authorization])).toEqual([
-      ['HEAD', 'Bearer T1'],
       ['GET', 'Bearer T1'],
       ['GET', 'Bearer T1'],
       ['GET', 'Bearer T1'],
@@ -126,8 +132,8 @@ describe('Basic auth', () => {
     const registry = setup({ auth: 'basic', basicCredentials: 'bob:pw' });
     await pullFrom(registry, await freshOutput(), { credentials: { username: 'bob', password: 'pw' } });
     expect(registry.requests.some((r) => r.origin === 'https://auth.test')).toBe(false);
-    // the tag's HEAD, the manifest by digest, config, layer
-    expect(registry.requests.filter((r) => r.authorization === basic('bob:pw'))).toHaveLength(4);
+    // the tag, config, layer
+    expect(registry.requests.filter((r) => r.authorization === basic('bob:pw'))).toHaveLength(3);
   });
 
   test('without credentials the error says how to give them', async () => {
@@ -199,14 +205,19 @@ describe('digest verification', () => {
 
   test('a manifest that does not match Docker-Content-Digest', async () => {
     const claimed = sha256('something else');
-    // Without a cache the tag is fetched directly, and its bytes are checked against the header.
+    const lying = () => setup({ manifestHeaders: { 'docker-content-digest': claimed } });
+    // Without a cache, or with one that has not seen the tag, the tag is fetched directly, and its bytes are checked
+    // against the header.
     const output = await freshOutput();
-    const direct = await pullError(pullFrom(setup({ manifestHeaders: { 'docker-content-digest': claimed } }), output, { cache: false }));
-    expect([direct.kind, direct.message]).toEqual(['integrity', expect.stringMatching(/manifest 1: digest mismatch/)]);
-    expect(existsSync(output)).toBe(false);
-    // With one, the tag's HEAD gives the false digest and the manifest is asked for by it: only bytes that hash to it
-    // would do, and this registry has none.
-    const viaHead = await pullError(pullFrom(setup({ manifestHeaders: { 'docker-content-digest': claimed } }), output));
+    for (const cache of [{ cache: false as const }, {}]) {
+      const direct = await pullError(pullFrom(lying(), output, cache));
+      expect([direct.kind, direct.message]).toEqual(['integrity', expect.stringMatching(/manifest 1: digest mismatch/)]);
+      expect(existsSync(output)).toBe(false);
+    }
+    // With one that has, the tag's HEAD gives the false digest and the manifest is asked for by it: only bytes that
+    // hash to it would do, and this registry has none.
+    const cache = await seenTag();
+    const viaHead = await pullError(pullFrom(lying(), output, { cache }));
     expect([viaHead.kind, viaHead.message]).toEqual(['not-found', expect.stringContaining(`manifest ${claimed}: not found`)]);
     expect(existsSync(output)).toBe(false);
   });
@@ -262,8 +273,9 @@ describe('digest verification', () => {
 describe('registry errors', () => {
   test('a tag whose HEAD fails or names no digest is fetched with GET, as without a cache', async () => {
     for (const headFailure of [405, 400, 'no-digest'] as const) {
+      const cache = await seenTag();
       const registry = setup({ headFailure });
-      const result = await pullFrom(registry, await freshOutput());
+      const result = await pullFrom(registry, await freshOutput(), { cache });
       expect(result.images[0]!.imageId).toBe(image.config.digest);
       const manifestRequests = registry.requests.filter((r) => r.path.includes('/manifests/')).map((r) => `${r.method} ${r.path}`);
       expect(manifestRequests).toEqual(['HEAD /v2/team/app/manifests/1', 'GET /v2/team/app/manifests/1']);
