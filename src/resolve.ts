@@ -111,7 +111,7 @@ export async function resolveImage(ref: ImageReference, remote: Remote, platform
   // A tag seen here before may have its manifest kept: a HEAD learns its digest, and a kept manifest needs no GET.
   // A tag never seen cannot, so it is fetched at once, saving the HEAD's round trip.
   const tag = ref.digest === undefined && cache?.shared ? `${ref.registry}/${ref.repository}:${ref.tag}` : undefined;
-  const headFirst = tag !== undefined && (await cache?.knowsTag(tag)) === true;
+  const tagSeen = tag !== undefined && (await cache?.knowsTag(tag)) === true;
   const fromCache = async (digest: Digest) => {
     const kept = await cache?.get(digest);
     const manifest = kept && decodeKept(kept);
@@ -127,7 +127,7 @@ export async function resolveImage(ref: ImageReference, remote: Remote, platform
       {
         fetch: (client, ref, digest) => fetchVerifiedManifest(client, ref, digest, signal),
         head: (client, tag) => client.headManifest(tag, MANIFEST_ACCEPT, signal),
-        ...(headFirst && { cached: fromCache }),
+        ...(cache?.shared && { cached: fromCache, tagKept: tagSeen }),
       },
       signal,
     );

@@ -55,6 +55,8 @@ export interface ManifestSource<T> {
   readonly head: (client: RegistryClient, tag: string) => Promise<Digest | undefined>;
   /** The manifest kept under a digest, if any. */
   cached?(digest: Digest): Promise<T | undefined>;
+  /** The tag may have its manifest kept (it was resolved through the cache before): worth a HEAD before a GET. */
+  readonly tagKept?: boolean;
 }
 
 export class Remote {
@@ -92,7 +94,7 @@ export class Remote {
       this.firstSuccess(clients, (client) => source.fetch(client, ref, digest), signal);
     if (expected) return fetchFrom(usable, reference, expected);
     const upstreamAlone = usable.length === 1; // upstream is always usable; mirrors may not be
-    if (source.cached && upstreamAlone) return this.tagThroughCache(reference, source, signal);
+    if (source.cached && source.tagKept && upstreamAlone) return this.tagThroughCache(reference, source, signal);
     if (usable.every((client) => client.endpoint.resolveTags)) return fetchFrom(usable, reference, undefined);
     const trustedMirrors = usable.filter((client) => client.endpoint.mirror && client.endpoint.resolveTags);
     if (trustedMirrors.length > 0) {
@@ -126,10 +128,11 @@ export class Remote {
   }
 
   /**
-   * A tag on a registry without mirrors, with a cache: HEAD, then the kept manifest or a GET by digest. When the HEAD
-   * gets an answer that is not the digest (a 404, a registry that does not do HEAD, no `Docker-Content-Digest`), the
-   * tag is fetched as it would be without a cache, and that GET reports what is wrong in the registry's own words.
-   * A failed connection or refused credentials are reported at once: the GET would only meet them again.
+   * A tag on a registry without mirrors, with a cache that has seen it: HEAD, then the kept manifest or a GET by
+   * digest. When the HEAD gets an answer that is not the digest (a 404, a registry that does not do HEAD, no
+   * `Docker-Content-Digest`), the tag is fetched as it would be without a cache, and that GET reports what is wrong
+   * in the registry's own words. A failed connection or refused credentials are reported at once: the GET would
+   * only meet them again.
    */
   private async tagThroughCache<T>(tag: string, source: ManifestSource<T>, signal?: AbortSignal): Promise<{ value: T; endpoint: string }> {
     const digest = await this.currentDigest(tag, source.head, signal).catch((error: unknown) => {
