@@ -98,9 +98,9 @@ export interface SourcedLayer {
 }
 
 /**
- * The `LayerSources` of a manifest.json entry: diff ID → descriptor of each foreign layer. `docker load` registers
- * those layers with their descriptors, as `docker pull` does, so that `docker push` leaves them out. No field when
- * the image has none, as in `docker save`'s output.
+ * The `LayerSources` of a manifest.json entry: diff ID → descriptor of each foreign layer. A Windows daemon's
+ * `docker load` registers those layers with their descriptors, as its `docker pull` does, so that `docker push`
+ * leaves them out. No field when the image has none, as in `docker save`'s output.
  */
 export function layerSourcesField(layers: readonly SourcedLayer[]): { LayerSources?: Record<string, LayerSource> } {
   const sources = layers.flatMap((layer) => (layer.source ? [[layer.source.diffId, layer.source.descriptor] as const] : []));

@@ -6,10 +6,11 @@ const LAYER_FOLDER = /^[a-f0-9]{64}$/;
 
 /**
  * Which layer file of a directory may be the hard link to each cached blob: one per blob. `tar -c` archives a second
- * name of an inode it has already archived as a hard-link entry with no bytes, and the docker-archive reader of
- * skopeo and podman (containers/image) reads such an entry as an empty layer and fails its digest, and containerd's
- * importer (`ctr images import`) reports the layer missing; only docker's own reader follows it. So when a blob is a layer at two layer IDs (the same layer twice in one image, or in two
- * images on different parents, as schema1's empty layers are), one layer file is the link and the others are copies.
+ * name of an inode it has already archived as a hard-link entry with no bytes: the docker-archive reader of skopeo
+ * and podman (containers/image) reads such an entry as an empty layer and fails its digest, and containerd's
+ * importer (`ctr images import`) reports the layer missing; only docker's own reader follows it. So when a blob is a
+ * layer at two layer IDs (the same layer twice in one image, or in two images on different parents, as schema1's
+ * empty layers are), one layer file is the link and the others are copies.
  */
 export class LayerLinks {
   /** blob (its path: one per content, decompressed ones included) → the layer file that is, or is to be, its link. */
