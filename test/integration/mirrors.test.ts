@@ -65,6 +65,20 @@ describe('a pull-through cache (a second real Distribution registry) as mirror',
   });
 });
 
+describe('a tag behind a mirror that is not trusted with tags', () => {
+  test('is resolved by HEAD upstream, and a manifest the cache keeps under that digest is not fetched again, even for a tag the cache has not seen', async () => {
+    await pushImage({ url: upstream.url }, 'team/app', img, 'also');
+    const mirror = await front({});
+    const env = { FROZEN_CACHE: await tempDir() };
+    await pullJson(['--mirror', `${upstream.host}=${mirror.url}`, ref()], env);
+    expect(mirror.seen.filter((r) => r.path.includes('/manifests/')).map((r) => r.path)).toEqual([`/v2/team/app/manifests/${img.manifest.digest}`]);
+    mirror.seen.length = 0;
+    const events = await pullJson(['--mirror', `${upstream.host}=${mirror.url}`, `${upstream.host}/team/app:also`], env);
+    expect(mirror.seen).toEqual([]);
+    expect(events.find((e) => e.type === 'resolved')).toMatchObject({ endpoint: 'cache' });
+  });
+});
+
 describe('falling back from a broken mirror', () => {
   test.each([['error500'], ['notfound'], ['corrupt']] as const)('a mirror that answers %s', async (mode) => {
     const mirror = await front({ mode });
