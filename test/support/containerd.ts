@@ -1,8 +1,9 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { startDaemon } from './daemon.js';
 import { stopProcess } from './registry.js';
 
 const exec = promisify(execFile);
@@ -40,24 +41,8 @@ export async function startContainerd(): Promise<PrivateContainerd> {
       '',
     ].join('\n'),
   );
-  const child: ChildProcess = spawn(CONTAINERD, ['--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
   const ctr = (args: readonly string[]) => exec('ctr', ['--address', socket, '--namespace', 'frozen-test', ...args], { maxBuffer: 16 * 1024 * 1024 });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`containerd exited with ${child.exitCode}: ${log}`);
-    try {
-      await ctr(['version']);
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`containerd did not answer within 30 s: ${log}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
+  const child = await startDaemon('containerd', CONTAINERD, ['--config', config], () => ctr(['version']), 30_000);
   return {
     ctr,
     async stop() {

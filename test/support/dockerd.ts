@@ -1,7 +1,8 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { startDaemon } from './daemon.js';
 import { stopProcess } from './registry.js';
 
 const exec = promisify(execFile);
@@ -25,37 +26,18 @@ export async function startDockerd(): Promise<PrivateDockerd> {
   // A short path: the daemon's sockets must fit in sun_path.
   const dir = await mkdtemp('/tmp/frozen-dk-');
   const host = `unix://${dir}/docker.sock`;
-  const child: ChildProcess = spawn(
-    DOCKERD,
-    [
-      '--storage-driver=vfs',
-      '--iptables=false',
-      '--ip6tables=false',
-      '--bridge=none',
-      `--data-root=${dir}/data`,
-      `--exec-root=${dir}/exec`,
-      `--pidfile=${dir}/docker.pid`,
-      `--host=${host}`,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let log = '';
-  child.stderr?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
+  const flags = [
+    '--storage-driver=vfs',
+    '--iptables=false',
+    '--ip6tables=false',
+    '--bridge=none',
+    `--data-root=${dir}/data`,
+    `--exec-root=${dir}/exec`,
+    `--pidfile=${dir}/docker.pid`,
+    `--host=${host}`,
+  ];
   const docker = (args: readonly string[]) => exec('docker', ['-H', host, ...args], { maxBuffer: 16 * 1024 * 1024 });
-  const deadline = Date.now() + 45_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`dockerd exited with ${child.exitCode}: ${log}`);
-    try {
-      await docker(['version', '--format', '{{.Server.Version}}']);
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`dockerd did not answer within 45 s: ${log}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
+  const child = await startDaemon('dockerd', DOCKERD, flags, () => docker(['version', '--format', '{{.Server.Version}}']), 45_000);
   return {
     host,
     docker,
