@@ -37,7 +37,7 @@ interface Archive {
   /** sha256 of each named file after decompressing it, or why it could not be hashed. */
   diffIds(names: readonly string[]): Promise<Map<string, string | Error>>;
   /** Names that are hard links: in a tar, each to the name it links to; in a directory, each to its other names there. */
-  hardLinks(names: readonly string[]): Promise<Map<string, string>>;
+  hardLinks(names: readonly string[]): Promise<Map<string, string[]>>;
 }
 
 interface ManifestEntry {
@@ -78,8 +78,9 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
   const warnOnce = (image: string, subject: string, name: string) => {
     const linkedTo = hardLinks.get(name);
     if (linkedTo === undefined) return;
-    hardLinks.delete(name);
-    warnings.push({ image, message: hardLinkWarning(subject, linkedTo, archive.kind) });
+    // One line for a pair: the names this one is linked to need none of their own.
+    for (const warned of [name, ...linkedTo]) hardLinks.delete(warned);
+    warnings.push({ image, message: hardLinkWarning(subject, linkedTo.join(', '), archive.kind) });
   };
   let layers = 0;
   for (const plan of planned) {
@@ -161,13 +162,13 @@ async function directoryArchive(root: string): Promise<Archive> {
     },
     async hardLinks(names) {
       const namesOf = await namesByInode(base);
-      const result = new Map<string, string>();
+      const result = new Map<string, string[]>();
       for (const name of names) {
         const path = await confined(name);
         const info = path && (await stat(path).catch(() => undefined));
         if (!path || !info) continue;
         const others = (namesOf.get(inodeKey(info)) ?? []).filter((other) => other !== relative(base, path));
-        if (others.length > 0) result.set(name, others.join(', '));
+        if (others.length > 0) result.set(name, others);
       }
       return result;
     },
@@ -220,10 +221,10 @@ async function tarArchive(file: string): Promise<Archive> {
       return result;
     },
     async hardLinks(names) {
-      const result = new Map<string, string>();
+      const result = new Map<string, string[]>();
       for (const name of names) {
         const target = hardLinks.get(linked(name));
-        if (target !== undefined) result.set(name, target);
+        if (target !== undefined) result.set(name, [target]);
       }
       return result;
     },

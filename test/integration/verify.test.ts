@@ -106,7 +106,7 @@ describe('frozen verify', () => {
     expect(linked.code).toBe(0);
     const sameFile = (n: number, name: string, other: string) =>
       `${output}: ${ref}: warning: layer ${n} (${name}) is the same file as ${other}: tar -c writes one of them as a hard link, which docker load follows but skopeo, podman load and containerd's importer do not (use tar --hard-dereference)\n`;
-    expect(linked.stdout).toBe(sameFile(2, first!, second!) + sameFile(3, second!, first!) + `${output}: ok, 1 image, 3 layers verified\n`);
+    expect(linked.stdout).toBe(sameFile(2, first!, second!) + `${output}: ok, 1 image, 3 layers verified\n`); // one line for the pair
     const tar = join(await tempDir(), 'linked.tar');
     await exec('tar', ['-cf', tar, '-C', output, '.']);
     const fromTar = await runCli(['verify', tar]);
