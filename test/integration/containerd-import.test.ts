@@ -8,7 +8,7 @@ import { runCli } from '../support/cli.js';
 import { containerdWanted, startContainerd, type PrivateContainerd } from '../support/containerd.js';
 import { pushFixtures, type PushedImages } from '../support/fixture.js';
 import { startFlakyRegistry, type FlakyRegistry } from '../support/flaky-registry.js';
-import { image, layer, pushImage, type BuiltImage } from '../support/images.js';
+import { foreignLayer, image, layer, pushImage, type BuiltImage } from '../support/images.js';
 import { tarDirectory } from '../support/load.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { schema1Fixture, type Schema1Fixture } from '../support/schema1.js';
@@ -28,11 +28,12 @@ describe.runIf(containerdWanted)('ctr images import on a private containerd', ()
   let flaky: FlakyRegistry;
   let v1: V1Registry;
   let images: PushedImages;
-  let extra: { zstd: BuiltImage; twice: BuiltImage; schema1: Schema1Fixture; v1Top: V1Image };
+  let extra: { zstd: BuiltImage; twice: BuiltImage; foreign: BuiltImage; schema1: Schema1Fixture; v1Top: V1Image };
   let containerd: PrivateContainerd;
 
   beforeAll(async () => {
-    [registry, flaky, v1, containerd] = await Promise.all([startRegistry(), startFlakyRegistry(), startV1Registry(), startContainerd()]);
+    const foreignUrls = '^https://example\\.invalid/';
+    [registry, flaky, v1, containerd] = await Promise.all([startRegistry({ allowUrls: foreignUrls }), startFlakyRegistry(), startV1Registry(), startContainerd()]);
     images = await pushFixtures({ url: registry.url });
     const base = await layer([{ type: 'file', name: 'base', content: 'base\n' }], 'oci-gzip');
     const zstd = image({ layers: [base, await layer([{ type: 'file', name: 'top', content: 'zstd layer\n' }], 'zstd')], format: 'oci' });
@@ -40,6 +41,10 @@ describe.runIf(containerdWanted)('ctr images import on a private containerd', ()
     const empty = await layer([]);
     const twice = image({ layers: [await layer([{ type: 'file', name: 'a', content: 'a\n' }]), empty, empty] });
     await pushImage({ url: registry.url }, 'dup/twice', twice, '1');
+    // A foreign layer the registry holds too: its manifest.json entry has LayerSources.
+    const windowsBase = foreignLayer(await layer([{ type: 'file', name: 'Files/base.txt', content: 'foreign\n' }]), ['https://example.invalid/base.tar.gz']);
+    const foreign = image({ layers: [windowsBase, await layer([{ type: 'file', name: 'Files/app.txt', content: 'app\n' }])] });
+    await pushImage({ url: registry.url }, 'foreign/app', foreign, '1');
     const schema1 = await schema1Fixture();
     flaky.serveRaw('old/app', '1', schema1.signed, [schema1.base, schema1.top, schema1.empty]);
     const v1Base = await v1Image([{ type: 'file', name: 'base', content: 'base\n' }]);
@@ -47,7 +52,7 @@ describe.runIf(containerdWanted)('ctr images import on a private containerd', ()
     v1.add(v1Base);
     v1.add(v1Top);
     v1.tag('legacy/app', '1', v1Top.id);
-    extra = { zstd, twice, schema1, v1Top };
+    extra = { zstd, twice, foreign, schema1, v1Top };
   }, 90_000);
   afterAll(async () => {
     await Promise.all([containerd?.stop(), registry?.stop(), flaky?.stop(), v1?.stop()]);
@@ -73,7 +78,7 @@ describe.runIf(containerdWanted)('ctr images import on a private containerd', ()
     expect([result.code, result.stderr]).toEqual([0, '']);
   }
 
-  test('a directory of Docker, OCI, zstd, schema1 and v1 images imports and unpacks, each under its tag and image ID', async () => {
+  test('a directory of Docker, OCI, zstd, foreign-layer, schema1 and v1 images imports and unpacks, each under its tag and image ID', async () => {
     const output = await tempDir();
     const pulled: [string, string][] = [
       [`${registry.host}/one/app:1`, images.one.config.digest],
@@ -81,6 +86,7 @@ describe.runIf(containerdWanted)('ctr images import on a private containerd', ()
       [`${registry.host}/oci/app:1`, images.oci.config.digest],
       [`${registry.host}/ocitar/app:1`, images.ociTar.config.digest],
       [`${registry.host}/zstd/app:1`, extra.zstd.config.digest],
+      [`${registry.host}/foreign/app:1`, extra.foreign.config.digest],
     ];
     await pull(['-o', output, ...pulled.map(([ref]) => ref)]);
     await pull(['-o', output, `${flaky.host}/old/app:1`, `${v1.host}/legacy/app:1`]);
