@@ -82,7 +82,12 @@ export async function lock(options: LockOptions): Promise<LockFile> {
 
 async function lockOne(ref: ImageReference, session: RegistrySession, platform: Platform, how: ResolveOptions): Promise<LockedImage> {
   const resolved = await resolveModernImage(ref, session, platform, how);
-  const blob = (d: Descriptor): LockedBlob => ({ digest: d.digest.value, size: d.size, mediaType: d.mediaType, ...(d.urls && { urls: d.urls.map((url) => url.href) }) });
+  const blob = (d: Descriptor): LockedBlob => ({
+    digest: d.digest.value,
+    size: d.size,
+    mediaType: d.mediaType,
+    ...(d.urls && { urls: d.urls.map((url) => url.href) }),
+  });
   return {
     reference: ref.original,
     canonical: canonicalReference(ref),
@@ -142,7 +147,8 @@ function checkLockedBlob(blob: unknown): void {
   if (typeof digest !== 'string' || typeof mediaType !== 'string') throw new Error('the config or a layer lacks its digest or media type');
   parseDigest(digest);
   if (!Number.isSafeInteger(size) || (size as number) < 0) throw new Error(`${digest}: the size is not a whole number`);
-  if (urls !== undefined && !(Array.isArray(urls) && urls.every((url) => typeof url === 'string'))) throw new Error(`${digest}: "urls" is not a list of strings`);
+  const urlList = urls === undefined || (Array.isArray(urls) && urls.every((url) => typeof url === 'string'));
+  if (!urlList) throw new Error(`${digest}: "urls" is not a list of strings`);
 }
 
 /** The image manifest a locked entry stands for, rebuilt from the lock (for offline pulls). */

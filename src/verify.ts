@@ -100,7 +100,10 @@ function failed(path: string, message: string): VerifyResult {
   return { images: 0, layers: 0, problems: [{ image: path, message }], warnings: [] };
 }
 
-/** docker load follows a tar's hard links; containers/image (skopeo, podman load) reads one as an empty file, and containerd's importer finds no file there. */
+/**
+ * docker load follows a tar's hard links; containers/image (skopeo, podman load) reads one as an empty file, and
+ * containerd's importer finds no file there.
+ */
 function hardLinkWarning(subject: string, linkedTo: string, kind: Archive['kind']): string {
   return kind === 'tar'
     ? `${subject} is a hard link to ${linkedTo} in the tar: docker load follows it, but skopeo, podman load and containerd's importer do not (make the tar with tar --hard-dereference)`

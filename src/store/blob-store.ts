@@ -143,11 +143,11 @@ export class BlobStore {
    * under a hash of it.
    */
   async rememberTag(name: string): Promise<void> {
-    const path = this.tagPath(name);
-    await writeFile(path, `${name}\n`).catch(async (error: NodeJS.ErrnoException) => {
+    const [path, record] = [this.tagPath(name), `${name}\n`];
+    await writeFile(path, record).catch(async (error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
       await makeDirectory(join(this.root, TAGS));
-      await writeFile(path, `${name}\n`);
+      await writeFile(path, record);
     });
   }
 

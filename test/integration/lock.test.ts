@@ -113,6 +113,7 @@ describe('lock files', () => {
       [{ ...entry, digest: 'sha256:../x' }, 'malformed digest'],
       [{ ...entry, config: undefined }, 'the config or a layer lacks its digest or media type'],
       [{ ...entry, layers: [{ ...layer, size: -1 }] }, `${layer.digest}: the size is not a whole number`],
+      [{ ...entry, layers: [{ ...layer, urls: 'https://example.com/l' }] }, `${layer.digest}: "urls" is not a list of strings`],
       [{ ...entry, layers: 'x' }, '"layers" is missing or not a list'],
       [{ reference: 'x' }, '"digest" is missing or not a string'],
     ];
