@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { lstat, open, readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { join, posix, relative, resolve } from 'node:path';
+import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { posix, relative, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -9,7 +9,7 @@ import { FrozenError } from './errors.js';
 import { diffIdOf } from './transfer/decompress.js';
 import { parseReference } from './reference/index.js';
 import { counted } from './util/counted.js';
-import { inodeKey, isWithin } from './util/files.js';
+import { hardLinkedByInode, inodeKey, isWithin } from './util/files.js';
 
 /**
  * Proves a docker-archive (a directory or a tar) loadable without a daemon, the way `docker load` checks it:
@@ -164,7 +164,8 @@ async function directoryArchive(root: string): Promise<Archive> {
       return result;
     },
     async hardLinks(names) {
-      const namesOf = await namesByInode(base);
+      // Every file in the tree: a config or layer may share its inode with any of them (a cache kept inside).
+      const namesOf = await hardLinkedByInode(base, (await readdir(base, { recursive: true })).sort());
       const result = new Map<string, string[]>();
       for (const name of names) {
         const path = await confined(name);
@@ -176,18 +177,6 @@ async function directoryArchive(root: string): Promise<Archive> {
       return result;
     },
   };
-}
-
-/** The files under `root` that have more than one name there (relative paths), by inode. */
-async function namesByInode(root: string): Promise<Map<string, string[]>> {
-  const entries = (await readdir(root, { recursive: true })).sort();
-  const stats = await Promise.all(entries.map((entry) => lstat(join(root, entry)).catch(() => undefined)));
-  const byInode = new Map<string, string[]>();
-  for (const [index, info] of stats.entries()) {
-    if (!info?.isFile() || info.nlink < 2) continue;
-    byInode.set(inodeKey(info), [...(byInode.get(inodeKey(info)) ?? []), entries[index]!]);
-  }
-  return byInode;
 }
 
 /**

@@ -1,6 +1,6 @@
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { inodeKey } from '../util/files.js';
+import { hardLinkedByInode, inodeKey } from '../util/files.js';
 
 const LAYER_FOLDER = /^[a-f0-9]{64}$/;
 
@@ -46,13 +46,6 @@ export class LayerLinks {
 /** Layer files (`<layerId>/layer.tar`) with more than one name, by inode; the first in name order for each. */
 async function linkedLayerFiles(root: string): Promise<Map<string, string>> {
   const folders = (await readdir(root)).filter((name) => LAYER_FOLDER.test(name)).sort();
-  const files = folders.map((folder) => join(folder, 'layer.tar'));
-  const stats = await Promise.all(files.map((file) => lstat(join(root, file)).catch(() => undefined)));
-  const byInode = new Map<string, string>();
-  for (const [index, info] of stats.entries()) {
-    if (!info?.isFile() || info.nlink < 2) continue;
-    const key = inodeKey(info);
-    if (!byInode.has(key)) byInode.set(key, files[index]!);
-  }
-  return byInode;
+  const linked = await hardLinkedByInode(root, folders.map((folder) => join(folder, 'layer.tar')));
+  return new Map([...linked].map(([inode, files]) => [inode, files[0]!]));
 }

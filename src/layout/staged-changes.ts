@@ -1,6 +1,6 @@
 import { copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { linkOrCopy } from '../util/files.js';
+import { exists, inodeKey, linkOrCopy } from '../util/files.js';
 
 /** One rename that `apply` makes: a staged file or folder onto its place, and how to undo it. */
 interface Move {
@@ -33,7 +33,7 @@ export class StagedChanges {
 
   /** Makes sure `folder` will exist: one that is not there yet is built in staging. */
   async folder(folder: string): Promise<void> {
-    if (this.newFolders.has(folder) || (await stat(join(this.root, folder)).then(() => true, () => false))) return;
+    if (this.newFolders.has(folder) || (await exists(join(this.root, folder)))) return;
     const staged = this.stagedName();
     await mkdir(staged);
     this.newFolders.add(folder);
@@ -112,7 +112,7 @@ export class StagedChanges {
       await rm(earlier.staged, { force: true });
       return earlier.staged;
     }
-    const replaces = await stat(target).then(() => true, () => false);
+    const replaces = await exists(target);
     const backup = replaces ? await this.keep(target, small) : undefined;
     const staged = this.stagedName();
     this.moves.set(path, { staged, target, replaces, ...(backup && { backup }) });
@@ -139,5 +139,5 @@ async function undo(move: Move): Promise<void> {
 
 async function sameFile(a: string, b: string): Promise<boolean> {
   const [x, y] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
-  return x !== undefined && y !== undefined && x.ino === y.ino && x.dev === y.dev;
+  return x !== undefined && y !== undefined && inodeKey(x) === inodeKey(y);
 }

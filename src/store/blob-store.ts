@@ -8,7 +8,7 @@ import { markInUse, oldestUse } from './in-use.js';
 import { tryLock } from './lock.js';
 import { readV1Record } from './v1-record.js';
 import { fileMatches } from './verify-file.js';
-import { placeFile, writeFileAtomic } from '../util/files.js';
+import { exists, placeFile, writeFileAtomic } from '../util/files.js';
 
 /**
  * The content-addressed cache: `blobs/<algorithm>/<hex>` holds only verified blobs (they enter by rename), with
@@ -133,8 +133,8 @@ export class BlobStore {
   }
 
   /** Whether a tag (`registry/repository:tag`) was resolved through this cache before (see `rememberTag`). */
-  async knowsTag(name: string): Promise<boolean> {
-    return (await stat(this.tagPath(name)).catch(() => undefined)) !== undefined;
+  knowsTag(name: string): Promise<boolean> {
+    return exists(this.tagPath(name));
   }
 
   /**

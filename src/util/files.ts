@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, copyFile, link, open, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { sep } from 'node:path';
+import { access, copyFile, link, lstat, open, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { join, sep } from 'node:path';
 import { FrozenError } from '../errors.js';
 
 /** A name beside `path` for a file on its way there: unique to this write, whoever else writes beside it. */
@@ -14,7 +14,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): Pro
   return viaTemporary(path, (temp) => writeFile(temp, content));
 }
 
-/** Whether the real path `inner` is the real path `outer` or inside it. */
+/** Whether the absolute path `inner` is `outer` or inside it (both normalized, or both real paths). */
 export function isWithin(inner: string, outer: string): boolean {
   return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : `${outer}${sep}`);
 }
@@ -22,6 +22,17 @@ export function isWithin(inner: string, outer: string): boolean {
 /** A file's identity on this machine, `dev:ino`: two names with one key are hard links to one file. */
 export function inodeKey(info: { readonly dev: number; readonly ino: number }): string {
   return `${info.dev}:${info.ino}`;
+}
+
+/** Of `names` (relative to `root`), the regular files that have more than one name, grouped by inode, in order. */
+export async function hardLinkedByInode(root: string, names: readonly string[]): Promise<Map<string, string[]>> {
+  const stats = await Promise.all(names.map((name) => lstat(join(root, name)).catch(() => undefined)));
+  const byInode = new Map<string, string[]>();
+  for (const [index, info] of stats.entries()) {
+    if (!info?.isFile() || info.nlink < 2) continue;
+    byInode.set(inodeKey(info), [...(byInode.get(inodeKey(info)) ?? []), names[index]!]);
+  }
+  return byInode;
 }
 
 /**
