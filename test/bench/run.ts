@@ -25,7 +25,9 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const RTT_MS = 50;
 const MB = 1000 * 1000;
 const PLAIN_NODE = fileURLToPath(new URL('plain-node.mjs', import.meta.url));
+const RAW_NODE = fileURLToPath(new URL('raw-node.mjs', import.meta.url));
 const PLAIN_NODE_TOOL = 'plain Node: undici + sha256, no cache or layout';
+const RAW_NODE_TOOL = 'fastest Node: raw sockets + sha256, no HTTP library';
 const NODE_START_TOOL = 'Node start-up alone: node -e 0';
 const MOBY_TOOL = "moby's download-frozen-image-v2.sh";
 
@@ -132,6 +134,7 @@ async function measureImage(bench: BenchImage, host: string, work: string, where
       const tools: [string, () => Promise<number>][] = [
         ['curl (the floor)', () => curlBlobs(host, bench, work)],
         [PLAIN_NODE_TOOL, () => plainNode(host, bench, work)],
+        [RAW_NODE_TOOL, () => rawNode(host, bench, work)],
         [NODE_START_TOOL, nodeStart],
         ['frozen cold', () => frozenCold(ref, work)],
         ...(warm ? [['frozen warm', warm] as [string, () => Promise<number>]] : []),
@@ -220,9 +223,19 @@ function curlBlobs(host: string, bench: BenchImage, work: string): Promise<numbe
 
 /** A plain Node program (plain-node.mjs): curl's fetches on frozen's HTTP stack, each blob's sha256 checked. */
 function plainNode(host: string, bench: BenchImage, work: string): Promise<number> {
+  return nodeProgram(['--liftoff-only', PLAIN_NODE], host, bench, work);
+}
+
+/** The fastest verifying Node program found (raw-node.mjs): curl's fetches on bare sockets, each blob's sha256 checked. */
+function rawNode(host: string, bench: BenchImage, work: string): Promise<number> {
+  return nodeProgram([RAW_NODE], host, bench, work);
+}
+
+/** Times a Node program given an output folder, the manifest URL, its media type and the blob URLs. */
+function nodeProgram(program: string[], host: string, bench: BenchImage, work: string): Promise<number> {
   return inScratch(work, async (dir) => {
     const { manifest, blobs } = imageUrls(host, bench);
-    const args = ['--liftoff-only', PLAIN_NODE, dir, manifest, bench.image.manifest.mediaType, ...blobs.map((b) => b.url)];
+    const args = [...program, dir, manifest, bench.image.manifest.mediaType, ...blobs.map((b) => b.url)];
     return (await timed(process.execPath, args)).seconds;
   });
 }
@@ -282,9 +295,8 @@ function printTable(rows: Row[], peakRss: number): void {
   for (const scenario of [...new Set(rows.map((r) => r.scenario))].filter((s) => s.endsWith('loopback'))) {
     const cold = reference(scenario, 'frozen cold') as number;
     const curl = reference(scenario, 'curl') as number;
-    const plain = reference(scenario, PLAIN_NODE_TOOL) as number;
-    const start = reference(scenario, NODE_START_TOOL) as number;
-    const detail = `${(cold / curl).toFixed(2)}× (plain Node: ${(plain / curl).toFixed(2)}×, Node start-up alone: ${(start / curl).toFixed(2)}×)`;
+    const [plain, raw, start] = [PLAIN_NODE_TOOL, RAW_NODE_TOOL, NODE_START_TOOL].map((tool) => (reference(scenario, tool) as number) / curl);
+    const detail = `${(cold / curl).toFixed(2)}× (plain Node: ${plain!.toFixed(2)}×, fastest Node: ${raw!.toFixed(2)}×, Node start-up alone: ${start!.toFixed(2)}×)`;
     target(`cold ≤ 1.5× curl (${scenario.replace(/ loopback$/, '')})`, cold <= 1.5 * curl, detail);
   }
   const warm = reference('40 small layers loopback', 'frozen warm') as number;
