@@ -44,6 +44,9 @@ export function parseReference(input: string): ImageReference {
   if (typeof input !== 'string') throw new FrozenError('reference', `invalid reference: ${JSON.stringify(input) ?? typeof input} is not a string`);
   if (input.length === 0) fail('empty');
   if (/\s/.test(input)) fail('contains white space');
+  // skopeo's `docker://busybox` and a registry URL pasted whole are common slips: say what to write instead.
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(input)?.[0];
+  if (scheme) fail(`a reference has no scheme: write "${input.slice(scheme.length)}"${/^https?:/i.test(scheme) ? ' (plain http is used for loopback and --insecure-registry hosts)' : ''}`);
 
   const at = input.indexOf('@');
   const namePart = at < 0 ? input : input.slice(0, at);
