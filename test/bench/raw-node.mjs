@@ -3,7 +3,7 @@
 // library: 8 keep-alive sockets of node:net speak just enough HTTP/1.1 for the bench registry's answers (200 with a
 // Content-Length); reads land in 1 MiB slabs (Node's own reads are 64 KiB), are hashed at once and written with
 // synchronous writes, which were as fast here as handing them to the thread pool. It stands for what Node itself costs on
-// this machine: where even this program is over a target, no Node program that verifies what it downloads meets it.
+// this machine: where even this program is over a target, no verifying Node program this project could write meets it.
 //
 // node raw-node.mjs OUT_DIR MANIFEST_URL ACCEPT BLOB_URL...
 import { createHash } from 'node:crypto';
