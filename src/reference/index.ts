@@ -46,7 +46,10 @@ export function parseReference(input: string): ImageReference {
   if (/\s/.test(input)) fail('contains white space');
   // skopeo's `docker://busybox` and a registry URL pasted whole are common slips: say what to write instead.
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(input)?.[0];
-  if (scheme) fail(`a reference has no scheme: write "${input.slice(scheme.length)}"${/^https?:/i.test(scheme) ? ' (plain http is used for loopback and --insecure-registry hosts)' : ''}`);
+  if (scheme) {
+    const httpHint = /^https?:/i.test(scheme) ? ' (plain http is used for loopback and --insecure-registry hosts)' : '';
+    fail(`a reference has no scheme: write "${input.slice(scheme.length)}"${httpHint}`);
+  }
 
   const at = input.indexOf('@');
   const namePart = at < 0 ? input : input.slice(0, at);
