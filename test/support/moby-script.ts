@@ -53,19 +53,32 @@ export async function mobyScriptFor(script: string, registryUrl: string): Promis
 
 /**
  * The v1 script writes Docker Hub's index and registry addresses into each of its curl lines; a copy with every
- * one of them replaced by `url` (a v1 registry that is its own index) talks to it. Its `curl --progress` has been
- * ambiguous since curl 7.67 added `--progress-meter`, so the copy says `--progress-bar`, which it meant; nothing
- * else changes.
+ * one of them replaced by `url` (a v1 registry that is its own index) talks to it. Copies of it that say `curl
+ * --progress` (ambiguous since curl 7.67 added `--progress-meter`) are made to say `--progress-bar`, which it
+ * meant; the copy moby removed in 2020 already says so. Nothing else changes.
  */
 export function mobyV1ScriptFor(script: string, url: string): Promise<LocalMobyScript> {
-  return patchedScript(script, [
-    [/https:\/\/index\.docker\.io/g, url],
-    [/https:\/\/registry-1\.docker\.io/g, url],
-    [/--progress /g, '--progress-bar '],
-  ]);
+  return patchedScript(
+    script,
+    [
+      [/https:\/\/index\.docker\.io/g, url],
+      [/https:\/\/registry-1\.docker\.io/g, url],
+    ],
+    async () => {},
+    [[/--progress /g, '--progress-bar ']],
+  );
 }
 
-async function patchedScript(script: string, replacements: readonly [RegExp, string][], cleanUp = async () => {}): Promise<LocalMobyScript> {
+/**
+ * A copy of `script` with every `replacements` pattern replaced (each must be there: a script that lacks one would
+ * still talk to Docker Hub) and every `fixes` pattern replaced where it occurs.
+ */
+async function patchedScript(
+  script: string,
+  replacements: readonly [RegExp, string][],
+  cleanUp = async () => {},
+  fixes: readonly [RegExp, string][] = [],
+): Promise<LocalMobyScript> {
   const dir = await mkdtemp(join(tmpdir(), 'frozen-moby-'));
   const patched = join(dir, basename(script));
   try {
@@ -74,6 +87,7 @@ async function patchedScript(script: string, replacements: readonly [RegExp, str
       if (!new RegExp(pattern.source, pattern.flags.replace('g', '')).test(text)) throw new Error(`${script} has no ${pattern.source} to point at a local server`);
       text = text.replace(pattern, replacement);
     }
+    for (const [pattern, replacement] of fixes) text = text.replace(pattern, replacement);
     await writeFile(patched, text);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
