@@ -22,7 +22,11 @@ export class FrozenError extends Error {
   /** A network failure another try would only repeat (a host name that does not exist). */
   readonly permanent?: boolean;
 
-  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown; retryAfterMs?: number; permanent?: boolean }) {
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    options?: { cause?: unknown; retryAfterMs?: number; permanent?: boolean },
+  ) {
     super(message, options);
     this.name = 'FrozenError';
     this.kind = kind;
@@ -118,5 +122,8 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 
 function isAbortError(error: unknown): boolean {
   // TimeoutError: the reason `AbortSignal.timeout` gives (undici's own timeouts have other names).
-  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError' || (error as { code?: string }).code === 'ABORT_ERR');
+  return (
+    error instanceof Error &&
+    (error.name === 'AbortError' || error.name === 'TimeoutError' || (error as { code?: string }).code === 'ABORT_ERR')
+  );
 }

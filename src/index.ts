@@ -1,5 +1,14 @@
 export { pull } from './pull.js';
-export type { BlobKind, BlobSource, Protocol, PulledImage, PullEvent, PullOptions, PullResult, RequestEvent } from './pull.js';
+export type {
+  BlobKind,
+  BlobSource,
+  Protocol,
+  PulledImage,
+  PullEvent,
+  PullOptions,
+  PullResult,
+  RequestEvent,
+} from './pull.js';
 export { parseReference, canonicalReference } from './reference/index.js';
 export type { ImageReference } from './reference/index.js';
 export { parsePlatform, formatPlatform, defaultPlatform } from './platform/index.js';

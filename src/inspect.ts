@@ -32,7 +32,12 @@ export interface InspectResult {
   readonly digest: string;
   readonly mediaType: string;
   /** The images an index offers. */
-  readonly platforms?: readonly { readonly platform: string; readonly digest: string; readonly size: number; readonly mediaType: string }[];
+  readonly platforms?: readonly {
+    readonly platform: string;
+    readonly digest: string;
+    readonly size: number;
+    readonly mediaType: string;
+  }[];
   /** The platform chosen from the index. */
   readonly platform?: string;
   /** The platform the image's config names (os/architecture[/variant]), when it names one. */
@@ -57,7 +62,11 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
   try {
     const notices = options.onEvent && requestEvents(options.onEvent, ref.original);
     const cached = await describingCache(options.cache);
-    const resolved = await resolveModernImage(ref, session, platform, { signal: options.signal, notices, cache: cached?.manifests });
+    const resolved = await resolveModernImage(ref, session, platform, {
+      signal: options.signal,
+      notices,
+      cache: cached?.manifests,
+    });
     const { config, layers } = resolved.manifest;
     const described = await describeConfig(session.remote(ref, notices), cached?.store, config, options.signal);
     const mismatch = !resolved.platform && described.platform && !platformMatches(described.platform, platform);
@@ -88,7 +97,12 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
  * What the image's config says of where it runs and when it was made: the one blob inspect downloads (verified),
  * unless the cache holds it.
  */
-async function describeConfig(remote: Remote, store: BlobStore | undefined, config: Descriptor, signal?: AbortSignal): Promise<{ platform?: Platform; created?: string }> {
+async function describeConfig(
+  remote: Remote,
+  store: BlobStore | undefined,
+  config: Descriptor,
+  signal?: AbortSignal,
+): Promise<{ platform?: Platform; created?: string }> {
   const bytes = (await store?.readSmall(config.digest, config.size)) ?? (await remote.configBlob(config, signal));
   const parsed = parseJson(bytes, `config ${config.digest.value}`);
   const platform = configPlatform(parsed);

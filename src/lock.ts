@@ -4,7 +4,13 @@ import { parseDigest } from './digest.js';
 import { FrozenError, forEveryImage } from './errors.js';
 import { fetchableUrls, type Descriptor, type ImageManifest } from './manifest/index.js';
 import { wantedPlatform, type Platform } from './platform/index.js';
-import { assertImageList, canonicalReference, distinctReferences, parseReference, type ImageReference } from './reference/index.js';
+import {
+  assertImageList,
+  canonicalReference,
+  distinctReferences,
+  parseReference,
+  type ImageReference,
+} from './reference/index.js';
 import { requestEvents } from './pull-events.js';
 import type { RequestEvent } from './pull.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
@@ -62,7 +68,10 @@ const IMAGES_LOCKED_AT_ONCE = 8;
  */
 export async function lock(options: LockOptions): Promise<LockFile> {
   assertImageList(options.images);
-  const refs = distinctReferences(options.images.map((image) => parseReference(image)), (ref) => ref);
+  const refs = distinctReferences(
+    options.images.map((image) => parseReference(image)),
+    (ref) => ref,
+  );
   if (refs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = wantedPlatform(options.platform);
   const cache = (await describingCache(options.cache))?.manifests;
@@ -74,13 +83,21 @@ export async function lock(options: LockOptions): Promise<LockFile> {
       const notices = options.onEvent && requestEvents(options.onEvent, ref.original);
       return limit(() => lockOne(ref, session, platform, { signal: options.signal, notices, cache }));
     };
-    return { version: 1, images: await forEveryImage(refs, (ref) => ref.original, lockEach, { signal: options.signal }) };
+    return {
+      version: 1,
+      images: await forEveryImage(refs, (ref) => ref.original, lockEach, { signal: options.signal }),
+    };
   } finally {
     await session.close();
   }
 }
 
-async function lockOne(ref: ImageReference, session: RegistrySession, platform: Platform, how: ResolveOptions): Promise<LockedImage> {
+async function lockOne(
+  ref: ImageReference,
+  session: RegistrySession,
+  platform: Platform,
+  how: ResolveOptions,
+): Promise<LockedImage> {
   const resolved = await resolveModernImage(ref, session, platform, how);
   const blob = (d: Descriptor): LockedBlob => ({
     digest: d.digest.value,
@@ -117,7 +134,8 @@ export async function readLockFile(path: string): Promise<LockFile> {
   } catch (error) {
     throw new FrozenError('reference', `cannot read lock file ${path}: ${(error as Error).message}`);
   }
-  if (parsed?.version !== 1 || !Array.isArray(parsed.images)) throw new FrozenError('reference', `${path} is not a frozen lock file (version 1)`);
+  if (parsed?.version !== 1 || !Array.isArray(parsed.images))
+    throw new FrozenError('reference', `${path} is not a frozen lock file (version 1)`);
   for (const [index, image] of (parsed.images as unknown[]).entries()) {
     try {
       checkLockedImage(image);
@@ -143,8 +161,12 @@ function checkLockedImage(image: unknown): void {
 }
 
 function checkLockedBlob(blob: unknown): void {
-  const { digest, size, mediaType, urls } = (typeof blob === 'object' && blob !== null ? blob : {}) as Record<string, unknown>;
-  if (typeof digest !== 'string' || typeof mediaType !== 'string') throw new Error('the config or a layer lacks its digest or media type');
+  const { digest, size, mediaType, urls } = (typeof blob === 'object' && blob !== null ? blob : {}) as Record<
+    string,
+    unknown
+  >;
+  if (typeof digest !== 'string' || typeof mediaType !== 'string')
+    throw new Error('the config or a layer lacks its digest or media type');
   parseDigest(digest);
   if (!Number.isSafeInteger(size) || (size as number) < 0) throw new Error(`${digest}: the size is not a whole number`);
   const urlList = urls === undefined || (Array.isArray(urls) && urls.every((url) => typeof url === 'string'));
@@ -157,5 +179,10 @@ export function lockedManifest(image: LockedImage): ImageManifest {
     const urls = fetchableUrls(b.urls);
     return { digest: parseDigest(b.digest), size: b.size, mediaType: b.mediaType, ...(urls.length > 0 && { urls }) };
   };
-  return { kind: 'manifest', mediaType: image.manifestMediaType, config: descriptor(image.config), layers: image.layers.map(descriptor) };
+  return {
+    kind: 'manifest',
+    mediaType: image.manifestMediaType,
+    config: descriptor(image.config),
+    layers: image.layers.map(descriptor),
+  };
 }

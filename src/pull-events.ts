@@ -16,7 +16,11 @@ export interface ReportedBlob {
  * Announces a download (`blob-start`) and gives the ingest options that report it: progress (throttled; `flush`
  * sends the last value), retries, resumes, waits on another process and endpoint fallbacks.
  */
-export function downloadEvents(emit: (event: PullEvent) => void, blob: ReportedBlob, signal?: AbortSignal): { options: IngestOptions; flush(): void } {
+export function downloadEvents(
+  emit: (event: PullEvent) => void,
+  blob: ReportedBlob,
+  signal?: AbortSignal,
+): { options: IngestOptions; flush(): void } {
   const { image, kind, digest, size } = blob;
   emit({ type: 'blob-start', image, kind, digest, size });
   const progress = throttled((bytes: number) => emit({ type: 'blob-progress', image, kind, digest, size, bytes }));
@@ -24,10 +28,12 @@ export function downloadEvents(emit: (event: PullEvent) => void, blob: ReportedB
     options: {
       ...(signal && { signal }),
       onProgress: progress,
-      onRetry: (error, attempt, delayMs) => emit({ type: 'blob-retry', image, kind, digest, attempt, delayMs, reason: asFrozenError(error).message }),
+      onRetry: (error, attempt, delayMs) =>
+        emit({ type: 'blob-retry', image, kind, digest, attempt, delayMs, reason: asFrozenError(error).message }),
       onResume: (offset) => emit({ type: 'blob-resume', image, kind, digest, size, offset }),
       onWait: () => emit({ type: 'blob-wait', image, kind, digest }),
-      onFallback: (endpoint, error) => emit({ type: 'blob-fallback', image, kind, digest, endpoint, reason: asFrozenError(error).message }),
+      onFallback: (endpoint, error) =>
+        emit({ type: 'blob-fallback', image, kind, digest, endpoint, reason: asFrozenError(error).message }),
     },
     flush: () => progress.flush(),
   };
@@ -36,8 +42,10 @@ export function downloadEvents(emit: (event: PullEvent) => void, blob: ReportedB
 /** Reports an image's other requests (manifests, a tag's HEAD, v1 API calls): their retries and endpoint fallbacks. */
 export function requestEvents(emit: (event: RequestEvent) => void, image: string): RequestNotices {
   return {
-    onRetry: (error, attempt, delayMs) => emit({ type: 'request-retry', image, attempt, delayMs, reason: asFrozenError(error).message }),
-    onFallback: (endpoint, error) => emit({ type: 'request-fallback', image, endpoint, reason: asFrozenError(error).message }),
+    onRetry: (error, attempt, delayMs) =>
+      emit({ type: 'request-retry', image, attempt, delayMs, reason: asFrozenError(error).message }),
+    onFallback: (endpoint, error) =>
+      emit({ type: 'request-fallback', image, endpoint, reason: asFrozenError(error).message }),
   };
 }
 

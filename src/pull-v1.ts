@@ -28,30 +28,59 @@ const GZIP_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 const TAR_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';
 const JSON_REQUESTS_AT_ONCE = 8;
 
-export async function pullV1Image(ref: ImageReference, registry: V1Registry, context: PullContext): Promise<StagedPull> {
-  if (context.offline) throw new FrozenError('unsupported', 'a v1 image cannot be pulled offline: lock files hold v2 images only');
-  if (ref.digest) throw new FrozenError('reference', `${ref.registry} is a v1 registry, which has no manifest digests: pin a v1 image ID with name:tag@<64 hex>`);
+export async function pullV1Image(
+  ref: ImageReference,
+  registry: V1Registry,
+  context: PullContext,
+): Promise<StagedPull> {
+  if (context.offline)
+    throw new FrozenError('unsupported', 'a v1 image cannot be pulled offline: lock files hold v2 images only');
+  if (ref.digest)
+    throw new FrozenError(
+      'reference',
+      `${ref.registry} is a v1 registry, which has no manifest digests: pin a v1 image ID with name:tag@<64 hex>`,
+    );
   const { signal } = context;
   const id = ref.imageId ?? (await registry.tag(ref.tag!, signal));
   const ancestry = await registry.ancestry(id, signal);
   const limit = pLimit(JSON_REQUESTS_AT_ONCE);
-  const jsons = await allOrStop(signal, (stop) => ancestry.map((imageId) => limit(() => registry.imageJson(imageId, stop))));
+  const jsons = await allOrStop(signal, (stop) =>
+    ancestry.map((imageId) => limit(() => registry.imageJson(imageId, stop))),
+  );
   assertChain(ancestry, jsons);
-  const sizes = await allOrStop(signal, (stop) => jsons.map(async (json) => json.layerSize ?? limit(() => registry.layerSize(json.id, stop))));
+  const sizes = await allOrStop(signal, (stop) =>
+    jsons.map(async (json) => json.layerSize ?? limit(() => registry.layerSize(json.id, stop))),
+  );
   const identity = {
     digest: `v1:${id}`,
     manifestDigest: `v1:${id}`,
     layers: ancestry.length,
     endpoint: ref.registry,
   };
-  context.emit({ type: 'resolved', image: ref.original, ...identity, imageId: `v1:${id}`, bytes: sizes.reduce((a, b) => a + b, 0) });
+  context.emit({
+    type: 'resolved',
+    image: ref.original,
+    ...identity,
+    imageId: `v1:${id}`,
+    bytes: sizes.reduce((a, b) => a + b, 0),
+  });
 
-  const fetched = await allOrStop(signal, (stop) => jsons.map((json, i) => fetchLayer(json.id, sizes[i]!, ref, registry, { ...context, signal: stop })));
+  const fetched = await allOrStop(signal, (stop) =>
+    jsons.map((json, i) => fetchLayer(json.id, sizes[i]!, ref, registry, { ...context, signal: stop })),
+  );
   // Base first from here on, as manifests list layers.
   const layers = fetched.map((f) => f.layer).reverse();
-  const descriptors: Descriptor[] = layers.map((layer) => ({ digest: parseDigest(layer.digest), size: layer.size, mediaType: layer.compressed ? GZIP_LAYER : TAR_LAYER }));
+  const descriptors: Descriptor[] = layers.map((layer) => ({
+    digest: parseDigest(layer.digest),
+    size: layer.size,
+    mediaType: layer.compressed ? GZIP_LAYER : TAR_LAYER,
+  }));
   const entries = [...jsons].reverse().map((json, i) => ({ blob: descriptors[i]!.digest, v1: json.fields }));
-  const image = historyImage(entries, descriptors, layers.map((layer) => parseDigest(layer.diffId)));
+  const image = historyImage(
+    entries,
+    descriptors,
+    layers.map((layer) => parseDigest(layer.diffId)),
+  );
   const staged = await stageImage(ref, context, {
     config: image.manifest.config,
     layers: descriptors,
@@ -78,7 +107,10 @@ function assertChain(ancestry: readonly string[], jsons: readonly V1ImageJson[])
   jsons.forEach((json, i) => {
     const expected = ancestry[i + 1];
     if (json.parent !== expected) {
-      throw new FrozenError('integrity', `image ${json.id}: its json names parent ${json.parent ?? 'none'}, its ancestry ${expected ?? 'none'}`);
+      throw new FrozenError(
+        'integrity',
+        `image ${json.id}: its json names parent ${json.parent ?? 'none'}, its ancestry ${expected ?? 'none'}`,
+      );
     }
   });
 }
@@ -91,18 +123,41 @@ export interface FetchedLayer {
 }
 
 /** One layer, once per run however many images share it (single-flight), through the scheduler. */
-function fetchLayer(id: string, size: number, ref: ImageReference, registry: V1Registry, context: PullContext): Promise<FetchedLayer> {
+function fetchLayer(
+  id: string,
+  size: number,
+  ref: ImageReference,
+  registry: V1Registry,
+  context: PullContext,
+): Promise<FetchedLayer> {
   const key = `v1:${ref.registry}/${id}`;
-  const pending = sharedFlight(context.v1Layers, key, context.signal, () => context.scheduler.run(ref.registry, size, () => downloadLayer(id, size, ref, registry, context)));
+  const pending = sharedFlight(context.v1Layers, key, context.signal, () =>
+    context.scheduler.run(ref.registry, size, () => downloadLayer(id, size, ref, registry, context)),
+  );
   return pending.then((result) => {
     // A layer downloaded now is fresh; one found in the cache was marked used, for prune, as it was found.
     const source: BlobSource = result.endpoint ? 'registry' : 'cache';
-    context.emit({ type: 'blob-done', image: ref.original, kind: 'layer', digest: `v1:${id}`, size, source, bytes: result.bytes, ...(result.endpoint && { endpoint: result.endpoint }) });
+    context.emit({
+      type: 'blob-done',
+      image: ref.original,
+      kind: 'layer',
+      digest: `v1:${id}`,
+      size,
+      source,
+      bytes: result.bytes,
+      ...(result.endpoint && { endpoint: result.endpoint }),
+    });
     return result;
   });
 }
 
-async function downloadLayer(id: string, size: number, ref: ImageReference, registry: V1Registry, context: PullContext): Promise<FetchedLayer> {
+async function downloadLayer(
+  id: string,
+  size: number,
+  ref: ImageReference,
+  registry: V1Registry,
+  context: PullContext,
+): Promise<FetchedLayer> {
   const { signal } = context;
   const target = v1LayerTarget(context.store, ref.registry, id, size);
   if (await target.done()) return { layer: target.layer(), bytes: 0 };
@@ -117,7 +172,12 @@ async function downloadLayer(id: string, size: number, ref: ImageReference, regi
  * its bytes enter the cache under the digest they hash to, and a record maps the image ID to that digest and to
  * the diff ID computed on the way. A gzip layer's CRC is checked; the size must be the one the registry gave.
  */
-function v1LayerTarget(store: BlobStore, registry: string, id: string, size: number): IngestTarget<LayerHash> & { layer(): V1Layer } {
+function v1LayerTarget(
+  store: BlobStore,
+  registry: string,
+  id: string,
+  size: number,
+): IngestTarget<LayerHash> & { layer(): V1Layer } {
   // The registry host was validated by the reference grammar; ':' and brackets are not wanted in a file name.
   const base = join(store.root, 'v1', registry.replace(/[^A-Za-z0-9.-]/g, '_'), id);
   const partial = `${base}.partial`;

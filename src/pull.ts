@@ -9,9 +9,22 @@ import { parseDigest, type Digest } from './digest.js';
 import { asFrozenError, FrozenError, forEveryImage, throwIfAborted } from './errors.js';
 import { DockerDirectory, type StagedImage } from './layout/docker-dir.js';
 import { assertFreshLayout, writeOciLayout } from './layout/oci.js';
-import { assertConfigSize, MANIFEST_ACCEPT, type Descriptor, type ImageManifest, type Schema1Manifest } from './manifest/index.js';
+import {
+  assertConfigSize,
+  MANIFEST_ACCEPT,
+  type Descriptor,
+  type ImageManifest,
+  type Schema1Manifest,
+} from './manifest/index.js';
 import { configPlatform, formatPlatform, platformMatches, wantedPlatform, type Platform } from './platform/index.js';
-import { assertImageList, canonicalReference, distinctReferences, familiarTag, parseReference, type ImageReference } from './reference/index.js';
+import {
+  assertImageList,
+  canonicalReference,
+  distinctReferences,
+  familiarTag,
+  parseReference,
+  type ImageReference,
+} from './reference/index.js';
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { lockedManifest, type LockedImage, type LockFile } from './lock.js';
@@ -80,16 +93,43 @@ export type BlobSource = 'registry' | 'mirror' | 'cache' | 'output';
 export type RequestEvent = Extract<PullEvent, { type: 'request-retry' | 'request-fallback' }>;
 
 export type PullEvent =
-  | { type: 'resolved'; image: string; digest: string; manifestDigest: string; imageId: string; platform?: string; layers: number; bytes: number; endpoint: string }
+  | {
+      type: 'resolved';
+      image: string;
+      digest: string;
+      manifestDigest: string;
+      imageId: string;
+      platform?: string;
+      layers: number;
+      bytes: number;
+      endpoint: string;
+    }
   | { type: 'blob-start'; image: string; kind: BlobKind; digest: string; size: number }
   | { type: 'blob-progress'; image: string; kind: BlobKind; digest: string; size: number; bytes: number }
   | { type: 'blob-resume'; image: string; kind: BlobKind; digest: string; size: number; offset: number }
-  | { type: 'blob-retry'; image: string; kind: BlobKind; digest: string; attempt: number; delayMs: number; reason: string }
+  | {
+      type: 'blob-retry';
+      image: string;
+      kind: BlobKind;
+      digest: string;
+      attempt: number;
+      delayMs: number;
+      reason: string;
+    }
   | { type: 'blob-wait'; image: string; kind: BlobKind; digest: string }
   | { type: 'blob-fallback'; image: string; kind: BlobKind; digest: string; endpoint: string; reason: string }
   | { type: 'request-retry'; image: string; attempt: number; delayMs: number; reason: string }
   | { type: 'request-fallback'; image: string; endpoint: string; reason: string }
-  | { type: 'blob-done'; image: string; kind: BlobKind; digest: string; size: number; source: BlobSource; bytes: number; endpoint?: string }
+  | {
+      type: 'blob-done';
+      image: string;
+      kind: BlobKind;
+      digest: string;
+      size: number;
+      source: BlobSource;
+      bytes: number;
+      endpoint?: string;
+    }
   | { type: 'tag-moved'; image: string; locked: string; current: string }
   | { type: 'platform-mismatch'; image: string; platform: string; wanted: string }
   | { type: 'cache-unusable'; path: string; reason: string }
@@ -191,11 +231,15 @@ function checkOptions(options: PullOptions): void {
   };
   assertImageList(options.images);
   const { output, format, protocol, concurrency, perHostConcurrency, onEvent } = options;
-  if (output !== undefined && typeof output !== 'string' && typeof (output as Partial<Writable>).write !== 'function') refuse('output must be a path or a writable stream');
-  if (format !== undefined && !['dir', 'tar', 'oci'].includes(format)) refuse(`format must be dir, tar or oci, not ${JSON.stringify(format)}`);
-  if (protocol !== undefined && !['v1', 'v2', 'auto'].includes(protocol)) refuse(`protocol must be v1, v2 or auto, not ${JSON.stringify(protocol)}`);
+  if (output !== undefined && typeof output !== 'string' && typeof (output as Partial<Writable>).write !== 'function')
+    refuse('output must be a path or a writable stream');
+  if (format !== undefined && !['dir', 'tar', 'oci'].includes(format))
+    refuse(`format must be dir, tar or oci, not ${JSON.stringify(format)}`);
+  if (protocol !== undefined && !['v1', 'v2', 'auto'].includes(protocol))
+    refuse(`protocol must be v1, v2 or auto, not ${JSON.stringify(protocol)}`);
   for (const [name, value] of Object.entries({ concurrency, perHostConcurrency })) {
-    if (value !== undefined && !(Number.isInteger(value) && value > 0)) refuse(`${name} must be a positive integer, not ${JSON.stringify(value)}`);
+    if (value !== undefined && !(Number.isInteger(value) && value > 0))
+      refuse(`${name} must be a positive integer, not ${JSON.stringify(value)}`);
   }
   if (onEvent !== undefined && typeof onEvent !== 'function') refuse('onEvent must be a function');
 }
@@ -246,12 +290,18 @@ async function pullToTar(options: PullOptions, output: string | Writable): Promi
 /** An OCI layout is written from the verified blobs once every image succeeded. */
 async function pullToOci(options: PullOptions, output: string | Writable): Promise<PullResult> {
   if (typeof output !== 'string') throw new FrozenError('reference', '--format oci writes a directory, not a stream');
-  if (options.decompress) throw new FrozenError('reference', '--format oci keeps blobs as the registry serves them; --decompress does not apply');
+  if (options.decompress)
+    throw new FrozenError(
+      'reference',
+      '--format oci keeps blobs as the registry serves them; --decompress does not apply',
+    );
   const root = resolvePath(output);
   await assertFreshLayout(root);
   assertCacheOutside(options, root);
   return withScratch(options, async (scratch) => {
-    const result = await pullInto(options, join(scratch, 'images'), (staged) => writeOciLayout(root, staged, { copy: options.copy === true }));
+    const result = await pullInto(options, join(scratch, 'images'), (staged) =>
+      writeOciLayout(root, staged, { copy: options.copy === true }),
+    );
     return { ...result, output: root };
   });
 }
@@ -260,7 +310,11 @@ async function pullToOci(options: PullOptions, output: string | Writable): Promi
 function assertCacheOutside(options: PullOptions, root: string): void {
   if (options.cache === false) return;
   const cache = sharedCache(options).root;
-  if (isWithin(cache, root)) throw new FrozenError('reference', `the cache ${cache} is inside the OCI layout ${root}: give --cache a folder outside it`);
+  if (isWithin(cache, root))
+    throw new FrozenError(
+      'reference',
+      `the cache ${cache} is inside the OCI layout ${root}: give --cache a folder outside it`,
+    );
 }
 
 /** An image to pull: its reference, and its lock-file entry when pulling from one. */
@@ -270,15 +324,26 @@ interface PullJob {
 }
 
 /** Pulls into the docker directory at `outputDir`, or hands the verified images to `write` instead. */
-async function pullInto(options: PullOptions, outputDir: string, write?: (images: StagedImage[]) => Promise<void>): Promise<PullResult> {
-  if (options.lock && options.images.length > 0) throw new FrozenError('reference', 'give images or a lock file, not both');
-  if (options.lock && options.protocol === 'v1') throw new FrozenError('reference', 'lock files hold v2 images: --protocol v1 does not apply');
-  if (options.offline && options.protocol === 'v1') throw new FrozenError('reference', 'offline pulls read v2 images from the cache: --protocol v1 does not apply');
+async function pullInto(
+  options: PullOptions,
+  outputDir: string,
+  write?: (images: StagedImage[]) => Promise<void>,
+): Promise<PullResult> {
+  if (options.lock && options.images.length > 0)
+    throw new FrozenError('reference', 'give images or a lock file, not both');
+  if (options.lock && options.protocol === 'v1')
+    throw new FrozenError('reference', 'lock files hold v2 images: --protocol v1 does not apply');
+  if (options.offline && options.protocol === 'v1')
+    throw new FrozenError('reference', 'offline pulls read v2 images from the cache: --protocol v1 does not apply');
   const wanted: PullJob[] = options.lock
     ? options.lock.images.map((image) => ({ ref: parseReference(image.reference), locked: image }))
     : options.images.map((image) => ({ ref: parseReference(image) }));
   const undigested = options.offline && !options.lock && wanted.find((job) => !job.ref.digest);
-  if (undigested) throw new FrozenError('reference', `offline pulls need a lock file or references with a digest (${undigested.ref.original} has none)`);
+  if (undigested)
+    throw new FrozenError(
+      'reference',
+      `offline pulls need a lock file or references with a digest (${undigested.ref.original} has none)`,
+    );
   const jobs = distinctReferences(wanted, (job) => job.ref);
   if (jobs.length === 0) throw new FrozenError('reference', 'no image given');
   const platform = wantedPlatform(options.platform);
@@ -300,7 +365,10 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
       store,
       sharedCache: shared,
       platform,
-      scheduler: new Scheduler(options.concurrency ?? DEFAULT_CONCURRENCY, options.perHostConcurrency ?? DEFAULT_PER_HOST),
+      scheduler: new Scheduler(
+        options.concurrency ?? DEFAULT_CONCURRENCY,
+        options.perHostConcurrency ?? DEFAULT_PER_HOST,
+      ),
       inFlight: new Map(),
       emit,
       offline: options.offline === true,
@@ -315,17 +383,26 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
     if (shared) releaseCache = await store.markInUse().catch(() => undefined);
     // An image's failure is told as soon as it happens (progress drops its blobs); the others go on, so that each
     // reports its own. An abort is no image's failure.
-    const staged = await forEveryImage(jobs, (job) => job.ref.original, (job) => pullOne(job.ref, context, job.locked), {
-      signal: options.signal,
-      onFailure: (failure) => {
-        if (!options.signal?.aborted) emit({ type: 'error', image: failure.image, kind: failure.kind, message: failure.message });
+    const staged = await forEveryImage(
+      jobs,
+      (job) => job.ref.original,
+      (job) => pullOne(job.ref, context, job.locked),
+      {
+        signal: options.signal,
+        onFailure: (failure) => {
+          if (!options.signal?.aborted)
+            emit({ type: 'error', image: failure.image, kind: failure.kind, message: failure.message });
+        },
       },
-    });
+    );
     if (write) {
       await write(staged.map((s) => s.staged));
       await directory.discard();
     } else {
-      await directory.commit(staged.map((s) => s.staged), options.signal);
+      await directory.commit(
+        staged.map((s) => s.staged),
+        options.signal,
+      );
     }
     for (const { pulled } of staged) emit({ type: 'image-done', image: pulled });
     return { output: directory.root, images: staged.map((s) => s.pulled) };
@@ -343,7 +420,11 @@ async function pullInto(options: PullOptions, outputDir: string, write?: (images
  * cache cannot be made (no writable home, as for a user without one in a Dockerfile `RUN`), the run goes on without
  * it, as pip does, and says so; a cache the caller chose must work.
  */
-async function openStore(options: PullOptions, directory: DockerDirectory, emit: (event: PullEvent) => void): Promise<{ store: BlobStore; shared: boolean }> {
+async function openStore(
+  options: PullOptions,
+  directory: DockerDirectory,
+  emit: (event: PullEvent) => void,
+): Promise<{ store: BlobStore; shared: boolean }> {
   const temporary = async () => {
     const store = new BlobStore(join(directory.staging, 'cache'));
     await store.createFolder();
@@ -356,7 +437,11 @@ async function openStore(options: PullOptions, directory: DockerDirectory, emit:
     await store.createFolder();
   } catch (error) {
     if (chosen) throw error;
-    emit({ type: 'cache-unusable', path: store.root, reason: (asFrozenError(error).cause as Error | undefined)?.message ?? String(error) });
+    emit({
+      type: 'cache-unusable',
+      path: store.root,
+      reason: (asFrozenError(error).cause as Error | undefined)?.message ?? String(error),
+    });
     return temporary();
   }
   await warnIfWithin(store.root, directory.root, emit);
@@ -423,11 +508,17 @@ async function pullOne(ref: ImageReference, context: PullContext, locked?: Locke
   }
 }
 
-async function pullV2Image(ref: ImageReference, context: PullContext, remote: Remote, locked?: LockedImage): Promise<StagedPull> {
+async function pullV2Image(
+  ref: ImageReference,
+  context: PullContext,
+  remote: Remote,
+  locked?: LockedImage,
+): Promise<StagedPull> {
   const resolved = locked
     ? await resolveLocked(ref, locked, remote, context)
     : await resolveImage(ref, remote, context.platform, context.signal, manifestCache(context));
-  const converted = resolved.manifest.kind === 'schema1' ? await convertSchema1(resolved.manifest, ref, remote, context) : undefined;
+  const converted =
+    resolved.manifest.kind === 'schema1' ? await convertSchema1(resolved.manifest, ref, remote, context) : undefined;
   const image = converted?.image ?? (resolved.manifest as ImageManifest);
   assertImageId(ref, resolved, image);
   const { config, layers } = image;
@@ -449,7 +540,9 @@ async function pullV2Image(ref: ImageReference, context: PullContext, remote: Re
     ...layers.map((layer, i) => ({ descriptor: layer, kind: 'layer' as const, present: existing[i] })),
   ];
   const fetched = await allOrStop(context.signal, (signal) =>
-    blobs.map((b) => fetchBlob(b.descriptor, b.kind, b.present, { image: ref.original, remote, context: { ...context, signal } })),
+    blobs.map((b) =>
+      fetchBlob(b.descriptor, b.kind, b.present, { image: ref.original, remote, context: { ...context, signal } }),
+    ),
   );
   const manifest = converted?.manifest ?? (await keepManifest(resolved, context.store));
   const staged = await stageImage(ref, context, { config, layers, ...(manifest && { manifest }) });
@@ -476,7 +569,12 @@ async function pullV2Image(ref: ImageReference, context: PullContext, remote: Re
 function warnOnPlatformMismatch(ref: ImageReference, configText: string, context: PullContext): void {
   const actual = configPlatform(JSON.parse(configText));
   if (!actual || platformMatches(actual, context.platform)) return;
-  context.emit({ type: 'platform-mismatch', image: ref.original, platform: formatPlatform(actual), wanted: formatPlatform(context.platform) });
+  context.emit({
+    type: 'platform-mismatch',
+    image: ref.original,
+    platform: formatPlatform(actual),
+    wanted: formatPlatform(context.platform),
+  });
 }
 
 /** The store's manifests. One that cannot be kept (a read-only cache) only costs a request next time. */
@@ -488,28 +586,53 @@ function manifestCache(context: PullContext): ManifestCache {
 async function keepManifest(resolved: ResolvedImage, store: BlobStore) {
   if (resolved.manifestBytes) await store.putBytes(resolved.manifestDigest, resolved.manifestBytes);
   if (!(await store.has(resolved.manifestDigest))) return undefined;
-  return { digest: resolved.manifestDigest, mediaType: resolved.manifest.mediaType, path: store.blobPath(resolved.manifestDigest) };
+  return {
+    digest: resolved.manifestDigest,
+    mediaType: resolved.manifest.mediaType,
+    path: store.blobPath(resolved.manifestDigest),
+  };
 }
 
 /**
  * A locked image: offline, straight from the lock file; online, its manifest fetched by digest (and verified), and
  * its tag checked: a tag that moved since the lock is reported, not followed.
  */
-async function resolveLocked(ref: ImageReference, locked: LockedImage, remote: Remote, context: PullContext): Promise<ResolvedImage> {
+async function resolveLocked(
+  ref: ImageReference,
+  locked: LockedImage,
+  remote: Remote,
+  context: PullContext,
+): Promise<ResolvedImage> {
   const fromLock = {
     digest: parseDigest(locked.digest),
     mediaType: locked.manifestMediaType,
     ...(locked.platform && { platform: locked.platform }),
   };
   if (context.offline) {
-    return { ...fromLock, manifestDigest: parseDigest(locked.manifestDigest), manifest: lockedManifest(locked), endpoint: 'lock file' };
+    return {
+      ...fromLock,
+      manifestDigest: parseDigest(locked.manifestDigest),
+      manifest: lockedManifest(locked),
+      endpoint: 'lock file',
+    };
   }
-  const resolved = await resolveImage({ ...ref, digest: parseDigest(locked.manifestDigest) }, remote, context.platform, context.signal, manifestCache(context));
+  const resolved = await resolveImage(
+    { ...ref, digest: parseDigest(locked.manifestDigest) },
+    remote,
+    context.platform,
+    context.signal,
+    manifestCache(context),
+  );
   if (ref.tag !== undefined && ref.digest === undefined) {
     const current = await remote
-      .currentDigest(ref.tag, (client, tag) => client.headManifest(tag, MANIFEST_ACCEPT, context.signal), context.signal)
+      .currentDigest(
+        ref.tag,
+        (client, tag) => client.headManifest(tag, MANIFEST_ACCEPT, context.signal),
+        context.signal,
+      )
       .catch(() => undefined);
-    if (current && current.value !== locked.digest) context.emit({ type: 'tag-moved', image: ref.original, locked: locked.digest, current: current.value });
+    if (current && current.value !== locked.digest)
+      context.emit({ type: 'tag-moved', image: ref.original, locked: locked.digest, current: current.value });
   }
   return { ...resolved, ...fromLock };
 }
@@ -544,7 +667,12 @@ async function fetchBlob(descriptor: Descriptor, kind: BlobKind, present: string
   return result;
 }
 
-async function obtain(descriptor: Descriptor, kind: BlobKind, present: string | undefined, owner: BlobOwner): Promise<Fetched> {
+async function obtain(
+  descriptor: Descriptor,
+  kind: BlobKind,
+  present: string | undefined,
+  owner: BlobOwner,
+): Promise<Fetched> {
   const { context, image, remote } = owner;
   const { store } = context;
   const digest = descriptor.digest.value;
@@ -556,10 +684,19 @@ async function obtain(descriptor: Descriptor, kind: BlobKind, present: string | 
   }
   if (context.offline) throw new FrozenError('not-found', `offline: blob ${digest} is not in the cache`);
   const events = downloadEvents(context.emit, { image, kind, digest, size: descriptor.size }, context.signal);
-  const result = await ingest(store, descriptor, remote.blobEndpoints(digest, context.signal, descriptor.urls), events.options);
+  const result = await ingest(
+    store,
+    descriptor,
+    remote.blobEndpoints(digest, context.signal, descriptor.urls),
+    events.options,
+  );
   events.flush();
   const endpoint = result.endpoint;
-  return { source: endpoint?.mirror ? 'mirror' : result.source, bytes: result.received, ...(endpoint && { endpoint: endpoint.name }) };
+  return {
+    source: endpoint?.mirror ? 'mirror' : result.source,
+    bytes: result.received,
+    ...(endpoint && { endpoint: endpoint.name }),
+  };
 }
 
 /** The seed's `name:tag@<64 hex>` pins an image ID: the config digest, or a manifest digest, must have that hex. */
@@ -582,12 +719,24 @@ async function convertSchema1(manifest: Schema1Manifest, ref: ImageReference, re
   context.emit({ type: 'converted', image: ref.original, from: 'schema1' });
   const entries = schema1Entries(manifest);
   const blobs = [...new Set(entries.filter((entry) => !entry.v1.throwaway).map((entry) => entry.blob.value))];
-  const sizes = new Map(await allOrStop(context.signal, (signal) => blobs.map(async (digest) => [digest, await remote.blobSize(digest, signal)] as const)));
+  const sizes = new Map(
+    await allOrStop(context.signal, (signal) =>
+      blobs.map(async (digest) => [digest, await remote.blobSize(digest, signal)] as const),
+    ),
+  );
   const layers = schema1Layers(entries, sizes);
-  await allOrStop(context.signal, (signal) => layers.map((layer) => fetchBlob(layer, 'layer', undefined, { image: ref.original, remote, context: { ...context, signal } })));
+  await allOrStop(context.signal, (signal) =>
+    layers.map((layer) =>
+      fetchBlob(layer, 'layer', undefined, { image: ref.original, remote, context: { ...context, signal } }),
+    ),
+  );
   const limit = pLimit(LAYERS_DECOMPRESSED_AT_ONCE);
   const diffIds = await allSettledOrThrow(
-    layers.map((layer) => limit(async () => parseDigest(await diffIdOf(createReadStream(context.store.blobPath(layer.digest)) as AsyncIterable<Buffer>)))),
+    layers.map((layer) =>
+      limit(async () =>
+        parseDigest(await diffIdOf(createReadStream(context.store.blobPath(layer.digest)) as AsyncIterable<Buffer>)),
+      ),
+    ),
   );
   const converted = historyImage(entries, layers, diffIds);
   return { image: converted.manifest, manifest: await keepConvertedImage(context.store, converted) };

@@ -1,7 +1,15 @@
 import { join } from 'node:path';
 import { digestOf, parseDigest, type Digest } from './digest.js';
 import { FrozenError } from './errors.js';
-import { decodeManifest, MANIFEST_ACCEPT, schema1Payload, type ImageIndex, type ImageManifest, type Manifest, type Schema1Manifest } from './manifest/index.js';
+import {
+  decodeManifest,
+  MANIFEST_ACCEPT,
+  schema1Payload,
+  type ImageIndex,
+  type ImageManifest,
+  type Manifest,
+  type Schema1Manifest,
+} from './manifest/index.js';
 import { formatPlatform, normalizePlatform, selectPlatform, type Platform } from './platform/index.js';
 import type { ImageReference } from './reference/index.js';
 import type { RegistryClient } from './registry/client.js';
@@ -29,7 +37,12 @@ export interface ResolvedImage {
   /** The image manifest's bytes as served and verified (absent when resolved from a lock file offline). */
   readonly manifestBytes?: Buffer;
   /** What the reference's index offers, when it is one. */
-  readonly offered?: readonly { readonly platform: string; readonly digest: string; readonly size: number; readonly mediaType: string }[];
+  readonly offered?: readonly {
+    readonly platform: string;
+    readonly digest: string;
+    readonly size: number;
+    readonly mediaType: string;
+  }[];
 }
 
 export const MANIFEST_SIZE_LIMIT = 4 * 1024 * 1024;
@@ -52,7 +65,10 @@ export interface ManifestCache {
 }
 
 /** The manifests a blob store keeps, added to as they are verified (where the store can be written). */
-export function storedManifests(store: BlobStore, options: { readonly offline: boolean; readonly shared: boolean }): ManifestCache {
+export function storedManifests(
+  store: BlobStore,
+  options: { readonly offline: boolean; readonly shared: boolean },
+): ManifestCache {
   return {
     get: (digest) => store.readSmall(digest, MANIFEST_SIZE_LIMIT),
     put: (digest, bytes) => store.putBytes(digest, bytes).catch(() => undefined),
@@ -67,7 +83,9 @@ export function storedManifests(store: BlobStore, options: { readonly offline: b
  * The cache that commands describing images (`inspect`, `lock`) read manifests from and keep them in: the one
  * named, else the default one if it exists. They make no default cache; without one they ask the registry.
  */
-export async function describingCache(cache: string | false | undefined): Promise<{ store: BlobStore; manifests: ManifestCache } | undefined> {
+export async function describingCache(
+  cache: string | false | undefined,
+): Promise<{ store: BlobStore; manifests: ManifestCache } | undefined> {
   if (cache === false) return undefined;
   const store = BlobStore.at(cache);
   if (cache === undefined && !(await exists(join(store.root, 'blobs')))) return undefined;
@@ -75,8 +93,16 @@ export async function describingCache(cache: string | false | undefined): Promis
 }
 
 function describeEntry(entry: ImageIndex['manifests'][number]) {
-  const platform = entry.platform?.os && entry.platform.architecture ? formatPlatform(normalizePlatform(entry.platform as Platform)) : 'unknown';
-  return { platform, digest: entry.descriptor.digest.value, size: entry.descriptor.size, mediaType: entry.descriptor.mediaType };
+  const platform =
+    entry.platform?.os && entry.platform.architecture
+      ? formatPlatform(normalizePlatform(entry.platform as Platform))
+      : 'unknown';
+  return {
+    platform,
+    digest: entry.descriptor.digest.value,
+    size: entry.descriptor.size,
+    mediaType: entry.descriptor.mediaType,
+  };
 }
 const MAX_INDEX_DEPTH = 4;
 
@@ -97,17 +123,36 @@ export async function resolveModernImage(
   platform: Platform,
   { signal, notices, cache }: ResolveOptions = {},
 ) {
-  const resolved = await resolveImage(ref, session.remote(ref, notices), platform, signal, cache).catch(async (error: unknown) => {
-    if (error instanceof FrozenError && error.kind === 'not-found' && (await session.speaksOnlyV1(ref.registry, signal).catch(() => false))) {
-      throw new FrozenError('unsupported', `${ref.registry} is a v1 registry: it has no manifests to describe or lock (frozen pull reads it)`);
-    }
-    throw error;
-  });
-  if (resolved.manifest.kind === 'schema1') throw new FrozenError('unsupported', 'a schema1 image: frozen pulls (and converts) it, but cannot describe or lock it');
+  const resolved = await resolveImage(ref, session.remote(ref, notices), platform, signal, cache).catch(
+    async (error: unknown) => {
+      if (
+        error instanceof FrozenError &&
+        error.kind === 'not-found' &&
+        (await session.speaksOnlyV1(ref.registry, signal).catch(() => false))
+      ) {
+        throw new FrozenError(
+          'unsupported',
+          `${ref.registry} is a v1 registry: it has no manifests to describe or lock (frozen pull reads it)`,
+        );
+      }
+      throw error;
+    },
+  );
+  if (resolved.manifest.kind === 'schema1')
+    throw new FrozenError(
+      'unsupported',
+      'a schema1 image: frozen pulls (and converts) it, but cannot describe or lock it',
+    );
   return { ...resolved, manifest: resolved.manifest };
 }
 
-export async function resolveImage(ref: ImageReference, remote: Remote, platform: Platform, signal?: AbortSignal, cache?: ManifestCache): Promise<ResolvedImage> {
+export async function resolveImage(
+  ref: ImageReference,
+  remote: Remote,
+  platform: Platform,
+  signal?: AbortSignal,
+  cache?: ManifestCache,
+): Promise<ResolvedImage> {
   // A tag seen here before may have its manifest kept: a HEAD learns its digest, and a kept manifest needs no GET.
   // A tag never seen cannot, so it is fetched at once, saving the HEAD's round trip.
   const tag = ref.digest === undefined && cache?.shared ? `${ref.registry}/${ref.repository}:${ref.tag}` : undefined;
@@ -120,7 +165,8 @@ export async function resolveImage(ref: ImageReference, remote: Remote, platform
   const fetchManifest = async (reference: string, expected: Digest | undefined) => {
     const kept = expected && (await fromCache(expected));
     if (kept) return { ...kept, endpoint: 'cache' };
-    if (cache?.offline) throw new FrozenError('not-found', `offline: manifest ${expected?.value ?? reference} is not in the cache`);
+    if (cache?.offline)
+      throw new FrozenError('not-found', `offline: manifest ${expected?.value ?? reference} is not in the cache`);
     const { value, endpoint } = await remote.manifest(
       reference,
       expected,
@@ -170,7 +216,12 @@ function decodeKept(bytes: Buffer): Manifest | undefined {
  * Fetches one manifest, refusing more than 4 MiB, and hashes the exact bytes: they must match the digest asked for
  * and the registry's `Docker-Content-Digest`. Only then is the body decoded.
  */
-async function fetchVerifiedManifest(client: RegistryClient, reference: string, expected: Digest | undefined, signal?: AbortSignal) {
+async function fetchVerifiedManifest(
+  client: RegistryClient,
+  reference: string,
+  expected: Digest | undefined,
+  signal?: AbortSignal,
+) {
   const response = await client.getManifest(reference, MANIFEST_ACCEPT, signal);
   const declared = Number(header(response.headers, 'content-length') ?? 0);
   if (declared > MANIFEST_SIZE_LIMIT) {
@@ -184,7 +235,10 @@ async function fetchVerifiedManifest(client: RegistryClient, reference: string, 
   const servedDigest = claimed === undefined ? undefined : parseDigest(claimed.trim());
   for (const claim of [expected, servedDigest]) {
     if (claim && digestOf(bytes, claim.algorithm).value !== claim.value) {
-      throw new FrozenError('integrity', `manifest ${reference}: digest mismatch (content does not hash to ${claim.value})`);
+      throw new FrozenError(
+        'integrity',
+        `manifest ${reference}: digest mismatch (content does not hash to ${claim.value})`,
+      );
     }
   }
   const digest = expected ?? servedDigest ?? digestOf(bytes);

@@ -25,7 +25,10 @@ export interface ImageParts {
  * A config and manifest frozen made (for schema1 and v1 images) enter the cache like verified blobs: the config for
  * the writers, the manifest for OCI layouts. Returns the manifest as the writers take it.
  */
-export async function keepConvertedImage(store: BlobStore, converted: ConvertedImage): Promise<NonNullable<StagedImage['manifest']>> {
+export async function keepConvertedImage(
+  store: BlobStore,
+  converted: ConvertedImage,
+): Promise<NonNullable<StagedImage['manifest']>> {
   await store.putBytes(converted.manifest.config.digest, converted.config);
   const digest = digestOf(converted.manifestBytes);
   await store.putBytes(digest, converted.manifestBytes);
@@ -47,11 +50,16 @@ export async function stageImage(
   const { store, decompress } = context;
   const { config, layers } = parts;
   const { text, diffIds } = await readConfig(store.blobPath(config.digest), layers.length);
-  const plain = (layer: Descriptor) => decompress === 'all' || (decompress === 'zstd' && ZSTD_LAYER_MEDIA_TYPES.has(layer.mediaType));
+  const plain = (layer: Descriptor) =>
+    decompress === 'all' || (decompress === 'zstd' && ZSTD_LAYER_MEDIA_TYPES.has(layer.mediaType));
   // A few at a time: each holds two files open, and decompression has only so many threads anyway.
   const limit = pLimit(LAYERS_DECOMPRESSED_AT_ONCE);
   const layerPaths = await allOrStop(context.signal, (signal) =>
-    layers.map((layer, i) => (plain(layer) ? limit(() => decompressedLayer(store, layer.digest, diffIds[i]!, signal)) : Promise.resolve(store.blobPath(layer.digest)))),
+    layers.map((layer, i) =>
+      plain(layer)
+        ? limit(() => decompressedLayer(store, layer.digest, diffIds[i]!, signal))
+        : Promise.resolve(store.blobPath(layer.digest)),
+    ),
   );
   return {
     ...(ref.tag !== undefined && { tag: { name: ref.familiarName, tag: ref.tag } }),
@@ -59,7 +67,11 @@ export async function stageImage(
     ...(parts.manifest && { manifest: parts.manifest }),
     ...(parts.legacy && { legacy: parts.legacy }),
     config: { digest: config.digest, text, path: store.blobPath(config.digest) },
-    layers: layers.map((layer, i) => ({ digest: layer.digest, path: layerPaths[i]!, ...foreignSource(layer, diffIds[i]!) })),
+    layers: layers.map((layer, i) => ({
+      digest: layer.digest,
+      path: layerPaths[i]!,
+      ...foreignSource(layer, diffIds[i]!),
+    })),
   };
 }
 
@@ -69,7 +81,12 @@ export async function stageImage(
  */
 function foreignSource(layer: Descriptor, diffId: Digest): SourcedLayer {
   if (!FOREIGN_LAYER_MEDIA_TYPES.has(layer.mediaType) || !layer.urls) return {};
-  const descriptor = { mediaType: layer.mediaType, size: layer.size, digest: layer.digest.value, urls: layer.urls.map((url) => url.href) };
+  const descriptor = {
+    mediaType: layer.mediaType,
+    size: layer.size,
+    digest: layer.digest.value,
+    urls: layer.urls.map((url) => url.href),
+  };
   return { source: { diffId: diffId.value, descriptor } };
 }
 
@@ -77,7 +94,8 @@ function foreignSource(layer: Descriptor, diffId: Digest): SourcedLayer {
 async function readConfig(path: string, layerCount: number): Promise<{ text: string; diffIds: Digest[] }> {
   const text = await readFile(path, 'utf8');
   const config = parseJson(text, 'image config') as { rootfs?: { diff_ids?: unknown } } | null;
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new FrozenError('protocol', 'image config is not a JSON object');
+  if (typeof config !== 'object' || config === null || Array.isArray(config))
+    throw new FrozenError('protocol', 'image config is not a JSON object');
   const diffIds = config.rootfs?.diff_ids;
   if (!Array.isArray(diffIds) || diffIds.length !== layerCount) {
     throw new FrozenError(

@@ -67,7 +67,8 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
   const problems: VerifyProblem[] = [];
   const planned: { image: string; config: string; layers: string[]; diffIds: string[] }[] = [];
   for (const [index, entry] of entries.entries()) {
-    const image = Array.isArray(entry.RepoTags) && typeof entry.RepoTags[0] === 'string' ? entry.RepoTags[0] : `entry ${index}`;
+    const image =
+      Array.isArray(entry.RepoTags) && typeof entry.RepoTags[0] === 'string' ? entry.RepoTags[0] : `entry ${index}`;
     const found = (message: string) => problems.push({ image, message });
     const plan = await checkEntry(entry, archive, found);
     if (plan) planned.push({ image, ...plan });
@@ -88,8 +89,13 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
     for (const [i, layer] of plan.layers.entries()) {
       layers++;
       const got = hashes.get(layer);
-      if (got instanceof Error) problems.push({ image: plan.image, message: `layer ${i + 1} (${layer}): ${got.message}` });
-      else if (got !== plan.diffIds[i]) problems.push({ image: plan.image, message: `layer ${i + 1} (${layer}): diff ID ${got} does not match the config's ${plan.diffIds[i]}` });
+      if (got instanceof Error)
+        problems.push({ image: plan.image, message: `layer ${i + 1} (${layer}): ${got.message}` });
+      else if (got !== plan.diffIds[i])
+        problems.push({
+          image: plan.image,
+          message: `layer ${i + 1} (${layer}): diff ID ${got} does not match the config's ${plan.diffIds[i]}`,
+        });
       warnOnce(plan.image, `layer ${i + 1} (${layer})`, layer);
     }
   }
@@ -114,18 +120,24 @@ async function checkEntry(entry: ManifestEntry, archive: Archive, found: (messag
   for (const tag of Array.isArray(entry.RepoTags) ? entry.RepoTags : []) {
     if (typeof tag !== 'string' || !isNamedTagged(tag)) found(`RepoTag ${JSON.stringify(tag)} is not name:tag`);
   }
-  if (typeof entry.Config !== 'string') return found('no Config'), undefined;
-  if (!Array.isArray(entry.Layers) || !entry.Layers.every((l): l is string => typeof l === 'string')) return found('Layers is not a list of paths'), undefined;
+  if (typeof entry.Config !== 'string') return (found('no Config'), undefined);
+  if (!Array.isArray(entry.Layers) || !entry.Layers.every((l): l is string => typeof l === 'string'))
+    return (found('Layers is not a list of paths'), undefined);
   const configBytes = await archive.read(entry.Config);
-  if (!configBytes) return found(`config ${entry.Config} is missing`), undefined;
+  if (!configBytes) return (found(`config ${entry.Config} is missing`), undefined);
   let diffIds: unknown;
   try {
     diffIds = (JSON.parse(configBytes.toString('utf8')) as { rootfs?: { diff_ids?: unknown } }).rootfs?.diff_ids;
   } catch {
-    return found(`config ${entry.Config} is not valid JSON`), undefined;
+    return (found(`config ${entry.Config} is not valid JSON`), undefined);
   }
   if (!Array.isArray(diffIds) || diffIds.length !== entry.Layers.length) {
-    return found(`config ${entry.Config} lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff IDs for ${counted(entry.Layers.length, 'layer')}`), undefined;
+    return (
+      found(
+        `config ${entry.Config} lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff IDs for ${counted(entry.Layers.length, 'layer')}`,
+      ),
+      undefined
+    );
   }
   return { config: entry.Config, layers: entry.Layers, diffIds: diffIds as string[] };
 }
@@ -159,7 +171,12 @@ async function directoryArchive(root: string): Promise<Archive> {
       const result = new Map<string, string | Error>();
       for (const name of names) {
         const path = await confined(name);
-        result.set(name, path ? await diffIdOf(createReadStream(path) as AsyncIterable<Buffer>).catch((error: Error) => error) : new Error('missing (or outside the archive)'));
+        result.set(
+          name,
+          path
+            ? await diffIdOf(createReadStream(path) as AsyncIterable<Buffer>).catch((error: Error) => error)
+            : new Error('missing (or outside the archive)'),
+        );
       }
       return result;
     },
@@ -188,9 +205,14 @@ async function tarArchive(file: string): Promise<Archive> {
   const links = new Map<string, string>();
   const hardLinks = new Map<string, string>();
   await eachEntry(file, async (name, header, stream) => {
-    if (header.type === 'symlink' && header.linkname) links.set(name, posix.normalize(posix.join(posix.dirname(name), header.linkname)));
+    if (header.type === 'symlink' && header.linkname)
+      links.set(name, posix.normalize(posix.join(posix.dirname(name), header.linkname)));
     if (header.type === 'link' && header.linkname) hardLinks.set(name, tarName(header.linkname));
-    if (header.type === 'file' && (header.size ?? 0) <= SMALL_FILE_LIMIT && (name === 'manifest.json' || name.endsWith('.json'))) {
+    if (
+      header.type === 'file' &&
+      (header.size ?? 0) <= SMALL_FILE_LIMIT &&
+      (name === 'manifest.json' || name.endsWith('.json'))
+    ) {
       small.set(name, await collect(stream));
     } else stream.resume();
   });
@@ -203,7 +225,9 @@ async function tarArchive(file: string): Promise<Archive> {
     async diffIds(names) {
       const askedFor = new Map<string, string[]>();
       for (const name of names) askedFor.set(real(name), [...(askedFor.get(real(name)) ?? []), name]);
-      const result = new Map<string, string | Error>(names.map((name) => [name, new Error('missing from the archive')]));
+      const result = new Map<string, string | Error>(
+        names.map((name) => [name, new Error('missing from the archive')]),
+      );
       await eachEntry(file, async (name, header, stream) => {
         const asked = askedFor.get(name);
         if (asked === undefined || header.type !== 'file') return void stream.resume();
@@ -227,19 +251,26 @@ async function tarArchive(file: string): Promise<Archive> {
 async function smallFile(file: string, wanted: string): Promise<Buffer | undefined> {
   let found: Buffer | undefined;
   await eachEntry(file, async (name, header, stream) => {
-    if (name === wanted && found === undefined && header.type === 'file' && (header.size ?? 0) <= SMALL_FILE_LIMIT) found = await collect(stream);
+    if (name === wanted && found === undefined && header.type === 'file' && (header.size ?? 0) <= SMALL_FILE_LIMIT)
+      found = await collect(stream);
     else stream.resume();
   });
   return found;
 }
 
 function tarName(name: string): string {
-  return posix.normalize(name).replace(/^(\.\/)+/, '').replace(/^\/+/, '');
+  return posix
+    .normalize(name)
+    .replace(/^(\.\/)+/, '')
+    .replace(/^\/+/, '');
 }
 
 type Entry = { type?: string | null; size?: number; linkname?: string | null };
 
-async function eachEntry(file: string, visit: (name: string, header: Entry, stream: Readable) => Promise<void>): Promise<void> {
+async function eachEntry(
+  file: string,
+  visit: (name: string, header: Entry, stream: Readable) => Promise<void>,
+): Promise<void> {
   const tar = extract();
   const done = new Promise<void>((resolve, reject) => {
     tar.on('entry', (header, stream, next) => {

@@ -26,7 +26,8 @@ export function cacheCommand(io: Io, setExitCode: (code: number) => void): Comma
     .option(cacheOption, cacheHelp)
     .action(
       run(async (store) => {
-        for (const blob of await store.list()) io.stdout(`${blob.digest.value}  ${formatBytes(blob.size).padStart(9)}  ${blob.lastUsed.toISOString()}\n`);
+        for (const blob of await store.list())
+          io.stdout(`${blob.digest.value}  ${formatBytes(blob.size).padStart(9)}  ${blob.lastUsed.toISOString()}\n`);
         return EXIT_OK;
       }),
     );
@@ -40,8 +41,13 @@ export function cacheCommand(io: Io, setExitCode: (code: number) => void): Comma
         const blobs = await store.list();
         const total = sizeOf(blobs);
         const partials = await store.partials();
-        const unfinished = partials.length > 0 ? `; ${counted(partials.length, 'partial download')}, ${formatBytes(sizeOf(partials))}` : '';
-        io.stdout(`${counted(blobs.length, 'blob')}, ${formatBytes(total)} (${total} bytes) in ${store.root}${unfinished}\n`);
+        const unfinished =
+          partials.length > 0
+            ? `; ${counted(partials.length, 'partial download')}, ${formatBytes(sizeOf(partials))}`
+            : '';
+        io.stdout(
+          `${counted(blobs.length, 'blob')}, ${formatBytes(total)} (${total} bytes) in ${store.root}${unfinished}\n`,
+        );
         return EXIT_OK;
       }),
     );
@@ -64,10 +70,16 @@ export function cacheCommand(io: Io, setExitCode: (code: number) => void): Comma
 
   command
     .command('prune')
-    .description('remove blobs and partial downloads unused for a while, or the least recently used down to a size; with no option, everything')
+    .description(
+      'remove blobs and partial downloads unused for a while, or the least recently used down to a size; with no option, everything',
+    )
     .option(cacheOption, cacheHelp)
     .option('--older-than <duration>', 'remove blobs not used for this long (e.g. 30d, 12h)', parseDuration)
-    .option('--max-size <size>', 'then remove least recently used blobs until the cache is at most this big (e.g. 10GB)', parseSize)
+    .option(
+      '--max-size <size>',
+      'then remove least recently used blobs until the cache is at most this big (e.g. 10GB)',
+      parseSize,
+    )
     .action(
       run(async (store, flags) => {
         const removed = await store.prune({
@@ -75,7 +87,8 @@ export function cacheCommand(io: Io, setExitCode: (code: number) => void): Comma
           ...(flags.maxSize !== undefined && { maxBytes: flags.maxSize }),
         });
         const freed = sizeOf(removed.blobs) + sizeOf(removed.partials);
-        const unfinished = removed.partials.length > 0 ? ` and ${counted(removed.partials.length, 'partial download')}` : '';
+        const unfinished =
+          removed.partials.length > 0 ? ` and ${counted(removed.partials.length, 'partial download')}` : '';
         io.stdout(`removed ${counted(removed.blobs.length, 'blob')}${unfinished}, freed ${formatBytes(freed)}\n`);
         return EXIT_OK;
       }),

@@ -24,7 +24,7 @@ export function lockCommand(io: Io, setExitCode: (code: number) => void): Comman
     .option('-f, --file <path>', 'read image references from this file, one a line')
     .option('-o, --output <path>', 'the lock file to write', 'frozen.lock.json')
     .option('--platform <os/arch[/variant]>', 'platform to lock (default: as pull picks)')
-    .option('--cache <dir>', 'read manifests from this blob cache, and keep them in it (default: pull\'s, if it exists)')
+    .option('--cache <dir>', "read manifests from this blob cache, and keep them in it (default: pull's, if it exists)")
     .option('--no-cache', 'ask the registry for every manifest');
   return addRegistryOptions(command)
     .option('--debug', 'print stack traces with errors')
@@ -39,7 +39,8 @@ export function lockCommand(io: Io, setExitCode: (code: number) => void): Comman
         });
         const path = resolve(flags.output);
         await writeLockFile(path, locked);
-        for (const image of locked.images) io.stdout(`${image.reference} → ${image.manifestDigest}${image.platform ? ` (${image.platform})` : ''}\n`);
+        for (const image of locked.images)
+          io.stdout(`${image.reference} → ${image.manifestDigest}${image.platform ? ` (${image.platform})` : ''}\n`);
         io.stdout(`Locked ${counted(locked.images.length, 'image')} in ${path}\n`);
         setExitCode(EXIT_OK);
       } catch (error) {

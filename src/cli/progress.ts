@@ -46,7 +46,9 @@ function plainRenderer(io: Io, now: () => number): ProgressRenderer {
     onEvent(event) {
       switch (event.type) {
         case 'resolved':
-          write(`resolved ${event.image}: ${event.manifestDigest}${event.platform ? ` (${event.platform})` : ''}, ${counted(event.layers, 'layer')}, ${formatBytes(event.bytes)}`);
+          write(
+            `resolved ${event.image}: ${event.manifestDigest}${event.platform ? ` (${event.platform})` : ''}, ${counted(event.layers, 'layer')}, ${formatBytes(event.bytes)}`,
+          );
           break;
         case 'blob-start':
           lastLine.set(event.digest, now());
@@ -55,11 +57,15 @@ function plainRenderer(io: Io, now: () => number): ProgressRenderer {
         case 'blob-progress':
           if (now() - (lastLine.get(event.digest) ?? 0) >= PLAIN_PROGRESS_INTERVAL_MS) {
             lastLine.set(event.digest, now());
-            write(`       ${shortDigest(event.digest)} ${percent(event.bytes, event.size)} ${formatBytes(event.bytes)} of ${formatBytes(event.size)}`);
+            write(
+              `       ${shortDigest(event.digest)} ${percent(event.bytes, event.size)} ${formatBytes(event.bytes)} of ${formatBytes(event.size)}`,
+            );
           }
           break;
         case 'blob-done':
-          write(`done   ${shortDigest(event.digest)} ${event.kind} ${formatBytes(event.size)} from ${describeSource(event)}`);
+          write(
+            `done   ${shortDigest(event.digest)} ${event.kind} ${formatBytes(event.size)} from ${describeSource(event)}`,
+          );
           break;
         default: {
           const line = notice(event);
@@ -97,7 +103,10 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
   const draw = () => {
     const size = knownSize(io.terminalSize?.());
     const lines = liveLines(live, size);
-    const [totalSize, doneBytes] = [...images.values()].reduce(([total, done], image) => [total + image.size, done + image.done], [0, 0]);
+    const [totalSize, doneBytes] = [...images.values()].reduce(
+      ([total, done], image) => [total + image.size, done + image.done],
+      [0, 0],
+    );
     if (totalSize > 0) lines.push(totalLine(doneBytes + liveBytes(live), totalSize, rate.perSecond()));
     // Move up over the previous live region, clear it, print what finished, then the live region again. Live lines
     // are cut to the width so that none wraps: a wrapped line would break the count of lines to move up over.
@@ -153,7 +162,9 @@ function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
           }
           const image = images.get(event.image);
           if (image) image.done += event.size;
-          finished.push(`${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${describeSource(event)}`);
+          finished.push(
+            `${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${describeSource(event)}`,
+          );
           break;
         }
         case 'error': {
@@ -225,7 +236,10 @@ export function requestLine(event: RequestEvent): string {
 }
 
 /** A retry of a blob (named by its short digest) or of an image's other requests (named by the image). */
-function retryLine(subject: string, { delayMs, attempt, reason }: { delayMs: number; attempt: number; reason: string }): string {
+function retryLine(
+  subject: string,
+  { delayMs, attempt, reason }: { delayMs: number; attempt: number; reason: string },
+): string {
   return `retry  ${subject} in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt}): ${reason}`;
 }
 
@@ -243,7 +257,8 @@ function waitLine(digest: string): string {
 
 /** The line for an event every mode shows, even --quiet (tag moved, platform mismatch, no cache); undefined for the others. */
 function warning(event: PullEvent): string | undefined {
-  if (event.type === 'tag-moved') return `moved  ${event.image}: the tag now points to ${event.current}; pulling the locked ${event.locked}`;
+  if (event.type === 'tag-moved')
+    return `moved  ${event.image}: the tag now points to ${event.current}; pulling the locked ${event.locked}`;
   if (event.type === 'cache-unusable') {
     return `warning: cannot use the cache at ${event.path} (${event.reason}); pulling without one (choose one with --cache DIR or $FROZEN_CACHE)`;
   }

@@ -33,19 +33,51 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
   const command = new Command('pull')
     .description('download images into a directory that `docker load` reads (tar -cC DIR . | docker load)')
     .argument('[image...]', 'image references: [host[:port]/]name[:tag][@sha256:digest | @<64-hex image ID>]')
-    .option('-f, --file <path>', 'read image references from this file, one a line (# comments and blank lines allowed)')
+    .option(
+      '-f, --file <path>',
+      'read image references from this file, one a line (# comments and blank lines allowed)',
+    )
     .option('--lock <file>', 'pull exactly the images of this lock file (from frozen lock)')
-    .option('--offline', 'make no request (with --lock, or references with a digest); every manifest and blob must be in the cache')
-    .option('-o, --output <path>', 'output directory, or tar file with --format tar; - streams a tar to stdout', 'frozen-images')
-    .addOption(new Option('--format <format>', 'dir: the download-frozen-image directory (merged); tar: one docker-archive tar; oci: a new OCI layout with manifest.json').choices(['dir', 'tar', 'oci']).default('dir'))
-    .option('--platform <os/arch[/variant]>', 'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host)');
+    .option(
+      '--offline',
+      'make no request (with --lock, or references with a digest); every manifest and blob must be in the cache',
+    )
+    .option(
+      '-o, --output <path>',
+      'output directory, or tar file with --format tar; - streams a tar to stdout',
+      'frozen-images',
+    )
+    .addOption(
+      new Option(
+        '--format <format>',
+        'dir: the download-frozen-image directory (merged); tar: one docker-archive tar; oci: a new OCI layout with manifest.json',
+      )
+        .choices(['dir', 'tar', 'oci'])
+        .default('dir'),
+    )
+    .option(
+      '--platform <os/arch[/variant]>',
+      'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host)',
+    );
   return addRegistryOptions(command)
     .option('--cache <dir>', 'blob cache directory (default: $FROZEN_CACHE, $XDG_CACHE_HOME/frozen, ~/.cache/frozen)')
     .option('--no-cache', 'use no cache: download into the output directory only')
     .option('--copy', 'copy files from the cache instead of hard-linking them')
     .option('--decompress', 'store layers uncompressed, as docker save does (layer.tar hashes to its diff ID)')
-    .addOption(new Option('--protocol <api>', 'registry API: v2; v1 (legacy registries); auto: v2, or v1 when the host has no /v2/ but answers /v1/_ping').choices(['v1', 'v2', 'auto']).default('auto'))
-    .option('--concurrency <n>', 'large blobs downloaded at once (small ones have as many slots of their own)', positiveInteger, 16)
+    .addOption(
+      new Option(
+        '--protocol <api>',
+        'registry API: v2; v1 (legacy registries); auto: v2, or v1 when the host has no /v2/ but answers /v1/_ping',
+      )
+        .choices(['v1', 'v2', 'auto'])
+        .default('auto'),
+    )
+    .option(
+      '--concurrency <n>',
+      'large blobs downloaded at once (small ones have as many slots of their own)',
+      positiveInteger,
+      16,
+    )
     .option('--json', 'print progress and results as NDJSON events on stdout')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--debug', 'print stack traces with errors')
@@ -112,7 +144,9 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
 
 /** The shell's convention: 128 + the signal's number (130 for Ctrl-C), so scripts can tell an interruption. */
 function reportInterruption(signal: NodeJS.Signals, cached: boolean, io: Io): number {
-  io.stderr(`frozen: interrupted by ${signal}${cached ? '; what was downloaded stays in the cache, and the next pull resumes from there' : ''}\n`);
+  io.stderr(
+    `frozen: interrupted by ${signal}${cached ? '; what was downloaded stays in the cache, and the next pull resumes from there' : ''}\n`,
+  );
   return 128 + osConstants.signals[signal];
 }
 
@@ -142,7 +176,9 @@ export async function readImageList(path: string): Promise<string[]> {
 function formatSummary(image: PulledImage): string {
   const rows = [
     `${image.canonical}${image.platform ? ` (${image.platform})` : ''}`,
-    image.protocol === 'v1' ? `  v1 image  ${image.manifestDigest.slice('v1:'.length)}` : `  manifest  ${image.manifestDigest}`,
+    image.protocol === 'v1'
+      ? `  v1 image  ${image.manifestDigest.slice('v1:'.length)}`
+      : `  manifest  ${image.manifestDigest}`,
     `  image ID  ${image.imageId}`,
     `  layers    ${image.layers}, ${formatBytes(image.bytes)} (${formatBytes(image.downloadedBytes)} downloaded)`,
     `  from      manifest: ${image.endpoint}${formatBlobEndpoints(image.blobEndpoints)}`,

@@ -22,14 +22,34 @@ export function addRegistryOptions(command: Command): Command {
   return command
     .option('--creds <user:password>', 'credentials for registries that ask for them (instead of docker config.json)')
     .option('--authfile <path>', 'read credentials from this docker config.json or containers auth.json')
-    .addOption(new Option('--mirror <[registry=]url>', 'try this mirror before the registry (repeatable; without registry=, for Docker Hub)').argParser(collect).default([]))
-    .addOption(new Option('--trusted-mirror <[registry=]url>', 'a mirror that may also resolve tags (repeatable)').argParser(collect).default([]))
+    .addOption(
+      new Option(
+        '--mirror <[registry=]url>',
+        'try this mirror before the registry (repeatable; without registry=, for Docker Hub)',
+      )
+        .argParser(collect)
+        .default([]),
+    )
+    .addOption(
+      new Option('--trusted-mirror <[registry=]url>', 'a mirror that may also resolve tags (repeatable)')
+        .argParser(collect)
+        .default([]),
+    )
     .option('--config <file>', "frozen's config file (default: $XDG_CONFIG_HOME/frozen/config.json)")
     .option('--no-daemon-config', "ignore /etc/docker/daemon.json's registry-mirrors")
-    .addOption(new Option('--insecure-registry <host>', 'unverified TLS, or plain http, for this registry host (repeatable)').argParser(collect).default([]))
+    .addOption(
+      new Option('--insecure-registry <host>', 'unverified TLS, or plain http, for this registry host (repeatable)')
+        .argParser(collect)
+        .default([]),
+    )
     .option('--ca-file <pem>', 'trust these CA certificates too')
     .option('--connect-timeout <seconds>', 'give up connecting after this long', positiveNumber, 30)
-    .option('--stall-timeout <seconds>', 'give up on a response that sends nothing for this long (retried)', positiveNumber, 120)
+    .option(
+      '--stall-timeout <seconds>',
+      'give up on a response that sends nothing for this long (retried)',
+      positiveNumber,
+      120,
+    )
     .option('--retries <n>', 'retries after a network error, timeout, 408, 429 or 5xx', nonNegativeInteger, 5);
 }
 

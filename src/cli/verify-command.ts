@@ -6,7 +6,9 @@ import { reportError } from './report.js';
 /** `frozen verify PATH...`: is this directory or tar loadable, without a daemon? One line per problem. */
 export function verifyCommand(io: Io, setExitCode: (code: number) => void): Command {
   return new Command('verify')
-    .description('check that a directory or tar is loadable by docker load: manifest.json, configs, every layer against its diff ID')
+    .description(
+      'check that a directory or tar is loadable by docker load: manifest.json, configs, every layer against its diff ID',
+    )
     .argument('<path...>', 'output directories or docker-archive tars (plain or gzip)')
     .action(async (paths: string[]) => {
       let code = EXIT_OK;
@@ -19,7 +21,8 @@ export function verifyCommand(io: Io, setExitCode: (code: number) => void): Comm
           const where = (image: string) => (image === path ? path : `${path}: ${image}`);
           for (const { image, message } of result.problems) io.stdout(`${where(image)}: ${message}\n`);
           for (const { image, message } of result.warnings) io.stdout(`${where(image)}: warning: ${message}\n`);
-          if (result.problems.length === 0) io.stdout(`${path}: ok, ${counted(result.images, 'image')}, ${counted(result.layers, 'layer')} verified\n`);
+          if (result.problems.length === 0)
+            io.stdout(`${path}: ok, ${counted(result.images, 'image')}, ${counted(result.layers, 'layer')} verified\n`);
           else code = Math.max(code, EXIT_FAILED);
         } catch (error) {
           code = Math.max(code, reportError(error, io, false));

@@ -45,16 +45,30 @@ export function schema1Entries(manifest: Schema1Manifest): Schema1Entry[] {
 
 /** The layers that carry content (throwaway entries are empty), base first, sized by the caller. */
 export function schema1Layers(entries: readonly Schema1Entry[], sizes: ReadonlyMap<string, number>): Descriptor[] {
-  return entries.filter((entry) => !entry.v1.throwaway).map((entry) => ({ digest: entry.blob, size: sizes.get(entry.blob.value)!, mediaType: LAYER_MEDIA_TYPE }));
+  return entries
+    .filter((entry) => !entry.v1.throwaway)
+    .map((entry) => ({ digest: entry.blob, size: sizes.get(entry.blob.value)!, mediaType: LAYER_MEDIA_TYPE }));
 }
 
 /**
  * The config (bytes) and a Docker schema2 manifest (object and bytes) for v1 history entries, base first: a schema1
  * manifest's, or a v1 registry's image jsons (each of which has a layer).
  */
-export function historyImage(entries: readonly Schema1Entry[], layers: readonly Descriptor[], diffIds: readonly Digest[]): ConvertedImage {
+export function historyImage(
+  entries: readonly Schema1Entry[],
+  layers: readonly Descriptor[],
+  diffIds: readonly Digest[],
+): ConvertedImage {
   const top = entries.at(-1)!.v1;
-  const { id: _id, parent: _parent, Size: _size, throwaway: _throwaway, parent_id: _parentId, layer_id: _layerId, ...fields } = top as Record<string, unknown>;
+  const {
+    id: _id,
+    parent: _parent,
+    Size: _size,
+    throwaway: _throwaway,
+    parent_id: _parentId,
+    layer_id: _layerId,
+    ...fields
+  } = top as Record<string, unknown>;
   const config = Buffer.from(
     JSON.stringify({
       ...fields,
@@ -77,7 +91,11 @@ export function historyImage(entries: readonly Schema1Entry[], layers: readonly 
       layers: layers.map(describe),
     }),
   );
-  return { config, manifest: { kind: 'manifest', mediaType: MediaType.dockerManifest, config: configDescriptor, layers }, manifestBytes };
+  return {
+    config,
+    manifest: { kind: 'manifest', mediaType: MediaType.dockerManifest, config: configDescriptor, layers },
+    manifestBytes,
+  };
 }
 
 function describe(descriptor: Descriptor) {

@@ -70,7 +70,10 @@ export class DockerDirectory {
   static async open(root: string, options: DirectoryOptions = {}): Promise<DockerDirectory> {
     const existing = await stat(root).catch(() => undefined);
     if (existing && !existing.isDirectory()) {
-      throw new FrozenError('output', `cannot write to ${root}: it exists and is not a directory (--format tar writes a file)`);
+      throw new FrozenError(
+        'output',
+        `cannot write to ${root}: it exists and is not a directory (--format tar writes a file)`,
+      );
     }
     const existed = existing !== undefined;
     try {
@@ -98,9 +101,11 @@ export class DockerDirectory {
     try {
       // Runs writing into one directory at once each merge into manifest.json and repositories: one at a time, or
       // the last to write would drop the others' entries.
-      const release = await acquireLock(join(this.root, COMMIT_LOCK), signal ? { signal } : {}).catch((error: unknown) => {
-        throw signal?.aborted ? new FrozenError('aborted', 'aborted', { cause: error }) : error;
-      });
+      const release = await acquireLock(join(this.root, COMMIT_LOCK), signal ? { signal } : {}).catch(
+        (error: unknown) => {
+          throw signal?.aborted ? new FrozenError('aborted', 'aborted', { cause: error }) : error;
+        },
+      );
       try {
         await this.commitFiles(images);
       } finally {
@@ -152,11 +157,19 @@ export class DockerDirectory {
     // which keeps the script's rule for a json two images share); a few at a time, as each holds files open and
     // an image may have over a hundred layers (macOS allows a process 256 open files).
     const limit = pLimit(LAYERS_PLACED_AT_ONCE);
-    await allSettledOrThrow(layers.map((_, index) => limit(() => this.placeLayer(image, ids, index, changes, linked[index] !== true))));
+    await allSettledOrThrow(
+      layers.map((_, index) => limit(() => this.placeLayer(image, ids, index, changes, linked[index] !== true))),
+    );
     return ids;
   }
 
-  private async placeLayer(image: StagedImage, ids: readonly string[], index: number, changes: StagedChanges, copy: boolean): Promise<void> {
+  private async placeLayer(
+    image: StagedImage,
+    ids: readonly string[],
+    index: number,
+    changes: StagedChanges,
+    copy: boolean,
+  ): Promise<void> {
     const id = ids[index]!;
     await changes.folder(id);
     const parent = index > 0 ? ids[index - 1]! : '';
@@ -187,11 +200,13 @@ export class DockerDirectory {
     try {
       return parse(text);
     } catch (error) {
-      throw new FrozenError('output', `${join(this.root, name)} exists but is not valid (${(error as Error).message}); refusing to overwrite it`);
+      throw new FrozenError(
+        'output',
+        `${join(this.root, name)} exists but is not valid (${(error as Error).message}); refusing to overwrite it`,
+      );
     }
   }
 }
 
 const STAGING_PREFIX = '.frozen-staging-';
 const LAYERS_PLACED_AT_ONCE = 8;
-

@@ -73,7 +73,14 @@ export function topLayerJson(id: string, parentId: string, configText: string): 
 }
 
 function identity(id: string, parentId: string): OrderedObject {
-  return orderedObject(parentId ? [['id', id], ['parent', parentId]] : [['id', id]]);
+  return orderedObject(
+    parentId
+      ? [
+          ['id', id],
+          ['parent', parentId],
+        ]
+      : [['id', id]],
+  );
 }
 
 /** One entry of `manifest.json`, the file `docker load` reads. */
@@ -103,7 +110,9 @@ export interface SourcedLayer {
  * leaves them out. No field when the image has none, as in `docker save`'s output.
  */
 export function layerSourcesField(layers: readonly SourcedLayer[]): { LayerSources?: Record<string, LayerSource> } {
-  const sources = layers.flatMap((layer) => (layer.source ? [[layer.source.diffId, layer.source.descriptor] as const] : []));
+  const sources = layers.flatMap((layer) =>
+    layer.source ? [[layer.source.diffId, layer.source.descriptor] as const] : [],
+  );
   return sources.length > 0 ? { LayerSources: Object.fromEntries(sources) } : {};
 }
 
@@ -125,7 +134,10 @@ export function parseManifestJson(text: string): ManifestEntry[] {
  * Merges new entries into an existing manifest.json: a tag moves to its new image (an older entry that loses its
  * last tag this way is dropped), an entry for the same config and layers gains the tag, others stay as they were.
  */
-export function mergeManifestEntries(existing: readonly ManifestEntry[], added: readonly ManifestEntry[]): ManifestEntry[] {
+export function mergeManifestEntries(
+  existing: readonly ManifestEntry[],
+  added: readonly ManifestEntry[],
+): ManifestEntry[] {
   let entries = existing.map((entry) => ({ ...entry, RepoTags: [...entry.RepoTags] }));
   for (const entry of added) {
     const moving = new Set(entry.RepoTags);

@@ -31,7 +31,8 @@ export class LayerLinks {
    * is, unless one already in the directory is; images are taken in turn, so the choice is the same on every run.
    */
   async assign(layers: readonly { readonly file: string; readonly blob: string }[]): Promise<boolean[]> {
-    const inodes = this.existing.size === 0 ? [] : await Promise.all(layers.map((layer) => stat(layer.blob).then(inodeKey)));
+    const inodes =
+      this.existing.size === 0 ? [] : await Promise.all(layers.map((layer) => stat(layer.blob).then(inodeKey)));
     return layers.map((layer, index) => {
       let holder = this.holders.get(layer.blob);
       if (holder === undefined) {
@@ -46,6 +47,9 @@ export class LayerLinks {
 /** Layer files (`<layerId>/layer.tar`) with more than one name, by inode; the first in name order for each. */
 async function linkedLayerFiles(root: string): Promise<Map<string, string>> {
   const folders = (await readdir(root)).filter((name) => LAYER_FOLDER.test(name)).sort();
-  const linked = await hardLinkedByInode(root, folders.map((folder) => join(folder, 'layer.tar')));
+  const linked = await hardLinkedByInode(
+    root,
+    folders.map((folder) => join(folder, 'layer.tar')),
+  );
   return new Map([...linked].map(([inode, files]) => [inode, files[0]!]));
 }

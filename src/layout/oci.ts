@@ -13,7 +13,11 @@ import { assertWritableFolder, exists, linkOrCopy } from '../util/files.js';
  * reads, the way `docker save` writes since Docker 25. It is built beside the target and renamed into place, so a
  * layout is whole or absent; the target must not exist or be empty.
  */
-export async function writeOciLayout(root: string, images: readonly StagedImage[], options: { copy: boolean }): Promise<void> {
+export async function writeOciLayout(
+  root: string,
+  images: readonly StagedImage[],
+  options: { copy: boolean },
+): Promise<void> {
   await assertFreshLayout(root);
   const building = join(dirname(root), `.frozen-oci-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
@@ -22,14 +26,25 @@ export async function writeOciLayout(root: string, images: readonly StagedImage[
     const index: object[] = [];
     const entries: ManifestEntry[] = [];
     for (const image of images) {
-      if (!image.manifest) throw new FrozenError('output', `--format oci needs the manifest of ${image.canonical}, and it is not in the cache`);
+      if (!image.manifest)
+        throw new FrozenError(
+          'output',
+          `--format oci needs the manifest of ${image.canonical}, and it is not in the cache`,
+        );
       const place = (digest: Digest, from: string) => placeBlob(building, digest, from, options.copy);
       await place(image.manifest.digest, image.manifest.path);
       await place(image.config.digest, image.config.path);
       for (const layer of image.layers) await place(layer.digest, layer.path);
-      const ref = image.tag ? { 'io.containerd.image.name': image.canonical, 'org.opencontainers.image.ref.name': image.tag.tag } : undefined;
+      const ref = image.tag
+        ? { 'io.containerd.image.name': image.canonical, 'org.opencontainers.image.ref.name': image.tag.tag }
+        : undefined;
       const size = (await stat(image.manifest.path)).size;
-      index.push({ mediaType: image.manifest.mediaType, digest: image.manifest.digest.value, size, ...(ref && { annotations: ref }) });
+      index.push({
+        mediaType: image.manifest.mediaType,
+        digest: image.manifest.digest.value,
+        size,
+        ...(ref && { annotations: ref }),
+      });
       entries.push({
         Config: blobPath(image.config.digest),
         RepoTags: image.tag ? [`${image.tag.name}:${image.tag.tag}`] : [],
@@ -37,7 +52,10 @@ export async function writeOciLayout(root: string, images: readonly StagedImage[
         ...layerSourcesField(image.layers),
       });
     }
-    await writeFile(join(building, 'index.json'), `${JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: index })}\n`);
+    await writeFile(
+      join(building, 'index.json'),
+      `${JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: index })}\n`,
+    );
     await writeFile(join(building, 'manifest.json'), printManifestJson(mergeManifestEntries([], entries)));
     await rmdir(root).catch(() => undefined);
     await rename(building, root);
@@ -66,7 +84,8 @@ async function placeBlob(root: string, digest: Digest, from: string, copy: boole
 export async function assertFreshLayout(root: string): Promise<void> {
   const entries = await readdir(root).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [];
-    if (error.code === 'ENOTDIR') throw new FrozenError('output', `${root} exists and is not a directory: --format oci writes a new layout`);
+    if (error.code === 'ENOTDIR')
+      throw new FrozenError('output', `${root} exists and is not a directory: --format oci writes a new layout`);
     throw new FrozenError('output', `cannot read ${root}: ${error.message}`, { cause: error });
   });
   if (entries.length > 0) throw new FrozenError('output', `${root} is not empty: --format oci writes a new layout`);

@@ -43,7 +43,10 @@ export class StagedChanges {
   /** Whether the file at `path`, as the changes so far leave it, has any bytes. */
   async hasContent(path: string): Promise<boolean> {
     if (this.absent(path)) return false;
-    return stat(this.current(path)).then((s) => s.size > 0, () => false);
+    return stat(this.current(path)).then(
+      (s) => s.size > 0,
+      () => false,
+    );
   }
 
   /** Writes `content` at `path` (a small file), unless the file there holds exactly that already. */
@@ -93,7 +96,9 @@ export class StagedChanges {
 
   private inNewFolder(path: string): string | undefined {
     const folder = dirname(path);
-    return this.newFolders.has(folder) ? join(this.moves.get(folder)!.staged, path.slice(folder.length + 1)) : undefined;
+    return this.newFolders.has(folder)
+      ? join(this.moves.get(folder)!.staged, path.slice(folder.length + 1))
+      : undefined;
   }
 
   /**

@@ -35,7 +35,9 @@ async function addEntries(tar: Pack, dir: string): Promise<void> {
       continue;
     }
     await new Promise<void>((resolve, reject) => {
-      const entry = tar.entry({ name, type: 'file', size: info.size, mode: 0o644, mtime: MTIME }, (error) => (error ? reject(error) : resolve()));
+      const entry = tar.entry({ name, type: 'file', size: info.size, mode: 0o644, mtime: MTIME }, (error) =>
+        error ? reject(error) : resolve(),
+      );
       // A failing output destroys the entry too: its error is the output's, reported by the pipeline.
       entry.on('error', reject);
       createReadStream(path).on('error', reject).pipe(entry);
@@ -50,16 +52,23 @@ async function addEntries(tar: Pack, dir: string): Promise<void> {
  * (A failure at the end still leaves nothing behind; this spares the wait.)
  */
 export async function assertTarTarget(path: string): Promise<void> {
-  const [target, folder] = await Promise.all([stat(path).catch(() => undefined), stat(dirname(path)).catch(() => undefined)]);
-  if (target?.isDirectory()) throw new FrozenError('output', `cannot write ${path}: it is a directory (--format tar writes a file)`);
-  if (!folder?.isDirectory()) throw new FrozenError('output', `cannot write ${path}: ${dirname(path)} is not a directory`);
+  const [target, folder] = await Promise.all([
+    stat(path).catch(() => undefined),
+    stat(dirname(path)).catch(() => undefined),
+  ]);
+  if (target?.isDirectory())
+    throw new FrozenError('output', `cannot write ${path}: it is a directory (--format tar writes a file)`);
+  if (!folder?.isDirectory())
+    throw new FrozenError('output', `cannot write ${path}: ${dirname(path)} is not a directory`);
   await assertWritableFolder(dirname(path), path);
 }
 
 /** Relative paths of everything below `dir`, directories before what they contain, sorted. */
 async function walk(dir: string, prefix = ''): Promise<string[]> {
   const names: string[] = [];
-  for (const entry of (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const entry of (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
     const name = prefix ? `${prefix}/${entry.name}` : entry.name;
     names.push(name);
     if (entry.isDirectory()) names.push(...(await walk(dir, name)));

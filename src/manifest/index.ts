@@ -9,7 +9,10 @@ export const CONFIG_SIZE_LIMIT = 16 * 1024 * 1024;
 /** Refuses, before anything is downloaded, an image config too large to hold in memory (a broken or hostile registry). */
 export function assertConfigSize(config: Descriptor): void {
   if (config.size > CONFIG_SIZE_LIMIT) {
-    throw new FrozenError('protocol', `image config ${config.digest.value} is ${config.size} bytes, more than the 16 MiB an image config may be`);
+    throw new FrozenError(
+      'protocol',
+      `image config ${config.digest.value} is ${config.size} bytes, more than the 16 MiB an image config may be`,
+    );
   }
 }
 
@@ -152,8 +155,16 @@ function decodeImageManifest(body: Record<string, unknown>, mediaType: string): 
 }
 
 function decodeSchema1(body: Record<string, unknown>, mediaType: string): Schema1Manifest {
-  const { fsLayers, history } = body as { fsLayers?: { blobSum?: unknown }[]; history?: { v1Compatibility?: unknown }[] };
-  if (!Array.isArray(fsLayers) || !Array.isArray(history) || fsLayers.length !== history.length || fsLayers.length === 0) {
+  const { fsLayers, history } = body as {
+    fsLayers?: { blobSum?: unknown }[];
+    history?: { v1Compatibility?: unknown }[];
+  };
+  if (
+    !Array.isArray(fsLayers) ||
+    !Array.isArray(history) ||
+    fsLayers.length !== history.length ||
+    fsLayers.length === 0
+  ) {
     throw new FrozenError('protocol', 'schema1 manifest needs as many history entries as fsLayers');
   }
   return {
@@ -161,7 +172,8 @@ function decodeSchema1(body: Record<string, unknown>, mediaType: string): Schema
     mediaType: SCHEMA1_TYPES.has(mediaType) ? mediaType : MediaType.dockerSchema1,
     fsLayers: fsLayers.map((layer) => parseDigest(String(layer?.blobSum))),
     history: history.map((entry) => {
-      if (typeof entry?.v1Compatibility !== 'string') throw new FrozenError('protocol', 'schema1 history entry without v1Compatibility');
+      if (typeof entry?.v1Compatibility !== 'string')
+        throw new FrozenError('protocol', 'schema1 history entry without v1Compatibility');
       return entry.v1Compatibility;
     }),
   };
@@ -180,8 +192,12 @@ export function schema1Payload(bytes: Buffer): Buffer {
   }
   const protectedHeader = body.signatures?.[0]?.protected;
   if (!protectedHeader) return bytes;
-  const header = JSON.parse(Buffer.from(protectedHeader, 'base64url').toString('utf8')) as { formatLength?: unknown; formatTail?: unknown };
-  if (typeof header.formatLength !== 'number' || typeof header.formatTail !== 'string') throw new FrozenError('protocol', 'schema1 signature header lacks formatLength/formatTail');
+  const header = JSON.parse(Buffer.from(protectedHeader, 'base64url').toString('utf8')) as {
+    formatLength?: unknown;
+    formatTail?: unknown;
+  };
+  if (typeof header.formatLength !== 'number' || typeof header.formatTail !== 'string')
+    throw new FrozenError('protocol', 'schema1 signature header lacks formatLength/formatTail');
   return Buffer.concat([bytes.subarray(0, header.formatLength), Buffer.from(header.formatTail, 'base64url')]);
 }
 
@@ -192,7 +208,12 @@ function decodeDescriptor(raw: Record<string, unknown>, what: string): Descripto
     throw new FrozenError('protocol', `${what} descriptor ${digest} has an invalid size`);
   }
   const urls = fetchableUrls(raw.urls);
-  return { mediaType: typeof mediaType === 'string' ? mediaType : '', digest: parseDigest(digest), size, ...(urls.length > 0 && { urls }) };
+  return {
+    mediaType: typeof mediaType === 'string' ? mediaType : '',
+    digest: parseDigest(digest),
+    size,
+    ...(urls.length > 0 && { urls }),
+  };
 }
 
 /** The http(s) URLs of a descriptor's `urls`; anything else there is ignored, as containerd does. */

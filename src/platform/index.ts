@@ -26,13 +26,57 @@ export function parsePlatform(text: string): Platform {
   return normalizePlatform({ os, architecture, ...(variant && { variant }) });
 }
 
-const KNOWN_OSES = new Set(['aix', 'android', 'darwin', 'macos', 'dragonfly', 'freebsd', 'hurd', 'illumos', 'ios', 'js', 'linux', 'netbsd', 'openbsd', 'plan9', 'solaris', 'wasip1', 'windows', 'zos']);
-const KNOWN_ARCHITECTURES = new Set(['386', 'i386', 'i686', 'amd64', 'x86_64', 'x86-64', 'arm', 'armhf', 'armel', 'arm64', 'aarch64', 'loong64', 'mips', 'mipsle', 'mips64', 'mips64le', 'ppc64', 'ppc64le', 'riscv64', 's390x', 'wasm']);
+const KNOWN_OSES = new Set([
+  'aix',
+  'android',
+  'darwin',
+  'macos',
+  'dragonfly',
+  'freebsd',
+  'hurd',
+  'illumos',
+  'ios',
+  'js',
+  'linux',
+  'netbsd',
+  'openbsd',
+  'plan9',
+  'solaris',
+  'wasip1',
+  'windows',
+  'zos',
+]);
+const KNOWN_ARCHITECTURES = new Set([
+  '386',
+  'i386',
+  'i686',
+  'amd64',
+  'x86_64',
+  'x86-64',
+  'arm',
+  'armhf',
+  'armel',
+  'arm64',
+  'aarch64',
+  'loong64',
+  'mips',
+  'mipsle',
+  'mips64',
+  'mips64le',
+  'ppc64',
+  'ppc64le',
+  'riscv64',
+  's390x',
+  'wasm',
+]);
 
 function parseSinglePart(part: string, text: string): Platform {
   if (KNOWN_OSES.has(part)) return normalizePlatform({ os: part, ...hostArchitecture() });
   if (KNOWN_ARCHITECTURES.has(part)) return normalizePlatform({ os: hostOs(), architecture: part });
-  throw new FrozenError('reference', `invalid platform "${text}": want os/arch[/variant], or a known os or architecture alone`);
+  throw new FrozenError(
+    'reference',
+    `invalid platform "${text}": want os/arch[/variant], or a known os or architecture alone`,
+  );
 }
 
 /** Images are Linux images unless the host is Windows. */
@@ -76,7 +120,7 @@ function normalizeArch(arch: string, variant: string): { architecture: string; v
 
 /** The platform an option names (`os/arch[/variant]` text, or already parsed), else the default one. */
 export function wantedPlatform(option: string | Platform | undefined): Platform {
-  return typeof option === 'string' ? parsePlatform(option) : option ?? defaultPlatform();
+  return typeof option === 'string' ? parsePlatform(option) : (option ?? defaultPlatform());
 }
 
 /**
@@ -87,7 +131,11 @@ export function defaultPlatform(env: NodeJS.ProcessEnv = process.env): Platform 
   if (env.TARGETPLATFORM) return parsePlatform(env.TARGETPLATFORM);
   const os = env.TARGETOS || hostOs();
   if (env.TARGETARCH) {
-    return normalizePlatform({ os, architecture: env.TARGETARCH, ...(env.TARGETVARIANT && { variant: env.TARGETVARIANT }) });
+    return normalizePlatform({
+      os,
+      architecture: env.TARGETARCH,
+      ...(env.TARGETVARIANT && { variant: env.TARGETVARIANT }),
+    });
   }
   return normalizePlatform({ os, ...hostArchitecture() });
 }

@@ -41,7 +41,8 @@ export function parseReference(input: string): ImageReference {
   const fail = (why: string): never => {
     throw new FrozenError('reference', `invalid reference "${input}": ${why}`);
   };
-  if (typeof input !== 'string') throw new FrozenError('reference', `invalid reference: ${JSON.stringify(input) ?? typeof input} is not a string`);
+  if (typeof input !== 'string')
+    throw new FrozenError('reference', `invalid reference: ${JSON.stringify(input) ?? typeof input} is not a string`);
   if (input.length === 0) fail('empty');
   if (/\s/.test(input)) fail('contains white space');
   // skopeo's `docker://busybox` and a registry URL pasted whole are common slips: say what to write instead.
@@ -66,7 +67,8 @@ export function parseReference(input: string): ImageReference {
   if (!PATH_RE.test(repository)) {
     fail(repository.toLowerCase() !== repository ? 'repository name must be lowercase' : 'malformed repository name');
   }
-  if (repository.length > REPOSITORY_MAX_LENGTH) fail(`repository name longer than ${REPOSITORY_MAX_LENGTH} characters`);
+  if (repository.length > REPOSITORY_MAX_LENGTH)
+    fail(`repository name longer than ${REPOSITORY_MAX_LENGTH} characters`);
   if (tag !== undefined && !TAG_RE.test(tag)) fail('malformed tag');
 
   const { digest, imageId } = parsePin(pin, fail);

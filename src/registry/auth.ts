@@ -123,7 +123,10 @@ export class Authorizer {
   async challenged(host: string, scope: string, values: readonly string[], rejected?: string, signal?: AbortSignal) {
     const challenge = parseChallenges(values).find((c) => c.scheme === 'bearer' || c.scheme === 'basic');
     if (!challenge) {
-      throw new FrozenError('auth', `${host} requires authentication with an unsupported scheme (${values.join('; ') || 'none named'})`);
+      throw new FrozenError(
+        'auth',
+        `${host} requires authentication with an unsupported scheme (${values.join('; ') || 'none named'})`,
+      );
     }
     this.challenges.set(host, challenge);
     return this.answer(challenge, scope, rejected, signal);
@@ -133,7 +136,10 @@ export class Authorizer {
     if (challenge.scheme === 'basic') {
       const credentials = await this.getCredentials();
       if (!credentials || !('username' in credentials)) {
-        throw new FrozenError('auth', 'authentication required (Basic); pass --creds user:password or log in (docker config.json)');
+        throw new FrozenError(
+          'auth',
+          'authentication required (Basic); pass --creds user:password or log in (docker config.json)',
+        );
       }
       return basicAuthorization(credentials);
     }
@@ -141,7 +147,12 @@ export class Authorizer {
     return `Bearer ${token.value}`;
   }
 
-  private async token(challenge: Challenge, scope: string, rejected?: string, signal?: AbortSignal): Promise<CachedToken> {
+  private async token(
+    challenge: Challenge,
+    scope: string,
+    rejected?: string,
+    signal?: AbortSignal,
+  ): Promise<CachedToken> {
     const { realm, service } = challenge.params;
     if (!realm) throw new FrozenError('auth', 'Bearer challenge without a realm');
     const key = JSON.stringify([realm, service ?? '', scope]);
@@ -174,17 +185,28 @@ export class Authorizer {
     if (response.statusCode !== 200) {
       await response.body.dump();
       if (response.statusCode === 401 || response.statusCode === 403) {
-        throw new FrozenError('auth', `token server ${url.host} rejected the ${credentials ? 'credentials' : 'anonymous request'} (${response.statusCode})`);
+        throw new FrozenError(
+          'auth',
+          `token server ${url.host} rejected the ${credentials ? 'credentials' : 'anonymous request'} (${response.statusCode})`,
+        );
       }
       throw new FrozenError('auth', `token server ${url.host} answered ${response.statusCode}`);
     }
     // A token is a few kilobytes; a server that sends more is not trusted with this process's memory.
-    const text = (await readLimited(response.body, TOKEN_RESPONSE_LIMIT, `the token from ${url.host}`)).toString('utf8');
+    const text = (await readLimited(response.body, TOKEN_RESPONSE_LIMIT, `the token from ${url.host}`)).toString(
+      'utf8',
+    );
     return this.parseToken(text, url.host);
   }
 
   /** The token spec's GET, with Basic credentials when there are any. */
-  private getToken(url: URL, credentials: Credentials | undefined, service: string | undefined, scope: string, signal?: AbortSignal) {
+  private getToken(
+    url: URL,
+    credentials: Credentials | undefined,
+    service: string | undefined,
+    scope: string,
+    signal?: AbortSignal,
+  ) {
     const query = new URL(url);
     if (service) query.searchParams.set('service', service);
     query.searchParams.append('scope', scope);
@@ -194,8 +216,19 @@ export class Authorizer {
   }
 
   /** OAuth2 refresh-token grant, for identity tokens (`docker login` with an identity provider). */
-  private postRefreshToken(url: URL, refreshToken: string, service: string | undefined, scope: string, signal?: AbortSignal) {
-    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'frozen', scope });
+  private postRefreshToken(
+    url: URL,
+    refreshToken: string,
+    service: string | undefined,
+    scope: string,
+    signal?: AbortSignal,
+  ) {
+    const form = new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken,
+      client_id: 'frozen',
+      scope,
+    });
     if (service) form.set('service', service);
     return this.transport.send(url, {
       method: 'POST',
@@ -214,7 +247,8 @@ export class Authorizer {
     }
     const value = typeof body.token === 'string' && body.token ? body.token : body.access_token;
     if (typeof value !== 'string' || !value) throw new FrozenError('auth', `token server ${host} returned no token`);
-    const lifetime = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
+    const lifetime =
+      typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
     return { value, expiresAt: this.now() + lifetime * 1000 };
   }
 }

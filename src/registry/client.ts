@@ -48,7 +48,10 @@ export class RegistryClient {
     await response.body.dump();
     const size = Number(header(response.headers, 'content-length'));
     if (response.statusCode !== 200 || !Number.isSafeInteger(size) || size < 0) {
-      throw new FrozenError(response.statusCode === 404 ? 'not-found' : 'protocol', `blob ${digest}: no size (HEAD answered ${response.statusCode})`);
+      throw new FrozenError(
+        response.statusCode === 404 ? 'not-found' : 'protocol',
+        `blob ${digest}: no size (HEAD answered ${response.statusCode})`,
+      );
     }
     return size;
   }
@@ -66,12 +69,21 @@ export class RegistryClient {
     return this.host;
   }
 
-  private async get(path: string, headers: Record<string, string>, signal?: AbortSignal, method: 'GET' | 'HEAD' = 'GET'): Promise<HttpResponse> {
+  private async get(
+    path: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+    method: 'GET' | 'HEAD' = 'GET',
+  ): Promise<HttpResponse> {
     // https first, unless a mirror was configured with http; the transport falls back to plain http for loopback
     // and --insecure-registry hosts that do not speak TLS.
     const url = new URL(`${this.endpoint.origin}${this.endpoint.pathPrefix}/v2/${this.path}/${path}`);
     const send = (authorization: string | undefined) =>
-      this.transport.send(url, { method, headers: authorization ? { ...headers, authorization } : headers, ...(signal && { signal }) });
+      this.transport.send(url, {
+        method,
+        headers: authorization ? { ...headers, authorization } : headers,
+        ...(signal && { signal }),
+      });
 
     const known = await this.authorizer.authorization(this.host, this.scope, signal);
     const first = await send(known);
@@ -101,7 +113,13 @@ export async function expectBlobResponse(response: HttpResponse, offset: number,
  * GET a foreign layer from one of the `urls` its descriptor lists (a Windows base layer, say), from `offset` on.
  * No credentials go there: the registry's are for the registry.
  */
-export async function getFromUrl(transport: Transport, url: URL, digest: string, offset: number, signal?: AbortSignal): Promise<HttpResponse> {
+export async function getFromUrl(
+  transport: Transport,
+  url: URL,
+  digest: string,
+  offset: number,
+  signal?: AbortSignal,
+): Promise<HttpResponse> {
   const response = await transport.send(url, { headers: rangeFrom(offset), ...(signal && { signal }) });
   return expectBlobResponse(response, offset, `blob ${digest}: ${url.href}`);
 }

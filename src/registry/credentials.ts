@@ -38,7 +38,10 @@ export class CredentialStore {
     const paths = options.authfile ? [options.authfile] : credentialFiles(options.env ?? process.env);
     const files: ConfigFile[] = [];
     for (const path of paths) {
-      const file = (await readJsonFile(path, { required: options.authfile !== undefined, what: 'credentials file' })) as ConfigFile | undefined;
+      const file = (await readJsonFile(path, {
+        required: options.authfile !== undefined,
+        what: 'credentials file',
+      })) as ConfigFile | undefined;
       if (file) files.push(file);
     }
     return new CredentialStore(files, options.helperTimeoutMs ?? HELPER_TIMEOUT_MS);
@@ -68,7 +71,8 @@ export class CredentialStore {
   namespaceFor(registry: string, repository: string): string | undefined {
     const wanted = normalizeKey(registry);
     for (const file of this.files) {
-      if (file.credsStore || Object.keys(file.credHelpers ?? {}).some((key) => normalizeKey(key) === wanted)) return undefined;
+      if (file.credsStore || Object.keys(file.credHelpers ?? {}).some((key) => normalizeKey(key) === wanted))
+        return undefined;
       const authKey = bestAuthKey(file, wanted, repository);
       if (authKey) return isNamespaceKey(authKey) ? authKey : undefined;
     }
@@ -96,7 +100,9 @@ function bestAuthKey(file: ConfigFile, host: string, repository: string | undefi
   const keys = Object.keys(file.auths ?? {});
   const repositoryPath = repository && `${host}/${repository}`;
   const namespaced = keys
-    .filter((key) => isNamespaceKey(key) && repositoryPath && `${repositoryPath}/`.startsWith(`${normalizeNamespace(key)}/`))
+    .filter(
+      (key) => isNamespaceKey(key) && repositoryPath && `${repositoryPath}/`.startsWith(`${normalizeNamespace(key)}/`),
+    )
     .sort((a, b) => b.length - a.length);
   return namespaced[0] ?? keys.find((key) => !isNamespaceKey(key) && normalizeKey(key) === host);
 }
@@ -119,7 +125,10 @@ function normalizeNamespace(key: string): string {
 
 /** `https://index.docker.io/v1/`, `registry-1.docker.io`, `http://host:5000/v2/` → `docker.io`, `host:5000`. */
 function normalizeKey(key: string): string {
-  const host = key.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
+  const host = key
+    .replace(/^[a-z]+:\/\//i, '')
+    .split('/')[0]!
+    .toLowerCase();
   return ['index.docker.io', 'registry-1.docker.io', 'docker.io'].includes(host) ? 'docker.io' : host;
 }
 
@@ -167,12 +176,19 @@ async function runHelper(helper: string, server: string, timeoutMs: number): Pro
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      if (timedOut) return reject(new FrozenError('auth', `credential helper ${program} did not answer within ${timeoutMs / 1000} s`));
+      if (timedOut)
+        return reject(
+          new FrozenError('auth', `credential helper ${program} did not answer within ${timeoutMs / 1000} s`),
+        );
       if (code !== 0) return resolve(undefined);
       try {
         const answer = JSON.parse(stdout) as { Username?: string; Secret?: string };
         if (!answer.Secret) return resolve(undefined);
-        resolve(answer.Username === '<token>' ? { identityToken: answer.Secret } : { username: answer.Username ?? '', password: answer.Secret });
+        resolve(
+          answer.Username === '<token>'
+            ? { identityToken: answer.Secret }
+            : { username: answer.Username ?? '', password: answer.Secret },
+        );
       } catch {
         reject(new FrozenError('auth', `credential helper ${program} answered something that is not JSON`));
       }

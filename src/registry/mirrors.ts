@@ -57,7 +57,10 @@ export async function loadMirrors(sources: MirrorSources = {}): Promise<MirrorMa
   const entries: [string, MirrorEntry][] = [
     ...(sources.mirrors ?? []).map((text) => parseMirrorFlag(text, false)),
     ...(sources.trustedMirrors ?? []).map((text) => parseMirrorFlag(text, true)),
-    ...(env.FROZEN_MIRRORS ?? '').split(/[\s,]+/).filter(Boolean).map((text) => parseMirrorFlag(text, false)),
+    ...(env.FROZEN_MIRRORS ?? '')
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map((text) => parseMirrorFlag(text, false)),
     ...(await fromConfigFile(sources.configFile, env)),
     ...(await fromDaemonConfig(sources.daemonConfig ?? env.FROZEN_DAEMON_CONFIG ?? DEFAULT_DAEMON_CONFIG)),
   ];
@@ -73,7 +76,14 @@ export async function loadMirrors(sources: MirrorSources = {}): Promise<MirrorMa
 /** The endpoints for a registry: its mirrors in order, then upstream. */
 export function endpointsFor(registry: string, mirrors: MirrorMap): Endpoint[] {
   const host = apiHost(registry);
-  const upstream: Endpoint = { name: host, mirror: false, origin: `https://${host}`, pathPrefix: '', repositoryPrefix: '', resolveTags: true };
+  const upstream: Endpoint = {
+    name: host,
+    mirror: false,
+    origin: `https://${host}`,
+    pathPrefix: '',
+    repositoryPrefix: '',
+    resolveTags: true,
+  };
   return [...(mirrors.get(normalizeRegistry(registry)) ?? []), upstream];
 }
 
@@ -101,16 +111,22 @@ function configEntry(item: unknown, file: string): MirrorEntry {
   if (typeof item === 'string') return { url: item };
   const entry = item as { url?: unknown; resolveTags?: unknown; username?: unknown; password?: unknown };
   if (typeof entry?.url !== 'string') throw new FrozenError('reference', `${file}: a mirror needs a "url"`);
-  const credentials = typeof entry.username === 'string' && typeof entry.password === 'string' ? { username: entry.username, password: entry.password } : undefined;
+  const credentials =
+    typeof entry.username === 'string' && typeof entry.password === 'string'
+      ? { username: entry.username, password: entry.password }
+      : undefined;
   return { url: entry.url, resolveTags: entry.resolveTags === true, ...(credentials && { credentials }) };
 }
 
 /** dockerd's `registry-mirrors` are Docker Hub mirrors. */
 async function fromDaemonConfig(path: string | false): Promise<[string, MirrorEntry][]> {
   if (path === false) return [];
-  const config = (await readJsonFile(path, { required: false, what: 'daemon config' })) as { 'registry-mirrors'?: unknown } | undefined;
+  const config = (await readJsonFile(path, { required: false, what: 'daemon config' })) as
+    { 'registry-mirrors'?: unknown } | undefined;
   const list = config?.['registry-mirrors'];
-  return Array.isArray(list) ? list.filter((url): url is string => typeof url === 'string').map((url) => [DOCKER_HUB, { url }]) : [];
+  return Array.isArray(list)
+    ? list.filter((url): url is string => typeof url === 'string').map((url) => [DOCKER_HUB, { url }])
+    : [];
 }
 
 /** Validates a mirror URL (like dockerd: a scheme, no query, fragment or user info) and splits its prefix. */
@@ -122,7 +138,10 @@ function mirrorEndpoint(entry: MirrorEntry): Endpoint {
     throw new FrozenError('reference', `invalid mirror "${entry.url}": not a URL (want https://host[:port][/path])`);
   }
   if (!['http:', 'https:'].includes(url.protocol) || url.search || url.hash || url.username || url.password) {
-    throw new FrozenError('reference', `invalid mirror "${entry.url}": want http(s)://host[:port][/path], without query, fragment or user info`);
+    throw new FrozenError(
+      'reference',
+      `invalid mirror "${entry.url}": want http(s)://host[:port][/path], without query, fragment or user info`,
+    );
   }
   const path = url.pathname.replace(/\/+$/, '');
   const v2 = /^(.*?)\/v2(?:\/(.*))?$/.exec(path);
@@ -138,6 +157,9 @@ function mirrorEndpoint(entry: MirrorEntry): Endpoint {
 }
 
 function normalizeRegistry(registry: string): string {
-  const lower = registry.toLowerCase().replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, '');
+  const lower = registry
+    .toLowerCase()
+    .replace(/^[a-z]+:\/\//, '')
+    .replace(/\/.*$/, '');
   return ['index.docker.io', 'registry-1.docker.io', DOCKER_HUB].includes(lower) ? DOCKER_HUB : lower;
 }

@@ -31,7 +31,8 @@ export class MirrorHealth {
   }
 
   failed(client: RegistryClient): void {
-    if (client.endpoint.mirror) this.failures.set(client.endpoint.name, (this.failures.get(client.endpoint.name) ?? 0) + 1);
+    if (client.endpoint.mirror)
+      this.failures.set(client.endpoint.name, (this.failures.get(client.endpoint.name) ?? 0) + 1);
   }
 }
 
@@ -88,7 +89,12 @@ export class Remote {
    * With a cache of manifests, a tag is resolved by HEAD even without mirrors, so that one already kept costs no GET
    * (Docker Hub counts manifest GETs against its pull limits, not HEADs).
    */
-  async manifest<T>(reference: string, expected: Digest | undefined, source: ManifestSource<T>, signal?: AbortSignal): Promise<{ value: T; endpoint: string }> {
+  async manifest<T>(
+    reference: string,
+    expected: Digest | undefined,
+    source: ManifestSource<T>,
+    signal?: AbortSignal,
+  ): Promise<{ value: T; endpoint: string }> {
     const usable = this.usable();
     const fetchFrom = (clients: readonly RegistryClient[], ref: string, digest: Digest | undefined) =>
       this.firstSuccess(clients, (client) => source.fetch(client, ref, digest), signal);
@@ -134,7 +140,11 @@ export class Remote {
    * in the registry's own words. A failed connection or refused credentials are reported at once: the GET would
    * only meet them again.
    */
-  private async tagThroughCache<T>(tag: string, source: ManifestSource<T>, signal?: AbortSignal): Promise<{ value: T; endpoint: string }> {
+  private async tagThroughCache<T>(
+    tag: string,
+    source: ManifestSource<T>,
+    signal?: AbortSignal,
+  ): Promise<{ value: T; endpoint: string }> {
     const digest = await this.currentDigest(tag, source.head, signal).catch((error: unknown) => {
       if (FINAL_HEAD_FAILURES.has(asFrozenError(error).kind)) throw error;
       return undefined;
@@ -144,7 +154,10 @@ export class Remote {
     return this.firstSuccess([this.upstream], (client) => source.fetch(client, digest?.value ?? tag, digest), signal);
   }
 
-  private async kept<T>(digest: Digest, source: ManifestSource<T>): Promise<{ value: T; endpoint: string } | undefined> {
+  private async kept<T>(
+    digest: Digest,
+    source: ManifestSource<T>,
+  ): Promise<{ value: T; endpoint: string } | undefined> {
     const value = await source.cached?.(digest);
     return value === undefined ? undefined : { value, endpoint: 'cache' };
   }
@@ -171,7 +184,10 @@ export class Remote {
       const bytes = await readLimited(response.body, CONFIG_SIZE_LIMIT, `blob ${digest.value}`);
       const served = digestOf(bytes, digest.algorithm);
       if (bytes.length !== size || served.value !== digest.value) {
-        throw new FrozenError('integrity', `blob ${digest.value}: digest or size mismatch (${bytes.length} bytes that hash to ${served.value})`);
+        throw new FrozenError(
+          'integrity',
+          `blob ${digest.value}: digest or size mismatch (${bytes.length} bytes that hash to ${served.value})`,
+        );
       }
       return bytes;
     };
@@ -205,11 +221,18 @@ export class Remote {
     return this.upstream.apiHost;
   }
 
-  private async firstSuccess<T>(clients: readonly RegistryClient[], run: (client: RegistryClient) => Promise<T>, signal?: AbortSignal) {
+  private async firstSuccess<T>(
+    clients: readonly RegistryClient[],
+    run: (client: RegistryClient) => Promise<T>,
+    signal?: AbortSignal,
+  ) {
     let last: unknown;
     for (const client of clients) {
       try {
-        const value = await withRetries(this.policy(client), () => run(client), { signal, onRetry: this.notices.onRetry });
+        const value = await withRetries(this.policy(client), () => run(client), {
+          signal,
+          onRetry: this.notices.onRetry,
+        });
         return { value, endpoint: client.endpoint.name };
       } catch (error) {
         if (asFrozenError(error).kind === 'aborted') throw error;

@@ -86,7 +86,13 @@ export class RegistrySession {
   /** The image's repository through its endpoints: mirrors in order, then the registry. */
   remote(ref: ImageReference, notices?: RequestNotices): Remote {
     const clients = endpointsFor(ref.registry, this.mirrors).map(
-      (endpoint) => new RegistryClient(endpoint, ref.repository, this.transport, this.authorizerFor(endpoint, ref.registry, ref.repository)),
+      (endpoint) =>
+        new RegistryClient(
+          endpoint,
+          ref.repository,
+          this.transport,
+          this.authorizerFor(endpoint, ref.registry, ref.repository),
+        ),
     );
     return new Remote(clients, this.health, this.retry, this.transport, notices);
   }
@@ -94,7 +100,14 @@ export class RegistrySession {
   /** The image's repository on a v1 registry (mirrors do not apply: they are v2). */
   v1(ref: ImageReference, notices?: RequestNotices): V1Registry {
     const registry = ref.registry;
-    return new V1Registry(this.transport, registry, ref.repository, async () => this.credentials ?? this.store.lookup(registry, ref.repository), this.retry, notices);
+    return new V1Registry(
+      this.transport,
+      registry,
+      ref.repository,
+      async () => this.credentials ?? this.store.lookup(registry, ref.repository),
+      this.retry,
+      notices,
+    );
   }
 
   /** Whether the registry speaks only v1 (asked once per run). */

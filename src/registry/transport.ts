@@ -73,7 +73,8 @@ export class Transport {
 
   static async create(options: TransportOptions = {}): Promise<Transport> {
     const { Agent, dispatchRequest } = await loadUndici();
-    if (options.dispatcher) return new Transport(dispatchRequest, options.dispatcher, options.dispatcher, false, options);
+    if (options.dispatcher)
+      return new Transport(dispatchRequest, options.dispatcher, options.dispatcher, false, options);
     const make = await dispatcherFactory(Agent, options);
     return new Transport(dispatchRequest, make(true), make(false), true, options);
   }
@@ -136,8 +137,15 @@ export class Transport {
     return !CERTIFICATE_ERRORS.test(errorCode(error) ?? '') && proxyRefusal(error) !== 407;
   }
 
-  private async once(url: URL, method: NonNullable<HttpRequest['method']>, headers: Record<string, string>, body?: string, signal?: AbortSignal) {
-    const dispatcher = url.protocol === 'https:' && this.isInsecure(url.host.toLowerCase()) ? this.unverified : this.verified;
+  private async once(
+    url: URL,
+    method: NonNullable<HttpRequest['method']>,
+    headers: Record<string, string>,
+    body?: string,
+    signal?: AbortSignal,
+  ) {
+    const dispatcher =
+      url.protocol === 'https:' && this.isInsecure(url.host.toLowerCase()) ? this.unverified : this.verified;
     const response = await this.dispatchRequest.call(dispatcher, {
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
@@ -179,7 +187,10 @@ async function loadUndici() {
  * Makes dispatchers with TLS verification on or off: through the proxy named by HTTP(S)_PROXY (honouring
  * NO_PROXY) when one is set, directly otherwise. The proxy agent is loaded only when a proxy is configured.
  */
-async function dispatcherFactory(AgentClass: typeof Agent, options: TransportOptions): Promise<(verify: boolean) => Dispatcher> {
+async function dispatcherFactory(
+  AgentClass: typeof Agent,
+  options: TransportOptions,
+): Promise<(verify: boolean) => Dispatcher> {
   const env = options.env ?? process.env;
   const ca = options.ca && [...(await import('node:tls')).rootCertificates, options.ca];
   const tls = (verify: boolean) => ({
@@ -218,18 +229,32 @@ export function networkError(error: unknown, url: URL): FrozenError {
   if (error instanceof FrozenError) return error;
   const proxyStatus = proxyRefusal(error);
   if (proxyStatus === 407) {
-    return new FrozenError('auth', `the proxy refused the request for ${url.host} (407 Proxy Authentication Required): give its user and password in the proxy URL, http://user:password@proxy:port`, { cause: error });
+    return new FrozenError(
+      'auth',
+      `the proxy refused the request for ${url.host} (407 Proxy Authentication Required): give its user and password in the proxy URL, http://user:password@proxy:port`,
+      { cause: error },
+    );
   }
-  if (proxyStatus !== undefined) return new FrozenError('network', `cannot reach ${url.host}: the proxy answered ${proxyStatus}`, { cause: error });
+  if (proxyStatus !== undefined)
+    return new FrozenError('network', `cannot reach ${url.host}: the proxy answered ${proxyStatus}`, { cause: error });
   const code = errorCode(error);
   if (code && NOT_TLS_ERRORS.test(code)) {
-    return new FrozenError('tls', `cannot reach ${url.host}: it does not answer https (${code}); if it is a plain-http registry, pass --insecure-registry ${url.host}`, { cause: error });
+    return new FrozenError(
+      'tls',
+      `cannot reach ${url.host}: it does not answer https (${code}); if it is a plain-http registry, pass --insecure-registry ${url.host}`,
+      { cause: error },
+    );
   }
   if (code && CERTIFICATE_ERRORS.test(code)) {
-    return new FrozenError('tls', `cannot reach ${url.host}: its TLS certificate is not trusted (${code}); use --ca-file, or --insecure-registry ${url.host}`, { cause: error });
+    return new FrozenError(
+      'tls',
+      `cannot reach ${url.host}: its TLS certificate is not trusted (${code}); use --ca-file, or --insecure-registry ${url.host}`,
+      { cause: error },
+    );
   }
   // The resolver answered that the name does not exist: unlike EAI_AGAIN (no answer), trying again will not help.
-  if (code === 'ENOTFOUND') return new FrozenError('network', `cannot reach ${url.host}: unknown host`, { cause: error, permanent: true });
+  if (code === 'ENOTFOUND')
+    return new FrozenError('network', `cannot reach ${url.host}: unknown host`, { cause: error, permanent: true });
   const reason =
     code === 'EAI_AGAIN'
       ? 'unknown host (no answer from DNS)'

@@ -73,7 +73,8 @@ export class V1Registry {
   /** The image and its parents, top first; the first is `id` itself and none repeats. */
   async ancestry(id: string, signal?: AbortSignal): Promise<string[]> {
     const body = await this.getJson(`/v1/images/${id}/ancestry`, `ancestry of ${id}`, signal);
-    if (!Array.isArray(body) || body.length === 0) throw new FrozenError('protocol', `ancestry of ${id}: not a list of image IDs`);
+    if (!Array.isArray(body) || body.length === 0)
+      throw new FrozenError('protocol', `ancestry of ${id}: not a list of image IDs`);
     const ids = body.map((entry: unknown) => imageId(entry, `ancestry of ${id}`));
     if (ids[0] !== id) throw new FrozenError('integrity', `ancestry of ${id} starts with ${ids[0]}`);
     if (new Set(ids).size !== ids.length) throw new FrozenError('protocol', `ancestry of ${id} repeats an image`);
@@ -85,8 +86,13 @@ export class V1Registry {
     const response = await this.request(`/v1/images/${id}/json`, {}, signal);
     const bytes = await readLimited(response.body, JSON_LIMIT, `json of image ${id}`);
     const json = parseJson(bytes, `json of image ${id}`) as { id?: unknown; parent?: unknown };
-    if (json === null || typeof json !== 'object' || json.id !== id) throw new FrozenError('integrity', `json of image ${id} names another image`);
-    if (json.parent !== undefined && json.parent !== '' && !(typeof json.parent === 'string' && isV1ImageId(json.parent))) {
+    if (json === null || typeof json !== 'object' || json.id !== id)
+      throw new FrozenError('integrity', `json of image ${id} names another image`);
+    if (
+      json.parent !== undefined &&
+      json.parent !== '' &&
+      !(typeof json.parent === 'string' && isV1ImageId(json.parent))
+    ) {
       throw new FrozenError('protocol', `json of image ${id}: malformed parent`);
     }
     const size = header(response.headers, 'x-docker-size');
@@ -127,7 +133,12 @@ export class V1Registry {
   }
 
   /** A GET (or HEAD) through the endpoints in order, each retried: network failures move on to the next. */
-  private async request(path: string, headers: Record<string, string>, signal?: AbortSignal, method: 'GET' | 'HEAD' = 'GET'): Promise<HttpResponse> {
+  private async request(
+    path: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+    method: 'GET' | 'HEAD' = 'GET',
+  ): Promise<HttpResponse> {
     const { endpoints } = await this.open(signal);
     let failure: unknown;
     for (const host of endpoints) {
@@ -151,9 +162,19 @@ export class V1Registry {
   }
 
   /** One request to one registry endpoint, with the token; a refused token is replaced once. */
-  private async send(host: string, path: string, headers: Record<string, string>, signal?: AbortSignal, method: 'GET' | 'HEAD' = 'GET'): Promise<HttpResponse> {
+  private async send(
+    host: string,
+    path: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+    method: 'GET' | 'HEAD' = 'GET',
+  ): Promise<HttpResponse> {
     const attempt = async (session: V1Session) => {
-      const authorization = session.token ? `Token ${session.token}` : host === this.indexHost ? await this.basic() : undefined;
+      const authorization = session.token
+        ? `Token ${session.token}`
+        : host === this.indexHost
+          ? await this.basic()
+          : undefined;
       return this.transport.send(new URL(`https://${host}${path}`), {
         method,
         headers: authorization ? { ...headers, authorization } : headers,
@@ -185,18 +206,25 @@ export class V1Registry {
    */
   private async handshake(signal?: AbortSignal): Promise<V1Session> {
     const basic = await this.basic();
-    const response = await this.transport.send(new URL(`https://${this.indexHost}/v1/repositories/${this.repository}/images`), {
-      headers: { 'x-docker-token': 'true', ...(basic && { authorization: basic }) },
-      ...(signal && { signal }),
-    });
+    const response = await this.transport.send(
+      new URL(`https://${this.indexHost}/v1/repositories/${this.repository}/images`),
+      {
+        headers: { 'x-docker-token': 'true', ...(basic && { authorization: basic }) },
+        ...(signal && { signal }),
+      },
+    );
     if (response.statusCode === 404) {
       await response.body.dump();
       return { endpoints: [this.indexHost] };
     }
-    if (response.statusCode !== 200) throw await responseError(response, `v1 index ${this.indexHost}: repository ${this.repository}`);
+    if (response.statusCode !== 200)
+      throw await responseError(response, `v1 index ${this.indexHost}: repository ${this.repository}`);
     await response.body.dump();
     const token = header(response.headers, 'x-docker-token');
-    return { ...(token && { token }), endpoints: endpointList(header(response.headers, 'x-docker-endpoints'), this.indexHost) };
+    return {
+      ...(token && { token }),
+      endpoints: endpointList(header(response.headers, 'x-docker-endpoints'), this.indexHost),
+    };
   }
 
   private async basic(): Promise<string | undefined> {
@@ -211,18 +239,21 @@ function endpointList(value: string | undefined, fallback: string): string[] {
   if (value === undefined || value.trim() === '') return [fallback];
   return value.split(',').map((entry) => {
     const host = entry.trim();
-    if (!HOST_PORT.test(host)) throw new FrozenError('protocol', `malformed X-Docker-Endpoints entry "${host.slice(0, 80)}"`);
+    if (!HOST_PORT.test(host))
+      throw new FrozenError('protocol', `malformed X-Docker-Endpoints entry "${host.slice(0, 80)}"`);
     return host;
   });
 }
 
 function imageId(value: unknown, what: string): string {
-  if (typeof value !== 'string' || !isV1ImageId(value)) throw new FrozenError('protocol', `${what}: not a 64-hex image ID`);
+  if (typeof value !== 'string' || !isV1ImageId(value))
+    throw new FrozenError('protocol', `${what}: not a 64-hex image ID`);
   return value;
 }
 
 function sizeValue(value: string | undefined, what: string): number {
   const size = Number(value);
-  if (value === undefined || !/^\d+$/.test(value.trim()) || !Number.isSafeInteger(size)) throw new FrozenError('protocol', `${what}: malformed size`);
+  if (value === undefined || !/^\d+$/.test(value.trim()) || !Number.isSafeInteger(size))
+    throw new FrozenError('protocol', `${what}: malformed size`);
   return size;
 }

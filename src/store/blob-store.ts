@@ -69,7 +69,9 @@ export class BlobStore {
       await makeDirectory(path);
     } catch (error) {
       const hint = 'choose another cache (--cache DIR or $FROZEN_CACHE) or none (--no-cache)';
-      throw new FrozenError('output', `cannot use the cache at ${this.root}: ${(error as Error).message}; ${hint}`, { cause: error });
+      throw new FrozenError('output', `cannot use the cache at ${this.root}: ${(error as Error).message}; ${hint}`, {
+        cause: error,
+      });
     }
     return path;
   }
@@ -197,7 +199,8 @@ export class BlobStore {
   /** The names in each folder of an area of the cache (`blobs/<algorithm>/`, `v1/<registry>/`); none if it is missing. */
   private async *files(area: string): AsyncGenerator<{ folder: string; name: string; path: string }> {
     for (const folder of await readdir(join(this.root, area)).catch(() => [])) {
-      for (const name of await readdir(join(this.root, area, folder)).catch(() => [])) yield { folder, name, path: join(this.root, area, folder, name) };
+      for (const name of await readdir(join(this.root, area, folder)).catch(() => []))
+        yield { folder, name, path: join(this.root, area, folder, name) };
     }
   }
 
@@ -221,7 +224,9 @@ export class BlobStore {
    * blobs running pulls may use, and partials a live process holds the lock of. v1 layer records whose blob is
    * gone go too.
    */
-  async prune(options: { olderThanMs?: number; maxBytes?: number; now?: number } = {}): Promise<{ blobs: CachedBlob[]; partials: PartialDownload[] }> {
+  async prune(
+    options: { olderThanMs?: number; maxBytes?: number; now?: number } = {},
+  ): Promise<{ blobs: CachedBlob[]; partials: PartialDownload[] }> {
     const started = Date.now();
     const now = options.now ?? started;
     // Blobs used since the oldest running pull began, or since this prune began, may be about to be placed. A
@@ -242,7 +247,10 @@ export class BlobStore {
       return true;
     };
     const details = (entry: Entry) => ('blob' in entry ? entry.blob : entry.partial);
-    const entries: Entry[] = [...(await this.list()).map((blob) => ({ blob })), ...(await this.partials()).map((partial) => ({ partial }))];
+    const entries: Entry[] = [
+      ...(await this.list()).map((blob) => ({ blob })),
+      ...(await this.partials()).map((partial) => ({ partial })),
+    ];
     const byAge = entries.sort((a, b) => details(a).lastUsed.getTime() - details(b).lastUsed.getTime());
     const everything = options.olderThanMs === undefined && options.maxBytes === undefined;
     let total = byAge.reduce((sum, entry) => sum + details(entry).size, 0);

@@ -49,9 +49,10 @@ export async function oldestUse(dir: string): Promise<number | undefined> {
 async function readMark(path: string): Promise<Mark | undefined> {
   try {
     const mark = JSON.parse(await readFile(path, 'utf8')) as Mark;
-    return Number.isSafeInteger(mark.pid) && typeof mark.host === 'string' && Number.isFinite(mark.started) ? mark : undefined;
+    return Number.isSafeInteger(mark.pid) && typeof mark.host === 'string' && Number.isFinite(mark.started)
+      ? mark
+      : undefined;
   } catch {
     return undefined; // gone meanwhile, or being written
   }
 }
-

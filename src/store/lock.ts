@@ -76,7 +76,9 @@ async function tryCreate(path: string, me: LockOwner): Promise<boolean> {
   try {
     return await createExclusive(path, JSON.stringify(me));
   } catch (error) {
-    throw new FrozenError('output', `cannot create the lock file ${path}: ${(error as Error).message}`, { cause: error });
+    throw new FrozenError('output', `cannot create the lock file ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -115,7 +117,11 @@ async function readOwner(path: string): Promise<LockOwner | undefined | 'gone'> 
  * Whether a lock-like file is abandoned: its owner's process is gone (same host), or it has not been refreshed
  * for `staleMs` (any host; also a file never finished, whose owner is unknown).
  */
-export async function isStale(path: string, owner: { readonly pid: number; readonly host: string } | undefined, staleMs: number): Promise<boolean> {
+export async function isStale(
+  path: string,
+  owner: { readonly pid: number; readonly host: string } | undefined,
+  staleMs: number,
+): Promise<boolean> {
   if (owner && owner.host === hostname() && !processAlive(owner.pid)) return true;
   const info = await stat(path).catch(() => undefined);
   return info !== undefined && Date.now() - info.mtimeMs > staleMs;

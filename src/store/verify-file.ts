@@ -5,7 +5,10 @@ import { createDigester, type Digest } from '../digest.js';
  * Hashes a file with `digest`'s algorithm. Returns the hasher and how many bytes it read, or undefined when the file
  * does not exist.
  */
-async function hashFile(path: string, digest: Digest): Promise<{ hash: ReturnType<typeof createDigester>; size: number } | undefined> {
+async function hashFile(
+  path: string,
+  digest: Digest,
+): Promise<{ hash: ReturnType<typeof createDigester>; size: number } | undefined> {
   const hash = createDigester(digest.algorithm);
   let size = 0;
   try {

@@ -29,7 +29,9 @@ function decompressor(compression: Compression): Transform {
 }
 
 /** The bytes again, with the compression their first chunk shows (none: a plain tar). */
-async function sniffed(input: AsyncIterable<Buffer>): Promise<{ bytes: Readable; compression: Compression | undefined }> {
+async function sniffed(
+  input: AsyncIterable<Buffer>,
+): Promise<{ bytes: Readable; compression: Compression | undefined }> {
   const iterator = input[Symbol.asyncIterator]();
   const first = await iterator.next();
   const head: Buffer = first.done ? Buffer.alloc(0) : first.value;
@@ -47,7 +49,12 @@ async function sniffed(input: AsyncIterable<Buffer>): Promise<{ bytes: Readable;
  * a gzip or zstd layer is decompressed and must hash to the config's diff ID; a plain tar layer already is its diff
  * ID.
  */
-export async function decompressedLayer(store: BlobStore, blob: Digest, diffId: Digest, signal?: AbortSignal): Promise<string> {
+export async function decompressedLayer(
+  store: BlobStore,
+  blob: Digest,
+  diffId: Digest,
+  signal?: AbortSignal,
+): Promise<string> {
   if (blob.value === diffId.value) return store.blobPath(diffId);
   if (await store.use(diffId)) return store.blobPath(diffId);
   await store.prepare(diffId);
@@ -55,18 +62,27 @@ export async function decompressedLayer(store: BlobStore, blob: Digest, diffId: 
   try {
     if (await store.has(diffId)) return store.blobPath(diffId);
     const hash = createDigester(diffId.algorithm);
-    const hashing = new Transform({ transform: (chunk: Buffer, _encoding, callback) => (hash.update(chunk), callback(null, chunk)) });
+    const hashing = new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => (hash.update(chunk), callback(null, chunk)),
+    });
     try {
       const { bytes, compression } = await sniffed(createReadStream(store.blobPath(blob)));
       const output = createWriteStream(store.partialPath(diffId));
       const options = signal ? { signal } : {};
-      await (compression ? pipeline(bytes, decompressor(compression), hashing, output, options) : pipeline(bytes, hashing, output, options));
+      await (compression
+        ? pipeline(bytes, decompressor(compression), hashing, output, options)
+        : pipeline(bytes, hashing, output, options));
     } catch (error) {
-      throw new FrozenError('integrity', `layer ${blob.value} cannot be decompressed: ${(error as Error).message}`, { cause: error });
+      throw new FrozenError('integrity', `layer ${blob.value} cannot be decompressed: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     const hex = hash.digest('hex');
     if (hex !== diffId.hex) {
-      throw new FrozenError('integrity', `layer ${blob.value} decompresses to ${diffId.algorithm}:${hex}, not the config's diff ID ${diffId.value}`);
+      throw new FrozenError(
+        'integrity',
+        `layer ${blob.value} decompresses to ${diffId.algorithm}:${hex}, not the config's diff ID ${diffId.value}`,
+      );
     }
     await store.commitPartial(diffId);
     return store.blobPath(diffId);

@@ -77,7 +77,12 @@ export interface IngestTarget<H extends StreamHash = StreamHash> {
  * policy, and any failure but an abort moves on to the next (bytes from a bad mirror never survive: a mismatch
  * empties the partial).
  */
-export async function ingest(store: BlobStore, descriptor: Descriptor, endpoints: readonly BlobEndpoint[], options: IngestOptions): Promise<IngestResult> {
+export async function ingest(
+  store: BlobStore,
+  descriptor: Descriptor,
+  endpoints: readonly BlobEndpoint[],
+  options: IngestOptions,
+): Promise<IngestResult> {
   return ingestInto(blobTarget(store, descriptor), endpoints, options);
 }
 
@@ -86,14 +91,24 @@ export async function ingest(store: BlobStore, descriptor: Descriptor, endpoints
  * Callers look for the finished file first; here it is looked for again once the lock is held, in case another
  * process finished it meanwhile.
  */
-export async function ingestInto<H extends StreamHash>(target: IngestTarget<H>, endpoints: readonly BlobEndpoint[], options: IngestOptions): Promise<IngestResult> {
+export async function ingestInto<H extends StreamHash>(
+  target: IngestTarget<H>,
+  endpoints: readonly BlobEndpoint[],
+  options: IngestOptions,
+): Promise<IngestResult> {
   await target.prepare();
   const { onProgress } = options;
   const release = await acquireLock(target.lock, {
     ...(options.signal && { signal: options.signal }),
     ...(options.onWait && { onWait: options.onWait }),
     // While another process downloads the blob, the growth of its partial file is this blob's progress.
-    ...(onProgress && { onPoll: () => void stat(target.partial).then((info) => onProgress(info.size), () => undefined) }),
+    ...(onProgress && {
+      onPoll: () =>
+        void stat(target.partial).then(
+          (info) => onProgress(info.size),
+          () => undefined,
+        ),
+    }),
   });
   try {
     if (await target.done()) return { source: 'cache', received: 0 };
@@ -101,8 +116,15 @@ export async function ingestInto<H extends StreamHash>(target: IngestTarget<H>, 
     let failure: FrozenError = new FrozenError('network', `${target.name}: no endpoint to fetch it from`);
     for (const endpoint of endpoints) {
       try {
-        await withRetries(endpoint.retry, () => attempt(target, endpoint.open, options, state), { signal: options.signal, onRetry: options.onRetry });
-        return { source: 'registry', received: state.received, endpoint: { name: endpoint.name, mirror: endpoint.mirror } };
+        await withRetries(endpoint.retry, () => attempt(target, endpoint.open, options, state), {
+          signal: options.signal,
+          onRetry: options.onRetry,
+        });
+        return {
+          source: 'registry',
+          received: state.received,
+          endpoint: { name: endpoint.name, mirror: endpoint.mirror },
+        };
       } catch (error) {
         failure = naming(error, target.name);
         if (failure.kind === 'aborted' || failure.kind === 'output') throw failure;
@@ -124,7 +146,12 @@ interface AttemptState {
   useRange: boolean;
 }
 
-async function attempt<H extends StreamHash>(target: IngestTarget<H>, openBlob: OpenBlob, options: IngestOptions, state: AttemptState) {
+async function attempt<H extends StreamHash>(
+  target: IngestTarget<H>,
+  openBlob: OpenBlob,
+  options: IngestOptions,
+  state: AttemptState,
+) {
   const { size, partial } = target;
   let { offset, hash } = await resumePoint(target);
   if (!state.useRange && offset > 0) ({ offset, hash } = await restart(target));
@@ -137,7 +164,10 @@ async function attempt<H extends StreamHash>(target: IngestTarget<H>, openBlob: 
     await response.body.dump();
     await truncate(partial, 0);
     state.useRange = false;
-    throw new FrozenError('network', `${target.name}: the server answered Range: bytes=${offset}- with ${describeRange(response)}; starting over`);
+    throw new FrozenError(
+      'network',
+      `${target.name}: the server answered Range: bytes=${offset}- with ${describeRange(response)}; starting over`,
+    );
   }
   const resumedFrom = offset;
   if (resumedFrom > 0) options.onResume?.(resumedFrom);
@@ -174,7 +204,8 @@ async function appendBody(
 ): Promise<number> {
   // The disk failing (full, read-only) is not the network's fault: an output error, neither retried nor sent to
   // another endpoint.
-  const diskError = (error: unknown) => new FrozenError('output', `cannot write ${target.partial}: ${(error as Error).message}`, { cause: error });
+  const diskError = (error: unknown) =>
+    new FrozenError('output', `cannot write ${target.partial}: ${(error as Error).message}`, { cause: error });
   const file = await open(target.partial, 'a').catch((error: unknown) => Promise.reject(diskError(error)));
   const pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -188,7 +219,9 @@ async function appendBody(
     const batch = pending.splice(0);
     const bytes = pendingBytes;
     pendingBytes = 0;
-    writing = writeAll(file, batch, bytes, (written) => void (onDisk += written)).catch((error: unknown) => Promise.reject(diskError(error)));
+    writing = writeAll(file, batch, bytes, (written) => void (onDisk += written)).catch((error: unknown) =>
+      Promise.reject(diskError(error)),
+    );
     writing.catch(() => undefined); // seen at the next flush; a failure before then must not count as unhandled
   };
   try {
@@ -197,7 +230,10 @@ async function appendBody(
       if (accepted > target.size) {
         await writing;
         await file.truncate(0);
-        throw new FrozenError('integrity', `${target.name}: digest or size mismatch (more than the declared ${target.size} bytes)`);
+        throw new FrozenError(
+          'integrity',
+          `${target.name}: digest or size mismatch (more than the declared ${target.size} bytes)`,
+        );
       }
       await hash.update(chunk);
       pending.push(chunk);
@@ -224,12 +260,17 @@ async function appendBody(
  * Appends every byte of `batch`. A write can take fewer bytes than it was given (a disk that just filled up): the
  * rest is written again, and a disk that has no room at all then says so with ENOSPC.
  */
-async function writeAll(file: FileHandle, batch: Buffer[], bytes: number, onWritten: (bytes: number) => void): Promise<void> {
+async function writeAll(
+  file: FileHandle,
+  batch: Buffer[],
+  bytes: number,
+  onWritten: (bytes: number) => void,
+): Promise<void> {
   let { bytesWritten } = await file.writev(batch);
   onWritten(bytesWritten);
   if (bytesWritten === bytes) return;
   const rest = Buffer.concat(batch).subarray(bytesWritten);
-  for (let done = 0; done < rest.length; ) {
+  for (let done = 0; done < rest.length;) {
     ({ bytesWritten } = await file.write(rest, done));
     if (bytesWritten === 0) throw new Error('the file system took no bytes');
     onWritten(bytesWritten);
@@ -249,7 +290,10 @@ async function expectStillThere(target: IngestTarget, file: FileHandle, bytes: n
   // build's RUN step) report the device differently through a path and through an open file.
   if (atPath && atPath.ino === written.ino && atPath.size === bytes && written.size === bytes) return;
   if (atPath) await truncate(target.partial, 0);
-  throw new FrozenError('network', `${target.name}: the partial download changed on disk while it was written; starting over`);
+  throw new FrozenError(
+    'network',
+    `${target.name}: the partial download changed on disk while it was written; starting over`,
+  );
 }
 
 /** Errors from the connection (resets, timeouts) do not say which blob they hit; this one does. */
@@ -261,7 +305,10 @@ function naming(error: unknown, name: string): FrozenError {
 
 /** Re-hashes what a previous attempt left. A partial longer than the blob, or one that cannot be read, starts over. */
 async function resumePoint<H extends StreamHash>(target: IngestTarget<H>): Promise<{ offset: number; hash: H }> {
-  const size = await stat(target.partial).then((s) => s.size, () => 0);
+  const size = await stat(target.partial).then(
+    (s) => s.size,
+    () => 0,
+  );
   if (size === 0) return { offset: 0, hash: target.newHash() };
   if (size > target.size) return restart(target);
   const hash = target.newHash();
@@ -295,7 +342,11 @@ function blobTarget(store: BlobStore, descriptor: Descriptor): IngestTarget {
     complete: async (hash, resumed) => {
       const hex = await hash.finish();
       if (hex === digest.hex) return store.commitPartial(digest);
-      await rejectPartial(store.partialPath(digest), `${name}: digest or size mismatch (content hashes to ${digest.algorithm}:${hex})`, resumed);
+      await rejectPartial(
+        store.partialPath(digest),
+        `${name}: digest or size mismatch (content hashes to ${digest.algorithm}:${hex})`,
+        resumed,
+      );
     },
   };
 }

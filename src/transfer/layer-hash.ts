@@ -82,7 +82,8 @@ export class LayerHash implements StreamHash {
   }
 
   private assertHealthy(): void {
-    if (this.failure) throw new FrozenError('integrity', `corrupt gzip layer (${this.failure.message})`, { cause: this.failure });
+    if (this.failure)
+      throw new FrozenError('integrity', `corrupt gzip layer (${this.failure.message})`, { cause: this.failure });
   }
 }
 

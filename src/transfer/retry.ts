@@ -39,7 +39,8 @@ export async function withRetries<T>(
     try {
       return await task(attempt);
     } catch (error) {
-      if (!isRetryable(error) || attempt >= policy.retries || (retryAfterMs(error) ?? 0) > MAX_RETRY_AFTER_MS) throw error;
+      if (!isRetryable(error) || attempt >= policy.retries || (retryAfterMs(error) ?? 0) > MAX_RETRY_AFTER_MS)
+        throw error;
       const delay = backoffDelay(policy, attempt, error);
       options.onRetry?.(error, attempt + 1, delay);
       await sleep(delay, undefined, options.signal ? { signal: options.signal } : {});

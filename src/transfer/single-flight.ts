@@ -5,7 +5,12 @@ import { asFrozenError } from '../errors.js';
  * up on (it failed elsewhere and stopped its work) is taken over by the next image that still wants it; the bytes
  * it received wait in the partial, so the new download resumes from there.
  */
-export async function sharedFlight<T>(flights: Map<string, Promise<T>>, key: string, signal: AbortSignal | undefined, start: () => Promise<T>): Promise<T> {
+export async function sharedFlight<T>(
+  flights: Map<string, Promise<T>>,
+  key: string,
+  signal: AbortSignal | undefined,
+  start: () => Promise<T>,
+): Promise<T> {
   for (;;) {
     const existing = flights.get(key);
     const pending = existing ?? start();

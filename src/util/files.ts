@@ -1,6 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, copyFile, link, lstat, open, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import {
+  access,
+  copyFile,
+  link,
+  lstat,
+  open,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { FrozenError } from '../errors.js';
 
@@ -65,7 +77,9 @@ export async function createExclusive(path: string, content: string): Promise<bo
 export async function assertWritableFolder(folder: string, target: string): Promise<void> {
   await access(folder, constants.W_OK).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return;
-    throw new FrozenError('output', `cannot write ${target}: ${folder} is not writable (${error.code})`, { cause: error });
+    throw new FrozenError('output', `cannot write ${target}: ${folder} is not writable (${error.code})`, {
+      cause: error,
+    });
   });
 }
 

@@ -24,7 +24,14 @@ async function tryMakeDirectory(path: string): Promise<NodeJS.ErrnoException | u
     return undefined;
   } catch (error) {
     const failure = error as NodeJS.ErrnoException;
-    if (failure.code === 'EEXIST' && (await stat(path).then((info) => info.isDirectory(), () => false))) return undefined;
+    if (
+      failure.code === 'EEXIST' &&
+      (await stat(path).then(
+        (info) => info.isDirectory(),
+        () => false,
+      ))
+    )
+      return undefined;
     if (failure.code === 'ENOENT') return failure;
     throw failure;
   }

@@ -7,7 +7,8 @@ export type OrderedJson = null | boolean | JsonNumber | string | OrderedJson[] |
 export type OrderedObject = { readonly kind: 'object'; readonly entries: [string, OrderedJson][] };
 export type JsonNumber = { readonly kind: 'number'; readonly literal: string };
 
-const TOKEN = /\s*(?:("(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*")|(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)|(true|false|null)|([{}[\],:]))/y;
+const TOKEN =
+  /\s*(?:("(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*")|(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)|(true|false|null)|([{}[\],:]))/y;
 
 export function parseOrdered(text: string): OrderedJson {
   const lexer = { text, index: 0 };

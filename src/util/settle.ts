@@ -25,7 +25,10 @@ export async function allSettledOrThrow<T>(promises: readonly Promise<T>[], onFi
  * Starts tasks that share a signal, and stops the rest (through that signal) as soon as one fails; the failure is
  * thrown once they have all stopped.
  */
-export function allOrStop<T>(signal: AbortSignal | undefined, start: (signal: AbortSignal) => readonly Promise<T>[]): Promise<T[]> {
+export function allOrStop<T>(
+  signal: AbortSignal | undefined,
+  start: (signal: AbortSignal) => readonly Promise<T>[],
+): Promise<T[]> {
   const stop = new AbortController();
   const shared = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   setMaxListeners(0, shared); // one listener per request in flight: dozens at once, not the leak Node warns of

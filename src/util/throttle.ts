@@ -1,5 +1,8 @@
 /** Calls `report` at most every `intervalMs`; `flush` sends the last value held back. */
-export function throttled(report: (bytes: number) => void, intervalMs = 100): ((bytes: number) => void) & { flush(): void } {
+export function throttled(
+  report: (bytes: number) => void,
+  intervalMs = 100,
+): ((bytes: number) => void) & { flush(): void } {
   let last = 0;
   let pending: number | undefined;
   const call = (bytes: number) => {

@@ -21,7 +21,11 @@ async function fetchTo(url, file, headers, expectedHex) {
   if (response.statusCode >= 300 && response.statusCode < 400) {
     await response.body.dump();
     const next = new URL(response.headers.location, url);
-    response = await dispatchRequest.call(agent, { origin: next.origin, path: `${next.pathname}${next.search}`, method: 'GET' });
+    response = await dispatchRequest.call(agent, {
+      origin: next.origin,
+      path: `${next.pathname}${next.search}`,
+      method: 'GET',
+    });
   }
   if (response.statusCode !== 200) throw new Error(`${url}: ${response.statusCode}`);
   const hash = createHash('sha256');

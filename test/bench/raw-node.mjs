@@ -64,13 +64,16 @@ function connection(origin) {
             const lines = head.subarray(0, end).toString('latin1');
             const status = Number(lines.slice(9, 12));
             const length = /\r\ncontent-length: *(\d+)/i.exec(lines);
-            if (status !== 200 || !length) return reject(new Error(`${url}: ${status}${length ? '' : ' without Content-Length'}`));
+            if (status !== 200 || !length)
+              return reject(new Error(`${url}: ${status}${length ? '' : ' without Content-Length'}`));
             left = Number(length[1]);
             const rest = head.subarray(end + 4);
             if (rest.length > 0 || left === 0) body(rest);
           },
         };
-        const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+        const extra = Object.entries(headers)
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('');
         socket.write(`GET ${pathname} HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`);
       }),
     close: () => socket.end(),

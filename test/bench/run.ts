@@ -14,7 +14,17 @@ import { test } from 'vitest';
 import { FROZEN_BIN } from '../support/cli.js';
 import { startDelayProxy } from '../support/delay-proxy.js';
 import { MOBY_SCRIPT, mobyScriptFor, type LocalMobyScript } from '../support/moby-script.js';
-import { blob, image, layer, pushBlob, pushBlobFile, pushImage, pushManifest, type BuiltImage, type Layer } from '../support/images.js';
+import {
+  blob,
+  image,
+  layer,
+  pushBlob,
+  pushBlobFile,
+  pushImage,
+  pushManifest,
+  type BuiltImage,
+  type Layer,
+} from '../support/images.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 
 /**
@@ -42,8 +52,16 @@ test('bench', { timeout: 3_600_000 }, async () => {
     for (const bench of [eight, slow]) rows.push(...(await measureImage(bench, registry.host, work, 'loopback')));
     rows.push(...(await measureImage(slow, proxy.host, work, `+${RTT_MS} ms RTT`, { warm: false })));
     const levels = [2, 4, 8, 16];
-    const sweep = await interleavedMedians(levels.map((level) => () => frozenCold(`${proxy.host}/${slow.repo}`, work, ['--concurrency', String(level)])));
-    levels.forEach((level, i) => rows.push({ scenario: `40 small layers +${RTT_MS} ms RTT`, tool: `frozen cold --concurrency ${level}`, seconds: sweep[i]! }));
+    const sweep = await interleavedMedians(
+      levels.map((level) => () => frozenCold(`${proxy.host}/${slow.repo}`, work, ['--concurrency', String(level)])),
+    );
+    levels.forEach((level, i) =>
+      rows.push({
+        scenario: `40 small layers +${RTT_MS} ms RTT`,
+        tool: `frozen cold --concurrency ${level}`,
+        seconds: sweep[i]!,
+      }),
+    );
     // The 2 GB image is made last: writing it leaves the disk busy for a while, which would slow the small scenarios.
     log('building and pushing the 2 GB image …');
     const huge = await pushHugeImage(registry, work);
@@ -72,12 +90,20 @@ interface Row {
 async function pushSmallImages(registry: RunningRegistry): Promise<[BenchImage, BenchImage]> {
   const target = { url: registry.url };
   // Docker schema2 images with gzip layers: the only kind moby's script pulls.
-  const small = await Promise.all(Array.from({ length: 7 }, (_, i) => layer([{ type: 'file', name: `layer${i}/data`, content: randomBytes(1 * MB) }])));
+  const small = await Promise.all(
+    Array.from({ length: 7 }, (_, i) =>
+      layer([{ type: 'file', name: `layer${i}/data`, content: randomBytes(1 * MB) }]),
+    ),
+  );
   const big = await layer([{ type: 'file', name: 'big/data', content: randomBytes(200 * MB) }]);
   const eight = image({ layers: [...small.slice(0, 4), big, ...small.slice(4)] });
   await pushImage(target, 'bench/eight', eight, '1');
 
-  const forty = image({ layers: await Promise.all(Array.from({ length: 40 }, (_, i) => layer([{ type: 'file', name: `l${i}`, content: randomBytes(50_000) }]))) });
+  const forty = image({
+    layers: await Promise.all(
+      Array.from({ length: 40 }, (_, i) => layer([{ type: 'file', name: `l${i}`, content: randomBytes(50_000) }])),
+    ),
+  });
   await pushImage(target, 'bench/forty', forty, '1');
   return [
     { name: '8 layers, one 200 MB', repo: 'bench/eight:1', image: eight },
@@ -103,7 +129,8 @@ async function pushHugeImage(registry: RunningRegistry, work: string): Promise<B
 async function writeLargeLayer(path: string, size: number): Promise<Layer> {
   const tarHash = createHash('sha256');
   const gzipHash = createHash('sha256');
-  const hashing = (hash: Hash) => new Transform({ transform: (chunk, _e, cb) => (hash.update(chunk), cb(null, chunk)) });
+  const hashing = (hash: Hash) =>
+    new Transform({ transform: (chunk, _e, cb) => (hash.update(chunk), cb(null, chunk)) });
   const tar = pack();
   const done = pipeline(tar, hashing(tarHash), createGzip({ level: 1 }), hashing(gzipHash), createWriteStream(path));
   const entry = tar.entry({ name: 'huge/data', size, mtime: new Date(0) }, (error) => {
@@ -118,10 +145,21 @@ async function writeLargeLayer(path: string, size: number): Promise<Layer> {
   await done;
   const fileSize = (await stat(path)).size;
   const layerBlob = blob(Buffer.alloc(0), 'application/vnd.docker.image.rootfs.diff.tar.gzip');
-  return { ...layerBlob, digest: `sha256:${gzipHash.digest('hex')}`, size: fileSize, diffId: `sha256:${tarHash.digest('hex')}` };
+  return {
+    ...layerBlob,
+    digest: `sha256:${gzipHash.digest('hex')}`,
+    size: fileSize,
+    diffId: `sha256:${tarHash.digest('hex')}`,
+  };
 }
 
-async function measureImage(bench: BenchImage, host: string, work: string, where: string, options = { warm: true }): Promise<Row[]> {
+async function measureImage(
+  bench: BenchImage,
+  host: string,
+  work: string,
+  where: string,
+  options = { warm: true },
+): Promise<Row[]> {
   const scenario = `${bench.name} ${where}`;
   const ref = `${host}/${bench.repo}`;
   log(`measuring ${scenario}`);
@@ -144,7 +182,9 @@ async function measureImage(bench: BenchImage, host: string, work: string, where
       const medians = await interleavedMedians(tools.map(([, run]) => run));
       return [
         ...tools.map(([tool], i) => ({ scenario, tool, seconds: medians[i]! })),
-        ...(moby ? [] : [{ scenario, tool: MOBY_TOOL, seconds: 'n/a: not installed (name it with FROZEN_MOBY_SCRIPT)' }]),
+        ...(moby
+          ? []
+          : [{ scenario, tool: MOBY_TOOL, seconds: 'n/a: not installed (name it with FROZEN_MOBY_SCRIPT)' }]),
       ];
     });
   } finally {
@@ -182,7 +222,12 @@ async function inScratch<T>(work: string, fn: (dir: string) => Promise<T>): Prom
 /** A cold frozen pull: empty cache, new directory. */
 function frozenColdRun(ref: string, work: string, extra: string[] = [], sampleRss = false) {
   return inScratch(work, (dir) =>
-    timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'out'), ...extra, ref], { FROZEN_CACHE: join(dir, 'cache') }, sampleRss),
+    timed(
+      process.execPath,
+      [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'out'), ...extra, ref],
+      { FROZEN_CACHE: join(dir, 'cache') },
+      sampleRss,
+    ),
   );
 }
 
@@ -200,13 +245,17 @@ async function primedCache(ref: string, dir: string): Promise<() => Promise<numb
   const env = { FROZEN_CACHE: join(dir, 'cache') };
   await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'first'), ref], env);
   let run = 0;
-  return async () => (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, `out${run++}`), ref], env)).seconds;
+  return async () =>
+    (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, `out${run++}`), ref], env)).seconds;
 }
 
 /** The manifest's URL and every blob's, as curl and the plain Node program fetch them: told up front, no manifest to parse first. */
 function imageUrls(host: string, bench: BenchImage): { manifest: string; blobs: { url: string; hex: string }[] } {
   const [repo, tag] = bench.repo.split(':') as [string, string];
-  const blobs = [bench.image.config, ...bench.image.layers].map((b) => ({ url: `http://${host}/v2/${repo}/blobs/${b.digest}`, hex: b.digest.slice(7) }));
+  const blobs = [bench.image.config, ...bench.image.layers].map((b) => ({
+    url: `http://${host}/v2/${repo}/blobs/${b.digest}`,
+    hex: b.digest.slice(7),
+  }));
   return { manifest: `http://${host}/v2/${repo}/manifests/${tag}`, blobs };
 }
 
@@ -214,7 +263,15 @@ function imageUrls(host: string, bench: BenchImage): { manifest: string; blobs: 
 function curlBlobs(host: string, bench: BenchImage, work: string): Promise<number> {
   return inScratch(work, async (dir) => {
     const { manifest, blobs } = imageUrls(host, bench);
-    const args = ['-sS', '--fail', '--parallel', '--parallel-max', '8', '-H', `Accept: ${bench.image.manifest.mediaType}`];
+    const args = [
+      '-sS',
+      '--fail',
+      '--parallel',
+      '--parallel-max',
+      '8',
+      '-H',
+      `Accept: ${bench.image.manifest.mediaType}`,
+    ];
     args.push(manifest, '-o', join(dir, 'manifest'));
     for (const { url, hex } of blobs) args.push(url, '-o', join(dir, hex));
     return (await timed('curl', args)).seconds;
@@ -247,7 +304,13 @@ async function nodeStart(): Promise<number> {
 
 function skopeo(ref: string, work: string): Promise<number> {
   return inScratch(work, async (dir) => {
-    const args = ['copy', '--quiet', '--src-tls-verify=false', `docker://${ref}`, `docker-archive:${join(dir, 'image.tar')}:${ref}`];
+    const args = [
+      'copy',
+      '--quiet',
+      '--src-tls-verify=false',
+      `docker://${ref}`,
+      `docker-archive:${join(dir, 'image.tar')}:${ref}`,
+    ];
     return (await timed('skopeo', args)).seconds;
   });
 }
@@ -261,7 +324,12 @@ function mobyScript(moby: LocalMobyScript, bench: BenchImage, work: string): Pro
  * Runs a command to its end. With `sampleRss`, its peak resident memory is read from /proc every 20 ms; only the
  * memory run does that, since the polling takes CPU from the process being timed (this machine has two cores).
  */
-async function timed(command: string, args: string[], env: NodeJS.ProcessEnv = {}, sampleRss = false): Promise<{ seconds: number; peakRssBytes: number }> {
+async function timed(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  sampleRss = false,
+): Promise<{ seconds: number; peakRssBytes: number }> {
   const started = performance.now();
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
@@ -280,8 +348,13 @@ async function timed(command: string, args: string[], env: NodeJS.ProcessEnv = {
 }
 
 function printTable(rows: Row[], peakRss: number): void {
-  const lines = ['', '| scenario | tool | median s | × curl | × plain Node | × skopeo |', '|---|---|---:|---:|---:|---:|'];
-  const reference = (scenario: string, tool: string) => rows.find((r) => r.scenario === scenario && r.tool.startsWith(tool))?.seconds;
+  const lines = [
+    '',
+    '| scenario | tool | median s | × curl | × plain Node | × skopeo |',
+    '|---|---|---:|---:|---:|---:|',
+  ];
+  const reference = (scenario: string, tool: string) =>
+    rows.find((r) => r.scenario === scenario && r.tool.startsWith(tool))?.seconds;
   const ratio = (value: number | string, base: number | string | undefined) =>
     typeof value === 'number' && typeof base === 'number' ? `${(value / base).toFixed(2)}` : '';
   for (const row of rows) {
@@ -291,11 +364,14 @@ function printTable(rows: Row[], peakRss: number): void {
     lines.push(`| ${scenario} | ${row.tool} | ${seconds} | ${ratios.join(' | ')} |`);
   }
   lines.push('', `frozen peak RSS, cold pull of the 2 GB layer: ${(peakRss / MB).toFixed(1)} MB`, '', 'Targets:');
-  const target = (name: string, ok: boolean, detail: string) => lines.push(`- ${ok ? 'PASS' : 'FAIL'} ${name}: ${detail}`);
+  const target = (name: string, ok: boolean, detail: string) =>
+    lines.push(`- ${ok ? 'PASS' : 'FAIL'} ${name}: ${detail}`);
   for (const scenario of [...new Set(rows.map((r) => r.scenario))].filter((s) => s.endsWith('loopback'))) {
     const cold = reference(scenario, 'frozen cold') as number;
     const curl = reference(scenario, 'curl') as number;
-    const [plain, raw, start] = [PLAIN_NODE_TOOL, RAW_NODE_TOOL, NODE_START_TOOL].map((tool) => (reference(scenario, tool) as number) / curl);
+    const [plain, raw, start] = [PLAIN_NODE_TOOL, RAW_NODE_TOOL, NODE_START_TOOL].map(
+      (tool) => (reference(scenario, tool) as number) / curl,
+    );
     const detail = `${(cold / curl).toFixed(2)}× (plain Node: ${plain!.toFixed(2)}×, fastest Node: ${raw!.toFixed(2)}×, Node start-up alone: ${start!.toFixed(2)}×)`;
     target(`cold ≤ 1.5× curl (${scenario.replace(/ loopback$/, '')})`, cold <= 1.5 * curl, detail);
   }
@@ -304,7 +380,11 @@ function printTable(rows: Row[], peakRss: number): void {
   const slowScenario = `40 small layers +${RTT_MS} ms RTT`;
   const slowFrozen = reference(slowScenario, 'frozen cold') as number;
   const slowSkopeo = reference(slowScenario, 'skopeo') as number;
-  target(`40-layer pull with ${RTT_MS} ms RTT ≤ 0.8× skopeo`, slowFrozen <= 0.8 * slowSkopeo, `${(slowFrozen / slowSkopeo).toFixed(2)}×`);
+  target(
+    `40-layer pull with ${RTT_MS} ms RTT ≤ 0.8× skopeo`,
+    slowFrozen <= 0.8 * slowSkopeo,
+    `${(slowFrozen / slowSkopeo).toFixed(2)}×`,
+  );
   target('peak RSS ≤ 120 MB', peakRss <= 120 * MB, `${(peakRss / MB).toFixed(1)} MB`);
   log(lines.join('\n'));
 }

@@ -25,7 +25,14 @@ describe('a real registry with htpasswd Basic auth', () => {
 
   test('--creds pulls a loadable image', async () => {
     const output = await tempDir();
-    const result = await runCli(['pull', '-o', output, '--creds', `${HTPASSWD_USER}:${HTPASSWD_PASSWORD}`, `${registry.host}/private/app:1`]);
+    const result = await runCli([
+      'pull',
+      '-o',
+      output,
+      '--creds',
+      `${HTPASSWD_USER}:${HTPASSWD_PASSWORD}`,
+      `${registry.host}/private/app:1`,
+    ]);
     expect(result.stderr).not.toContain('error');
     expect(result.code).toBe(0);
     expect((await loadWithSkopeo(output)).imageId).toBe(img.config.digest);
@@ -35,13 +42,22 @@ describe('a real registry with htpasswd Basic auth', () => {
     const output = join(await tempDir(), 'out');
     const result = await runCli(['pull', '-o', output, `${registry.host}/private/app:1`]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe(`frozen: error: ${registry.host}/private/app:1: authentication required (Basic); pass --creds user:password or log in (docker config.json)\n`);
+    expect(result.stderr).toBe(
+      `frozen: error: ${registry.host}/private/app:1: authentication required (Basic); pass --creds user:password or log in (docker config.json)\n`,
+    );
     expect(existsSync(output)).toBe(false);
   });
 
   test('wrong credentials: exit 1 with the 401 named', async () => {
     const output = join(await tempDir(), 'out');
-    const result = await runCli(['pull', '-o', output, '--creds', `${HTPASSWD_USER}:wrong`, `${registry.host}/private/app:1`]);
+    const result = await runCli([
+      'pull',
+      '-o',
+      output,
+      '--creds',
+      `${HTPASSWD_USER}:wrong`,
+      `${registry.host}/private/app:1`,
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^frozen: error: .*private\/app:1: manifest 1: unauthorized: .*\n$/);
     expect(result.stderr).not.toContain('wrong'); // no secret in output
@@ -67,7 +83,14 @@ describe('a Docker-Hub-like front: Bearer tokens and blobs redirected to a CDN o
   test('challenge → token → manifest; blobs follow the 307 without Authorization', async () => {
     front.seen.length = 0;
     const output = await tempDir();
-    const result = await runCli(['pull', '-o', output, '--creds', 'robot:t0ken', `${front.host}/library/busybox:latest`]);
+    const result = await runCli([
+      'pull',
+      '-o',
+      output,
+      '--creds',
+      'robot:t0ken',
+      `${front.host}/library/busybox:latest`,
+    ]);
     expect(result.stderr).not.toContain('error');
     expect(result.code).toBe(0);
     expect((await loadWithSkopeo(output)).imageId).toBe(img.config.digest);
@@ -88,7 +111,14 @@ describe('a Docker-Hub-like front: Bearer tokens and blobs redirected to a CDN o
 
   test('the token server refusing the credentials is an auth error', async () => {
     const output = join(await tempDir(), 'out');
-    const result = await runCli(['pull', '-o', output, '--creds', 'robot:nope', `${front.host}/library/busybox:latest`]);
+    const result = await runCli([
+      'pull',
+      '-o',
+      output,
+      '--creds',
+      'robot:nope',
+      `${front.host}/library/busybox:latest`,
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/token server 127\.0\.0\.1:\d+ rejected the credentials \(401\)\n$/);
     expect(existsSync(output)).toBe(false);

@@ -33,17 +33,29 @@ describe.runIf(containerdWanted)('ctr images import on a private containerd', ()
 
   beforeAll(async () => {
     const foreignUrls = '^https://example\\.invalid/';
-    [registry, flaky, v1, containerd] = await Promise.all([startRegistry({ allowUrls: foreignUrls }), startFlakyRegistry(), startV1Registry(), startContainerd()]);
+    [registry, flaky, v1, containerd] = await Promise.all([
+      startRegistry({ allowUrls: foreignUrls }),
+      startFlakyRegistry(),
+      startV1Registry(),
+      startContainerd(),
+    ]);
     images = await pushFixtures({ url: registry.url });
     const base = await layer([{ type: 'file', name: 'base', content: 'base\n' }], 'oci-gzip');
-    const zstd = image({ layers: [base, await layer([{ type: 'file', name: 'top', content: 'zstd layer\n' }], 'zstd')], format: 'oci' });
+    const zstd = image({
+      layers: [base, await layer([{ type: 'file', name: 'top', content: 'zstd layer\n' }], 'zstd')],
+      format: 'oci',
+    });
     await pushImage({ url: registry.url }, 'zstd/app', zstd, '1');
     const empty = await layer([]);
     const twice = image({ layers: [await layer([{ type: 'file', name: 'a', content: 'a\n' }]), empty, empty] });
     await pushImage({ url: registry.url }, 'dup/twice', twice, '1');
     // A foreign layer the registry holds too: its manifest.json entry has LayerSources.
-    const windowsBase = foreignLayer(await layer([{ type: 'file', name: 'Files/base.txt', content: 'foreign\n' }]), ['https://example.invalid/base.tar.gz']);
-    const foreign = image({ layers: [windowsBase, await layer([{ type: 'file', name: 'Files/app.txt', content: 'app\n' }])] });
+    const windowsBase = foreignLayer(await layer([{ type: 'file', name: 'Files/base.txt', content: 'foreign\n' }]), [
+      'https://example.invalid/base.tar.gz',
+    ]);
+    const foreign = image({
+      layers: [windowsBase, await layer([{ type: 'file', name: 'Files/app.txt', content: 'app\n' }])],
+    });
     await pushImage({ url: registry.url }, 'foreign/app', foreign, '1');
     const schema1 = await schema1Fixture();
     flaky.serveRaw('old/app', '1', schema1.signed, [schema1.base, schema1.top, schema1.empty]);
@@ -69,7 +81,9 @@ describe.runIf(containerdWanted)('ctr images import on a private containerd', ()
     const row = stdout.split('\n').find((line) => line.startsWith(`${ref} `));
     expect(row, `containerd has no image ${ref}:\n${stdout}`).toBeDefined();
     const manifestDigest = row!.split(/\s+/)[2]!;
-    const manifest = JSON.parse((await containerd.ctr(['content', 'get', manifestDigest])).stdout) as { config: { digest: string } };
+    const manifest = JSON.parse((await containerd.ctr(['content', 'get', manifestDigest])).stdout) as {
+      config: { digest: string };
+    };
     return manifest.config.digest;
   }
 
@@ -93,7 +107,10 @@ describe.runIf(containerdWanted)('ctr images import on a private containerd', ()
     await importTar(await tarDirectory(output));
     for (const [ref, configDigest] of pulled) expect(await importedConfig(ref)).toBe(configDigest);
     // The converted images' configs are frozen's own: they must be the ones the directory names.
-    const entries = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8')) as { Config: string; RepoTags: string[] }[];
+    const entries = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8')) as {
+      Config: string;
+      RepoTags: string[];
+    }[];
     for (const ref of [`${flaky.host}/old/app:1`, `${v1.host}/legacy/app:1`]) {
       const entry = entries.find((e) => e.RepoTags.includes(ref));
       expect(await importedConfig(ref)).toBe(`sha256:${entry!.Config.replace(/\.json$/, '')}`);
@@ -118,7 +135,9 @@ describe.runIf(containerdWanted)('ctr images import on a private containerd', ()
     await pull(['--format', 'tar', '-o', join(dir, 'images.tar'), ref('team/app:1.2')]);
     await pull(['--format', 'oci', '-o', join(dir, 'layout'), ref('oci/app:1')]);
     await pull(['--decompress', '-o', join(dir, 'plain'), ref('one/app:1')]);
-    await containerd.ctr(['images', 'rm', ref('team/app:1.2'), ref('oci/app:1'), ref('one/app:1')]).catch(() => undefined);
+    await containerd
+      .ctr(['images', 'rm', ref('team/app:1.2'), ref('oci/app:1'), ref('one/app:1')])
+      .catch(() => undefined);
     await importTar(join(dir, 'images.tar'));
     await importTar(await tarDirectory(join(dir, 'layout')));
     await importTar(await tarDirectory(join(dir, 'plain')));

@@ -24,7 +24,9 @@ describe('--decompress', () => {
   test('layer.tar files are plain tars that hash to their diff IDs, in the same layer dirs, and load', async () => {
     const output = await tempDir();
     const cache = await tempDir();
-    const result = await runCli(['pull', '--decompress', '-o', output, `${fixture.registry.host}/team/app:1`], { env: { FROZEN_CACHE: cache } });
+    const result = await runCli(['pull', '--decompress', '-o', output, `${fixture.registry.host}/team/app:1`], {
+      env: { FROZEN_CACHE: cache },
+    });
     expect(result.code).toBe(0);
     const ids = layerIds(fixture.images.multi.layers.map((l) => l.digest));
     for (const [i, id] of ids.entries()) {
@@ -42,7 +44,9 @@ describe('--decompress', () => {
     const result = await runCli(['pull', '--decompress', '-o', output, `${fixture.registry.host}/lying/app:1`]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(
-      new RegExp(`lying/app:1: layer ${fixture.images.lying.layers[0]!.digest} decompresses to sha256:[0-9a-f]{64}, not the config's diff ID ${fixture.images.lying.layers[0]!.diffId}\\n$`),
+      new RegExp(
+        `lying/app:1: layer ${fixture.images.lying.layers[0]!.digest} decompresses to sha256:[0-9a-f]{64}, not the config's diff ID ${fixture.images.lying.layers[0]!.diffId}\\n$`,
+      ),
     );
     expect(existsSync(output)).toBe(false);
   });

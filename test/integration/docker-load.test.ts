@@ -111,14 +111,19 @@ describe.runIf(dockerdWanted)('docker load on a private dockerd', () => {
     const top = await layer([{ type: 'file', name: 'top', content: 'zstd layer\n' }], 'zstd');
     const zstdImage = image({ layers: [base, top], format: 'oci' });
     await pushImage({ url: registry.url }, 'zstd/app', zstdImage, '1');
-    expect(await pullAndLoad(`${registry.host}/zstd/app:1`)).toMatchObject({ id: zstdImage.config.digest, layers: [base.diffId, top.diffId] });
+    expect(await pullAndLoad(`${registry.host}/zstd/app:1`)).toMatchObject({
+      id: zstdImage.config.digest,
+      layers: [base.diffId, top.diffId],
+    });
   }, 60_000);
 
   // Only Windows daemons register a foreign layer with its LayerSources descriptor (moby's layer store does so in
   // layer_windows.go); a Linux daemon loads the image all the same.
   test('an image with a foreign layer, described in LayerSources, loads', async () => {
     // The registry holds the layer too (as a mirror of a Windows image's would), so its url is never asked.
-    const base = foreignLayer(await layer([{ type: 'file', name: 'Files/base.txt', content: 'foreign base\n' }]), ['https://example.invalid/base.tar.gz']);
+    const base = foreignLayer(await layer([{ type: 'file', name: 'Files/base.txt', content: 'foreign base\n' }]), [
+      'https://example.invalid/base.tar.gz',
+    ]);
     const top = await layer([{ type: 'file', name: 'Files/app.txt', content: 'app\n' }]);
     const windowsLike = image({ layers: [base, top] });
     const allowing = await startRegistry({ allowUrls: '^https://example\\.invalid/' });
@@ -139,7 +144,10 @@ describe.runIf(dockerdWanted)('docker load on a private dockerd', () => {
     await dockerd.docker(['image', 'rm', '-f', ref]).catch(() => undefined);
     const { FROZEN_BIN } = await import('../support/cli.js');
     const cache = await mkdtemp(join(tmpdir(), 'frozen-load-cache-'));
-    const load = await exec('sh', ['-c', `FROZEN_CACHE='${cache}' '${process.execPath}' '${FROZEN_BIN}' pull -q -o - '${ref}' | docker -H '${dockerd.host}' load`]);
+    const load = await exec('sh', [
+      '-c',
+      `FROZEN_CACHE='${cache}' '${process.execPath}' '${FROZEN_BIN}' pull -q -o - '${ref}' | docker -H '${dockerd.host}' load`,
+    ]);
     expect(load.stdout).toContain(`Loaded image: ${ref}`);
     const { stdout } = await dockerd.docker(['image', 'inspect', '--format', '{{.Id}}', ref]);
     expect(stdout.trim()).toBe(images.one.config.digest);

@@ -76,7 +76,10 @@ describe('usage errors exit 2', () => {
     expect((await runCli(['pull', '--bogus', 'x'])).code).toBe(2);
     expect((await runCli(['frobnicate'])).code).toBe(2);
     // Commander's suggestions stay on the error's one line.
-    expect(await runCli(['pul', 'x'])).toMatchObject({ code: 2, stderr: "frozen: error: unknown command 'pul' (Did you mean pull?) (see frozen --help)\n" });
+    expect(await runCli(['pul', 'x'])).toMatchObject({
+      code: 2,
+      stderr: "frozen: error: unknown command 'pul' (Did you mean pull?) (see frozen --help)\n",
+    });
     expect(await runCli(['pull', '--concurency', '4', 'x'])).toMatchObject({
       code: 2,
       stderr: "frozen: error: unknown option '--concurency' (Did you mean --concurrency?) (see frozen --help)\n",
@@ -89,17 +92,33 @@ describe('usage errors exit 2', () => {
 describe('pull failures exit 1', () => {
   test('an unknown host, at once: a name that does not exist is not retried', async () => {
     const started = Date.now();
-    await expectFailure(['no-such-host.invalid/app:1'], 1, /^frozen: error: no-such-host\.invalid\/app:1: cannot reach no-such-host\.invalid: unknown host\n$/);
+    await expectFailure(
+      ['no-such-host.invalid/app:1'],
+      1,
+      /^frozen: error: no-such-host\.invalid\/app:1: cannot reach no-such-host\.invalid: unknown host\n$/,
+    );
     expect(Date.now() - started).toBeLessThan(3_000); // five retries with back-off take over 6 s
   });
 
   test('a closed port', async () => {
-    await expectFailure(['127.0.0.1:1/app:1'], 1, /^frozen: error: 127\.0\.0\.1:1\/app:1: cannot reach 127\.0\.0\.1:1: connection refused\n$/);
+    await expectFailure(
+      ['127.0.0.1:1/app:1'],
+      1,
+      /^frozen: error: 127\.0\.0\.1:1\/app:1: cannot reach 127\.0\.0\.1:1: connection refused\n$/,
+    );
   });
 
   test('an unknown tag and an unknown repository: 404 with the registry’s code', async () => {
-    await expectFailure([`${registry.host}/one/app:nope`], 1, /one\/app:nope: manifest nope: not found \(MANIFEST_UNKNOWN: manifest unknown\)\n$/);
-    await expectFailure([`${registry.host}/none/here:1`], 1, /none\/here:1: manifest 1: not found \((?:NAME|MANIFEST)_UNKNOWN: [^)]+\)\n$/);
+    await expectFailure(
+      [`${registry.host}/one/app:nope`],
+      1,
+      /one\/app:nope: manifest nope: not found \(MANIFEST_UNKNOWN: manifest unknown\)\n$/,
+    );
+    await expectFailure(
+      [`${registry.host}/none/here:1`],
+      1,
+      /none\/here:1: manifest 1: not found \((?:NAME|MANIFEST)_UNKNOWN: [^)]+\)\n$/,
+    );
   });
 
   test('a digest that does not exist', async () => {
@@ -107,7 +126,11 @@ describe('pull failures exit 1', () => {
   });
 
   test('blobs whose bytes do not match their digest', async () => {
-    await expectFailure([`${corrupting.host}/one/app:2`], 1, /one\/app:2: blob sha256:[0-9a-f]{64}: digest or size mismatch \(content hashes to sha256:[0-9a-f]{64}\)\n$/);
+    await expectFailure(
+      [`${corrupting.host}/one/app:2`],
+      1,
+      /one\/app:2: blob sha256:[0-9a-f]{64}: digest or size mismatch \(content hashes to sha256:[0-9a-f]{64}\)\n$/,
+    );
   });
 
   test('several failing images: one line each', async () => {
@@ -136,7 +159,9 @@ describe('output directory problems exit 1', () => {
     await writeFile(file, 'x');
     const result = await runCli(['pull', '-o', file, `${registry.host}/one/app:1`]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^frozen: error: cannot write to .*not-a-dir: it exists and is not a directory \(--format tar writes a file\)\n$/);
+    expect(result.stderr).toMatch(
+      /^frozen: error: cannot write to .*not-a-dir: it exists and is not a directory \(--format tar writes a file\)\n$/,
+    );
     expect(await readFile(file, 'utf8')).toBe('x');
   });
 
@@ -146,7 +171,10 @@ describe('output directory problems exit 1', () => {
     await writeFile(file, 'x');
     const cases: [string[], string][] = [
       [['--format', 'tar', '-o', parent], `cannot write ${parent}: it is a directory (--format tar writes a file)`],
-      [['--format', 'tar', '-o', join(parent, 'missing', 'x.tar')], `cannot write ${join(parent, 'missing', 'x.tar')}: ${join(parent, 'missing')} is not a directory`],
+      [
+        ['--format', 'tar', '-o', join(parent, 'missing', 'x.tar')],
+        `cannot write ${join(parent, 'missing', 'x.tar')}: ${join(parent, 'missing')} is not a directory`,
+      ],
       [['--format', 'oci', '-o', file], `${file} exists and is not a directory: --format oci writes a new layout`],
     ];
     for (const [args, message] of cases) {
@@ -160,32 +188,52 @@ describe('output directory problems exit 1', () => {
   });
 
   // Node's own recursive mkdir never returns there: procfs answers ENOENT for a folder whose parent exists.
-  test.runIf(mountsWanted)('a target on a read-only file system fails before any download, in one line, for every format', async () => {
-    const disk = await mountTmpfs(1024 * 1024);
-    try {
-      await disk.remount('ro');
-      const cases: [string[], string][] = [
-        [['--format', 'tar', '-o', join(disk.root, 'x.tar')], `cannot write ${join(disk.root, 'x.tar')}: ${disk.root} is not writable (EROFS)`],
-        [['--format', 'oci', '-o', join(disk.root, 'oci')], `cannot write ${join(disk.root, 'oci')}: ${disk.root} is not writable (EROFS)`],
-        [['-o', join(disk.root, 'dir')], `cannot write to ${join(disk.root, 'dir')}: EROFS: read-only file system, mkdir '${join(disk.root, 'dir')}'`],
-      ];
-      for (const [args, message] of cases) {
-        const cache = await mkdtemp(join(tmpdir(), 'frozen-targets-cache-'));
-        const result = await runCli(['pull', ...args, `${registry.host}/one/app:1`], { env: { FROZEN_CACHE: cache } });
-        expect([result.code, result.stderr]).toEqual([1, `frozen: error: ${message}\n`]);
-        expect(await readdir(cache)).toEqual([]); // nothing was fetched
+  test.runIf(mountsWanted)(
+    'a target on a read-only file system fails before any download, in one line, for every format',
+    async () => {
+      const disk = await mountTmpfs(1024 * 1024);
+      try {
+        await disk.remount('ro');
+        const cases: [string[], string][] = [
+          [
+            ['--format', 'tar', '-o', join(disk.root, 'x.tar')],
+            `cannot write ${join(disk.root, 'x.tar')}: ${disk.root} is not writable (EROFS)`,
+          ],
+          [
+            ['--format', 'oci', '-o', join(disk.root, 'oci')],
+            `cannot write ${join(disk.root, 'oci')}: ${disk.root} is not writable (EROFS)`,
+          ],
+          [
+            ['-o', join(disk.root, 'dir')],
+            `cannot write to ${join(disk.root, 'dir')}: EROFS: read-only file system, mkdir '${join(disk.root, 'dir')}'`,
+          ],
+        ];
+        for (const [args, message] of cases) {
+          const cache = await mkdtemp(join(tmpdir(), 'frozen-targets-cache-'));
+          const result = await runCli(['pull', ...args, `${registry.host}/one/app:1`], {
+            env: { FROZEN_CACHE: cache },
+          });
+          expect([result.code, result.stderr]).toEqual([1, `frozen: error: ${message}\n`]);
+          expect(await readdir(cache)).toEqual([]); // nothing was fetched
+        }
+      } finally {
+        await disk.stop();
       }
-    } finally {
-      await disk.stop();
-    }
-  });
+    },
+  );
 
   test('an output or cache folder that cannot be made (under /proc) is a one-line error, not a hang', async () => {
     const output = await runCli(['pull', '-o', '/proc/frozen-test-output', `${registry.host}/one/app:1`]);
-    expect([output.code, output.stderr]).toEqual([1, "frozen: error: cannot write to /proc/frozen-test-output: ENOENT: no such file or directory, mkdir '/proc/frozen-test-output'\n"]);
+    expect([output.code, output.stderr]).toEqual([
+      1,
+      "frozen: error: cannot write to /proc/frozen-test-output: ENOENT: no such file or directory, mkdir '/proc/frozen-test-output'\n",
+    ]);
     const dir = join(await mkdtemp(join(tmpdir(), 'frozen-proc-cache-')), 'out');
     const cache = await runCli(['pull', '-o', dir, '--cache', '/proc/frozen-test-cache', `${registry.host}/one/app:1`]);
-    expect([cache.code, cache.stderr]).toEqual([1, "frozen: error: cannot use the cache at /proc/frozen-test-cache: ENOENT: no such file or directory, mkdir '/proc/frozen-test-cache'; choose another cache (--cache DIR or $FROZEN_CACHE) or none (--no-cache)\n"]);
+    expect([cache.code, cache.stderr]).toEqual([
+      1,
+      "frozen: error: cannot use the cache at /proc/frozen-test-cache: ENOENT: no such file or directory, mkdir '/proc/frozen-test-cache'; choose another cache (--cache DIR or $FROZEN_CACHE) or none (--no-cache)\n",
+    ]);
     expect(existsSync(dir)).toBe(false);
   });
 
@@ -195,7 +243,8 @@ describe('output directory problems exit 1', () => {
       const env = { FROZEN_CACHE: '', XDG_CACHE_HOME: '', HOME: '/proc/frozen-no-home' };
       const result = await runCli(['pull', ...(quiet ? ['-q'] : []), '-o', dir, `${registry.host}/one/app:1`], { env });
       expect(result.code).toBe(0);
-      const warning = "warning: cannot use the cache at /proc/frozen-no-home/.cache/frozen (ENOENT: no such file or directory, mkdir '/proc/frozen-no-home'); pulling without one (choose one with --cache DIR or $FROZEN_CACHE)\n";
+      const warning =
+        "warning: cannot use the cache at /proc/frozen-no-home/.cache/frozen (ENOENT: no such file or directory, mkdir '/proc/frozen-no-home'); pulling without one (choose one with --cache DIR or $FROZEN_CACHE)\n";
       expect(result.stderr.startsWith(warning) || result.stderr.includes(`\n${warning}`)).toBe(true);
       expect(await snapshot(dir)).toEqual(before);
       expect((await readdir(dir)).filter((name) => name.startsWith('.'))).toEqual([]); // the temporary store went with the staging area
@@ -229,12 +278,15 @@ describe('interruption', () => {
       child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
       const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
       // Wait until the download is under way (its partial exists), and a little longer for bytes to arrive.
-      for (let i = 0; i < 200 && (await partialBytes(cache)) === undefined; i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 200 && (await partialBytes(cache)) === undefined; i++)
+        await new Promise((r) => setTimeout(r, 25));
       expect(await partialBytes(cache)).toBeDefined();
       await new Promise((r) => setTimeout(r, 200));
       child.kill(signal);
       expect(await exited).toBe(code);
-      expect(stderr).toBe(`frozen: interrupted by ${signal}; what was downloaded stays in the cache, and the next pull resumes from there\n`);
+      expect(stderr).toBe(
+        `frozen: interrupted by ${signal}; what was downloaded stays in the cache, and the next pull resumes from there\n`,
+      );
       if (target === output) expect(await snapshot(output)).toEqual(before);
       else expect(existsSync(target)).toBe(false);
       expect(await partialBytes(cache)).toBeGreaterThan(0); // what arrived was written out, for the next run to resume
@@ -266,10 +318,14 @@ describe('a reader that goes away', () => {
   test('pull --json whose reader goes away (| head -1): the pull stops cleanly, exit 141, nothing left in the output', async () => {
     const target = join(await mkdtemp(join(tmpdir(), 'frozen-pipe-')), 'new');
     // The blob stalls; at the stall timeout the retry event is written, and that write finds the reader gone.
-    const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '--json', '--stall-timeout', '1', '-o', target, `${stalling.host}/one/app:1`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FROZEN_CACHE: await mkdtemp(join(tmpdir(), 'frozen-pipe-cache-')) },
-    });
+    const child = spawn(
+      process.execPath,
+      [FROZEN_BIN, 'pull', '--json', '--stall-timeout', '1', '-o', target, `${stalling.host}/one/app:1`],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, FROZEN_CACHE: await mkdtemp(join(tmpdir(), 'frozen-pipe-cache-')) },
+      },
+    );
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));

@@ -29,13 +29,20 @@ interface LayerServer {
 async function serveBytes(bodies: Record<string, Buffer>): Promise<LayerServer> {
   const requests: LayerServer['requests'] = [];
   const server: Server = createServer((request, response) => {
-    requests.push({ path: request.url ?? '', ...(request.headers.authorization && { authorization: request.headers.authorization }) });
+    requests.push({
+      path: request.url ?? '',
+      ...(request.headers.authorization && { authorization: request.headers.authorization }),
+    });
     const body = bodies[request.url ?? ''];
     response.writeHead(body ? 200 : 404).end(body ?? 'not here');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { base: `http://127.0.0.1:${port}`, requests, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    base: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 /**
@@ -77,14 +84,22 @@ describe('foreign layers', () => {
     expect(result.stderr).not.toContain('error');
     // The registry is asked first (a mirror of it may hold the layer), then each url; each move is reported.
     expect(result.stderr.split('\n').filter((line) => line.startsWith('fall'))).toEqual([
-      expect.stringMatching(new RegExp(`^fall {3}[0-9a-f]{12}: ${registry.host} failed \\(blob ${base.digest}: not found`)),
-      expect.stringMatching(new RegExp(`^fall {3}[0-9a-f]{12}: ${server.base.slice('http://'.length)} failed \\(blob ${base.digest}: ${server.base}/gone\\.tar\\.gz: not found\\)`)),
+      expect.stringMatching(
+        new RegExp(`^fall {3}[0-9a-f]{12}: ${registry.host} failed \\(blob ${base.digest}: not found`),
+      ),
+      expect.stringMatching(
+        new RegExp(
+          `^fall {3}[0-9a-f]{12}: ${server.base.slice('http://'.length)} failed \\(blob ${base.digest}: ${server.base}/gone\\.tar\\.gz: not found\\)`,
+        ),
+      ),
     ]);
     expect(server.requests).toEqual([{ path: '/gone.tar.gz' }, { path: '/base.tar.gz' }]);
     expect(result.stdout).toContain(`blobs: ${registry.host} (2), ${server.base.slice('http://'.length)} (1)`);
     const [baseId] = layerIds(img.layers.map((l) => l.digest));
     expect(await readFile(join(output, baseId!, 'layer.tar'))).toEqual(base.bytes);
-    expect(await layerSources(output)).toEqual(expectedSources([`${server.base}/gone.tar.gz`, `${server.base}/base.tar.gz`]));
+    expect(await layerSources(output)).toEqual(
+      expectedSources([`${server.base}/gone.tar.gz`, `${server.base}/base.tar.gz`]),
+    );
     expect((await loadWithSkopeo(output)).imageId).toBe(img.config.digest);
   });
 
@@ -97,7 +112,14 @@ describe('foreign layers', () => {
 
   /** What `docker save` writes for the base layer (keyed by its diff ID, in Go's field order); nothing for the other. */
   function expectedSources(urls: string[]) {
-    return { [base.diffId]: { mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', size: base.size, digest: base.digest, urls } };
+    return {
+      [base.diffId]: {
+        mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+        size: base.size,
+        digest: base.digest,
+        urls,
+      },
+    };
   }
 
   test('the foreign layer is described in LayerSources, as docker save does: directory, OCI layout, and offline from a lock file', async () => {
@@ -114,15 +136,21 @@ describe('foreign layers', () => {
     const online = join(dir, 'online');
     expect((await runCli(['pull', '-q', '--cache', cache, '-o', online, '--creds', creds, ref])).code).toBe(0);
     const printed = await readFile(join(online, 'manifest.json'), 'utf8');
-    expect(printed).toContain(`"LayerSources": {\n      "${base.diffId}": {\n        "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",\n        "size": ${base.size},\n        "digest": "${base.digest}",\n        "urls": [`);
+    expect(printed).toContain(
+      `"LayerSources": {\n      "${base.diffId}": {\n        "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",\n        "size": ${base.size},\n        "digest": "${base.digest}",\n        "urls": [`,
+    );
     expect(await layerSources(online)).toEqual(expectedSources(urls));
 
     const offline = join(dir, 'offline');
-    expect((await runCli(['pull', '-q', '--offline', '--cache', cache, '--lock', lockFile, '-o', offline])).code).toBe(0);
+    expect((await runCli(['pull', '-q', '--offline', '--cache', cache, '--lock', lockFile, '-o', offline])).code).toBe(
+      0,
+    );
     expect(await readFile(join(offline, 'manifest.json'), 'utf8')).toBe(printed);
 
     const oci = join(dir, 'oci');
-    expect((await runCli(['pull', '-q', '--format', 'oci', '--cache', cache, '-o', oci, '--creds', creds, ref])).code).toBe(0);
+    expect(
+      (await runCli(['pull', '-q', '--format', 'oci', '--cache', cache, '-o', oci, '--creds', creds, ref])).code,
+    ).toBe(0);
     expect(await layerSources(oci)).toEqual(expectedSources(urls));
     expect((await runCli(['verify', online, oci])).code).toBe(0);
   });
@@ -132,13 +160,23 @@ describe('foreign layers', () => {
     const output = join(await tempDir(), 'out');
     const result = await runCli(['pull', '-q', '-o', output, '--creds', creds, `${registry.host}/win/wrong:1`]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(new RegExp(`^frozen: error: .*win/wrong:1: blob ${base.digest}: digest or size mismatch`));
+    expect(result.stderr).toMatch(
+      new RegExp(`^frozen: error: .*win/wrong:1: blob ${base.digest}: digest or size mismatch`),
+    );
     expect(existsSync(output)).toBe(false);
   });
 
   test('a url that answers 404: the error names it', async () => {
     await pushForeign('win/gone', [`${server.base}/gone.tar.gz`]);
-    const result = await runCli(['pull', '-q', '-o', join(await tempDir(), 'out'), '--creds', creds, `${registry.host}/win/gone:1`]);
+    const result = await runCli([
+      'pull',
+      '-q',
+      '-o',
+      join(await tempDir(), 'out'),
+      '--creds',
+      creds,
+      `${registry.host}/win/gone:1`,
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`blob ${base.digest}: ${server.base}/gone.tar.gz: not found`);
   });

@@ -44,9 +44,11 @@ async function pullJson(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Pu
   return parseEvents(result.stdout);
 }
 
-const sources = (events: PullEvent[]) => (events.filter((e) => e.type === 'blob-done') as Done[]).map((e) => [e.source, e.endpoint]);
+const sources = (events: PullEvent[]) =>
+  (events.filter((e) => e.type === 'blob-done') as Done[]).map((e) => [e.source, e.endpoint]);
 const ref = () => `${upstream.host}/team/app:1`;
-const allFrom = (source: string, endpoint: string) => Array.from({ length: 1 + img.layers.length }, () => [source, endpoint]);
+const allFrom = (source: string, endpoint: string) =>
+  Array.from({ length: 1 + img.layers.length }, () => [source, endpoint]);
 
 describe('a pull-through cache (a second real Distribution registry) as mirror', () => {
   test('serves the blobs; the tag is resolved upstream', async () => {
@@ -57,7 +59,9 @@ describe('a pull-through cache (a second real Distribution registry) as mirror',
       expect(events.find((e) => e.type === 'resolved')).toMatchObject({ endpoint: cache.url });
       for (const blob of [img.config, ...img.layers]) {
         const hex = blob.digest.slice(7);
-        expect(existsSync(join(cache.storage, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data'))).toBe(true);
+        expect(existsSync(join(cache.storage, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data'))).toBe(
+          true,
+        );
       }
     } finally {
       await cache.stop();
@@ -71,9 +75,14 @@ describe('a tag behind a mirror that is not trusted with tags', () => {
     const mirror = await front({});
     const env = { FROZEN_CACHE: await tempDir() };
     await pullJson(['--mirror', `${upstream.host}=${mirror.url}`, ref()], env);
-    expect(mirror.seen.filter((r) => r.path.includes('/manifests/')).map((r) => r.path)).toEqual([`/v2/team/app/manifests/${img.manifest.digest}`]);
+    expect(mirror.seen.filter((r) => r.path.includes('/manifests/')).map((r) => r.path)).toEqual([
+      `/v2/team/app/manifests/${img.manifest.digest}`,
+    ]);
     mirror.seen.length = 0;
-    const events = await pullJson(['--mirror', `${upstream.host}=${mirror.url}`, `${upstream.host}/team/app:also`], env);
+    const events = await pullJson(
+      ['--mirror', `${upstream.host}=${mirror.url}`, `${upstream.host}/team/app:also`],
+      env,
+    );
     expect(mirror.seen).toEqual([]);
     expect(events.find((e) => e.type === 'resolved')).toMatchObject({ endpoint: 'cache' });
   });
@@ -89,10 +98,22 @@ describe('falling back from a broken mirror', () => {
     // that corrupts only blobs serves the manifest).
     const manifestFallbacks = events.filter((e) => e.type === 'request-fallback');
     expect(manifestFallbacks).toEqual(
-      mode === 'corrupt' ? [] : [{ type: 'request-fallback', image: ref(), endpoint: mirror.url, reason: expect.stringMatching(/^manifest sha256:[0-9a-f]{64}: /) }],
+      mode === 'corrupt'
+        ? []
+        : [
+            {
+              type: 'request-fallback',
+              image: ref(),
+              endpoint: mirror.url,
+              reason: expect.stringMatching(/^manifest sha256:[0-9a-f]{64}: /),
+            },
+          ],
     );
     if (mode === 'corrupt') {
-      const fallbacks = events.filter((e) => e.type === 'blob-fallback') as Extract<PullEvent, { type: 'blob-fallback' }>[];
+      const fallbacks = events.filter((e) => e.type === 'blob-fallback') as Extract<
+        PullEvent,
+        { type: 'blob-fallback' }
+      >[];
       expect(fallbacks.every((e) => /digest or size mismatch/.test(e.reason))).toBe(true);
     }
   });
@@ -130,7 +151,12 @@ describe('mirror prefixes and credentials', () => {
   test('a mirror with its own Basic credentials from the config file gets those, not upstream ones', async () => {
     const mirror = await front({ basic: 'mirror-user:mirror-pass' });
     const config = join(await tempDir(), 'config.json');
-    await writeFile(config, JSON.stringify({ mirrors: { [upstream.host]: [{ url: mirror.url, username: 'mirror-user', password: 'mirror-pass' }] } }));
+    await writeFile(
+      config,
+      JSON.stringify({
+        mirrors: { [upstream.host]: [{ url: mirror.url, username: 'mirror-user', password: 'mirror-pass' }] },
+      }),
+    );
     const events = await pullJson(['--config', config, '--creds', 'upstream-user:upstream-pass', ref()]);
     expect(sources(events)).toEqual(allFrom('mirror', mirror.url));
     const sent = new Set(mirror.seen.map((r) => r.authorization).filter(Boolean));
@@ -139,7 +165,10 @@ describe('mirror prefixes and credentials', () => {
 
   test('upstream credentials never reach a mirror that asks for some', async () => {
     const mirror = await front({ basic: 'mirror-user:mirror-pass' });
-    const events = await pullJson(['--mirror', `${upstream.host}=${mirror.url}`, '--creds', 'upstream-user:upstream-pass', ref()], { FROZEN_MIRRORS: '' });
+    const events = await pullJson(
+      ['--mirror', `${upstream.host}=${mirror.url}`, '--creds', 'upstream-user:upstream-pass', ref()],
+      { FROZEN_MIRRORS: '' },
+    );
     expect(sources(events).every(([source]) => source === 'registry')).toBe(true);
     expect(mirror.seen.length).toBeGreaterThan(0);
     expect(mirror.seen.every((r) => r.authorization === undefined)).toBe(true);
@@ -161,12 +190,26 @@ describe('with the registry itself unreachable', () => {
   afterAll(async () => Promise.all([cache?.stop(), origin?.stop()]));
 
   test('a pull pinned by digest needs only the mirror', async () => {
-    const events = await pullJson(['--mirror', `${origin.host}=${cache.url}`, `${origin.host}/team/app:1@${img.manifest.digest}`]);
+    const events = await pullJson([
+      '--mirror',
+      `${origin.host}=${cache.url}`,
+      `${origin.host}/team/app:1@${img.manifest.digest}`,
+    ]);
     expect(sources(events)).toEqual(allFrom('mirror', cache.url));
   });
 
   test('a tag pull with only an untrusted mirror fails and says why', async () => {
-    const result = await runCli(['pull', '--no-daemon-config', '--retries', '0', '-o', join(await tempDir(), 'out'), '--mirror', `${origin.host}=${cache.url}`, `${origin.host}/team/app:1`]);
+    const result = await runCli([
+      'pull',
+      '--no-daemon-config',
+      '--retries',
+      '0',
+      '-o',
+      join(await tempDir(), 'out'),
+      '--mirror',
+      `${origin.host}=${cache.url}`,
+      `${origin.host}/team/app:1`,
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(
       /frozen: error: .*team\/app:1: cannot resolve tag "1": 127\.0\.0\.1:\d+ failed \(cannot reach 127\.0\.0\.1:\d+: connection refused\) and no mirror is trusted to resolve tags \(--trusted-mirror\)\n$/,
@@ -189,7 +232,9 @@ describe('configuration sources', () => {
     await writeFile(daemon, JSON.stringify({ 'registry-mirrors': [mirror.url] }));
     // No internet here: a Docker Hub pull pinned by digest works through the mirror alone.
     const output = await tempDir();
-    const hub = await runCli(['pull', '--json', '-o', output, `busybox:latest@${img.manifest.digest}`], { env: { FROZEN_DAEMON_CONFIG: daemon } });
+    const hub = await runCli(['pull', '--json', '-o', output, `busybox:latest@${img.manifest.digest}`], {
+      env: { FROZEN_DAEMON_CONFIG: daemon },
+    });
     expect(hub.code).toBe(0);
     expect(mirror.seen.some((r) => r.path.startsWith('/v2/library/busybox/'))).toBe(true);
     expect((await loadWithSkopeo(output)).imageId).toBe(img.config.digest);

@@ -5,8 +5,23 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { layerIds } from '../../src/layout/docker-format.js';
 import { runCli } from '../support/cli.js';
-import { image, index, layer, oneLayerImage, pushBlob, pushImage, pushManifest, type BuiltImage } from '../support/images.js';
-import { MOBY_SCRIPT, MOBY_V1_SCRIPT, mobyScriptFor, mobyV1ScriptFor, type LocalMobyScript } from '../support/moby-script.js';
+import {
+  image,
+  index,
+  layer,
+  oneLayerImage,
+  pushBlob,
+  pushImage,
+  pushManifest,
+  type BuiltImage,
+} from '../support/images.js';
+import {
+  MOBY_SCRIPT,
+  MOBY_V1_SCRIPT,
+  mobyScriptFor,
+  mobyV1ScriptFor,
+  type LocalMobyScript,
+} from '../support/moby-script.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { startV1Registry, v1Image, type V1Registry } from '../support/v1-registry.js';
 
@@ -25,14 +40,23 @@ describe.runIf(MOBY_SCRIPT !== undefined)("the files and bytes of moby's downloa
     registry = await startRegistry();
     script = await mobyScriptFor(MOBY_SCRIPT!, registry.url);
     const target = { url: registry.url };
-    const base = await layer([{ type: 'dir', name: 'etc/' }, { type: 'file', name: 'etc/os-release', content: 'ID=frozen\n' }]);
+    const base = await layer([
+      { type: 'dir', name: 'etc/' },
+      { type: 'file', name: 'etc/os-release', content: 'ID=frozen\n' },
+    ]);
     const app = await layer([{ type: 'file', name: 'app/run', content: '#!/bin/sh\nexec app\n', mode: 0o755 }]);
     images['busybox:1.36'] = await oneLayerImage('busybox');
     // A config with what makes JSON printers differ: non-ASCII, HTML characters, empty objects and arrays, numbers.
     images['team/app:1'] = image({
       layers: [base, app, base],
       extraConfig: {
-        config: { Labels: { 'org.example.title': 'Grüße <app> & "co"', empty: '' }, ExposedPorts: { '80/tcp': {} }, Volumes: null, OnBuild: [], StopTimeout: 10 },
+        config: {
+          Labels: { 'org.example.title': 'Grüße <app> & "co"', empty: '' },
+          ExposedPorts: { '80/tcp': {} },
+          Volumes: null,
+          OnBuild: [],
+          StopTimeout: 10,
+        },
         container: 'f00d',
         docker_version: '24.0.7',
       },
@@ -58,30 +82,54 @@ describe.runIf(MOBY_SCRIPT !== undefined)("the files and bytes of moby's downloa
   const imageOf = (ref: string) => images[ref.split('@')[0]!]!;
 
   /** Both tools pull `refs` into directories of their own; the two trees must hold the same files and bytes. */
-  async function expectSameDirectories(refs: readonly string[], frozenArgs: readonly string[] = [], scriptEnv: Record<string, string> = {}) {
+  async function expectSameDirectories(
+    refs: readonly string[],
+    frozenArgs: readonly string[] = [],
+    scriptEnv: Record<string, string> = {},
+  ) {
     const scriptDir = join(await mkdtemp(join(tmpdir(), 'frozen-moby-out-')), 'out');
     const ran = await script.run(scriptDir, refs, scriptEnv);
     expect([ran.code, ran.stderr]).toEqual([0, expect.not.stringContaining('error')]);
     const frozenDir = join(await mkdtemp(join(tmpdir(), 'frozen-moby-out-')), 'out');
-    const pulled = await runCli(['pull', '-q', '--no-daemon-config', '--trusted-mirror', registry.url, '-o', frozenDir, ...frozenArgs, ...refs]);
+    const pulled = await runCli([
+      'pull',
+      '-q',
+      '--no-daemon-config',
+      '--trusted-mirror',
+      registry.url,
+      '-o',
+      frozenDir,
+      ...frozenArgs,
+      ...refs,
+    ]);
     expect([pulled.code, pulled.stderr]).toEqual([0, '']);
 
     const files = await filesUnder(scriptDir);
     expect(await filesUnder(frozenDir)).toEqual(files);
     for (const file of files.filter((f) => f !== 'repositories')) {
-      expect({ file, bytes: (await readFile(join(frozenDir, file))).toString('latin1') }).toEqual({ file, bytes: (await readFile(join(scriptDir, file))).toString('latin1') });
+      expect({ file, bytes: (await readFile(join(frozenDir, file))).toString('latin1') }).toEqual({
+        file,
+        bytes: (await readFile(join(scriptDir, file))).toString('latin1'),
+      });
     }
     // The script means to map each tag to its image's top layer ID, but its v2 path sets that ID in a local variable
     // and writes "" instead; frozen writes the ID, in the same bytes otherwise.
-    const topIds = Object.fromEntries(refs.map((ref) => [tagOf(ref), layerIds(imageOf(ref).layers.map((l) => l.digest)).at(-1)!]));
-    const intended = (await readFile(join(scriptDir, 'repositories'), 'utf8')).replace(/"([^"]+)": ""/g, (_, tag: string) => `"${tag}": "${topIds[tag]}"`);
+    const topIds = Object.fromEntries(
+      refs.map((ref) => [tagOf(ref), layerIds(imageOf(ref).layers.map((l) => l.digest)).at(-1)!]),
+    );
+    const intended = (await readFile(join(scriptDir, 'repositories'), 'utf8')).replace(
+      /"([^"]+)": ""/g,
+      (_, tag: string) => `"${tag}": "${topIds[tag]}"`,
+    );
     expect(await readFile(join(frozenDir, 'repositories'), 'utf8')).toBe(intended);
     return frozenDir;
   }
 
   test('three images in one run: two repositories, two tags of one, a layer used twice, a config full of JSON corners', async () => {
     const dir = await expectSameDirectories(['busybox:1.36', 'team/app:1', 'team/app:2']);
-    expect(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')).map((e: { RepoTags: string[] }) => e.RepoTags)).toEqual([['busybox:1.36'], ['team/app:1'], ['team/app:2']]);
+    expect(
+      JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')).map((e: { RepoTags: string[] }) => e.RepoTags),
+    ).toEqual([['busybox:1.36'], ['team/app:1'], ['team/app:2']]);
   });
 
   test("a tag and a digest, as in the script's own usage line: the digest picks the manifest, the tag names it", async () => {
@@ -91,7 +139,10 @@ describe.runIf(MOBY_SCRIPT !== undefined)("the files and bytes of moby's downloa
   });
 
   test('a manifest list: the platform the script picks by TARGETARCH/TARGETVARIANT, frozen by --platform', async () => {
-    await expectSameDirectories(['team/multi:1'], ['--platform', 'linux/arm64/v8'], { TARGETARCH: 'arm64', TARGETVARIANT: 'v8' });
+    await expectSameDirectories(['team/multi:1'], ['--platform', 'linux/arm64/v8'], {
+      TARGETARCH: 'arm64',
+      TARGETVARIANT: 'v8',
+    });
   });
 });
 
@@ -107,10 +158,19 @@ describe.runIf(MOBY_V1_SCRIPT !== undefined)("the files and bytes of moby's v1 d
   beforeAll(async () => {
     registry = await startV1Registry();
     script = await mobyV1ScriptFor(MOBY_V1_SCRIPT!, `http://${registry.host}`);
-    const base = await v1Image([{ type: 'dir', name: 'etc' }, { type: 'file', name: 'etc/os-release', content: 'ID=old\n' }]);
-    const middle = await v1Image([{ type: 'file', name: 'middle', content: 'middle\n' }], { parent: base, cmd: 'echo middle > /middle' });
+    const base = await v1Image([
+      { type: 'dir', name: 'etc' },
+      { type: 'file', name: 'etc/os-release', content: 'ID=old\n' },
+    ]);
+    const middle = await v1Image([{ type: 'file', name: 'middle', content: 'middle\n' }], {
+      parent: base,
+      cmd: 'echo middle > /middle',
+    });
     const top = await v1Image([{ type: 'file', name: 'top', content: 'top\n' }], { parent: middle });
-    const other = await v1Image([{ type: 'file', name: 'other', content: 'not compressed\n' }], { parent: base, gzip: false });
+    const other = await v1Image([{ type: 'file', name: 'other', content: 'not compressed\n' }], {
+      parent: base,
+      gzip: false,
+    });
     for (const image of [base, middle, top, other]) registry.add(image);
     registry.tag('team/app', '1', top.id);
     registry.tag('team/app', 'latest', top.id);
@@ -127,17 +187,33 @@ describe.runIf(MOBY_V1_SCRIPT !== undefined)("the files and bytes of moby's v1 d
     const ran = await script.run(scriptDir, refs);
     expect([ran.code, ran.stderr]).toEqual([0, expect.not.stringContaining('error')]);
     const frozenDir = join(await mkdtemp(join(tmpdir(), 'frozen-moby-out-')), 'out');
-    const pulled = await runCli(['pull', '-q', '--protocol', 'v1', '-o', frozenDir, ...refs.map((ref) => `${registry.host}/${ref}`)]);
+    const pulled = await runCli([
+      'pull',
+      '-q',
+      '--protocol',
+      'v1',
+      '-o',
+      frozenDir,
+      ...refs.map((ref) => `${registry.host}/${ref}`),
+    ]);
     expect([pulled.code, pulled.stderr]).toEqual([0, '']);
 
     const files = await filesUnder(scriptDir);
     expect(files).toHaveLength(4 * 3 + 1);
-    const configs = JSON.parse(await readFile(join(frozenDir, 'manifest.json'), 'utf8')).map((entry: { Config: string }) => entry.Config);
+    const configs = JSON.parse(await readFile(join(frozenDir, 'manifest.json'), 'utf8')).map(
+      (entry: { Config: string }) => entry.Config,
+    );
     expect(await filesUnder(frozenDir)).toEqual([...files, ...new Set(configs), 'manifest.json'].sort());
     for (const file of files.filter((f) => f !== 'repositories')) {
-      expect({ file, bytes: (await readFile(join(frozenDir, file))).toString('latin1') }).toEqual({ file, bytes: (await readFile(join(scriptDir, file))).toString('latin1') });
+      expect({ file, bytes: (await readFile(join(frozenDir, file))).toString('latin1') }).toEqual({
+        file,
+        bytes: (await readFile(join(scriptDir, file))).toString('latin1'),
+      });
     }
-    const named = (await readFile(join(scriptDir, 'repositories'), 'utf8')).replace(/"([^"]+)": \{/g, (_, name: string) => `"${registry.host}/${name}": {`);
+    const named = (await readFile(join(scriptDir, 'repositories'), 'utf8')).replace(
+      /"([^"]+)": \{/g,
+      (_, name: string) => `"${registry.host}/${name}": {`,
+    );
     expect(await readFile(join(frozenDir, 'repositories'), 'utf8')).toBe(named);
   });
 });

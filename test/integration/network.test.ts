@@ -36,7 +36,10 @@ describe('a TLS registry with a self-signed CA', () => {
   let secure: RunningRegistry;
   beforeAll(async () => {
     certs = await makeCertificates();
-    secure = await startRegistry({ tls: { certificate: certs.certificate, key: certs.key, ca: certs.ca }, storage: plain.storage });
+    secure = await startRegistry({
+      tls: { certificate: certs.certificate, key: certs.key, ca: certs.ca },
+      storage: plain.storage,
+    });
   });
   afterAll(async () => secure?.stop());
 
@@ -52,7 +55,9 @@ describe('a TLS registry with a self-signed CA', () => {
     const result = await runCli(['pull', '-o', await tempDir(), `${secure.host}/one/app:1`]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(
-      new RegExp(`cannot reach ${secure.host.replace(/\./g, '\\.')}: its TLS certificate is not trusted \\([A-Z_]+\\); use --ca-file, or --insecure-registry ${secure.host.replace(/\./g, '\\.')}\\n$`),
+      new RegExp(
+        `cannot reach ${secure.host.replace(/\./g, '\\.')}: its TLS certificate is not trusted \\([A-Z_]+\\); use --ca-file, or --insecure-registry ${secure.host.replace(/\./g, '\\.')}\\n$`,
+      ),
     );
   });
 
@@ -72,10 +77,15 @@ describe('an HTTP proxy (tinyproxy)', () => {
     await expectPulled([`${plain.host}/one/app:1`], { HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url });
     const seen = await proxy.requests();
     expect(seen).toContain(`GET http://${plain.host}/v2/one/app/manifests/1`);
-    for (const blob of [img.config, ...img.layers]) expect(seen).toContain(`GET http://${plain.host}/v2/one/app/blobs/${blob.digest}`);
+    for (const blob of [img.config, ...img.layers])
+      expect(seen).toContain(`GET http://${plain.host}/v2/one/app/blobs/${blob.digest}`);
 
     const before = seen.length;
-    await expectPulled([`${plain.host}/one/app:1`], { HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
+    await expectPulled([`${plain.host}/one/app:1`], {
+      HTTP_PROXY: proxy.url,
+      HTTPS_PROXY: proxy.url,
+      NO_PROXY: '127.0.0.1',
+    });
     expect((await proxy.requests()).length).toBe(before);
   });
 
@@ -98,7 +108,9 @@ describe('an HTTP proxy (tinyproxy)', () => {
     });
     refusing.on('connect', (req, socket: Socket) => {
       asked.push(`CONNECT ${req.url}`);
-      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n');
+      socket.end(
+        'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n',
+      );
     });
     await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`;
@@ -146,10 +158,21 @@ describe('timeouts', () => {
 
   test('a body that stalls is given up after --stall-timeout, retried, then reported', async () => {
     const started = Date.now();
-    const result = await runCli(['pull', '-o', join(await tempDir(), 'out'), '--stall-timeout', '1', '--retries', '1', `${stalling.host}/one/app:1`]);
+    const result = await runCli([
+      'pull',
+      '-o',
+      join(await tempDir(), 'out'),
+      '--stall-timeout',
+      '1',
+      '--retries',
+      '1',
+      `${stalling.host}/one/app:1`,
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^retry .*: cannot reach 127\.0\.0\.2:\d+: timed out$/m);
-    expect(result.stderr).toMatch(/frozen: error: .*one\/app:1: blob sha256:[0-9a-f]{64}: cannot reach 127\.0\.0\.2:\d+: timed out\n$/);
+    expect(result.stderr).toMatch(
+      /frozen: error: .*one\/app:1: blob sha256:[0-9a-f]{64}: cannot reach 127\.0\.0\.2:\d+: timed out\n$/,
+    );
     expect(Date.now() - started).toBeLessThan(15_000);
   });
 });

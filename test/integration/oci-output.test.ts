@@ -22,14 +22,35 @@ const fixture = useRegistry(async (target) => {
 describe('--format oci', () => {
   test('an OCI image layout with manifest.json: skopeo reads it as oci:, frozen verify passes', async () => {
     const output = join(await tempDir(), 'layout');
-    const result = await runCli(['pull', '--format', 'oci', '-o', output, `${fixture.registry.host}/team/app:v1`, `${fixture.registry.host}/one/app:v2`]);
+    const result = await runCli([
+      'pull',
+      '--format',
+      'oci',
+      '-o',
+      output,
+      `${fixture.registry.host}/team/app:v1`,
+      `${fixture.registry.host}/one/app:v2`,
+    ]);
     expect(result.stderr).not.toContain('error');
     expect(result.code).toBe(0);
     expect((await readdir(output)).sort()).toEqual(['blobs', 'index.json', 'manifest.json', 'oci-layout']);
     const index = JSON.parse(await readFile(join(output, 'index.json'), 'utf8'));
-    expect(index.manifests.map((m: { digest: string }) => m.digest)).toEqual([fixture.images.multi.manifest.digest, fixture.images.one.manifest.digest]);
-    expect(index.manifests[0].annotations).toEqual({ 'io.containerd.image.name': `${fixture.registry.host}/team/app:v1`, 'org.opencontainers.image.ref.name': 'v1' });
-    for (const blob of [fixture.images.multi.manifest, fixture.images.multi.config, ...fixture.images.multi.layers, fixture.images.one.manifest, fixture.images.one.config, ...fixture.images.one.layers]) {
+    expect(index.manifests.map((m: { digest: string }) => m.digest)).toEqual([
+      fixture.images.multi.manifest.digest,
+      fixture.images.one.manifest.digest,
+    ]);
+    expect(index.manifests[0].annotations).toEqual({
+      'io.containerd.image.name': `${fixture.registry.host}/team/app:v1`,
+      'org.opencontainers.image.ref.name': 'v1',
+    });
+    for (const blob of [
+      fixture.images.multi.manifest,
+      fixture.images.multi.config,
+      ...fixture.images.multi.layers,
+      fixture.images.one.manifest,
+      fixture.images.one.config,
+      ...fixture.images.one.layers,
+    ]) {
       expect(sha256(await readFile(join(output, 'blobs/sha256', blob.digest.slice(7))))).toBe(blob.digest);
     }
     // skopeo 1.9's oci: transport finds only OCI-typed manifests in index.json; the Docker-typed one (v2) is
@@ -48,14 +69,37 @@ describe('--format oci', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/is not empty: --format oci writes a new layout\n$/);
     expect(await readdir(output)).toEqual(['keep']);
-    expect((await runCli(['pull', '--format', 'oci', '--decompress', '-o', join(output, 'x'), `${fixture.registry.host}/one/app:v2`])).code).toBe(2);
+    expect(
+      (
+        await runCli([
+          'pull',
+          '--format',
+          'oci',
+          '--decompress',
+          '-o',
+          join(output, 'x'),
+          `${fixture.registry.host}/one/app:v2`,
+        ])
+      ).code,
+    ).toBe(2);
   });
 
   test('a cache inside the layout is refused before anything is made', async () => {
     const output = join(await tempDir(), 'layout');
-    const result = await runCli(['pull', '--format', 'oci', '-o', output, '--cache', join(output, 'cache'), `${fixture.registry.host}/one/app:v2`]);
+    const result = await runCli([
+      'pull',
+      '--format',
+      'oci',
+      '-o',
+      output,
+      '--cache',
+      join(output, 'cache'),
+      `${fixture.registry.host}/one/app:v2`,
+    ]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe(`frozen: error: the cache ${join(output, 'cache')} is inside the OCI layout ${output}: give --cache a folder outside it\n`);
+    expect(result.stderr).toBe(
+      `frozen: error: the cache ${join(output, 'cache')} is inside the OCI layout ${output}: give --cache a folder outside it\n`,
+    );
     await expect(stat(output)).rejects.toThrow(/ENOENT/);
   });
 });

@@ -26,7 +26,9 @@ beforeAll(async () => {
   await pushImage({ url: registry.url }, 'packaged/app', img, '1');
   consumer = await mkdtemp(join(tmpdir(), 'frozen-consumer-'));
   // The build is fresh (npm test builds first), so the pack skips `prepare`.
-  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', consumer], { cwd: repo });
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', consumer], {
+    cwd: repo,
+  });
   const [report] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
   packed = report!.files.map((file) => file.path).sort();
   const installed = join(consumer, 'node_modules', 'frozen-images');
@@ -34,7 +36,8 @@ beforeAll(async () => {
   await run('tar', ['-xzf', join(consumer, report!.filename), '-C', installed, '--strip-components=1']);
   // Its dependencies (and the consumer's typescript and @types/node) come from the repository's node_modules.
   for (const entry of await readdir(join(repo, 'node_modules'))) {
-    if (entry !== '.bin' && entry !== 'frozen-images') await symlink(join(repo, 'node_modules', entry), join(consumer, 'node_modules', entry));
+    if (entry !== '.bin' && entry !== 'frozen-images')
+      await symlink(join(repo, 'node_modules', entry), join(consumer, 'node_modules', entry));
   }
   await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
 }, 120_000);
@@ -44,20 +47,36 @@ afterAll(async () => {
 
 describe('the npm package', () => {
   test('holds the built code, its declarations, the CLI bundle and its source maps, the docs and the licence, and no sources or tests', () => {
-    for (const path of ['bin/frozen.js', 'dist/index.js', 'dist/index.d.ts', 'dist/bundle/frozen.js', 'dist/bundle/frozen.js.map', 'docs/api.md', 'docs/cli.md', 'README.md', 'LICENSE', 'package.json']) {
+    for (const path of [
+      'bin/frozen.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/bundle/frozen.js',
+      'dist/bundle/frozen.js.map',
+      'docs/api.md',
+      'docs/cli.md',
+      'README.md',
+      'LICENSE',
+      'package.json',
+    ]) {
       expect(packed).toContain(path);
     }
-    expect(packed.filter((path) => /^(src|test|\.ci)\//.test(path) || (path.endsWith('.ts') && !path.endsWith('.d.ts')))).toEqual([]);
+    expect(
+      packed.filter((path) => /^(src|test|\.ci)\//.test(path) || (path.endsWith('.ts') && !path.endsWith('.d.ts'))),
+    ).toEqual([]);
     // The CLI runs from its bundle; tsc's unbundled copy of it would be dead weight.
     expect(packed.filter((path) => path.startsWith('dist/cli/'))).toEqual([]);
   });
 
   test('holds no file an earlier build left: every chunk of the bundle is one its entry loads', async () => {
     const bundle = packed.filter((path) => path.startsWith('dist/bundle/') && path.endsWith('.js'));
-    const source = new Map(await Promise.all(bundle.map(async (path) => [path, await readFile(join(repo, path), 'utf8')] as const)));
+    const source = new Map(
+      await Promise.all(bundle.map(async (path) => [path, await readFile(join(repo, path), 'utf8')] as const)),
+    );
     const reached = new Set(['dist/bundle/frozen.js']);
     for (const from of reached) {
-      for (const chunk of bundle) if (source.get(from)!.includes(`./${chunk.slice('dist/bundle/'.length)}`)) reached.add(chunk);
+      for (const chunk of bundle)
+        if (source.get(from)!.includes(`./${chunk.slice('dist/bundle/'.length)}`)) reached.add(chunk);
     }
     expect(bundle.filter((path) => !reached.has(path))).toEqual([]);
   });
@@ -73,7 +92,22 @@ console.log(JSON.stringify({ exports: Object.keys(api).sort(), imageId: result.i
     const { stdout } = await run(process.execPath, ['use.mjs'], { cwd: consumer });
     const seen = JSON.parse(stdout) as { exports: string[]; imageId: string };
     expect(seen.exports).toEqual(
-      ['FrozenError', 'ImagePullError', 'PullFailures', 'canonicalReference', 'defaultPlatform', 'formatPlatform', 'inspect', 'lock', 'parsePlatform', 'parseReference', 'pull', 'readLockFile', 'verifyArchive', 'writeLockFile'].sort(),
+      [
+        'FrozenError',
+        'ImagePullError',
+        'PullFailures',
+        'canonicalReference',
+        'defaultPlatform',
+        'formatPlatform',
+        'inspect',
+        'lock',
+        'parsePlatform',
+        'parseReference',
+        'pull',
+        'readLockFile',
+        'verifyArchive',
+        'writeLockFile',
+      ].sort(),
     );
     expect(seen.imageId).toBe(img.config.digest);
     const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8')) as { Config: string }[];
@@ -91,12 +125,28 @@ export const kind = (error: unknown) => (error instanceof FrozenError ? error.ki
 `,
     );
     const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
-    const args = ['--strict', '--noEmit', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', 'typed.ts'];
+    const args = [
+      '--strict',
+      '--noEmit',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--types',
+      'node',
+      'typed.ts',
+    ];
     await expect(run(process.execPath, [tsc, ...args], { cwd: consumer })).resolves.toBeDefined();
   });
 
   test('the installed bin runs', async () => {
-    const { stdout } = await run(process.execPath, [join(consumer, 'node_modules', 'frozen-images', 'bin', 'frozen.js'), '--version'], { cwd: consumer });
+    const { stdout } = await run(
+      process.execPath,
+      [join(consumer, 'node_modules', 'frozen-images', 'bin', 'frozen.js'), '--version'],
+      { cwd: consumer },
+    );
     const { version } = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as { version: string };
     expect(stdout.trim()).toBe(version);
   });
@@ -104,7 +154,11 @@ export const kind = (error: unknown) => (error instanceof FrozenError ? error.ki
   test('the installed bin pulls into a tar and verifies it (the bundle and its lazily loaded parts are all packed)', async () => {
     const bin = join(consumer, 'node_modules', 'frozen-images', 'bin', 'frozen.js');
     const archive = join(consumer, 'image.tar');
-    await run(process.execPath, [bin, 'pull', '-q', '--no-cache', '--format', 'tar', '-o', archive, `${registry.host}/packaged/app:1`], { cwd: consumer });
+    await run(
+      process.execPath,
+      [bin, 'pull', '-q', '--no-cache', '--format', 'tar', '-o', archive, `${registry.host}/packaged/app:1`],
+      { cwd: consumer },
+    );
     const { stdout } = await run(process.execPath, [bin, 'verify', archive], { cwd: consumer });
     expect(stdout.trim()).toBe(`${archive}: ok, 1 image, 1 layer verified`);
   });

@@ -47,11 +47,15 @@ describe('single images into a fresh directory', () => {
     const output = await tempDir();
     const result = await pullCli(output, `${fixture.registry.host}/one/app:1`);
     const ids = await expectScriptLayout(output, fixture.images.one);
-    expect((await readdir(output)).sort()).toEqual([`${hex(fixture.images.one.config.digest)}.json`, ids[0], 'manifest.json', 'repositories'].sort());
+    expect((await readdir(output)).sort()).toEqual(
+      [`${hex(fixture.images.one.config.digest)}.json`, ids[0], 'manifest.json', 'repositories'].sort(),
+    );
     expect(await readFile(join(output, 'manifest.json'), 'utf8')).toBe(
       `[\n  {\n    "Config": "${hex(fixture.images.one.config.digest)}.json",\n    "RepoTags": [\n      "${fixture.registry.host}/one/app:1"\n    ],\n    "Layers": [\n      "${ids[0]}/layer.tar"\n    ]\n  }\n]\n`,
     );
-    expect(await readFile(join(output, 'repositories'), 'utf8')).toBe(`{\n\t"${fixture.registry.host}/one/app": { "1": "${ids[0]}" }\n}\n`);
+    expect(await readFile(join(output, 'repositories'), 'utf8')).toBe(
+      `{\n\t"${fixture.registry.host}/one/app": { "1": "${ids[0]}" }\n}\n`,
+    );
     expect(result.stdout).toContain(`manifest  ${fixture.images.one.manifest.digest}`);
     expect(result.stdout).toContain(`image ID  ${fixture.images.one.config.digest}`);
     expect(result.stdout).toMatch(/layers {4}1, /);
@@ -92,7 +96,10 @@ test('the default output directory is ./frozen-images; --quiet prints nothing', 
 test('-f reads references one a line, with comments and blank lines; with none at all it is a usage error', async () => {
   const dir = await tempDir();
   const list = join(dir, 'fixture.images.txt');
-  await writeFile(list, `# frozen images for CI\n${fixture.registry.host}/one/app:1   # the base\n\n  ${fixture.registry.host}/oci/app:1\n`);
+  await writeFile(
+    list,
+    `# frozen images for CI\n${fixture.registry.host}/one/app:1   # the base\n\n  ${fixture.registry.host}/oci/app:1\n`,
+  );
   const output = join(dir, 'out');
   await pullCli(output, '-f', list, `${fixture.registry.host}/team/app:1.2`);
   const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
@@ -102,11 +109,17 @@ test('-f reads references one a line, with comments and blank lines; with none a
     `${fixture.registry.host}/oci/app:1`,
   ]);
   // The same list with Windows line ends pulls the same images.
-  await writeFile(list, `# frozen images for CI\r\n${fixture.registry.host}/one/app:1   # the base\r\n\r\n  # indented comment\r\n${fixture.registry.host}/oci/app:1\r\n`);
+  await writeFile(
+    list,
+    `# frozen images for CI\r\n${fixture.registry.host}/one/app:1   # the base\r\n\r\n  # indented comment\r\n${fixture.registry.host}/oci/app:1\r\n`,
+  );
   const crlf = await runCli(['pull', '-q', '-o', join(dir, 'crlf'), '-f', list]);
   expect([crlf.code, crlf.stderr]).toEqual([0, '']);
   const crlfManifest = JSON.parse(await readFile(join(dir, 'crlf', 'manifest.json'), 'utf8'));
-  expect(crlfManifest.map((e: { RepoTags: string[] }) => e.RepoTags[0])).toEqual([`${fixture.registry.host}/one/app:1`, `${fixture.registry.host}/oci/app:1`]);
+  expect(crlfManifest.map((e: { RepoTags: string[] }) => e.RepoTags[0])).toEqual([
+    `${fixture.registry.host}/one/app:1`,
+    `${fixture.registry.host}/oci/app:1`,
+  ]);
   await writeFile(list, '# nothing\n');
   const empty = await runCli(['pull', '-o', join(dir, 'none'), '-f', list]);
   expect(empty.code).toBe(2);
@@ -115,7 +128,10 @@ test('-f reads references one a line, with comments and blank lines; with none a
   // A malformed reference is named by its file and line, before any request.
   await writeFile(list, `# frozen images\n${fixture.registry.host}/one/app:1\n\n${fixture.registry.host}/One/app:1\n`);
   const malformed = await runCli(['pull', '-o', join(dir, 'malformed'), '-f', list]);
-  expect([malformed.code, malformed.stderr]).toEqual([2, `frozen: error: ${list}:4: invalid reference "${fixture.registry.host}/One/app:1": repository name must be lowercase\n`]);
+  expect([malformed.code, malformed.stderr]).toEqual([
+    2,
+    `frozen: error: ${list}:4: invalid reference "${fixture.registry.host}/One/app:1": repository name must be lowercase\n`,
+  ]);
   expect(existsSync(join(dir, 'malformed'))).toBe(false);
 });
 
@@ -135,7 +151,11 @@ describe('a layer at two layer IDs', () => {
   // an empty layer: each layer file of a directory must be an inode of its own.
   /** dup/twice:1 holds the empty layer at two layer IDs; dup/alone:1 holds it on no parent, at a third. */
   const pushDupImages = async () => {
-    const [a, empty, b] = [await layer([{ type: 'file', name: 'a', content: 'a\n' }]), await layer([]), await layer([{ type: 'file', name: 'b', content: 'b\n' }])];
+    const [a, empty, b] = [
+      await layer([{ type: 'file', name: 'a', content: 'a\n' }]),
+      await layer([]),
+      await layer([{ type: 'file', name: 'b', content: 'b\n' }]),
+    ];
     const twice = image({ layers: [a, empty, empty, b] });
     const alone = image({ layers: [empty] });
     await pushImage({ url: fixture.registry.url }, 'dup/twice', twice, '1');
@@ -170,7 +190,9 @@ describe('a layer at two layer IDs', () => {
     expect((await loadWithSkopeo(output, 1)).imageId).toBe(alone.config.digest);
 
     // A directory where two layer files are one inode (as frozen left them before) is mended by a re-pull.
-    const [first, second] = layerIds(twice.layers.map((l) => l.digest)).slice(1, 3).map((id) => join(output, id, 'layer.tar'));
+    const [first, second] = layerIds(twice.layers.map((l) => l.digest))
+      .slice(1, 3)
+      .map((id) => join(output, id, 'layer.tar'));
     await rm(second!);
     await link(first!, second!);
     await pullInto('dup/twice:1');
@@ -182,7 +204,10 @@ describe('a layer at two layer IDs', () => {
     const dir = await tempDir();
     await dupImages();
     const ref = `${fixture.registry.host}/dup/twice:1`;
-    for (const [format, out] of [['tar', join(dir, 'twice.tar')], ['oci', join(dir, 'layout')]]) {
+    for (const [format, out] of [
+      ['tar', join(dir, 'twice.tar')],
+      ['oci', join(dir, 'layout')],
+    ]) {
       const result = await runCli(['pull', '-q', '--format', format!, '-o', out!, ref]);
       expect([result.code, result.stderr]).toEqual([0, '']);
       expect((await runCli(['verify', out!])).stdout).toBe(`${out}: ok, 1 image, 4 layers verified\n`);
@@ -190,7 +215,9 @@ describe('a layer at two layer IDs', () => {
     const { execFile } = await import('node:child_process');
     const copied = join(dir, 'copied');
     await new Promise((resolve, reject) =>
-      execFile('skopeo', ['copy', '--quiet', `docker-archive:${join(dir, 'twice.tar')}`, `dir:${copied}`], (error) => (error ? reject(error) : resolve(undefined))),
+      execFile('skopeo', ['copy', '--quiet', `docker-archive:${join(dir, 'twice.tar')}`, `dir:${copied}`], (error) =>
+        error ? reject(error) : resolve(undefined),
+      ),
     );
     expect(JSON.parse(await readFile(join(copied, 'manifest.json'), 'utf8')).layers).toHaveLength(4);
   });
@@ -202,7 +229,14 @@ describe('a layer at two layer IDs', () => {
     const img = image({ layers: [gzipped, plain] });
     await pushImage({ url: fixture.registry.url }, 'dup/decompressed', img, '1');
     const output = await tempDir();
-    const result = await runCli(['pull', '-q', '--decompress', '-o', output, `${fixture.registry.host}/dup/decompressed:1`]);
+    const result = await runCli([
+      'pull',
+      '-q',
+      '--decompress',
+      '-o',
+      output,
+      `${fixture.registry.host}/dup/decompressed:1`,
+    ]);
     expect([result.code, result.stderr]).toEqual([0, '']);
     const files = layerIds(img.layers.map((l) => l.digest)).map((id) => join(output, id, 'layer.tar'));
     for (const file of files) expect(await readFile(file)).toEqual(plain.bytes);
@@ -215,12 +249,15 @@ describe('a layer at two layer IDs', () => {
 describe('many layers', () => {
   test('an image of 120 layers pulls and loads with 64 open files allowed (macOS allows 256), --decompress too: layers are placed and decompressed a few at a time', async () => {
     const layers = [];
-    for (let i = 0; i < 120; i++) layers.push(await layer([{ type: 'file', name: `etc/layer-${i}`, content: `${i}\n` }]));
+    for (let i = 0; i < 120; i++)
+      layers.push(await layer([{ type: 'file', name: `etc/layer-${i}`, content: `${i}\n` }]));
     const tall = image({ layers });
     await pushImage({ url: fixture.registry.url }, 'tall/app', tall, '1');
     for (const extra of [[], ['--decompress']]) {
       const output = join(await tempDir(), 'out');
-      const result = await runCli(['pull', '-q', ...extra, '-o', output, `${fixture.registry.host}/tall/app:1`], { openFiles: 64 });
+      const result = await runCli(['pull', '-q', ...extra, '-o', output, `${fixture.registry.host}/tall/app:1`], {
+        openFiles: 64,
+      });
       expect([result.code, result.stderr]).toEqual([0, '']);
       expect((await loadWithSkopeo(output)).imageId).toBe(tall.config.digest);
     }
@@ -243,12 +280,16 @@ describe('multi-platform indexes', () => {
 
   test('TARGETPLATFORM / TARGETARCH pick the platform in Dockerfile builds; an index without mediaType works', async () => {
     const viaTargetPlatform = await tempDir();
-    const r1 = await runCli(['pull', '-o', viaTargetPlatform, `${fixture.registry.host}/bare/app:1`], { env: { TARGETPLATFORM: 'linux/arm/v7' } });
+    const r1 = await runCli(['pull', '-o', viaTargetPlatform, `${fixture.registry.host}/bare/app:1`], {
+      env: { TARGETPLATFORM: 'linux/arm/v7' },
+    });
     expect(r1.code).toBe(0);
     await expectScriptLayout(viaTargetPlatform, fixture.images.platforms.armv7);
     expect((await loadWithSkopeo(viaTargetPlatform)).imageId).toBe(fixture.images.platforms.armv7.config.digest);
     const viaTargetArch = await tempDir();
-    const r2 = await runCli(['pull', '-o', viaTargetArch, `${fixture.registry.host}/multi/app:1`], { env: { TARGETARCH: 'arm64', TARGETPLATFORM: '' } });
+    const r2 = await runCli(['pull', '-o', viaTargetArch, `${fixture.registry.host}/multi/app:1`], {
+      env: { TARGETARCH: 'arm64', TARGETPLATFORM: '' },
+    });
     expect(r2.code).toBe(0);
     await expectScriptLayout(viaTargetArch, fixture.images.platforms.arm64);
     expect((await loadWithSkopeo(viaTargetArch)).imageId).toBe(fixture.images.platforms.arm64.config.digest);
@@ -263,7 +304,9 @@ describe('multi-platform indexes', () => {
     expect(plain.stderr).toContain(warning);
     const json = await runCli(['pull', '--json', '-o', await tempDir(), '--platform', 'linux/arm64', ref]);
     const events = parseEvents(json.stdout);
-    expect(events.filter((e) => e.type === 'platform-mismatch')).toEqual([{ type: 'platform-mismatch', image: ref, platform: 'linux/amd64', wanted: 'linux/arm64' }]);
+    expect(events.filter((e) => e.type === 'platform-mismatch')).toEqual([
+      { type: 'platform-mismatch', image: ref, platform: 'linux/amd64', wanted: 'linux/arm64' },
+    ]);
     // The arm64 image by digest, wanted as arm64 (its variant v8 normalizes away): no warning.
     const arm64 = `${fixture.registry.host}/multi/app@${fixture.images.platforms.arm64.manifest.digest}`;
     const matching = await runCli(['pull', '-q', '-o', await tempDir(), '--platform', 'linux/arm64', arm64]);
@@ -273,7 +316,14 @@ describe('multi-platform indexes', () => {
   test('no matching platform: exit 1, the offered platforms listed, nothing written', async () => {
     const parent = await tempDir();
     const output = join(parent, 'out');
-    const result = await runCli(['pull', '-o', output, '--platform', 'linux/s390x', `${fixture.registry.host}/multi/app:1`]);
+    const result = await runCli([
+      'pull',
+      '-o',
+      output,
+      '--platform',
+      'linux/s390x',
+      `${fixture.registry.host}/multi/app:1`,
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
       `frozen: error: ${fixture.registry.host}/multi/app:1: no manifest for platform linux/s390x; the index offers linux/amd64, linux/arm64, linux/arm/v7\n`,
@@ -307,9 +357,16 @@ describe('digests and image IDs', () => {
     await pullCli(output, `${fixture.registry.host}/team/app:1.2@${hex(fixture.images.multi.config.digest)}`);
     expect((await loadWithSkopeo(output)).imageId).toBe(fixture.images.multi.config.digest);
     const before = await snapshot(output);
-    const wrong = await runCli(['pull', '-o', output, `${fixture.registry.host}/team/app:1.2@${hex(fixture.images.one.config.digest)}`]);
+    const wrong = await runCli([
+      'pull',
+      '-o',
+      output,
+      `${fixture.registry.host}/team/app:1.2@${hex(fixture.images.one.config.digest)}`,
+    ]);
     expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toMatch(/^frozen: error: .*team\/app:1\.2@[0-9a-f]{64}: image ID mismatch: wanted [0-9a-f]{64}, the tag resolves to image sha256:/);
+    expect(wrong.stderr).toMatch(
+      /^frozen: error: .*team\/app:1\.2@[0-9a-f]{64}: image ID mismatch: wanted [0-9a-f]{64}, the tag resolves to image sha256:/,
+    );
     expect(await snapshot(output)).toEqual(before);
   });
 });
@@ -362,24 +419,35 @@ describe('merging into one directory', () => {
     ]);
     expect(manifest.some((e: { Config: string }) => e.Config.startsWith(hex(first.config.digest)))).toBe(false);
     const repositories = await readFile(join(output, 'repositories'), 'utf8');
-    expect(repositories).toContain(`"${fixture.registry.host}/moving/app": { "v": "${layerIds(second.layers.map((l) => l.digest))[0]}" }`);
+    expect(repositories).toContain(
+      `"${fixture.registry.host}/moving/app": { "v": "${layerIds(second.layers.map((l) => l.digest))[0]}" }`,
+    );
     expect((await loadWithSkopeo(output, 1)).imageId).toBe(second.config.digest);
   });
 
   test('four processes pulling different images into one directory at once: every entry survives', async () => {
     const output = await tempDir();
     const cache = await tempDir();
-    const refs = ['one/app:1', 'team/app:1.2', 'ocitar/app:1', 'multi/app:1'].map((r) => `${fixture.registry.host}/${r}`);
+    const refs = ['one/app:1', 'team/app:1.2', 'ocitar/app:1', 'multi/app:1'].map(
+      (r) => `${fixture.registry.host}/${r}`,
+    );
     // A warm cache brings the four runs to their commit at about the same moment.
     await pullCli(await tempDir(), '--cache', cache, '--platform', 'linux/amd64', ...refs);
-    const results = await Promise.all(refs.map((ref) => runCli(['pull', '-q', '-o', output, '--cache', cache, '--platform', 'linux/amd64', ref])));
+    const results = await Promise.all(
+      refs.map((ref) => runCli(['pull', '-q', '-o', output, '--cache', cache, '--platform', 'linux/amd64', ref])),
+    );
     expect(results.map((r) => [r.code, r.stderr])).toEqual(refs.map(() => [0, '']));
     const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
     expect(manifest.map((e: { RepoTags: string[] }) => e.RepoTags[0]).sort()).toEqual([...refs].sort());
     const repositories = await readFile(join(output, 'repositories'), 'utf8');
     for (const ref of refs) expect(repositories).toContain(`"${ref.slice(0, ref.lastIndexOf(':'))}"`);
     expect((await readdir(output)).filter((name) => name.startsWith('.'))).toEqual([]);
-    for (const [i, img] of [fixture.images.one, fixture.images.multi, fixture.images.ociTar, fixture.images.platforms.amd64].entries()) {
+    for (const [i, img] of [
+      fixture.images.one,
+      fixture.images.multi,
+      fixture.images.ociTar,
+      fixture.images.platforms.amd64,
+    ].entries()) {
       const position = manifest.findIndex((e: { RepoTags: string[] }) => e.RepoTags[0] === refs[i]);
       expect((await loadWithSkopeo(output, position)).imageId).toBe(img.config.digest);
     }
@@ -393,7 +461,9 @@ describe('merging into one directory', () => {
     // The same command, with tar listing what docker load would read.
     const { execFile } = await import('node:child_process');
     const listing = await new Promise<string>((resolve, reject) =>
-      execFile('sh', ['-c', command.replace(/docker load$/, 'tar -tf -')], (error, stdout) => (error ? reject(error) : resolve(stdout))),
+      execFile('sh', ['-c', command.replace(/docker load$/, 'tar -tf -')], (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      ),
     );
     expect(listing.split('\n')).toContain('./manifest.json');
   });
@@ -405,7 +475,10 @@ describe('merging into one directory', () => {
     expect(result.stdout.split('\n').filter((line) => line.startsWith(one))).toHaveLength(1);
     expect(result.stdout).toContain(`Wrote 2 images to ${output}`);
     const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
-    expect(manifest.map((e: { RepoTags: string[] }) => e.RepoTags)).toEqual([[one], [`${fixture.registry.host}/team/app:1.2`]]);
+    expect(manifest.map((e: { RepoTags: string[] }) => e.RepoTags)).toEqual([
+      [one],
+      [`${fixture.registry.host}/team/app:1.2`],
+    ]);
   });
 
   test('a second pull of the same image downloads nothing and writes identical bytes', async () => {
@@ -466,7 +539,12 @@ describe('the API', () => {
   });
 
   test('an abort leaves nothing behind, and is an aborted error whatever its reason (AbortSignal.timeout gives a TimeoutError)', async () => {
-    const reasons = [undefined, new Error('the caller gave up'), new DOMException('timed out', 'TimeoutError'), 'a string'];
+    const reasons = [
+      undefined,
+      new Error('the caller gave up'),
+      new DOMException('timed out', 'TimeoutError'),
+      'a string',
+    ];
     for (const reason of reasons) {
       const parent = await tempDir();
       const output = join(parent, 'out');
@@ -482,7 +560,11 @@ describe('the API', () => {
       await expect(promise).rejects.toMatchObject({ kind: 'aborted' });
       expect(existsSync(output)).toBe(false);
     }
-    const stopped = lock({ images: [`${fixture.registry.host}/team/app:1.2`], cache: false, signal: AbortSignal.abort(new Error('stop')) });
+    const stopped = lock({
+      images: [`${fixture.registry.host}/team/app:1.2`],
+      cache: false,
+      signal: AbortSignal.abort(new Error('stop')),
+    });
     await expect(stopped).rejects.toMatchObject({ kind: 'aborted' });
   });
 

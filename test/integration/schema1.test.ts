@@ -26,28 +26,45 @@ beforeAll(async () => {
 afterAll(async () => server?.stop());
 
 describe('schema1 images', () => {
-  test.each(['old/app', 'old/signed'])('%s is converted: loadable, layers base first without empty ones, history kept', async (repo) => {
-    const output = await tempDir();
-    const result = await runCli(['pull', '--json', '-o', output, `${server.host}/${repo}:1`, `${server.host}/new/app:1`]);
-    expect(result.stderr).toBe('');
-    expect(result.code).toBe(0);
-    const events = parseEvents(result.stdout);
-    expect(events).toContainEqual({ type: 'converted', image: `${server.host}/${repo}:1`, from: 'schema1' });
-    const [imageId] = events.flatMap((e) => (e.type === 'image-done' && e.image.reference.includes(repo) ? [e.image.imageId] : []));
-    expect(imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
+  test.each(['old/app', 'old/signed'])(
+    '%s is converted: loadable, layers base first without empty ones, history kept',
+    async (repo) => {
+      const output = await tempDir();
+      const result = await runCli([
+        'pull',
+        '--json',
+        '-o',
+        output,
+        `${server.host}/${repo}:1`,
+        `${server.host}/new/app:1`,
+      ]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const events = parseEvents(result.stdout);
+      expect(events).toContainEqual({ type: 'converted', image: `${server.host}/${repo}:1`, from: 'schema1' });
+      const [imageId] = events.flatMap((e) =>
+        e.type === 'image-done' && e.image.reference.includes(repo) ? [e.image.imageId] : [],
+      );
+      expect(imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
 
-    const loaded = await loadWithSkopeo(output, 0);
-    expect(loaded.imageId).toBe(imageId);
-    expect(loaded.diffIds).toEqual([fixture.base.diffId, fixture.top.diffId]);
-    const config = JSON.parse(await readFile(join(output, `${imageId!.slice(7)}.json`), 'utf8'));
-    expect(config).toMatchObject({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] } });
-    expect(config.history.map((h: { created_by: string; empty_layer?: boolean }) => [h.created_by, h.empty_layer ?? false])).toEqual([
-      ['/bin/sh -c #(nop) ADD file:base in /', false],
-      ['/bin/sh -c #(nop) ENV A=1', true],
-      ['/bin/sh -c echo top > /top', false],
-    ]);
-    // The modern image of the same run keeps its manifest.json entry.
-    expect((await loadWithSkopeo(output, 1)).imageId).toBe(modern.config.digest);
-    expect((await runCli(['verify', output])).code).toBe(0);
-  });
+      const loaded = await loadWithSkopeo(output, 0);
+      expect(loaded.imageId).toBe(imageId);
+      expect(loaded.diffIds).toEqual([fixture.base.diffId, fixture.top.diffId]);
+      const config = JSON.parse(await readFile(join(output, `${imageId!.slice(7)}.json`), 'utf8'));
+      expect(config).toMatchObject({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] } });
+      expect(
+        config.history.map((h: { created_by: string; empty_layer?: boolean }) => [
+          h.created_by,
+          h.empty_layer ?? false,
+        ]),
+      ).toEqual([
+        ['/bin/sh -c #(nop) ADD file:base in /', false],
+        ['/bin/sh -c #(nop) ENV A=1', true],
+        ['/bin/sh -c echo top > /top', false],
+      ]);
+      // The modern image of the same run keeps its manifest.json entry.
+      expect((await loadWithSkopeo(output, 1)).imageId).toBe(modern.config.digest);
+      expect((await runCli(['verify', output])).code).toBe(0);
+    },
+  );
 });

@@ -30,20 +30,28 @@ const fixture = useRegistry(async (target) => {
 async function expectLoadableTar(file: string, expected: BuiltImage[]) {
   const dir = await tempDir();
   const { execFile } = await import('node:child_process');
-  await new Promise((resolve, reject) => execFile('tar', ['-xf', file, '-C', dir], (e) => (e ? reject(e) : resolve(undefined))));
+  await new Promise((resolve, reject) =>
+    execFile('tar', ['-xf', file, '-C', dir], (e) => (e ? reject(e) : resolve(undefined))),
+  );
   for (const [i, img] of expected.entries()) expect((await loadWithSkopeo(dir, i)).imageId).toBe(img.config.digest);
   const verified = await runCli(['verify', file]);
-  expect(verified.stdout).toBe(`${file}: ok, ${expected.length} images, ${expected.reduce((n, img) => n + img.layers.length, 0)} layers verified\n`);
+  expect(verified.stdout).toBe(
+    `${file}: ok, ${expected.length} images, ${expected.reduce((n, img) => n + img.layers.length, 0)} layers verified\n`,
+  );
 }
 
 describe('tar output', () => {
   test('-o - streams a docker-archive tar to stdout (progress stays on stderr)', async () => {
     const file = join(await tempDir(), 'stdout.tar');
     const cache = await tempDir();
-    const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-o', '-', `${fixture.registry.host}/team/app:1`, `${fixture.registry.host}/one/app:1`], {
-      env: { ...process.env, FROZEN_CACHE: cache },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [FROZEN_BIN, 'pull', '-o', '-', `${fixture.registry.host}/team/app:1`, `${fixture.registry.host}/one/app:1`],
+      {
+        env: { ...process.env, FROZEN_CACHE: cache },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -56,10 +64,26 @@ describe('tar output', () => {
 
   test('--format tar -o FILE writes the same tar, byte for byte, every time', async () => {
     const dir = await tempDir();
-    const first = await runCli(['pull', '--format', 'tar', '-o', join(dir, 'a.tar'), `${fixture.registry.host}/team/app:1`, `${fixture.registry.host}/one/app:1`]);
+    const first = await runCli([
+      'pull',
+      '--format',
+      'tar',
+      '-o',
+      join(dir, 'a.tar'),
+      `${fixture.registry.host}/team/app:1`,
+      `${fixture.registry.host}/one/app:1`,
+    ]);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(`load with: docker load -i '${join(dir, 'a.tar')}'`);
-    await runCli(['pull', '--format', 'tar', '-o', join(dir, 'b.tar'), `${fixture.registry.host}/team/app:1`, `${fixture.registry.host}/one/app:1`]);
+    await runCli([
+      'pull',
+      '--format',
+      'tar',
+      '-o',
+      join(dir, 'b.tar'),
+      `${fixture.registry.host}/team/app:1`,
+      `${fixture.registry.host}/one/app:1`,
+    ]);
     const [a, b] = await Promise.all([stat(join(dir, 'a.tar')), stat(join(dir, 'b.tar'))]);
     expect(a.size).toBe(b.size);
     const { readFile } = await import('node:fs/promises');
@@ -69,7 +93,14 @@ describe('tar output', () => {
 
   test('a failed tar pull leaves no file; --json with -o - is a usage error', async () => {
     const dir = await tempDir();
-    const failed = await runCli(['pull', '--format', 'tar', '-o', join(dir, 'x.tar'), `${fixture.registry.host}/team/app:nope`]);
+    const failed = await runCli([
+      'pull',
+      '--format',
+      'tar',
+      '-o',
+      join(dir, 'x.tar'),
+      `${fixture.registry.host}/team/app:nope`,
+    ]);
     expect(failed.code).toBe(1);
     expect(await readdir(dir)).toEqual([]);
     const both = await runCli(['pull', '--json', '-o', '-', `${fixture.registry.host}/team/app:1`]);
@@ -80,9 +111,13 @@ describe('tar output', () => {
 
   test('-o - with stdout on a terminal is refused before anything is fetched', async () => {
     const cache = await tempDir();
-    const { screen, code } = await runCliInTerminal(['pull', '-o', '-', `${fixture.registry.host}/team/app:1`], { FROZEN_CACHE: cache });
+    const { screen, code } = await runCliInTerminal(['pull', '-o', '-', `${fixture.registry.host}/team/app:1`], {
+      FROZEN_CACHE: cache,
+    });
     expect(code).toBe(2);
-    expect(screen.replace(/\r/g, '')).toBe('frozen: error: -o - writes a tar, and stdout is a terminal: pipe it (| docker load) or redirect it\n');
+    expect(screen.replace(/\r/g, '')).toBe(
+      'frozen: error: -o - writes a tar, and stdout is a terminal: pipe it (| docker load) or redirect it\n',
+    );
     expect(await readdir(cache)).toEqual([]);
   });
 
@@ -109,7 +144,10 @@ describe('tar output', () => {
     });
     const cache = await tempDir();
     const pulling = pull({ images: [`${fixture.registry.host}/team/app:1`], format: 'tar', output: failing, cache });
-    await expect(pulling).rejects.toMatchObject({ kind: 'output', message: 'cannot write the tar stream: no space left on device' });
+    await expect(pulling).rejects.toMatchObject({
+      kind: 'output',
+      message: 'cannot write the tar stream: no space left on device',
+    });
     expect(await readdir(join(cache, 'tmp'))).toEqual([]); // the scratch directory is gone
   });
 });

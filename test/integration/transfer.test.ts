@@ -27,9 +27,13 @@ beforeAll(async () => {
   const base = await layer([{ type: 'file', name: 'etc/base', content: 'base\n' }]);
   const heavy = await layer([{ type: 'file', name: 'data/blob', content: randomBytes(4 * MiB) }]);
   big = image({ layers: [base, heavy] });
-  sibling = image({ layers: [base, heavy, await layer([{ type: 'file', name: 'etc/sibling', content: 'sibling\n' }])] });
+  sibling = image({
+    layers: [base, heavy, await layer([{ type: 'file', name: 'etc/sibling', content: 'sibling\n' }])],
+  });
   server.serve('big/app', '1', big);
-  third = image({ layers: [base, heavy, await layer([{ type: 'file', name: 'data/third', content: randomBytes(256 * 1024) }])] });
+  third = image({
+    layers: [base, heavy, await layer([{ type: 'file', name: 'data/third', content: randomBytes(256 * 1024) }])],
+  });
   server.serve('sib/app', '1', sibling);
   server.serve('third/app', '1', third);
 });
@@ -37,7 +41,13 @@ afterAll(async () => server?.stop());
 
 beforeEach(() => {
   server.requests.length = 0;
-  Object.assign(server.behaviour, { range: 'honor', resets: { count: 0, afterBytes: 0 }, failures: [], manifestFailures: [], throttleBytesPer10ms: 0 });
+  Object.assign(server.behaviour, {
+    range: 'honor',
+    resets: { count: 0, afterBytes: 0 },
+    failures: [],
+    manifestFailures: [],
+    throttleBytesPer10ms: 0,
+  });
 });
 
 const heavyLayer = () => big.layers[1]!;
@@ -55,7 +65,8 @@ async function expectVerified(cache: string, output: string, img: BuiltImage) {
   expect(verify.code).toBe(0);
   expect((await loadWithSkopeo(output)).imageId).toBe(img.config.digest);
   const top = layerIds(img.layers.map((l) => l.digest));
-  for (const [i, id] of top.entries()) expect(sha256(await readFile(join(output, id, 'layer.tar')))).toBe(img.layers[i]!.digest);
+  for (const [i, id] of top.entries())
+    expect(sha256(await readFile(join(output, id, 'layer.tar')))).toBe(img.layers[i]!.digest);
 }
 
 const bytesServed = (digest: string) => server.blobRequests(digest).reduce((sum, r) => sum + r.bytes, 0);
@@ -79,7 +90,9 @@ describe('resume and retries', () => {
     expect(gets.slice(1).every((r) => r.status === 206)).toBe(true);
     // The server counts what it handed its socket; a reset throws away what was still in flight, so allow that.
     expect(bytesServed(heavyLayer().digest)).toBeLessThanOrEqual(1.5 * heavyLayer().size);
-    expect(result.stderr).toMatch(/^retry {2}[0-9a-f]{12} in [\d.]+ s \(attempt 1\): cannot reach 127\.0\.0\.1:\d+: connection reset$/m);
+    expect(result.stderr).toMatch(
+      /^retry {2}[0-9a-f]{12} in [\d.]+ s \(attempt 1\): cannot reach 127\.0\.0\.1:\d+: connection reset$/m,
+    );
     await expectVerified(cache, result.output, big);
   });
 
@@ -90,7 +103,10 @@ describe('resume and retries', () => {
     const result = await pullWith(cache, `${server.host}/big/app:1`);
     expect(result.code).toBe(0);
     const gets = server.blobRequests(heavyLayer().digest);
-    expect(gets.map((r) => [r.range, r.status])).toEqual([[undefined, 200], [expect.stringMatching(/^bytes=[1-9]\d*-$/), 200]]);
+    expect(gets.map((r) => [r.range, r.status])).toEqual([
+      [undefined, 200],
+      [expect.stringMatching(/^bytes=[1-9]\d*-$/), 200],
+    ]);
     await expectVerified(cache, result.output, big);
   });
 
@@ -101,7 +117,11 @@ describe('resume and retries', () => {
     const result = await pullWith(cache, `${server.host}/big/app:1`);
     expect(result.code).toBe(0);
     const gets = server.blobRequests(heavyLayer().digest);
-    expect(gets.map((r) => [r.range, r.status])).toEqual([[undefined, 200], [expect.stringMatching(/^bytes=[1-9]\d*-$/), 206], [undefined, 200]]);
+    expect(gets.map((r) => [r.range, r.status])).toEqual([
+      [undefined, 200],
+      [expect.stringMatching(/^bytes=[1-9]\d*-$/), 206],
+      [undefined, 200],
+    ]);
     expect(result.stderr).toMatch(/Content-Range: bytes 0-\d+\/\d+\); starting over/);
     await expectVerified(cache, result.output, big);
   });
@@ -115,8 +135,13 @@ describe('resume and retries', () => {
     const result = await pullWith(cache, `${server.host}/big/app:1`);
     expect(result.code).toBe(0);
     const gets = server.blobRequests(heavyLayer().digest);
-    expect(gets.map((r) => [r.range, r.status])).toEqual([[`bytes=${MiB}-`, 206], [undefined, 200]]);
-    expect(result.stderr).toMatch(/^retry {2}[0-9a-f]{12} in [\d.]+ s \(attempt 1\): blob sha256:[0-9a-f]{64}: digest or size mismatch \(content hashes to sha256:[0-9a-f]{64}\) after resuming; starting over$/m);
+    expect(gets.map((r) => [r.range, r.status])).toEqual([
+      [`bytes=${MiB}-`, 206],
+      [undefined, 200],
+    ]);
+    expect(result.stderr).toMatch(
+      /^retry {2}[0-9a-f]{12} in [\d.]+ s \(attempt 1\): blob sha256:[0-9a-f]{64}: digest or size mismatch \(content hashes to sha256:[0-9a-f]{64}\) after resuming; starting over$/m,
+    );
     await expectVerified(cache, result.output, big);
   });
 
@@ -161,21 +186,39 @@ describe('resume and retries', () => {
     const plain = await pullWith(await tempDir(), ref);
     expect(plain.code).toBe(0);
     const retries = plain.stderr.split('\n').filter((line) => line.startsWith('retry '));
-    expect(retries).toEqual([1, 2].map((n) => expect.stringMatching(new RegExp(`^retry  ${ref} in [\\d.]+ s \\(attempt ${n}\\): manifest 1: registry answered 503`))));
+    expect(retries).toEqual(
+      [1, 2].map((n) =>
+        expect.stringMatching(
+          new RegExp(`^retry  ${ref} in [\\d.]+ s \\(attempt ${n}\\): manifest 1: registry answered 503`),
+        ),
+      ),
+    );
     await expectVerified(plain.cache, plain.output, big);
 
     server.behaviour.manifestFailures = [{ status: 503 }, { status: 503 }];
     const json = await pullWith(await tempDir(), '--json', ref);
     expect(json.code).toBe(0);
     const events = parseEvents(json.stdout).filter((e) => e.type === 'request-retry');
-    expect(events).toEqual([1, 2].map((attempt) => ({ type: 'request-retry', image: ref, attempt, delayMs: expect.any(Number), reason: expect.stringMatching(/^manifest 1: registry answered 503/) })));
+    expect(events).toEqual(
+      [1, 2].map((attempt) => ({
+        type: 'request-retry',
+        image: ref,
+        attempt,
+        delayMs: expect.any(Number),
+        reason: expect.stringMatching(/^manifest 1: registry answered 503/),
+      })),
+    );
     expect(server.requests.filter((r) => r.path.includes('/manifests/') && r.status === 503)).toHaveLength(4);
   });
 
   test('inspect and lock report the retries of their manifest requests too', async () => {
     const ref = `${server.host}/big/app:1`;
     const retryLines = (stderr: string) => stderr.split('\n').filter((line) => line.startsWith('retry '));
-    const expected = [1, 2].map((n) => expect.stringMatching(new RegExp(`^retry  ${ref} in [\\d.]+ s \\(attempt ${n}\\): manifest 1: registry answered 503`)));
+    const expected = [1, 2].map((n) =>
+      expect.stringMatching(
+        new RegExp(`^retry  ${ref} in [\\d.]+ s \\(attempt ${n}\\): manifest 1: registry answered 503`),
+      ),
+    );
     server.behaviour.manifestFailures = [{ status: 503 }, { status: 503 }];
     const inspected = await runCli(['inspect', ref]);
     expect(inspected.code).toBe(0);
@@ -195,7 +238,9 @@ describe('resume and retries', () => {
     const cache = await tempDir();
     const parent = await tempDir();
     const output = join(parent, 'out');
-    const result = await runCli(['pull', '-o', output, '--retries', '2', `${server.host}/big/app:1`], { env: { FROZEN_CACHE: cache } });
+    const result = await runCli(['pull', '-o', output, '--retries', '2', `${server.host}/big/app:1`], {
+      env: { FROZEN_CACHE: cache },
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/frozen: error: .*big\/app:1: blob sha256:[0-9a-f]{64}: registry answered 503\n/);
     expect(await readdir(parent)).toEqual([]);
@@ -232,18 +277,31 @@ describe('an image that fails', () => {
     expect(events.filter((e) => e.type === 'error').map((e) => e.image)).toEqual([brokenRef]);
     expect(events.filter((e) => e.type === 'image-done')).toEqual([]); // nothing is written when an image fails
     // The failure is told when it happens, not after the other image's downloads.
-    const heavyDone = events.findIndex((e) => e.type === 'blob-done' && e.image === `${server.host}/big/app:1` && e.digest === heavyLayer().digest);
+    const heavyDone = events.findIndex(
+      (e) => e.type === 'blob-done' && e.image === `${server.host}/big/app:1` && e.digest === heavyLayer().digest,
+    );
     expect(heavyDone).toBeGreaterThan(events.findIndex((e) => e.type === 'error'));
     // Each download went on from the bytes of the one before it (the broken image may have started it here too).
     expect(served + bytesServed(heavyLayer().digest)).toBeLessThanOrEqual(1.1 * heavyLayer().size);
-    expect(sha256(await readFile(join(cache, 'blobs', 'sha256', heavyLayer().digest.slice(7))))).toBe(heavyLayer().digest);
+    expect(sha256(await readFile(join(cache, 'blobs', 'sha256', heavyLayer().digest.slice(7))))).toBe(
+      heavyLayer().digest,
+    );
   });
 });
 
 describe('a hostile manifest', () => {
   test('a config declared larger than 16 MiB is refused before any download, by pull and inspect, in one line', async () => {
-    const huge = { mediaType: 'application/vnd.docker.container.image.v1+json', digest: sha256('never served'), size: 16 * MiB + 1 };
-    const manifest = { schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: huge, layers: [descriptor(heavyLayer())] };
+    const huge = {
+      mediaType: 'application/vnd.docker.container.image.v1+json',
+      digest: sha256('never served'),
+      size: 16 * MiB + 1,
+    };
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: huge,
+      layers: [descriptor(heavyLayer())],
+    };
     server.serveRaw('hostile/app', '1', blob(Buffer.from(JSON.stringify(manifest)), manifest.mediaType), []);
     const reference = `${server.host}/hostile/app:1`;
     const line = `frozen: error: ${reference}: image config ${huge.digest} is ${huge.size} bytes, more than the 16 MiB an image config may be\n`;
@@ -265,7 +323,10 @@ describe('interruption', () => {
     server.behaviour.throttleBytesPer10ms = 32 * 1024; // ~3 MB/s: the 4 MiB layer takes over a second
     const cache = await tempDir();
     const output = await tempDir();
-    const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-o', output, reference], { stdio: 'ignore', env: { ...process.env, FROZEN_CACHE: cache } });
+    const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-o', output, reference], {
+      stdio: 'ignore',
+      env: { ...process.env, FROZEN_CACHE: cache },
+    });
     const exited = new Promise((resolve) => child.on('close', resolve));
     const partial = join(cache, 'blobs', 'sha256', `${heavyLayer().digest.slice(7)}.partial`);
     for (let i = 0; i < 400 && (await sizeOf(partial)) < 1.5 * MiB; i++) await new Promise((r) => setTimeout(r, 10));
@@ -282,7 +343,9 @@ describe('interruption', () => {
     expect(gets.at(-1)!.range).toMatch(/^bytes=(\d+)-$/);
     const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets.at(-1)!.range!)![1]);
     expect(resumedAt).toBeGreaterThanOrEqual(kept);
-    expect(again.stderr).toContain(`resume ${heavyLayer().digest.slice(7, 19)} at ${(resumedAt / 1e6).toFixed(1)} MB of 4.2 MB\n`);
+    expect(again.stderr).toContain(
+      `resume ${heavyLayer().digest.slice(7, 19)} at ${(resumedAt / 1e6).toFixed(1)} MB of 4.2 MB\n`,
+    );
     expect(bytesServed(heavyLayer().digest)).toBeLessThanOrEqual(1.1 * heavyLayer().size);
     expect(await snapshot(output)).toEqual(await snapshot(clean.output));
     await expectVerified(cache, output, big);
@@ -296,7 +359,8 @@ describe.runIf(mountsWanted)('a full disk (a 2 MiB tmpfs)', () => {
       const cache = join(disk.root, 'cache');
       const parent = await tempDir();
       const output = join(parent, 'out');
-      const pull = (reference: string) => runCli(['pull', '-q', '-o', output, reference], { env: { FROZEN_CACHE: cache } });
+      const pull = (reference: string) =>
+        runCli(['pull', '-q', '-o', output, reference], { env: { FROZEN_CACHE: cache } });
       const leftovers = async () => [
         ...(await readdir(join(cache, 'blobs', 'sha256'))).filter((name) => name.endsWith('.lock')),
         ...(await readdir(join(cache, 'in-use'))),
@@ -307,7 +371,9 @@ describe.runIf(mountsWanted)('a full disk (a 2 MiB tmpfs)', () => {
       // The big layer fills the disk; which blob's write fails first depends on timing.
       const blobs = `${cache}/blobs/sha256`;
       expect(filled.stderr).toMatch(
-        new RegExp(`^frozen: error: ${server.host}/big/app:1: blob sha256:([0-9a-f]{64}): cannot write ${blobs}/\\1\\.partial: ENOSPC: no space left on device, write\n$`),
+        new RegExp(
+          `^frozen: error: ${server.host}/big/app:1: blob sha256:([0-9a-f]{64}): cannot write ${blobs}/\\1\\.partial: ENOSPC: no space left on device, write\n$`,
+        ),
       );
       expect(filled.code).toBe(1);
       const kept = await sizeOf(partial);
@@ -317,7 +383,11 @@ describe.runIf(mountsWanted)('a full disk (a 2 MiB tmpfs)', () => {
 
       // Nothing left for a lock's few bytes: the third image's own blobs cannot be locked.
       const locked = await pull(`${server.host}/third/app:1`);
-      expect(locked.stderr).toMatch(new RegExp(`^frozen: error: ${server.host}/third/app:1: cannot create the lock file ${blobs}/[0-9a-f]{64}\\.lock: ENOSPC: no space left on device, write\n$`));
+      expect(locked.stderr).toMatch(
+        new RegExp(
+          `^frozen: error: ${server.host}/third/app:1: cannot create the lock file ${blobs}/[0-9a-f]{64}\\.lock: ENOSPC: no space left on device, write\n$`,
+        ),
+      );
       expect(locked.code).toBe(1);
       expect(await readdir(parent)).toEqual([]);
       expect(await leftovers()).toEqual([]);
@@ -341,7 +411,11 @@ describe.runIf(mountsWanted)('a full disk (a 2 MiB tmpfs)', () => {
       const env = { env: { FROZEN_CACHE: await tempDir() } };
       const made = join(disk.root, 'made');
       const failed = await runCli(['pull', '-q', '-o', made, `${server.host}/big/app:1`], env);
-      expect(failed.stderr).toMatch(new RegExp(`^frozen: error: cannot write to ${made}: ENOSPC: no space left on device, copyfile '[^']+' -> '[^']+'\\n$`));
+      expect(failed.stderr).toMatch(
+        new RegExp(
+          `^frozen: error: cannot write to ${made}: ENOSPC: no space left on device, copyfile '[^']+' -> '[^']+'\\n$`,
+        ),
+      );
       expect(failed.code).toBe(1);
       expect(await readdir(disk.root)).toEqual([]);
 
@@ -350,7 +424,10 @@ describe.runIf(mountsWanted)('a full disk (a 2 MiB tmpfs)', () => {
       expect((await runCli(['pull', '-q', '-o', kept, `${server.host}/base/app:1`], env)).code).toBe(0);
       const before = await snapshot(kept);
       // Both images in one run: the first is staged whole, then the second's big layer does not fit.
-      const both = await runCli(['pull', '-q', '-o', kept, `${server.host}/base/app:1`, `${server.host}/big/app:1`], env);
+      const both = await runCli(
+        ['pull', '-q', '-o', kept, `${server.host}/base/app:1`, `${server.host}/big/app:1`],
+        env,
+      );
       expect(both.stderr).toMatch(/^frozen: error: cannot write to .*ENOSPC/);
       expect(both.code).toBe(1);
       expect(await snapshot(kept)).toEqual(before);
@@ -365,7 +442,12 @@ describe('the shared cache', () => {
   test('four processes pulling overlapping images into one cache all succeed, and each blob is fetched once', async () => {
     server.behaviour.throttleBytesPer10ms = 256 * 1024;
     const cache = await tempDir();
-    const refs = [[`${server.host}/big/app:1`], [`${server.host}/sib/app:1`], [`${server.host}/big/app:1`, `${server.host}/sib/app:1`], [`${server.host}/sib/app:1`]];
+    const refs = [
+      [`${server.host}/big/app:1`],
+      [`${server.host}/sib/app:1`],
+      [`${server.host}/big/app:1`, `${server.host}/sib/app:1`],
+      [`${server.host}/sib/app:1`],
+    ];
     const runs = await Promise.all(refs.map((r) => pullWith(cache, ...r)));
     for (const run of runs) {
       expect(run.stderr).not.toContain('error');
@@ -389,7 +471,9 @@ describe('the shared cache', () => {
     const second = await pullWith(cache, '--json', `${server.host}/big/app:1`);
     expect((await first).code).toBe(0);
     expect(second.code).toBe(0);
-    const heavy = parseEvents(second.stdout).filter((event) => 'digest' in event && event.digest === heavyLayer().digest);
+    const heavy = parseEvents(second.stdout).filter(
+      (event) => 'digest' in event && event.digest === heavyLayer().digest,
+    );
     expect(heavy.map((event) => event.type)).toContain('blob-wait');
     const waited = heavy.filter((e): e is Extract<PullEvent, { type: 'blob-progress' }> => e.type === 'blob-progress');
     expect(waited.some((e) => e.bytes > 0 && e.bytes < heavyLayer().size)).toBe(true);
@@ -402,13 +486,19 @@ describe('the shared cache', () => {
     const cache = await tempDir();
     const reference = `${server.host}/big/app:1`;
     const env = { ...process.env, FROZEN_CACHE: cache };
-    const downloader = spawn(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', await tempDir(), reference], { stdio: 'ignore', env });
+    const downloader = spawn(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', await tempDir(), reference], {
+      stdio: 'ignore',
+      env,
+    });
     const killed = new Promise((resolve) => downloader.on('close', resolve));
     const partial = join(cache, 'blobs', 'sha256', `${heavyLayer().digest.slice(7)}.partial`);
     for (let i = 0; i < 400 && (await sizeOf(partial)) === 0; i++) await new Promise((r) => setTimeout(r, 10));
 
     const output = await tempDir();
-    const waiter = spawn(process.execPath, [FROZEN_BIN, 'pull', '--json', '-o', output, reference], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const waiter = spawn(process.execPath, [FROZEN_BIN, 'pull', '--json', '-o', output, reference], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
+    });
     let stdout = '';
     const waiting = new Promise<void>((resolve) =>
       waiter.stdout.on('data', (chunk: Buffer) => {
@@ -423,13 +513,22 @@ describe('the shared cache', () => {
     await killed;
 
     expect(await exited).toBe(0);
-    expect(parseEvents(stdout)).toContainEqual(expect.objectContaining({ type: 'blob-done', digest: heavyLayer().digest, source: 'registry' }));
+    expect(parseEvents(stdout)).toContainEqual(
+      expect.objectContaining({ type: 'blob-done', digest: heavyLayer().digest, source: 'registry' }),
+    );
     // The waiter's own request asked only for what the killed process had not written, and said so.
     const gets = server.blobRequests(heavyLayer().digest);
     expect(gets).toHaveLength(2);
     const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1]!.range ?? '')?.[1]);
     expect(resumedAt).toBeGreaterThanOrEqual(1.5 * MiB);
-    expect(parseEvents(stdout)).toContainEqual({ type: 'blob-resume', image: reference, kind: 'layer', digest: heavyLayer().digest, size: heavyLayer().size, offset: resumedAt });
+    expect(parseEvents(stdout)).toContainEqual({
+      type: 'blob-resume',
+      image: reference,
+      kind: 'layer',
+      digest: heavyLayer().digest,
+      size: heavyLayer().size,
+      offset: resumedAt,
+    });
     expect(bytesServed(heavyLayer().digest)).toBeLessThanOrEqual(1.1 * heavyLayer().size);
     await expectVerified(cache, output, big);
   });
@@ -499,7 +598,9 @@ describe('the shared cache', () => {
       // linked), asking the registry for none of them.
       const fresh = await tempDir();
       server.requests.length = 0;
-      const again = await runCli(['pull', '--json', '-o', output, `${server.host}/big/app:1`], { env: { FROZEN_CACHE: fresh } });
+      const again = await runCli(['pull', '--json', '-o', output, `${server.host}/big/app:1`], {
+        env: { FROZEN_CACHE: fresh },
+      });
       expect([again.code, again.stderr]).toEqual([0, '']);
       const done = parseEvents(again.stdout).flatMap((e) => (e.type === 'blob-done' ? [`${e.kind} ${e.source}`] : []));
       expect(done.sort()).toEqual(['config output', ...big.layers.map(() => 'layer output')]);
@@ -524,16 +625,24 @@ describe('the shared cache', () => {
   test('with a cache, a tag seen before is resolved by HEAD: a warm re-pull of a multi-platform tag GETs no manifest', async () => {
     const platforms = await Promise.all(
       (['amd64', 'arm64'] as const).map(async (architecture) =>
-        image({ layers: [await layer([{ type: 'file', name: 'etc/arch', content: `${architecture}\n` }], 'oci-gzip')], format: 'oci', architecture }),
+        image({
+          layers: [await layer([{ type: 'file', name: 'etc/arch', content: `${architecture}\n` }], 'oci-gzip')],
+          format: 'oci',
+          architecture,
+        }),
       ),
     );
     platforms.forEach((img, i) => server.serve('multi/cached', `p${i}`, img));
     server.serveRaw('multi/cached', '1', index(platforms), []);
     const cache = await tempDir();
     const ref = `${server.host}/multi/cached:1`;
-    const manifestRequests = () => server.requests.filter((r) => r.path.includes('/manifests/')).map((r) => `${r.method} ${r.path}`);
+    const manifestRequests = () =>
+      server.requests.filter((r) => r.path.includes('/manifests/')).map((r) => `${r.method} ${r.path}`);
     // A tag the cache has not seen cannot have its manifest there: it is fetched at once, with no HEAD first.
-    const cold = ['GET /v2/multi/cached/manifests/1', `GET /v2/multi/cached/manifests/${platforms[1]!.manifest.digest}`];
+    const cold = [
+      'GET /v2/multi/cached/manifests/1',
+      `GET /v2/multi/cached/manifests/${platforms[1]!.manifest.digest}`,
+    ];
     expect((await pullWith(cache, '--platform', 'linux/arm64', ref)).code).toBe(0);
     expect(manifestRequests()).toEqual(cold);
     server.requests.length = 0;
@@ -594,7 +703,13 @@ describe('the shared cache', () => {
     const env = { env: { FROZEN_CACHE: cache } };
     const blobsOf = [big.manifest, big.config, ...big.layers];
     const ls = await runCli(['cache', 'ls'], env);
-    expect(ls.stdout.trim().split('\n').map((line) => line.split(/\s+/)[0]).sort()).toEqual(blobsOf.map((b) => b.digest).sort());
+    expect(
+      ls.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(/\s+/)[0])
+        .sort(),
+    ).toEqual(blobsOf.map((b) => b.digest).sort());
     const total = blobsOf.reduce((sum, b) => sum + b.size, 0);
     expect((await runCli(['cache', 'du'], env)).stdout).toContain(`4 blobs, `);
     expect((await runCli(['cache', 'du'], env)).stdout).toContain(`(${total} bytes)`);
@@ -612,18 +727,26 @@ describe('the shared cache', () => {
     await partial(blobPartial('1'.repeat(64)), 1000, longAgo);
     await partial(join(cache, 'v1', 'registry.test', `${'2'.repeat(64)}.partial`), 500, longAgo);
     const held = await partial(blobPartial('3'.repeat(64)), 1000, longAgo);
-    await writeFile(held.replace(/partial$/, 'lock'), JSON.stringify({ pid: process.pid, host: hostname(), token: 'test' }));
+    await writeFile(
+      held.replace(/partial$/, 'lock'),
+      JSON.stringify({ pid: process.pid, host: hostname(), token: 'test' }),
+    );
     const fresh = await partial(blobPartial('4'.repeat(64)), 2000);
     expect((await runCli(['cache', 'du'], env)).stdout).toMatch(/ bytes\) in .*; 4 partial downloads, 4\.5 KB\n$/);
 
-    const at = (blob: { digest: string }, time: Date) => utimes(join(cache, 'blobs', 'sha256', blob.digest.slice(7)), time, time);
+    const at = (blob: { digest: string }, time: Date) =>
+      utimes(join(cache, 'blobs', 'sha256', blob.digest.slice(7)), time, time);
     await at(big.config, longAgo);
     await at(heavyLayer(), new Date(Date.now() + 3600e3)); // the most recently used
-    expect((await runCli(['cache', 'prune', '--older-than', '30d'], env)).stdout).toMatch(/^removed 1 blob and 2 partial downloads, freed /);
+    expect((await runCli(['cache', 'prune', '--older-than', '30d'], env)).stdout).toMatch(
+      /^removed 1 blob and 2 partial downloads, freed /,
+    );
     // Least recently used first, until the cache fits: the manifest, the base layer and the fresh partial go, the
     // heavy layer stays, and the held partial stays whatever its age.
     const fits = heavyLayer().size + 1000;
-    expect((await runCli(['cache', 'prune', '--max-size', `${fits}`], env)).stdout).toMatch(/^removed 2 blobs and 1 partial download, freed /);
+    expect((await runCli(['cache', 'prune', '--max-size', `${fits}`], env)).stdout).toMatch(
+      /^removed 2 blobs and 1 partial download, freed /,
+    );
     expect(existsSync(fresh)).toBe(false);
     const left = await runCli(['cache', 'ls'], env);
     expect(left.stdout.trim().split(/\s+/)[0]).toBe(heavyLayer().digest);
@@ -633,7 +756,9 @@ describe('the shared cache', () => {
     const locks = (await readdir(join(cache, 'blobs', 'sha256'))).filter((name) => name.includes('.lock'));
     expect(locks).toEqual([`${'3'.repeat(64)}.lock`]);
     expect(JSON.parse(await readFile(held.replace(/partial$/, 'lock'), 'utf8')).token).toBe('test');
-    expect((await runCli(['cache', 'du'], env)).stdout).toMatch(/^0 blobs, 0 B \(0 bytes\) in .*; 1 partial download, 1\.0 KB\n$/);
+    expect((await runCli(['cache', 'du'], env)).stdout).toMatch(
+      /^0 blobs, 0 B \(0 bytes\) in .*; 1 partial download, 1\.0 KB\n$/,
+    );
     expect((await runCli(['cache', 'prune', '--max-size', 'lots'], env)).code).toBe(2);
   });
 
@@ -644,7 +769,9 @@ describe('the shared cache', () => {
     // The partial file of the big layer is /dev/full: every write to it fails with ENOSPC.
     await symlink('/dev/full', join(blobs, `${heavyLayer().digest.slice(7)}.partial`));
     const output = join(await tempDir(), 'out');
-    const result = await runCli(['pull', '-q', '-o', output, `${server.host}/big/app:1`], { env: { FROZEN_CACHE: cache } });
+    const result = await runCli(['pull', '-q', '-o', output, `${server.host}/big/app:1`], {
+      env: { FROZEN_CACHE: cache },
+    });
     expect([result.code, result.stderr]).toEqual([
       1,
       `frozen: error: ${server.host}/big/app:1: blob ${heavyLayer().digest}: cannot write ${join(blobs, heavyLayer().digest.slice(7))}.partial: ENOSPC: no space left on device, write\n`,
@@ -666,7 +793,9 @@ describe('the shared cache', () => {
     // A tar pull's work folder goes elsewhere when the cache has no room for it.
     await writeFile(join(cache, 'tmp'), 'a file where the folder would go');
     const tar = join(await tempDir(), 'image.tar');
-    const packed = await runCli(['pull', '-q', '--format', 'tar', '-o', tar, `${server.host}/big/app:1`], { env: { FROZEN_CACHE: cache } });
+    const packed = await runCli(['pull', '-q', '--format', 'tar', '-o', tar, `${server.host}/big/app:1`], {
+      env: { FROZEN_CACHE: cache },
+    });
     expect([packed.code, packed.stderr]).toEqual([0, '']);
     expect((await runCli(['verify', tar])).stdout).toBe(`${tar}: ok, 1 image, 2 layers verified\n`);
     expect(server.requests.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
@@ -690,7 +819,13 @@ describe('the shared cache', () => {
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     // Once its own layer is arriving, the pull has found the two shared layers in the cache.
-    const arriving = () => stdout.split('\n').some((line) => line.includes('"blob-progress"') && line.includes(third.layers[2]!.digest) && !line.includes('"bytes":0'));
+    const arriving = () =>
+      stdout
+        .split('\n')
+        .some(
+          (line) =>
+            line.includes('"blob-progress"') && line.includes(third.layers[2]!.digest) && !line.includes('"bytes":0'),
+        );
     for (let i = 0; i < 400 && !arriving(); i++) await new Promise((r) => setTimeout(r, 10));
     expect(arriving()).toBe(true);
     const prune = await runCli(['cache', 'prune'], { env: { FROZEN_CACHE: cache } });
@@ -718,7 +853,9 @@ describe('a partial download changed underneath', () => {
     expect([result.code, result.stderr]).toEqual([0, '']);
     await expectVerified(cache, result.output, big);
     const retries = parseEvents(result.stdout).filter((e) => e.type === 'blob-retry');
-    expect(retries).toEqual([expect.objectContaining({ digest: heavyLayer().digest, reason: expect.stringContaining('changed on disk') })]);
+    expect(retries).toEqual([
+      expect.objectContaining({ digest: heavyLayer().digest, reason: expect.stringContaining('changed on disk') }),
+    ]);
     expect(server.blobRequests(heavyLayer().digest).map((r) => r.range)).toEqual([undefined, undefined]);
   });
 });
@@ -728,7 +865,8 @@ describe.runIf(xfsWanted)('on a file system with reflinks (XFS)', () => {
     const xfs = await mountXfs();
     try {
       const env = { FROZEN_CACHE: join(xfs.root, 'cache') };
-      const pullCopy = (name: string) => runCli(['pull', '-q', '--copy', '-o', join(xfs.root, name), `${server.host}/big/app:1`], { env });
+      const pullCopy = (name: string) =>
+        runCli(['pull', '-q', '--copy', '-o', join(xfs.root, name), `${server.host}/big/app:1`], { env });
       expect((await pullCopy('first')).code).toBe(0);
       const before = await xfs.used();
       const second = await pullCopy('second');
@@ -758,10 +896,15 @@ describe('progress output', () => {
     const written = [big.config, ...big.layers].reduce((sum, b) => sum + b.size, 0);
     expect(done.reduce((sum, e) => sum + e.bytes, 0)).toBe(written);
     expect(done.every((e) => e.source === 'registry')).toBe(true);
-    const progress = events.filter((e): e is Extract<PullEvent, { type: 'blob-progress' }> => e.type === 'blob-progress' && e.digest === heavyLayer().digest);
+    const progress = events.filter(
+      (e): e is Extract<PullEvent, { type: 'blob-progress' }> =>
+        e.type === 'blob-progress' && e.digest === heavyLayer().digest,
+    );
     expect(progress.at(-1)!.bytes).toBe(heavyLayer().size);
     expect(progress.every((e, i) => i === 0 || e.bytes >= progress[i - 1]!.bytes)).toBe(true);
-    const files = await Promise.all(layerIds(big.layers.map((l) => l.digest)).map((id) => stat(join(result.output, id, 'layer.tar'))));
+    const files = await Promise.all(
+      layerIds(big.layers.map((l) => l.digest)).map((id) => stat(join(result.output, id, 'layer.tar'))),
+    );
     const config = await stat(join(result.output, `${big.config.digest.slice(7)}.json`));
     expect(files.reduce((sum, f) => sum + f.size, config.size)).toBe(written);
   });
@@ -781,16 +924,22 @@ describe('progress output', () => {
   test('a terminal: live lines with bars and a total, redrawn in place, a line per finished blob, the summary', async () => {
     server.behaviour.throttleBytesPer10ms = 256 * 1024;
     const output = await tempDir();
-    const { code, screen } = await runCliInTerminal(['pull', '-o', output, `${server.host}/big/app:1`], { FROZEN_CACHE: await tempDir() });
+    const { code, screen } = await runCliInTerminal(['pull', '-o', output, `${server.host}/big/app:1`], {
+      FROZEN_CACHE: await tempDir(),
+    });
     expect(code).toBe(0);
     expect(screen).toMatch(/\x1b\[\d+F\x1b\[J/); // moved up over the live region and cleared it
     const lines = screen.replace(/\x1b\[\d+F\x1b\[J/g, '\n').split(/\r?\n/);
     const heavy = heavyLayer().digest.slice(7, 19);
     // Drawn the whole width of the bar, though script's terminal does not say how wide it is.
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^layer  ${heavy} \\[=*\\s*\\] [\\d.]+ [kM]?B/[\\d.]+ MB$`)));
+    expect(lines).toContainEqual(
+      expect.stringMatching(new RegExp(`^layer  ${heavy} \\[=*\\s*\\] [\\d.]+ [kM]?B/[\\d.]+ MB$`)),
+    );
     expect(lines).toContainEqual(expect.stringMatching(/^total  [\d.]+ [kM]?B\/[\d.]+ MB  [\d.]+ [kM]?B\/s/));
     for (const blob of [big.config, ...big.layers]) {
-      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^(config|layer) +${blob.digest.slice(7, 19)} done, .* from registry$`)));
+      expect(lines).toContainEqual(
+        expect.stringMatching(new RegExp(`^(config|layer) +${blob.digest.slice(7, 19)} done, .* from registry$`)),
+      );
     }
     expect(lines).toContain(`  image ID  ${big.config.digest}`);
     expect((await loadWithSkopeo(output)).imageId).toBe(big.config.digest);
@@ -799,7 +948,11 @@ describe('progress output', () => {
 
 describe('many blobs at once', () => {
   test('40 layers download concurrently, and with -q stderr stays empty (no listener-leak warning)', async () => {
-    const many = image({ layers: await Promise.all(Array.from({ length: 40 }, (_, i) => layer([{ type: 'file', name: `l${i}`, content: `layer ${i}\n` }]))) });
+    const many = image({
+      layers: await Promise.all(
+        Array.from({ length: 40 }, (_, i) => layer([{ type: 'file', name: `l${i}`, content: `layer ${i}\n` }])),
+      ),
+    });
     server.serve('many/app', '1', many);
     const result = await pullWith(await tempDir(), '-q', `${server.host}/many/app:1`);
     expect(result.stderr).toBe('');
@@ -809,5 +962,8 @@ describe('many blobs at once', () => {
 });
 
 async function sizeOf(path: string): Promise<number> {
-  return stat(path).then((s) => s.size, () => 0);
+  return stat(path).then(
+    (s) => s.size,
+    () => 0,
+  );
 }

@@ -20,8 +20,14 @@ let plain: V1Image;
 
 beforeAll(async () => {
   registry = await startV1Registry();
-  base = await v1Image([{ type: 'dir', name: 'etc' }, { type: 'file', name: 'etc/os-release', content: 'ID=old\n' }]);
-  middle = await v1Image([{ type: 'file', name: 'middle', content: randomBytes(300_000) }], { parent: base, cmd: 'echo middle > /middle' });
+  base = await v1Image([
+    { type: 'dir', name: 'etc' },
+    { type: 'file', name: 'etc/os-release', content: 'ID=old\n' },
+  ]);
+  middle = await v1Image([{ type: 'file', name: 'middle', content: randomBytes(300_000) }], {
+    parent: base,
+    cmd: 'echo middle > /middle',
+  });
   top = await v1Image([{ type: 'file', name: 'top', content: 'top\n' }], { parent: middle, cmd: 'echo top > /top' });
   other = await v1Image([{ type: 'file', name: 'other', content: 'other\n' }], { parent: base });
   plain = await v1Image([{ type: 'file', name: 'plain', content: 'not compressed\n' }], { parent: base, gzip: false });
@@ -36,7 +42,14 @@ describe('v1 registries', () => {
   test('auto-detected: two images sharing a layer, written as v1 directories plus a manifest.json that loads', async () => {
     const output = await tempDir();
     const before = registry.requests.length;
-    const result = await runCli(['pull', '--json', '-o', output, `${registry.host}/team/app:1`, `${registry.host}/team/other:2`]);
+    const result = await runCli([
+      'pull',
+      '--json',
+      '-o',
+      output,
+      `${registry.host}/team/app:1`,
+      `${registry.host}/team/other:2`,
+    ]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const seen = registry.requests.slice(before);
@@ -54,7 +67,10 @@ describe('v1 registries', () => {
 
     // What Docker 29 and the containerd store need: manifest.json and a config whose diff IDs match the layers.
     const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
-    expect(manifest.map((entry: { RepoTags: string[] }) => entry.RepoTags)).toEqual([[`${registry.host}/team/app:1`], [`${registry.host}/team/other:2`]]);
+    expect(manifest.map((entry: { RepoTags: string[] }) => entry.RepoTags)).toEqual([
+      [`${registry.host}/team/app:1`],
+      [`${registry.host}/team/other:2`],
+    ]);
     expect(manifest[0].Layers).toEqual([base, middle, top].map((image) => `${image.id}/layer.tar`));
     const config = JSON.parse(await readFile(join(output, manifest[0].Config), 'utf8'));
     expect(config.rootfs.diff_ids).toEqual([base.diffId, middle.diffId, top.diffId]);
@@ -64,7 +80,10 @@ describe('v1 registries', () => {
       '/bin/sh -c echo middle > /middle',
       '/bin/sh -c echo top > /top',
     ]);
-    for (const [i, layers] of [[0, [base, middle, top]], [1, [base, other]]] as const) {
+    for (const [i, layers] of [
+      [0, [base, middle, top]],
+      [1, [base, other]],
+    ] as const) {
       const loaded = await loadWithSkopeo(output, i);
       expect(loaded.diffIds).toEqual(layers.map((image) => image.diffId));
       expect(loaded.imageId).toBe(`sha256:${manifest[i].Config.replace('.json', '')}`);
@@ -74,7 +93,10 @@ describe('v1 registries', () => {
     // The protocol as the seed speaks it: a token from the index, then Token authorization for the registry.
     const indexCalls = seen.filter((r) => r.path.endsWith('/images'));
     expect(indexCalls.map((r) => [r.path, r.xDockerToken])).toEqual(
-      expect.arrayContaining([['/v1/repositories/team/app/images', 'true'], ['/v1/repositories/team/other/images', 'true']]),
+      expect.arrayContaining([
+        ['/v1/repositories/team/app/images', 'true'],
+        ['/v1/repositories/team/other/images', 'true'],
+      ]),
     );
     const registryCalls = seen.filter((r) => /^\/v1\/(images|repositories\/.+\/tags)\//.test(r.path));
     expect(registryCalls.length).toBeGreaterThan(0);
@@ -83,7 +105,12 @@ describe('v1 registries', () => {
     expect(seen.filter((r) => r.method === 'GET' && r.path === `/v1/images/${base.id}/layer`)).toHaveLength(1);
 
     const done = parseEvents(result.stdout).flatMap((e) => (e.type === 'image-done' ? [e.image] : []));
-    expect(done[0]).toMatchObject({ protocol: 'v1', manifestDigest: `v1:${top.id}`, imageId: `sha256:${manifest[0].Config.replace('.json', '')}`, layers: 3 });
+    expect(done[0]).toMatchObject({
+      protocol: 'v1',
+      manifestDigest: `v1:${top.id}`,
+      imageId: `sha256:${manifest[0].Config.replace('.json', '')}`,
+      layers: 3,
+    });
   });
 
   test('name:tag@<v1 image ID> pulls that image, named by the tag', async () => {
@@ -92,9 +119,18 @@ describe('v1 registries', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'));
-    expect(manifest).toEqual([expect.objectContaining({ RepoTags: [`${registry.host}/team/app:1`], Layers: [`${base.id}/layer.tar`, `${middle.id}/layer.tar`] })]);
-    expect(JSON.parse(await readFile(join(output, 'repositories'), 'utf8'))).toEqual({ [`${registry.host}/team/app`]: { '1': middle.id } });
-    expect((await readdir(output)).sort()).toEqual([base.id, middle.id, 'manifest.json', 'repositories', manifest[0].Config].sort());
+    expect(manifest).toEqual([
+      expect.objectContaining({
+        RepoTags: [`${registry.host}/team/app:1`],
+        Layers: [`${base.id}/layer.tar`, `${middle.id}/layer.tar`],
+      }),
+    ]);
+    expect(JSON.parse(await readFile(join(output, 'repositories'), 'utf8'))).toEqual({
+      [`${registry.host}/team/app`]: { '1': middle.id },
+    });
+    expect((await readdir(output)).sort()).toEqual(
+      [base.id, middle.id, 'manifest.json', 'repositories', manifest[0].Config].sort(),
+    );
     expect((await loadWithSkopeo(output)).diffIds).toEqual([base.diffId, middle.diffId]);
   });
 
@@ -122,7 +158,9 @@ describe('v1 registries', () => {
     const cache = await tempDir('cache');
     registry.behaviour.resets = { count: 1, afterBytes: 100_000 };
     const first = await tempDir();
-    const result = await runCli(['pull', '-q', '-o', first, `${registry.host}/team/app:1`], { env: { FROZEN_CACHE: cache } });
+    const result = await runCli(['pull', '-q', '-o', first, `${registry.host}/team/app:1`], {
+      env: { FROZEN_CACHE: cache },
+    });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const middleGets = registry.layerRequests(middle.id).slice(-2);
@@ -132,14 +170,18 @@ describe('v1 registries', () => {
 
     const before = registry.requests.length;
     const second = await tempDir();
-    const again = await runCli(['pull', '-q', '-o', second, `${registry.host}/team/app:1`], { env: { FROZEN_CACHE: cache } });
+    const again = await runCli(['pull', '-q', '-o', second, `${registry.host}/team/app:1`], {
+      env: { FROZEN_CACHE: cache },
+    });
     expect(again.code).toBe(0);
     expect(registry.requests.slice(before).filter((r) => r.path.endsWith('/layer'))).toEqual([]);
     expect(await snapshot(second)).toEqual(await snapshot(first));
 
     // The cache keeps a record per v1 layer beside the blobs; pruning the blobs drops the records with them.
     const records = join(cache, 'v1', registry.host.replace(':', '_'));
-    expect((await readdir(records)).filter((name) => name.endsWith('.json')).sort()).toEqual([base, middle, top].map((i) => `${i.id}.json`).sort());
+    expect((await readdir(records)).filter((name) => name.endsWith('.json')).sort()).toEqual(
+      [base, middle, top].map((i) => `${i.id}.json`).sort(),
+    );
     expect((await runCli(['cache', 'prune'], { env: { FROZEN_CACHE: cache } })).code).toBe(0);
     expect(await readdir(records)).toEqual([]);
   });
@@ -159,8 +201,11 @@ describe('v1 registries', () => {
 
   test('--decompress and --format oci apply to v1 images too', async () => {
     const plainDir = await tempDir();
-    expect((await runCli(['pull', '-q', '--decompress', '-o', plainDir, `${registry.host}/team/other:2`])).code).toBe(0);
-    for (const image of [base, other]) expect(sha256(await readFile(join(plainDir, image.id, 'layer.tar')))).toBe(image.diffId);
+    expect((await runCli(['pull', '-q', '--decompress', '-o', plainDir, `${registry.host}/team/other:2`])).code).toBe(
+      0,
+    );
+    for (const image of [base, other])
+      expect(sha256(await readFile(join(plainDir, image.id, 'layer.tar')))).toBe(image.diffId);
     expect((await runCli(['verify', plainDir])).code).toBe(0);
 
     const layout = join(await tempDir(), 'layout');
@@ -168,13 +213,22 @@ describe('v1 registries', () => {
     expect(oci.stderr).toBe('');
     expect(oci.code).toBe(0);
     const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
-    const manifest = JSON.parse(await readFile(join(layout, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+    const manifest = JSON.parse(
+      await readFile(join(layout, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'),
+    );
     expect(manifest.layers.map((l: { digest: string }) => l.digest)).toEqual([sha256(base.layer), sha256(other.layer)]);
     expect((await runCli(['verify', layout])).code).toBe(0);
   });
 
   test('a sha256 digest pin cannot name a v1 image: a usage error', async () => {
-    const result = await runCli(['pull', '--protocol', 'v1', '-o', join(await tempDir(), 'never'), `${registry.host}/team/app@sha256:${'a'.repeat(64)}`]);
+    const result = await runCli([
+      'pull',
+      '--protocol',
+      'v1',
+      '-o',
+      join(await tempDir(), 'never'),
+      `${registry.host}/team/app@sha256:${'a'.repeat(64)}`,
+    ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/is a v1 registry, which has no manifest digests/);
   });
@@ -185,7 +239,15 @@ describe('v1 registries', () => {
     expect([result.code, result.stderr]).toEqual([0, '']);
     const retries = parseEvents(result.stdout).filter((event) => event.type === 'request-retry');
     const reason = expect.stringMatching(/^GET \/v1\/images\/[a-f0-9]{64}\/(ancestry|json): registry answered 503/);
-    expect(retries).toEqual([1, 2].map((attempt) => ({ type: 'request-retry', image: `${registry.host}/team/other:2`, attempt, delayMs: expect.any(Number), reason })));
+    expect(retries).toEqual(
+      [1, 2].map((attempt) => ({
+        type: 'request-retry',
+        image: `${registry.host}/team/other:2`,
+        attempt,
+        delayMs: expect.any(Number),
+        reason,
+      })),
+    );
   });
 
   test('a registry with no X-Docker-Size: layers are sized by HEAD', async () => {
@@ -195,7 +257,9 @@ describe('v1 registries', () => {
       const result = await runCli(['pull', '-q', '-o', output, `${registry.host}/team/other:2`]);
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
-      expect(registry.requests.some((r) => r.method === 'HEAD' && r.path === `/v1/images/${other.id}/layer`)).toBe(true);
+      expect(registry.requests.some((r) => r.method === 'HEAD' && r.path === `/v1/images/${other.id}/layer`)).toBe(
+        true,
+      );
     } finally {
       registry.behaviour.omitSize = false;
     }
@@ -217,8 +281,18 @@ describe('v1 registries', () => {
   });
 
   test.each([
-    ['an ancestry that does not start with the image', 'ancestry', () => JSON.stringify([middle.id, base.id]), /ancestry of .* starts with/],
-    ['an ancestry with a malformed ID', 'ancestry', () => JSON.stringify([top.id, '../../etc']), /not a 64-hex image ID/],
+    [
+      'an ancestry that does not start with the image',
+      'ancestry',
+      () => JSON.stringify([middle.id, base.id]),
+      /ancestry of .* starts with/,
+    ],
+    [
+      'an ancestry with a malformed ID',
+      'ancestry',
+      () => JSON.stringify([top.id, '../../etc']),
+      /not a 64-hex image ID/,
+    ],
     ['a json naming another image', 'json', () => other.json, /names another image/],
   ] as const)('%s is refused, and nothing is written', async (_name, kind, body, message) => {
     const overrides = kind === 'ancestry' ? registry.behaviour.ancestryOverride : registry.behaviour.jsonOverride;
@@ -253,7 +327,17 @@ describe('v1 index naming other registries', () => {
 
   test('images come from X-Docker-Endpoints with the token; the Basic credentials go to the index only', async () => {
     const output = await tempDir();
-    const result = await runCli(['pull', '-q', '--protocol', 'v1', '--creds', 'v1user:v1-secret', '-o', output, `${index.host}/team/other:2`]);
+    const result = await runCli([
+      'pull',
+      '-q',
+      '--protocol',
+      'v1',
+      '--creds',
+      'v1user:v1-secret',
+      '-o',
+      output,
+      `${index.host}/team/other:2`,
+    ]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(index.requests.map((r) => r.path)).toEqual(['/v1/repositories/team/other/images']);
@@ -264,7 +348,14 @@ describe('v1 index naming other registries', () => {
   });
 
   test('without the credentials the index refuses, with one clear line', async () => {
-    const result = await runCli(['pull', '--protocol', 'v1', '-o', join(await tempDir(), 'never'), `${index.host}/team/other:2`]);
+    const result = await runCli([
+      'pull',
+      '--protocol',
+      'v1',
+      '-o',
+      join(await tempDir(), 'never'),
+      `${index.host}/team/other:2`,
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/v1 index .*unauthorized/);
   });

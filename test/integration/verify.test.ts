@@ -26,7 +26,15 @@ const fixture = useRegistry(async (target) => {
 /** A pulled directory with its own copies of the blobs (so breaking them does not break a cache). */
 async function pulled(): Promise<string> {
   const output = await tempDir();
-  const result = await runCli(['pull', '--no-cache', '-q', '-o', output, `${fixture.registry.host}/team/app:1`, `${fixture.registry.host}/one/app:1`]);
+  const result = await runCli([
+    'pull',
+    '--no-cache',
+    '-q',
+    '-o',
+    output,
+    `${fixture.registry.host}/team/app:1`,
+    `${fixture.registry.host}/one/app:1`,
+  ]);
   expect(result.code).toBe(0);
   return output;
 }
@@ -51,7 +59,9 @@ describe('frozen verify', () => {
     await truncate(join(output, ids[0]!, 'layer.tar'), 100);
     const result = await runCli(['verify', output]);
     expect(result.code).toBe(1);
-    expect(result.stdout).toBe(`${output}: ${fixture.registry.host}/team/app:1: layer 1 (${ids[0]}/layer.tar): corrupt gzip (unexpected end of file)\n`);
+    expect(result.stdout).toBe(
+      `${output}: ${fixture.registry.host}/team/app:1: layer 1 (${ids[0]}/layer.tar): corrupt gzip (unexpected end of file)\n`,
+    );
   });
 
   test('two layers swapped', async () => {
@@ -64,7 +74,9 @@ describe('frozen verify', () => {
     expect(result.code).toBe(1);
     const lines = result.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/: layer 1 \([0-9a-f]{64}\/layer\.tar\): diff ID sha256:[0-9a-f]{64} does not match the config's sha256:[0-9a-f]{64}$/);
+    expect(lines[0]).toMatch(
+      /: layer 1 \([0-9a-f]{64}\/layer\.tar\): diff ID sha256:[0-9a-f]{64} does not match the config's sha256:[0-9a-f]{64}$/,
+    );
     expect(lines[1]).toMatch(/: layer 2 \(/);
   });
 
@@ -90,7 +102,9 @@ describe('frozen verify', () => {
     await writeFile(join(output, 'notes.txt'), 'not a tar\n'.repeat(100));
     const notTar = await runCli(['verify', join(output, 'notes.txt')]);
     expect(notTar.code).toBe(1);
-    expect(notTar.stdout).toMatch(new RegExp(`^${join(output, 'notes.txt')}: not a readable directory or tar archive \\(.+\\)\n$`));
+    expect(notTar.stdout).toMatch(
+      new RegExp(`^${join(output, 'notes.txt')}: not a readable directory or tar archive \\(.+\\)\n$`),
+    );
     expect(notTar.stderr).toBe('');
   });
 
@@ -112,23 +126,44 @@ describe('frozen verify', () => {
     const fromTar = await runCli(['verify', tar]);
     expect(fromTar.code).toBe(0);
     expect(fromTar.stdout).toMatch(
-      new RegExp(`^${tar}: ${ref}: warning: layer [23] \\([0-9a-f]{64}/layer\\.tar\\) is a hard link to [0-9a-f]{64}/layer\\.tar in the tar: docker load follows it, but skopeo, podman load and containerd's importer do not \\(make the tar with tar --hard-dereference\\)\n${tar}: ok, 1 image, 3 layers verified\n$`),
+      new RegExp(
+        `^${tar}: ${ref}: warning: layer [23] \\([0-9a-f]{64}/layer\\.tar\\) is a hard link to [0-9a-f]{64}/layer\\.tar in the tar: docker load follows it, but skopeo, podman load and containerd's importer do not \\(make the tar with tar --hard-dereference\\)\n${tar}: ok, 1 image, 3 layers verified\n$`,
+      ),
     );
     await rm(join(output, second!));
     await symlink(`../${first}`, join(output, second!));
     const saved = join(await tempDir(), 'saved.tar');
     await exec('tar', ['-cf', saved, '-C', output, '.']);
-    expect(await runCli(['verify', saved])).toMatchObject({ code: 0, stdout: `${saved}: ok, 1 image, 3 layers verified\n` });
+    expect(await runCli(['verify', saved])).toMatchObject({
+      code: 0,
+      stdout: `${saved}: ok, 1 image, 3 layers verified\n`,
+    });
   });
 
   test('a cache inside the output directory: pull warns, even with -q; verify names every file tar -c would link to its cached twin, and the tar still verifies', async () => {
     const output = await tempDir();
-    const pulled = await runCli(['pull', '-q', '-o', output, '--cache', join(output, 'cache'), `${fixture.registry.host}/one/app:1`]);
+    const pulled = await runCli([
+      'pull',
+      '-q',
+      '-o',
+      output,
+      '--cache',
+      join(output, 'cache'),
+      `${fixture.registry.host}/one/app:1`,
+    ]);
     expect(pulled.code).toBe(0);
     expect(pulled.stderr).toBe(
       `warning: the cache ${join(output, 'cache')} is inside the output directory ${output}: tar -c of the directory would carry it, and write the files they share as hard links, which skopeo, podman load and containerd's importer cannot read (choose a cache outside it: --cache DIR)\n`,
     );
-    const outside = await runCli(['pull', '-q', '-o', await tempDir(), '--cache', join(output, 'cache'), `${fixture.registry.host}/one/app:1`]);
+    const outside = await runCli([
+      'pull',
+      '-q',
+      '-o',
+      await tempDir(),
+      '--cache',
+      join(output, 'cache'),
+      `${fixture.registry.host}/one/app:1`,
+    ]);
     expect([outside.code, outside.stderr]).toEqual([0, '']);
     const { one } = fixture.images;
     const [layerFile] = layerIds(one.layers.map((l) => l.digest)).map((id) => `${id}/layer.tar`);
@@ -142,12 +177,30 @@ describe('frozen verify', () => {
     ]);
     // Archived cache first, the config and layer become links to it: followed, not "missing".
     const tar = join(await tempDir(), 'cache-first.tar');
-    await exec('tar', ['-cf', tar, '-C', output, 'cache', 'manifest.json', 'repositories', `${one.config.digest.slice(7)}.json`, layerFile!.split('/')[0]!]);
+    await exec('tar', [
+      '-cf',
+      tar,
+      '-C',
+      output,
+      'cache',
+      'manifest.json',
+      'repositories',
+      `${one.config.digest.slice(7)}.json`,
+      layerFile!.split('/')[0]!,
+    ]);
     const fromTar = await runCli(['verify', tar]);
     expect(fromTar.code).toBe(0);
     expect(fromTar.stdout.trim().split('\n')).toEqual([
-      expect.stringMatching(new RegExp(`: warning: config ${one.config.digest.slice(7)}\\.json is a hard link to ${cached(one.config.digest)} in the tar`)),
-      expect.stringMatching(new RegExp(`: warning: layer 1 \\(${layerFile}\\) is a hard link to ${cached(one.layers[0]!.digest)} in the tar`)),
+      expect.stringMatching(
+        new RegExp(
+          `: warning: config ${one.config.digest.slice(7)}\\.json is a hard link to ${cached(one.config.digest)} in the tar`,
+        ),
+      ),
+      expect.stringMatching(
+        new RegExp(
+          `: warning: layer 1 \\(${layerFile}\\) is a hard link to ${cached(one.layers[0]!.digest)} in the tar`,
+        ),
+      ),
       `${tar}: ok, 1 image, 1 layer verified`,
     ]);
   });

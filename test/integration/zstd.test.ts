@@ -15,7 +15,12 @@ const fixture = useRegistry(async (target) => {
   const zstdImage = image({ layers: [base, big], format: 'oci' });
   await pushImage(target, 'zstd/app', zstdImage, '1');
   // BuildKit with oci-mediatypes=false labels zstd layers ...rootfs.diff.tar.zstd; other tools push plain tars as ...rootfs.diff.tar.
-  const dockerTypes = image({ layers: [await layer([{ type: 'file', name: 'a', content: 'plain\n' }], 'docker-tar'), await layer([{ type: 'file', name: 'b', content: 'zstd\n' }], 'docker-zstd')] });
+  const dockerTypes = image({
+    layers: [
+      await layer([{ type: 'file', name: 'a', content: 'plain\n' }], 'docker-tar'),
+      await layer([{ type: 'file', name: 'b', content: 'zstd\n' }], 'docker-zstd'),
+    ],
+  });
   await pushImage(target, 'zstd/docker', dockerTypes, '1');
   return { zstdImage, dockerTypes };
 });
@@ -31,7 +36,10 @@ describe('zstd layers', () => {
     // The gzip layer stays as served; the zstd one is written as its tar.
     expect(sha256(files[0])).toBe(fixture.images.zstdImage.layers[0]!.digest);
     expect(sha256(files[1])).toBe(fixture.images.zstdImage.layers[1]!.diffId);
-    expect(await loadWithSkopeo(output)).toEqual({ imageId: fixture.images.zstdImage.config.digest, diffIds: fixture.images.zstdImage.layers.map((l) => l.diffId) });
+    expect(await loadWithSkopeo(output)).toEqual({
+      imageId: fixture.images.zstdImage.config.digest,
+      diffIds: fixture.images.zstdImage.layers.map((l) => l.diffId),
+    });
     expect((await runCli(['verify', output])).code).toBe(0);
   });
 
@@ -44,7 +52,10 @@ describe('zstd layers', () => {
     const { dockerTypes } = fixture.images;
     expect(files.map((file) => sha256(file))).toEqual(dockerTypes.layers.map((l) => l.diffId));
     expect(sha256(files[0])).toBe(dockerTypes.layers[0]!.digest); // a plain tar is its own diff ID
-    expect(await loadWithSkopeo(output)).toEqual({ imageId: dockerTypes.config.digest, diffIds: dockerTypes.layers.map((l) => l.diffId) });
+    expect(await loadWithSkopeo(output)).toEqual({
+      imageId: dockerTypes.config.digest,
+      diffIds: dockerTypes.layers.map((l) => l.diffId),
+    });
   });
 
   test('an OCI layout keeps the zstd blob as served, and frozen verify decompresses it', async () => {
@@ -58,7 +69,11 @@ describe('zstd layers', () => {
   });
 
   test('a zstd layer that does not decompress to its diff ID is refused, and nothing is written', async () => {
-    const wrong = image({ layers: [fixture.images.zstdImage.layers[1]!], format: 'oci', rewriteConfig: (json) => json.replace(fixture.images.zstdImage.layers[1]!.diffId, sha256('other')) });
+    const wrong = image({
+      layers: [fixture.images.zstdImage.layers[1]!],
+      format: 'oci',
+      rewriteConfig: (json) => json.replace(fixture.images.zstdImage.layers[1]!.diffId, sha256('other')),
+    });
     await pushImage({ url: fixture.registry.url }, 'zstd/wrong', wrong, '1');
     const output = join(await tempDir(), 'never');
     const result = await runCli(['pull', '-o', output, `${fixture.registry.host}/zstd/wrong:1`]);

@@ -65,11 +65,15 @@ export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
     .intercept({ path: /^\/token/, method: 'GET' })
     .reply((opts) => {
       const authorization = record(AUTH, opts);
-      if (options.basicCredentials && authorization !== basic(options.basicCredentials)) return { statusCode: 401, data: '' };
+      if (options.basicCredentials && authorization !== basic(options.basicCredentials))
+        return { statusCode: 401, data: '' };
       const token = `T${tokensIssued.length + 1}`;
       tokensIssued.push(token);
       const padding = options.tokenPadding ? { padding: 'x'.repeat(options.tokenPadding) } : {};
-      return { statusCode: 200, data: JSON.stringify({ access_token: token, expires_in: options.tokenLifetime ?? 300, ...padding }) };
+      return {
+        statusCode: 200,
+        data: JSON.stringify({ access_token: token, expires_in: options.tokenLifetime ?? 300, ...padding }),
+      };
     })
     .persist();
 
@@ -81,12 +85,17 @@ export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
     .reply((opts) => {
       const authorization = record(origin, opts);
       const challenge = challengeFor(options, authorization, opts.path, tokenUses);
-      if (challenge) return { statusCode: 401, data: '', responseOptions: { headers: { 'www-authenticate': challenge } } };
+      if (challenge)
+        return { statusCode: 401, data: '', responseOptions: { headers: { 'www-authenticate': challenge } } };
       if (typeof options.headFailure === 'number') return { statusCode: options.headFailure, data: '' };
       const manifest = manifestAt(opts.path);
       if (!manifest) return { statusCode: 404, data: '' };
       const digest = options.headFailure === 'no-digest' ? {} : { 'docker-content-digest': manifest.digest };
-      return { statusCode: 200, data: '', responseOptions: { headers: { 'content-type': manifest.mediaType, ...digest, ...options.manifestHeaders } } };
+      return {
+        statusCode: 200,
+        data: '',
+        responseOptions: { headers: { 'content-type': manifest.mediaType, ...digest, ...options.manifestHeaders } },
+      };
     })
     .persist();
   agent
@@ -95,16 +104,26 @@ export function mockRegistry(options: MockRegistryOptions = {}): MockRegistry {
     .reply((opts) => {
       const authorization = record(origin, opts);
       const challenge = challengeFor(options, authorization, opts.path, tokenUses);
-      if (challenge) return { statusCode: 401, data: '{"errors":[{"code":"UNAUTHORIZED"}]}', responseOptions: { headers: { 'www-authenticate': challenge } } };
+      if (challenge)
+        return {
+          statusCode: 401,
+          data: '{"errors":[{"code":"UNAUTHORIZED"}]}',
+          responseOptions: { headers: { 'www-authenticate': challenge } },
+        };
       const blobMatch = /^\/v2\/(.+)\/blobs\/(.+)$/.exec(opts.path);
       if (blobMatch) {
         if (options.blobRedirect) {
-          return { statusCode: 307, data: '', responseOptions: { headers: { location: `${options.blobRedirect}/cdn/${blobMatch[2]}?sig=x` } } };
+          return {
+            statusCode: 307,
+            data: '',
+            responseOptions: { headers: { location: `${options.blobRedirect}/cdn/${blobMatch[2]}?sig=x` } },
+          };
         }
         return serveBlob(blobMatch[2]!, opts.path);
       }
       const manifest = manifestAt(opts.path);
-      if (!manifest) return { statusCode: 404, data: '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}' };
+      if (!manifest)
+        return { statusCode: 404, data: '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}' };
       const body = options.tamper?.(opts.path, manifest.body) ?? manifest.body;
       return {
         statusCode: 200,
@@ -183,9 +202,11 @@ export function basic(credentials: string): string {
 function headerOf(headers: unknown, name: string): string | undefined {
   if (!headers) return undefined;
   if (Array.isArray(headers)) {
-    for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === name) return String(headers[i + 1]);
+    for (let i = 0; i < headers.length; i += 2)
+      if (String(headers[i]).toLowerCase() === name) return String(headers[i + 1]);
     return undefined;
   }
-  for (const [key, value] of Object.entries(headers as Record<string, unknown>)) if (key.toLowerCase() === name) return String(value);
+  for (const [key, value] of Object.entries(headers as Record<string, unknown>))
+    if (key.toLowerCase() === name) return String(value);
   return undefined;
 }

@@ -30,7 +30,15 @@ async function freshOutput(): Promise<string> {
 /** A pull with its own empty cache and quick retries. */
 async function pullFrom(registry: MockRegistry, output: string, extra: Partial<PullOptions> = {}) {
   const cache = await mkdtemp(join(tmpdir(), 'frozen-protocol-cache-'));
-  return pull({ images: ['registry.test/team/app:1'], output, platform: 'linux/amd64', dispatcher: registry.agent, cache, retryDelayMs: 1, ...extra });
+  return pull({
+    images: ['registry.test/team/app:1'],
+    output,
+    platform: 'linux/amd64',
+    dispatcher: registry.agent,
+    cache,
+    retryDelayMs: 1,
+    ...extra,
+  });
 }
 
 /** A cache that has resolved registry.test/team/app:1 before, so that a pull of the tag asks for its digest first (HEAD). */
@@ -108,7 +116,9 @@ describe('bearer tokens', () => {
     expect(registry.requests.find((r) => r.origin === 'https://auth.test')?.authorization).toBe(basic('alice:s3cret'));
 
     const denied = setup({ auth: 'bearer', basicCredentials: 'alice:s3cret' });
-    const error = await pullError(pullFrom(denied, await freshOutput(), { credentials: { username: 'alice', password: 'wrong' } }));
+    const error = await pullError(
+      pullFrom(denied, await freshOutput(), { credentials: { username: 'alice', password: 'wrong' } }),
+    );
     expect(error.kind).toBe('auth');
     expect(error.message).toMatch(/token server auth\.test rejected the credentials/);
   });
@@ -152,7 +162,9 @@ describe('redirects', () => {
     const cdn = registry.requests.filter((r) => r.origin === 'https://cdn.test');
     expect(cdn).toHaveLength(2); // config and layer
     for (const request of cdn) expect(request.authorization).toBeUndefined();
-    const blobGets = registry.requests.filter((r) => r.origin === 'https://registry.test' && r.path.includes('/blobs/'));
+    const blobGets = registry.requests.filter(
+      (r) => r.origin === 'https://registry.test' && r.path.includes('/blobs/'),
+    );
     for (const request of blobGets) expect(request.authorization).toBe('Bearer T1');
   });
 
@@ -170,7 +182,11 @@ describe('digest verification', () => {
     return copy;
   };
 
-  async function expectIntegrityFailure(options: MockRegistryOptions, reference = 'registry.test/team/app:1', message: RegExp) {
+  async function expectIntegrityFailure(
+    options: MockRegistryOptions,
+    reference = 'registry.test/team/app:1',
+    message: RegExp,
+  ) {
     const registry = setup(options);
     const parent = await mkdtemp(join(tmpdir(), 'frozen-protocol-'));
     const output = join(parent, 'out');
@@ -200,7 +216,14 @@ describe('digest verification', () => {
 
   test('a manifest that does not hash to the pinned digest', async () => {
     const pinned = `registry.test/team/app:1@${image.manifest.digest}`;
-    await expectIntegrityFailure({ tamper: (path, body) => (path.includes('/manifests/') ? Buffer.from(body.toString().replace('"size"', ' "size"')) : body) }, pinned, /manifest sha256:[0-9a-f]{64}: digest mismatch/);
+    await expectIntegrityFailure(
+      {
+        tamper: (path, body) =>
+          path.includes('/manifests/') ? Buffer.from(body.toString().replace('"size"', ' "size"')) : body,
+      },
+      pinned,
+      /manifest sha256:[0-9a-f]{64}: digest mismatch/,
+    );
   });
 
   test('a manifest that does not match Docker-Content-Digest', async () => {
@@ -211,40 +234,62 @@ describe('digest verification', () => {
     const output = await freshOutput();
     for (const cache of [{ cache: false as const }, {}]) {
       const direct = await pullError(pullFrom(lying(), output, cache));
-      expect([direct.kind, direct.message]).toEqual(['integrity', expect.stringMatching(/manifest 1: digest mismatch/)]);
+      expect([direct.kind, direct.message]).toEqual([
+        'integrity',
+        expect.stringMatching(/manifest 1: digest mismatch/),
+      ]);
       expect(existsSync(output)).toBe(false);
     }
     // With one that has, the tag's HEAD gives the false digest and the manifest is asked for by it: only bytes that
     // hash to it would do, and this registry has none.
     const cache = await seenTag();
     const viaHead = await pullError(pullFrom(lying(), output, { cache }));
-    expect([viaHead.kind, viaHead.message]).toEqual(['not-found', expect.stringContaining(`manifest ${claimed}: not found`)]);
+    expect([viaHead.kind, viaHead.message]).toEqual([
+      'not-found',
+      expect.stringContaining(`manifest ${claimed}: not found`),
+    ]);
     expect(existsSync(output)).toBe(false);
   });
 
   test('a config blob with the wrong bytes', async () => {
     const configPath = `/blobs/${image.config.digest}`;
-    await expectIntegrityFailure({ tamper: (path, body) => (path.endsWith(configPath) ? flip(body) : body) }, undefined, new RegExp(`blob ${image.config.digest}: digest or size mismatch`));
+    await expectIntegrityFailure(
+      { tamper: (path, body) => (path.endsWith(configPath) ? flip(body) : body) },
+      undefined,
+      new RegExp(`blob ${image.config.digest}: digest or size mismatch`),
+    );
   });
 
   test('inspect refuses a config with the wrong bytes, and reads no layer', async () => {
     const configPath = `/blobs/${image.config.digest}`;
     const registry = setup({ tamper: (path, body) => (path.endsWith(configPath) ? flip(body) : body) });
-    const error = await pullError(inspect({ image: 'registry.test/team/app:1', dispatcher: registry.agent, retryDelayMs: 1, cache: false }));
-    expect([error.kind, error.message]).toEqual(['integrity', expect.stringMatching(new RegExp(`blob ${image.config.digest}: digest or size mismatch`))]);
+    const error = await pullError(
+      inspect({ image: 'registry.test/team/app:1', dispatcher: registry.agent, retryDelayMs: 1, cache: false }),
+    );
+    expect([error.kind, error.message]).toEqual([
+      'integrity',
+      expect.stringMatching(new RegExp(`blob ${image.config.digest}: digest or size mismatch`)),
+    ]);
     expect(registry.requests.some((r) => r.path.endsWith(image.layers[0]!.digest))).toBe(false);
   });
 
   test('a layer with the wrong bytes or too many bytes', async () => {
     const layerPath = `/blobs/${image.layers[0]!.digest}`;
-    const at = (change: (b: Buffer) => Buffer) => (path: string, body: Buffer) => (path.endsWith(layerPath) ? change(body) : body);
+    const at = (change: (b: Buffer) => Buffer) => (path: string, body: Buffer) =>
+      path.endsWith(layerPath) ? change(body) : body;
     await expectIntegrityFailure({ tamper: at(flip) }, undefined, /content hashes to/);
-    await expectIntegrityFailure({ tamper: at((b) => Buffer.concat([b, Buffer.from('x')])) }, undefined, /more than the declared/);
+    await expectIntegrityFailure(
+      { tamper: at((b) => Buffer.concat([b, Buffer.from('x')])) },
+      undefined,
+      /more than the declared/,
+    );
   });
 
   test('a body that always ends early is retried (resuming), then fails as a network error, keeping nothing', async () => {
     const layerPath = `/blobs/${image.layers[0]!.digest}`;
-    const registry = setup({ tamper: (path, body) => (path.endsWith(layerPath) ? body.subarray(0, body.length - 1) : body) });
+    const registry = setup({
+      tamper: (path, body) => (path.endsWith(layerPath) ? body.subarray(0, body.length - 1) : body),
+    });
     const output = await freshOutput();
     const error = await pullError(pullFrom(registry, output, { retries: 2 }));
     expect(error.kind).toBe('network');
@@ -277,7 +322,9 @@ describe('registry errors', () => {
       const registry = setup({ headFailure });
       const result = await pullFrom(registry, await freshOutput(), { cache });
       expect(result.images[0]!.imageId).toBe(image.config.digest);
-      const manifestRequests = registry.requests.filter((r) => r.path.includes('/manifests/')).map((r) => `${r.method} ${r.path}`);
+      const manifestRequests = registry.requests
+        .filter((r) => r.path.includes('/manifests/'))
+        .map((r) => `${r.method} ${r.path}`);
       expect(manifestRequests).toEqual(['HEAD /v2/team/app/manifests/1', 'GET /v2/team/app/manifests/1']);
     }
   });
@@ -286,7 +333,9 @@ describe('registry errors', () => {
     const registry = setup();
     const error = await pullError(pullFrom(registry, await freshOutput(), { images: ['registry.test/team/app:nope'] }));
     expect(error.kind).toBe('not-found');
-    expect(error.message).toBe('registry.test/team/app:nope: manifest nope: not found (MANIFEST_UNKNOWN: manifest unknown)');
+    expect(error.message).toBe(
+      'registry.test/team/app:nope: manifest nope: not found (MANIFEST_UNKNOWN: manifest unknown)',
+    );
   });
 });
 
@@ -315,7 +364,9 @@ describe('digests', () => {
     const result = await pullFrom(good, await freshOutput());
     expect(result.images[0]!.imageId).toBe(img.config.digest);
 
-    const bad = mockRegistry({ tamper: (path, body) => (path.endsWith(sha512) ? Buffer.from(body).fill(0, 0, 1) : body) });
+    const bad = mockRegistry({
+      tamper: (path, body) => (path.endsWith(sha512) ? Buffer.from(body).fill(0, 0, 1) : body),
+    });
     bad.serve('team/app', '1', img);
     const error = await pullError(pullFrom(bad, await freshOutput()));
     expect(error.message).toMatch(/blob sha512:[0-9a-f]{128}: digest or size mismatch \(content hashes to sha512:/);
@@ -337,20 +388,41 @@ describe('digests', () => {
 
 describe('indexes', () => {
   test('a nested index is followed to the platform’s image', async () => {
-    const arm = buildImage({ layers: [await layer([{ type: 'file', name: 'a', content: 'arm64' }])], architecture: 'arm64' });
+    const arm = buildImage({
+      layers: [await layer([{ type: 'file', name: 'a', content: 'arm64' }])],
+      architecture: 'arm64',
+    });
     const amd = buildImage({ layers: [await layer([{ type: 'file', name: 'a', content: 'amd64' }])] });
     const inner = index([arm, amd]);
     // The outer index points at the inner one as if it were a platform's manifest.
-    const outerBody = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [
-      { mediaType: inner.mediaType, digest: inner.digest, size: inner.size, platform: { os: 'linux', architecture: 'arm64' } },
-    ] };
-    const outer = { bytes: Buffer.from(JSON.stringify(outerBody)), digest: sha256(JSON.stringify(outerBody)), mediaType: inner.mediaType };
+    const outerBody = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        {
+          mediaType: inner.mediaType,
+          digest: inner.digest,
+          size: inner.size,
+          platform: { os: 'linux', architecture: 'arm64' },
+        },
+      ],
+    };
+    const outer = {
+      bytes: Buffer.from(JSON.stringify(outerBody)),
+      digest: sha256(JSON.stringify(outerBody)),
+      mediaType: inner.mediaType,
+    };
     const registry = mockRegistry();
     registry.serve('team/app', arm.manifest.digest, arm);
     registry.serve('team/app', amd.manifest.digest, amd);
     registry.serveManifest('team/app', 'inner', inner);
     registry.serveManifest('team/app', '1', outer);
     const result = await pullFrom(registry, await freshOutput(), { platform: 'linux/arm64' });
-    expect(result.images[0]).toMatchObject({ digest: outer.digest, manifestDigest: arm.manifest.digest, imageId: arm.config.digest, platform: 'linux/arm64' });
+    expect(result.images[0]).toMatchObject({
+      digest: outer.digest,
+      manifestDigest: arm.manifest.digest,
+      imageId: arm.config.digest,
+      platform: 'linux/arm64',
+    });
   });
 });

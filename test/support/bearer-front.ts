@@ -48,7 +48,12 @@ export async function startBearerFront(registryUrl: string, options: BearerFront
     if (url.pathname === '/token' && req.method === 'POST') {
       seen.push(describe('token', req));
       return void readForm(req).then((form) => {
-        if (!options.refreshToken || form.get('grant_type') !== 'refresh_token' || form.get('refresh_token') !== options.refreshToken) return end(res, 401);
+        if (
+          !options.refreshToken ||
+          form.get('grant_type') !== 'refresh_token' ||
+          form.get('refresh_token') !== options.refreshToken
+        )
+          return end(res, 401);
         const token = `tok-${issued.size + 1}-${form.get('scope')}`;
         issued.add(token);
         res.setHeader('content-type', 'application/json');
@@ -68,7 +73,10 @@ export async function startBearerFront(registryUrl: string, options: BearerFront
     const bearer = req.headers.authorization?.replace(/^Bearer /, '');
     if (!bearer || !issued.has(bearer)) {
       const repository = /^\/v2\/(.+)\/(?:manifests|blobs)\//.exec(url.pathname)?.[1] ?? '';
-      res.setHeader('www-authenticate', `Bearer realm="http://${host}/token",service="frozen-front",scope="repository:${repository}:pull"`);
+      res.setHeader(
+        'www-authenticate',
+        `Bearer realm="http://${host}/token",service="frozen-front",scope="repository:${repository}:pull"`,
+      );
       return end(res, 401);
     }
     const blob = /^\/v2\/(.+)\/blobs\/(.+)$/.exec(url.pathname);
@@ -97,12 +105,22 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
 }
 
 function describe(origin: SeenRequest['origin'], req: IncomingMessage): SeenRequest {
-  return { origin, method: req.method ?? 'GET', path: req.url ?? '', ...(req.headers.authorization && { authorization: req.headers.authorization }) };
+  return {
+    origin,
+    method: req.method ?? 'GET',
+    path: req.url ?? '',
+    ...(req.headers.authorization && { authorization: req.headers.authorization }),
+  };
 }
 
 const CDN_ADDRESS = '127.0.0.2';
 
-async function forward(target: string, req: IncomingMessage, res: ServerResponse, blobs: BearerFrontOptions = {}): Promise<void> {
+async function forward(
+  target: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  blobs: BearerFrontOptions = {},
+): Promise<void> {
   const headers: Record<string, string> = {};
   if (req.headers.accept) headers.accept = req.headers.accept;
   const upstream = await fetch(target, { method: req.method ?? 'GET', headers, redirect: 'manual' });

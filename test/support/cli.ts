@@ -17,11 +17,17 @@ export interface CliResult {
  * Runs the built CLI as a user would: a separate node process, no TTY. Each run gets an empty cache of its own
  * unless `env.FROZEN_CACHE` names one, so runs are cold and independent by default.
  */
-export async function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; openFiles?: number } = {}): Promise<CliResult> {
+export async function runCli(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; openFiles?: number } = {},
+): Promise<CliResult> {
   const cache = await mkdtemp(join(tmpdir(), 'frozen-cache-'));
   const command = [process.execPath, FROZEN_BIN, ...args];
   // `openFiles` runs it under `ulimit -n`, as on a system that allows a process few open files.
-  const [program, ...rest] = options.openFiles === undefined ? command : ['sh', '-c', `ulimit -n ${options.openFiles} && exec "$@"`, 'sh', ...command];
+  const [program, ...rest] =
+    options.openFiles === undefined
+      ? command
+      : ['sh', '-c', `ulimit -n ${options.openFiles} && exec "$@"`, 'sh', ...command];
   return new Promise((resolve, reject) => {
     const child = spawn(program!, rest, {
       cwd: options.cwd,
@@ -42,11 +48,17 @@ export async function runCli(args: readonly string[], options: { env?: NodeJS.Pr
  * the pseudo-terminal (one nobody has sized: it reports 0 × 0). What the terminal showed comes back as one text, with
  * its carriage returns.
  */
-export function runCliInTerminal(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; screen: string }> {
+export function runCliInTerminal(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; screen: string }> {
   const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
   const command = [process.execPath, FROZEN_BIN, ...args].map(quote).join(' ');
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let screen = '';
     child.stdout.on('data', (chunk: Buffer) => (screen += chunk.toString()));
     child.on('error', reject);

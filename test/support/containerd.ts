@@ -41,7 +41,8 @@ export async function startContainerd(): Promise<PrivateContainerd> {
       '',
     ].join('\n'),
   );
-  const ctr = (args: readonly string[]) => exec('ctr', ['--address', socket, '--namespace', 'frozen-test', ...args], { maxBuffer: 16 * 1024 * 1024 });
+  const ctr = (args: readonly string[]) =>
+    exec('ctr', ['--address', socket, '--namespace', 'frozen-test', ...args], { maxBuffer: 16 * 1024 * 1024 });
   const child = await startDaemon('containerd', CONTAINERD, ['--config', config], () => ctr(['version']), 30_000);
   return {
     ctr,

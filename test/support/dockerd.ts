@@ -37,7 +37,13 @@ export async function startDockerd(): Promise<PrivateDockerd> {
     `--host=${host}`,
   ];
   const docker = (args: readonly string[]) => exec('docker', ['-H', host, ...args], { maxBuffer: 16 * 1024 * 1024 });
-  const child = await startDaemon('dockerd', DOCKERD, flags, () => docker(['version', '--format', '{{.Server.Version}}']), 45_000);
+  const child = await startDaemon(
+    'dockerd',
+    DOCKERD,
+    flags,
+    () => docker(['version', '--format', '{{.Server.Version}}']),
+    45_000,
+  );
   return {
     host,
     docker,

@@ -2,7 +2,18 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { afterAll, beforeAll } from 'vitest';
 import { join, relative } from 'node:path';
 import { startRegistry, type RunningRegistry } from './registry.js';
-import { image, index, layer, multiLayerImage, oneLayerImage, pushImage, pushManifest, type BuiltImage, type Blob, type PushTarget } from './images.js';
+import {
+  image,
+  index,
+  layer,
+  multiLayerImage,
+  oneLayerImage,
+  pushImage,
+  pushManifest,
+  type BuiltImage,
+  type Blob,
+  type PushTarget,
+} from './images.js';
 
 /** The images every integration suite pulls, pushed to a real registry. */
 export interface PushedImages {
@@ -30,7 +41,11 @@ export async function pushFixtures(target: PushTarget): Promise<PushedImages> {
   await pushImage(target, 'oci/app', oci, '1');
   await pushImage(target, 'ocitar/app', ociTar, '1');
 
-  const platforms = { amd64: await platformImage('amd64'), arm64: await platformImage('arm64', 'v8'), armv7: await platformImage('arm', 'v7') };
+  const platforms = {
+    amd64: await platformImage('amd64'),
+    arm64: await platformImage('arm64', 'v8'),
+    armv7: await platformImage('arm', 'v7'),
+  };
   const attestation = await platformImage('amd64', 'attestation');
   for (const repo of ['multi/app', 'bare/app']) {
     for (const img of [...Object.values(platforms), attestation]) await pushImage(target, repo, img);
@@ -49,7 +64,6 @@ export async function pushReplacement(target: PushTarget, repository: string, ta
   await pushImage(target, repository, replacement, tag);
   return replacement;
 }
-
 
 /** Every file below `dir` with its bytes, for "unchanged" and "identical" assertions. */
 export async function snapshot(dir: string): Promise<Record<string, string>> {

@@ -48,11 +48,24 @@ export async function startFlakyRegistry(): Promise<FlakyRegistry> {
   const manifests = new Map<string, Blob>();
   const blobs = new Map<string, Buffer>();
   const requests: ServedRequest[] = [];
-  const behaviour: FlakyBehaviour = { range: 'honor', resets: { count: 0, afterBytes: 0 }, failures: [], manifestFailures: [], throttleBytesPer10ms: 0 };
+  const behaviour: FlakyBehaviour = {
+    range: 'honor',
+    resets: { count: 0, afterBytes: 0 },
+    failures: [],
+    manifestFailures: [],
+    throttleBytesPer10ms: 0,
+  };
 
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
-    const record: ServedRequest = { method: req.method ?? 'GET', path, ...(req.headers.range && { range: req.headers.range }), status: 0, bytes: 0, at: Date.now() };
+    const record: ServedRequest = {
+      method: req.method ?? 'GET',
+      path,
+      ...(req.headers.range && { range: req.headers.range }),
+      status: 0,
+      bytes: 0,
+      at: Date.now(),
+    };
     requests.push(record);
     const send = (status: number, headers: Record<string, string>, body?: Buffer) => {
       (record as { status: number }).status = status;
@@ -66,7 +79,12 @@ export async function startFlakyRegistry(): Promise<FlakyRegistry> {
     const manifest = /^\/v2\/(.+)\/manifests\/(.+)$/.exec(path);
     if (manifest) {
       const found = manifests.get(`${manifest[1]}:${manifest[2]}`);
-      if (!found) return send(404, { 'content-type': 'application/json' }, Buffer.from('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}'));
+      if (!found)
+        return send(
+          404,
+          { 'content-type': 'application/json' },
+          Buffer.from('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}'),
+        );
       const failure = behaviour.manifestFailures.shift();
       if (failure) return sendFailure(failure);
       return send(200, { 'content-type': found.mediaType, 'docker-content-digest': found.digest }, found.bytes);
@@ -102,7 +120,13 @@ export async function startFlakyRegistry(): Promise<FlakyRegistry> {
   };
 }
 
-function serveBlob(req: IncomingMessage, res: ServerResponse, body: Buffer, record: ServedRequest, behaviour: FlakyBehaviour): void {
+function serveBlob(
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: Buffer,
+  record: ServedRequest,
+  behaviour: FlakyBehaviour,
+): void {
   const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
   let start = 0;
   let status = 200;
@@ -119,7 +143,8 @@ function serveBlob(req: IncomingMessage, res: ServerResponse, body: Buffer, reco
   res.writeHead(status, headers);
 
   const large = body.length >= LARGE;
-  const cutAfter = large && behaviour.resets.count > 0 ? (behaviour.resets.count--, behaviour.resets.afterBytes) : Infinity;
+  const cutAfter =
+    large && behaviour.resets.count > 0 ? (behaviour.resets.count--, behaviour.resets.afterBytes) : Infinity;
   const chunk = large && behaviour.throttleBytesPer10ms > 0 ? behaviour.throttleBytesPer10ms : 64 * 1024;
   let offset = 0;
   const pump = () => {

@@ -76,7 +76,12 @@ const LAYER_TYPES: Record<LayerFormat, string> = {
 
 export async function layer(entries: readonly Entry[], format: LayerFormat = 'docker-gzip'): Promise<Layer> {
   const tar = await tarOf(entries);
-  const bytes = format === 'oci-tar' || format === 'docker-tar' ? tar : format === 'zstd' || format === 'docker-zstd' ? zstd(tar) : gzipSync(tar, { level: 6 });
+  const bytes =
+    format === 'oci-tar' || format === 'docker-tar'
+      ? tar
+      : format === 'zstd' || format === 'docker-zstd'
+        ? zstd(tar)
+        : gzipSync(tar, { level: 6 });
   return { ...blob(bytes, LAYER_TYPES[format]), diffId: sha256(tar) };
 }
 
@@ -123,11 +128,17 @@ export function image(spec: ImageSpec): BuiltImage {
   );
   const manifestObject = {
     schemaVersion: 2,
-    mediaType: oci ? 'application/vnd.oci.image.manifest.v1+json' : 'application/vnd.docker.distribution.manifest.v2+json',
+    mediaType: oci
+      ? 'application/vnd.oci.image.manifest.v1+json'
+      : 'application/vnd.docker.distribution.manifest.v2+json',
     config: descriptor(config),
     layers: spec.layers.map(descriptor),
   };
-  return { config, layers: spec.layers, manifest: blob(Buffer.from(JSON.stringify(manifestObject, null, 3)), manifestObject.mediaType) };
+  return {
+    config,
+    layers: spec.layers,
+    manifest: blob(Buffer.from(JSON.stringify(manifestObject, null, 3)), manifestObject.mediaType),
+  };
 }
 
 export function descriptor(b: Blob): { mediaType: string; digest: string; size: number; urls?: readonly string[] } {
@@ -143,7 +154,10 @@ export function foreignLayer(base: Layer, urls: readonly string[]): Layer {
  * An OCI index over images, each with its config's platform, plus a BuildKit-style attestation entry; or, with
  * `docker`, a Docker manifest list (what moby's script reads).
  */
-export function index(images: readonly BuiltImage[], options: { mediaType?: boolean; attestation?: Blob; docker?: boolean } = {}): Blob {
+export function index(
+  images: readonly BuiltImage[],
+  options: { mediaType?: boolean; attestation?: Blob; docker?: boolean } = {},
+): Blob {
   const manifests: object[] = images.map((img) => {
     const cfg = JSON.parse(img.config.bytes.toString()) as { os: string; architecture: string; variant?: string };
     const platform = { architecture: cfg.architecture, os: cfg.os, ...(cfg.variant && { variant: cfg.variant }) };
@@ -156,7 +170,9 @@ export function index(images: readonly BuiltImage[], options: { mediaType?: bool
       annotations: { 'vnd.docker.reference.type': 'attestation-manifest' },
     });
   }
-  const mediaType = options.docker ? 'application/vnd.docker.distribution.manifest.list.v2+json' : 'application/vnd.oci.image.index.v1+json';
+  const mediaType = options.docker
+    ? 'application/vnd.docker.distribution.manifest.list.v2+json'
+    : 'application/vnd.oci.image.index.v1+json';
   const body = { schemaVersion: 2, ...(options.mediaType !== false && { mediaType }), manifests };
   return blob(Buffer.from(JSON.stringify(body)), mediaType);
 }
@@ -181,7 +197,12 @@ export async function pushBlob(target: PushTarget, repository: string, b: Blob):
 }
 
 /** Pushes a blob that lives in a file (too big for memory), streamed. */
-export async function pushBlobFile(target: PushTarget, repository: string, path: string, digest: string): Promise<void> {
+export async function pushBlobFile(
+  target: PushTarget,
+  repository: string,
+  path: string,
+  digest: string,
+): Promise<void> {
   const headers: Record<string, string> = target.authorization ? { authorization: target.authorization } : {};
   const start = await fetch(`${target.url}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers });
   if (start.status !== 202) throw new Error(`blob upload start: ${start.status} ${await start.text()}`);
@@ -199,8 +220,13 @@ export async function pushBlobFile(target: PushTarget, repository: string, path:
 export async function pushManifest(target: PushTarget, repository: string, reference: string, b: Blob): Promise<void> {
   const headers: Record<string, string> = { 'content-type': b.mediaType };
   if (target.authorization) headers.authorization = target.authorization;
-  const put = await fetch(`${target.url}/v2/${repository}/manifests/${reference}`, { method: 'PUT', headers, body: b.bytes });
-  if (put.status !== 201) throw new Error(`manifest push ${repository}:${reference}: ${put.status} ${await put.text()}`);
+  const put = await fetch(`${target.url}/v2/${repository}/manifests/${reference}`, {
+    method: 'PUT',
+    headers,
+    body: b.bytes,
+  });
+  if (put.status !== 201)
+    throw new Error(`manifest push ${repository}:${reference}: ${put.status} ${await put.text()}`);
 }
 
 /** Pushes config, layers and manifest; tags it when `tag` is given. */
@@ -244,6 +270,10 @@ export async function multiLayerImage(format: LayerFormat = 'docker-gzip'): Prom
     ...(format.startsWith('oci') && { format: 'oci' as const }),
     extraConfig: { config: { Labels: { format, zeta: 'last-first', '1': 'one' }, Cmd: ['/usr/bin/tool'] } },
     // An integer-like label key after others: JSON.parse would move it first; the layout must keep the registry's order.
-    rewriteConfig: (json) => json.replace(`{"1":"one","format":"${format}","zeta":"last-first"}`, `{"format":"${format}","zeta":"last-first","1":"one"}`),
+    rewriteConfig: (json) =>
+      json.replace(
+        `{"1":"one","format":"${format}","zeta":"last-first"}`,
+        `{"format":"${format}","zeta":"last-first","1":"one"}`,
+      ),
   });
 }

@@ -30,7 +30,9 @@ export async function loadWithSkopeo(dir: string, index = 0): Promise<LoadedImag
   const target = await mkdtemp(join(tmpdir(), 'frozen-copied-'));
   try {
     await exec('skopeo', ['copy', '--quiet', `docker-archive:${archive}:@${index}`, `dir:${target}`]);
-    const manifest = JSON.parse(await readFile(join(target, 'manifest.json'), 'utf8')) as { config: { digest: string } };
+    const manifest = JSON.parse(await readFile(join(target, 'manifest.json'), 'utf8')) as {
+      config: { digest: string };
+    };
     const configBytes = await readFile(join(target, manifest.config.digest.split(':')[1]!));
     const config = JSON.parse(configBytes.toString()) as { rootfs: { diff_ids: string[] } };
     return { imageId: sha256(configBytes), diffIds: config.rootfs.diff_ids };

@@ -26,12 +26,18 @@ export interface MirrorFront {
 export async function startMirrorFront(upstream: string, options: MirrorFrontOptions = {}): Promise<MirrorFront> {
   const seen: MirrorFront['seen'] = [];
   const server = createServer((req, res) => {
-    seen.push({ method: req.method ?? 'GET', path: req.url ?? '', ...(req.headers.authorization && { authorization: req.headers.authorization }) });
+    seen.push({
+      method: req.method ?? 'GET',
+      path: req.url ?? '',
+      ...(req.headers.authorization && { authorization: req.headers.authorization }),
+    });
     void handle(req, res, upstream, options);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const url = options.repositoryPrefix ? `${base}/v2/${options.repositoryPrefix}` : `${base}${options.pathPrefix ?? ''}`;
+  const url = options.repositoryPrefix
+    ? `${base}/v2/${options.repositoryPrefix}`
+    : `${base}${options.pathPrefix ?? ''}`;
   return {
     url,
     seen,
@@ -43,7 +49,12 @@ export async function startMirrorFront(upstream: string, options: MirrorFrontOpt
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, upstream: string, options: MirrorFrontOptions): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  upstream: string,
+  options: MirrorFrontOptions,
+): Promise<void> {
   if (options.basic && req.headers.authorization !== `Basic ${Buffer.from(options.basic).toString('base64')}`) {
     res.writeHead(401, { 'www-authenticate': 'Basic realm="mirror"' }).end();
     return;
@@ -68,7 +79,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, upstream: strin
     const value = answer.headers.get(name);
     if (value) copied[name] = value;
   }
-  res.writeHead(answer.status, { ...copied, 'content-length': String(req.method === 'HEAD' ? Number(answer.headers.get('content-length') ?? 0) : body.length) });
+  res.writeHead(answer.status, {
+    ...copied,
+    'content-length': String(req.method === 'HEAD' ? Number(answer.headers.get('content-length') ?? 0) : body.length),
+  });
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 

@@ -12,10 +12,14 @@ import { basename, delimiter, join } from 'node:path';
  * runs only where they are found.
  */
 export const MOBY_SCRIPT = process.env.FROZEN_MOBY_SCRIPT ?? onPath('download-frozen-image-v2.sh');
-export const MOBY_V1_SCRIPT = process.env.FROZEN_MOBY_V1_SCRIPT ?? onPath('download-frozen-image-v1.sh') ?? onPath('download-frozen-image.sh');
+export const MOBY_V1_SCRIPT =
+  process.env.FROZEN_MOBY_V1_SCRIPT ?? onPath('download-frozen-image-v1.sh') ?? onPath('download-frozen-image.sh');
 
 function onPath(name: string): string | undefined {
-  return (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, name)).find((path) => existsSync(path));
+  return (process.env.PATH ?? '')
+    .split(delimiter)
+    .map((dir) => join(dir, name))
+    .find((path) => existsSync(path));
 }
 
 export interface ScriptRun {
@@ -84,7 +88,8 @@ async function patchedScript(
   try {
     let text = await readFile(script, 'utf8');
     for (const [pattern, replacement] of replacements) {
-      if (!new RegExp(pattern.source, pattern.flags.replace('g', '')).test(text)) throw new Error(`${script} has no ${pattern.source} to point at a local server`);
+      if (!new RegExp(pattern.source, pattern.flags.replace('g', '')).test(text))
+        throw new Error(`${script} has no ${pattern.source} to point at a local server`);
       text = text.replace(pattern, replacement);
     }
     for (const [pattern, replacement] of fixes) text = text.replace(pattern, replacement);
@@ -97,8 +102,11 @@ async function patchedScript(
     path: patched,
     run: (out, images, env = {}) =>
       new Promise((resolve) => {
-        execFile('bash', [patched, out, ...images], { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
-          resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+        execFile(
+          'bash',
+          [patched, out, ...images],
+          { env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 },
+          (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
         );
       }),
     async stop() {
@@ -116,5 +124,8 @@ async function tokenServer(): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('token server has no port');
-  return { url: `http://127.0.0.1:${address.port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }

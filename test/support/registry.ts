@@ -56,7 +56,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     ...(options.tls ? ['  tls:', `    certificate: ${options.tls.certificate}`, `    key: ${options.tls.key}`] : []),
     auth,
     ...(options.proxyOf ? ['proxy:', `  remoteurl: ${options.proxyOf}`] : []),
-    ...(options.allowUrls ? ['validation:', '  manifests:', '    urls:', '      allow:', `        - '${options.allowUrls}'`] : []),
+    ...(options.allowUrls
+      ? ['validation:', '  manifests:', '    urls:', '      allow:', `        - '${options.allowUrls}'`]
+      : []),
   ].join('\n');
   const configPath = join(dir, 'config.yml');
   await writeFile(configPath, config);
@@ -121,7 +123,9 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

@@ -13,12 +13,24 @@ export interface RunningProxy {
 }
 
 /** `basicAuth`: the proxy accepts only requests that carry these credentials. */
-export async function startTinyproxy(options: { basicAuth?: { user: string; password: string } } = {}): Promise<RunningProxy> {
+export async function startTinyproxy(
+  options: { basicAuth?: { user: string; password: string } } = {},
+): Promise<RunningProxy> {
   const dir = await mkdtemp(join(tmpdir(), 'frozen-proxy-'));
   const port = await freePort();
   const log = join(dir, 'tinyproxy.log');
   const auth = options.basicAuth ? [`BasicAuth ${options.basicAuth.user} ${options.basicAuth.password}`] : [];
-  const config = [`Port ${port}`, 'Listen 127.0.0.1', 'Allow 127.0.0.1', 'Timeout 60', `LogFile "${log}"`, 'LogLevel Info', 'MaxClients 50', 'ConnectPort 443', ...auth].join('\n');
+  const config = [
+    `Port ${port}`,
+    'Listen 127.0.0.1',
+    'Allow 127.0.0.1',
+    'Timeout 60',
+    `LogFile "${log}"`,
+    'LogLevel Info',
+    'MaxClients 50',
+    'ConnectPort 443',
+    ...auth,
+  ].join('\n');
   await writeFile(join(dir, 'tinyproxy.conf'), config);
   const child = spawn('tinyproxy', ['-d', '-c', join(dir, 'tinyproxy.conf')], { stdio: 'ignore' });
   const deadline = Date.now() + 10_000;

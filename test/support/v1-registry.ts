@@ -73,7 +73,10 @@ export interface V1Registry {
 }
 
 /** A v1 image: a random 64-hex ID (v1 IDs are not content addresses), its json and its layer. */
-export async function v1Image(entries: readonly Entry[], options: { parent?: V1Image; cmd?: string; gzip?: boolean } = {}): Promise<V1Image> {
+export async function v1Image(
+  entries: readonly Entry[],
+  options: { parent?: V1Image; cmd?: string; gzip?: boolean } = {},
+): Promise<V1Image> {
   const id = randomBytes(32).toString('hex');
   const tar = await tarOf(entries);
   const layer = options.gzip === false ? tar : gzipSync(tar);
@@ -82,21 +85,37 @@ export async function v1Image(entries: readonly Entry[], options: { parent?: V1I
     ...(options.parent && { parent: options.parent.id }),
     created: '2015-03-01T00:00:00.000000000Z',
     container: randomBytes(32).toString('hex'),
-    container_config: { Hostname: 'builder', Cmd: ['/bin/sh', '-c', options.cmd ?? `#(nop) ADD file in /`], Image: options.parent?.id ?? '' },
+    container_config: {
+      Hostname: 'builder',
+      Cmd: ['/bin/sh', '-c', options.cmd ?? `#(nop) ADD file in /`],
+      Image: options.parent?.id ?? '',
+    },
     docker_version: '1.5.0',
-    config: { Hostname: 'builder', Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'], Image: options.parent?.id ?? '' },
+    config: {
+      Hostname: 'builder',
+      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      Cmd: ['sh'],
+      Image: options.parent?.id ?? '',
+    },
     architecture: 'amd64',
     os: 'linux',
     Size: tar.length,
   };
   // Old registries kept the json as pushed: indented, as docker 1.x wrote it.
-  return { id, ...(options.parent && { parent: options.parent.id }), json: Buffer.from(JSON.stringify(json, null, 1)), layer, diffId: sha256(tar) };
+  return {
+    id,
+    ...(options.parent && { parent: options.parent.id }),
+    json: Buffer.from(JSON.stringify(json, null, 1)),
+    layer,
+    diffId: sha256(tar),
+  };
 }
 
 /** Top first, as `ancestry` lists them. */
 function ancestryOf(images: ReadonlyMap<string, V1Image>, id: string): string[] {
   const ids: string[] = [];
-  for (let current = images.get(id); current; current = current.parent ? images.get(current.parent) : undefined) ids.push(current.id);
+  for (let current = images.get(id); current; current = current.parent ? images.get(current.parent) : undefined)
+    ids.push(current.id);
   return ids;
 }
 
@@ -105,7 +124,14 @@ export async function startV1Registry(options: V1RegistryOptions = {}): Promise<
   const tags = new Map<string, Map<string, string>>();
   const tokens = options.tokensOf?.tokens ?? new Map<string, number>();
   const requests: V1Request[] = [];
-  const behaviour: V1Behaviour = { resets: { count: 0, afterBytes: 0 }, tokenUses: Infinity, omitSize: false, jsonOverride: new Map(), ancestryOverride: new Map(), apiFailures: 0 };
+  const behaviour: V1Behaviour = {
+    resets: { count: 0, afterBytes: 0 },
+    tokenUses: Infinity,
+    omitSize: false,
+    jsonOverride: new Map(),
+    ancestryOverride: new Map(),
+    apiFailures: 0,
+  };
   const useTokens = options.tokens !== false;
   let host = '';
 
@@ -124,14 +150,25 @@ export async function startV1Registry(options: V1RegistryOptions = {}): Promise<
     const send = (status: number, body: Buffer | string = '""', headers: Record<string, string> = {}) => {
       record.status = status;
       const bytes = Buffer.from(body);
-      res.writeHead(status, { 'content-type': 'application/json', 'X-Docker-Registry-Version': '0.6.0', 'content-length': String(bytes.length), ...headers });
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        'X-Docker-Registry-Version': '0.6.0',
+        'content-length': String(bytes.length),
+        ...headers,
+      });
       if (req.method !== 'HEAD') record.bytes += bytes.length;
       res.end(req.method === 'HEAD' ? undefined : bytes);
     };
     route(req, res, path, record, send);
   });
 
-  function route(req: IncomingMessage, res: ServerResponse, path: string, record: V1Request, send: (status: number, body?: Buffer | string, headers?: Record<string, string>) => void) {
+  function route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    record: V1Request,
+    send: (status: number, body?: Buffer | string, headers?: Record<string, string>) => void,
+  ) {
     if (!path.startsWith('/v1/')) return send(404, '{"error":"Not found"}');
     if (path === '/v1/_ping') return send(200);
     const index = /^\/v1\/repositories\/(.+)\/images$/.exec(path);
@@ -154,7 +191,8 @@ export async function startV1Registry(options: V1RegistryOptions = {}): Promise<
       behaviour.apiFailures--;
       return send(503, '{"error":"Service unavailable"}');
     }
-    if (imageRoute[2] === 'ancestry') return send(200, behaviour.ancestryOverride.get(image.id) ?? JSON.stringify(ancestryOf(images, image.id)));
+    if (imageRoute[2] === 'ancestry')
+      return send(200, behaviour.ancestryOverride.get(image.id) ?? JSON.stringify(ancestryOf(images, image.id)));
     if (imageRoute[2] === 'json') {
       const payload = createHash('sha256').update(image.json).update('\n').update(image.layer).digest('hex');
       return send(200, behaviour.jsonOverride.get(image.id) ?? image.json, {
@@ -165,7 +203,11 @@ export async function startV1Registry(options: V1RegistryOptions = {}): Promise<
     return sendLayer(req, res, image.layer, record);
   }
 
-  function answerIndex(req: IncomingMessage, repository: string, send: (status: number, body?: Buffer | string, headers?: Record<string, string>) => void) {
+  function answerIndex(
+    req: IncomingMessage,
+    repository: string,
+    send: (status: number, body?: Buffer | string, headers?: Record<string, string>) => void,
+  ) {
     if (options.basic) {
       const expected = `Basic ${Buffer.from(`${options.basic.username}:${options.basic.password}`).toString('base64')}`;
       if (req.headers.authorization !== expected) return send(401, '{"error":"Requires authorization"}');

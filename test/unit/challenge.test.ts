@@ -8,20 +8,31 @@ describe('parseChallenges', () => {
     expect(parseChallenges([header])).toEqual([
       {
         scheme: 'bearer',
-        params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:samalba/my-app:pull,push' },
+        params: {
+          realm: 'https://auth.docker.io/token',
+          service: 'registry.docker.io',
+          scope: 'repository:samalba/my-app:pull,push',
+        },
       },
     ]);
   });
 
   test('scheme and parameter names are case-insensitive; values keep their case', () => {
-    expect(parseChallenges(['BASIC Realm="Frozen Test"'])).toEqual([{ scheme: 'basic', params: { realm: 'Frozen Test' } }]);
+    expect(parseChallenges(['BASIC Realm="Frozen Test"'])).toEqual([
+      { scheme: 'basic', params: { realm: 'Frozen Test' } },
+    ]);
   });
 
   test('several challenges in one header value, and unquoted token values', () => {
-    const parsed = parseChallenges(['Basic realm="r1", Bearer realm="https://t.example/token", service=reg.example, error=invalid_token']);
+    const parsed = parseChallenges([
+      'Basic realm="r1", Bearer realm="https://t.example/token", service=reg.example, error=invalid_token',
+    ]);
     expect(parsed).toEqual([
       { scheme: 'basic', params: { realm: 'r1' } },
-      { scheme: 'bearer', params: { realm: 'https://t.example/token', service: 'reg.example', error: 'invalid_token' } },
+      {
+        scheme: 'bearer',
+        params: { realm: 'https://t.example/token', service: 'reg.example', error: 'invalid_token' },
+      },
     ]);
   });
 

@@ -30,16 +30,26 @@ describe('CredentialStore', () => {
     expect(await store.lookup('r.example:5000')).toEqual({ username: 'u', password: 'p:q' });
   });
 
-  test('the files read, in containers-auth.json(5) order, then Docker\'s', () => {
+  test("the files read, in containers-auth.json(5) order, then Docker's", () => {
     const uid = process.getuid!();
     expect(credentialFiles({ XDG_RUNTIME_DIR: '/run/user/7', XDG_CONFIG_HOME: '/c', DOCKER_CONFIG: '/d' })).toEqual([
       '/run/user/7/containers/auth.json',
       '/c/containers/auth.json',
       '/d/config.json',
     ]);
-    expect(credentialFiles({ REGISTRY_AUTH_FILE: '/a.json', XDG_RUNTIME_DIR: '/run/user/7', XDG_CONFIG_HOME: '/c', DOCKER_CONFIG: '/d' })[0]).toBe('/a.json');
+    expect(
+      credentialFiles({
+        REGISTRY_AUTH_FILE: '/a.json',
+        XDG_RUNTIME_DIR: '/run/user/7',
+        XDG_CONFIG_HOME: '/c',
+        DOCKER_CONFIG: '/d',
+      })[0],
+    ).toBe('/a.json');
     expect(credentialFiles({ XDG_CONFIG_HOME: '/c', DOCKER_CONFIG: '/d' })[0]).toBe(`/run/containers/${uid}/auth.json`);
-    expect(credentialFiles({}).slice(1)).toEqual([join(homedir(), '.config/containers/auth.json'), join(homedir(), '.docker/config.json')]);
+    expect(credentialFiles({}).slice(1)).toEqual([
+      join(homedir(), '.config/containers/auth.json'),
+      join(homedir(), '.docker/config.json'),
+    ]);
   });
 
   test('namespaced keys apply to the repositories under them, the longest first; the host key to the rest', async () => {
@@ -60,17 +70,20 @@ describe('CredentialStore', () => {
     expect(await store.lookup('docker.io', 'library/alpine')).toBeUndefined();
     const apiPathKey = await storeWith({ auths: { 'r.example/v2/': { auth: b64('api:5') } } }); // Docker reads this as the host
     expect(await apiPathKey.lookup('r.example', 'any/repo')).toEqual({ username: 'api', password: '5' });
-    expect([store.namespaceFor('quay.io', 'team/app'), store.namespaceFor('quay.io', 'team/x'), store.namespaceFor('quay.io', 'teamx/a')]).toEqual([
-      'quay.io/team/app',
-      'quay.io/team',
-      undefined,
-    ]);
+    expect([
+      store.namespaceFor('quay.io', 'team/app'),
+      store.namespaceFor('quay.io', 'team/x'),
+      store.namespaceFor('quay.io', 'teamx/a'),
+    ]).toEqual(['quay.io/team/app', 'quay.io/team', undefined]);
   });
 
   test('a credential helper is asked with the Docker Hub server URL', async () => {
     const dir = await tempDir();
     const log = join(dir, 'asked');
-    await writeFile(join(dir, 'docker-credential-unit'), `#!/bin/sh\ncat > '${log}'\necho '{"Username":"h","Secret":"s"}'\n`);
+    await writeFile(
+      join(dir, 'docker-credential-unit'),
+      `#!/bin/sh\ncat > '${log}'\necho '{"Username":"h","Secret":"s"}'\n`,
+    );
     await chmod(join(dir, 'docker-credential-unit'), 0o755);
     const previous = process.env.PATH;
     process.env.PATH = `${dir}:${previous}`;
@@ -92,7 +105,9 @@ describe('CredentialStore', () => {
     process.env.PATH = `${dir}:${previous}`;
     try {
       const broken = await storeWith({ credHelpers: { 'z.example': 'noexec' } });
-      await expect(broken.lookup('z.example')).rejects.toThrow(/credential helper docker-credential-noexec cannot run: spawn docker-credential-noexec EACCES/);
+      await expect(broken.lookup('z.example')).rejects.toThrow(
+        /credential helper docker-credential-noexec cannot run: spawn docker-credential-noexec EACCES/,
+      );
     } finally {
       process.env.PATH = previous;
     }
@@ -111,7 +126,9 @@ describe('CredentialStore', () => {
     try {
       const store = await CredentialStore.load({ env: { DOCKER_CONFIG: config }, helperTimeoutMs: 200 });
       const started = Date.now();
-      await expect(store.lookup('slow.example')).rejects.toThrow('credential helper docker-credential-slow did not answer within 0.2 s');
+      await expect(store.lookup('slow.example')).rejects.toThrow(
+        'credential helper docker-credential-slow did not answer within 0.2 s',
+      );
       expect(Date.now() - started).toBeLessThan(5_000);
     } finally {
       process.env.PATH = previous;
@@ -124,17 +141,40 @@ describe('mirrors', () => {
   const none = { daemonConfig: false as const, env: { XDG_CONFIG_HOME: '/nonexistent' } };
 
   test('the two prefix conventions', async () => {
-    const mirrors = await loadMirrors({ ...none, mirrors: ['https://m.example/some/path/', 'r.example:5000=https://harbor.example/v2/proxy/'] });
-    expect(endpointsFor('docker.io', mirrors)[0]).toMatchObject({ origin: 'https://m.example', pathPrefix: '/some/path', repositoryPrefix: '' });
-    expect(endpointsFor('r.example:5000', mirrors)[0]).toMatchObject({ origin: 'https://harbor.example', pathPrefix: '', repositoryPrefix: 'proxy' });
-    expect(endpointsFor('r.example:5000', mirrors).at(-1)).toMatchObject({ name: 'r.example:5000', mirror: false, resolveTags: true });
+    const mirrors = await loadMirrors({
+      ...none,
+      mirrors: ['https://m.example/some/path/', 'r.example:5000=https://harbor.example/v2/proxy/'],
+    });
+    expect(endpointsFor('docker.io', mirrors)[0]).toMatchObject({
+      origin: 'https://m.example',
+      pathPrefix: '/some/path',
+      repositoryPrefix: '',
+    });
+    expect(endpointsFor('r.example:5000', mirrors)[0]).toMatchObject({
+      origin: 'https://harbor.example',
+      pathPrefix: '',
+      repositoryPrefix: 'proxy',
+    });
+    expect(endpointsFor('r.example:5000', mirrors).at(-1)).toMatchObject({
+      name: 'r.example:5000',
+      mirror: false,
+      resolveTags: true,
+    });
     expect(endpointsFor('busybox.example', mirrors)).toHaveLength(1);
   });
 
   test('merge order: flags, $FROZEN_MIRRORS, config file, daemon.json (Docker Hub); duplicates once', async () => {
     const dir = await tempDir();
-    await writeFile(join(dir, 'config.json'), JSON.stringify({ mirrors: { 'index.docker.io': ['https://c.example', { url: 'https://t.example', resolveTags: true }] } }));
-    await writeFile(join(dir, 'daemon.json'), JSON.stringify({ 'registry-mirrors': ['https://d.example', 'https://a.example'] }));
+    await writeFile(
+      join(dir, 'config.json'),
+      JSON.stringify({
+        mirrors: { 'index.docker.io': ['https://c.example', { url: 'https://t.example', resolveTags: true }] },
+      }),
+    );
+    await writeFile(
+      join(dir, 'daemon.json'),
+      JSON.stringify({ 'registry-mirrors': ['https://d.example', 'https://a.example'] }),
+    );
     const mirrors = await loadMirrors({
       mirrors: ['https://a.example'],
       configFile: join(dir, 'config.json'),
@@ -154,7 +194,10 @@ describe('mirrors', () => {
     expect(endpoints.map((e) => e.resolveTags)).toEqual([false, false, false, false, true, false, true]);
   });
 
-  test.each(['ftp://m.example', 'https://m.example/?x=1', 'https://user:pw@m.example', 'm.example'])('rejects %s', async (url) => {
-    await expect(loadMirrors({ ...none, mirrors: [url] })).rejects.toThrow(/invalid mirror/);
-  });
+  test.each(['ftp://m.example', 'https://m.example/?x=1', 'https://user:pw@m.example', 'm.example'])(
+    'rejects %s',
+    async (url) => {
+      await expect(loadMirrors({ ...none, mirrors: [url] })).rejects.toThrow(/invalid mirror/);
+    },
+  );
 });

@@ -103,7 +103,11 @@ describe('layer json', () => {
 });
 
 describe('manifest.json', () => {
-  const entry = (config: string, tags: string[], layers: string[]): ManifestEntry => ({ Config: config, RepoTags: tags, Layers: layers });
+  const entry = (config: string, tags: string[], layers: string[]): ManifestEntry => ({
+    Config: config,
+    RepoTags: tags,
+    Layers: layers,
+  });
 
   test('jq-printed bytes', () => {
     expect(printManifestJson([entry('c.json', ['busybox:latest'], [`${ID1}/layer.tar`])])).toBe(
@@ -123,7 +127,10 @@ describe('manifest.json', () => {
   });
 
   test('other images stay; a re-pulled tag moves; an image that lost its last tag goes', () => {
-    const old = [entry('a.json', ['app:1', 'app:stable'], ['x/layer.tar']), entry('b.json', ['other:1'], ['y/layer.tar'])];
+    const old = [
+      entry('a.json', ['app:1', 'app:stable'], ['x/layer.tar']),
+      entry('b.json', ['other:1'], ['y/layer.tar']),
+    ];
     const merged = mergeManifestEntries(old, [entry('c.json', ['app:1'], ['z/layer.tar'])]);
     expect(merged).toEqual([
       entry('a.json', ['app:stable'], ['x/layer.tar']),
@@ -131,7 +138,10 @@ describe('manifest.json', () => {
       entry('c.json', ['app:1'], ['z/layer.tar']),
     ]);
     const moved = mergeManifestEntries(merged, [entry('c.json', ['app:stable'], ['z/layer.tar'])]);
-    expect(moved).toEqual([entry('b.json', ['other:1'], ['y/layer.tar']), entry('c.json', ['app:1', 'app:stable'], ['z/layer.tar'])]);
+    expect(moved).toEqual([
+      entry('b.json', ['other:1'], ['y/layer.tar']),
+      entry('c.json', ['app:1', 'app:stable'], ['z/layer.tar']),
+    ]);
   });
 
   test('pulling the same image again is idempotent; untagged entries are kept', () => {
@@ -140,12 +150,22 @@ describe('manifest.json', () => {
   });
 
   test('LayerSources: the foreign layers by diff ID, and no field for an image without one', () => {
-    const descriptor = { mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', size: 5, digest: A, urls: ['https://example.com/l'] };
-    expect(layerSourcesField([{}, { source: { diffId: B, descriptor } }])).toEqual({ LayerSources: { [B]: descriptor } });
+    const descriptor = {
+      mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+      size: 5,
+      digest: A,
+      urls: ['https://example.com/l'],
+    };
+    expect(layerSourcesField([{}, { source: { diffId: B, descriptor } }])).toEqual({
+      LayerSources: { [B]: descriptor },
+    });
     expect(layerSourcesField([{}, {}])).toEqual({});
     // An entry written without them (by an older frozen) gains them when the image is pulled again.
     const sources = layerSourcesField([{ source: { diffId: B, descriptor } }]);
-    const merged = mergeManifestEntries([entry('a.json', ['app:1'], ['x/layer.tar'])], [{ ...entry('a.json', ['app:2'], ['x/layer.tar']), ...sources }]);
+    const merged = mergeManifestEntries(
+      [entry('a.json', ['app:1'], ['x/layer.tar'])],
+      [{ ...entry('a.json', ['app:2'], ['x/layer.tar']), ...sources }],
+    );
     expect(merged).toEqual([{ ...entry('a.json', ['app:1', 'app:2'], ['x/layer.tar']), ...sources }]);
   });
 

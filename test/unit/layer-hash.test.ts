@@ -40,7 +40,10 @@ describe('LayerHash', () => {
     gzip[gzip.length - 6]! ^= 0xff; // inside the CRC32 trailer
     const hash = new LayerHash();
     await hash.update(gzip);
-    await expect(hash.finish()).rejects.toMatchObject({ kind: 'integrity', message: expect.stringMatching(/corrupt gzip layer/) });
+    await expect(hash.finish()).rejects.toMatchObject({
+      kind: 'integrity',
+      message: expect.stringMatching(/corrupt gzip layer/),
+    });
   });
 
   test('xz and bzip2 layers are refused: no diff ID can be computed for them', () => {

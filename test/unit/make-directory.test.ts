@@ -28,6 +28,9 @@ describe('makeDirectory', () => {
 
   // Node's recursive mkdir loops forever here: procfs answers ENOENT for a folder under an existing /proc.
   test('a file system that refuses the folder under an existing parent is an error, not a hang', async () => {
-    await expect(makeDirectory('/proc/frozen-test/below')).rejects.toMatchObject({ code: 'ENOENT', path: '/proc/frozen-test' });
+    await expect(makeDirectory('/proc/frozen-test/below')).rejects.toMatchObject({
+      code: 'ENOENT',
+      path: '/proc/frozen-test',
+    });
   });
 });

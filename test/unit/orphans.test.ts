@@ -8,10 +8,18 @@ import { removeOrphans } from '../../src/util/process.js';
 test('removeOrphans removes the folders of gone processes with its prefix, and nothing else', async () => {
   const gone = spawnSync(process.execPath, ['-e', '']).pid!; // has exited by now
   const root = await mkdtemp(join(tmpdir(), 'frozen-orphans-'));
-  const names = [`scratch-${gone}-a`, `scratch-${process.pid}-b`, `.frozen-staging-${gone}-c`, `scratch-x-d`, 'scratch-'];
+  const names = [
+    `scratch-${gone}-a`,
+    `scratch-${process.pid}-b`,
+    `.frozen-staging-${gone}-c`,
+    `scratch-x-d`,
+    'scratch-',
+  ];
   for (const name of names) await mkdir(join(root, name));
   await removeOrphans(root, 'scratch-');
-  expect((await readdir(root)).sort()).toEqual([`scratch-${process.pid}-b`, `.frozen-staging-${gone}-c`, 'scratch-x-d', 'scratch-'].sort());
+  expect((await readdir(root)).sort()).toEqual(
+    [`scratch-${process.pid}-b`, `.frozen-staging-${gone}-c`, 'scratch-x-d', 'scratch-'].sort(),
+  );
   await removeOrphans(root, '.frozen-staging-');
   expect((await readdir(root)).sort()).toEqual([`scratch-${process.pid}-b`, 'scratch-x-d', 'scratch-'].sort());
 });

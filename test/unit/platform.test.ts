@@ -1,7 +1,19 @@
 import { describe, expect, test } from 'vitest';
-import { defaultPlatform, formatPlatform, parsePlatform, selectPlatform, type IndexEntry } from '../../src/platform/index.js';
+import {
+  defaultPlatform,
+  formatPlatform,
+  parsePlatform,
+  selectPlatform,
+  type IndexEntry,
+} from '../../src/platform/index.js';
 
-const entry = (digest: string, os: string, architecture: string, variant?: string, annotations?: Record<string, string>): IndexEntry => ({
+const entry = (
+  digest: string,
+  os: string,
+  architecture: string,
+  variant?: string,
+  annotations?: Record<string, string>,
+): IndexEntry => ({
   digest,
   platform: { os, architecture, ...(variant && { variant }) },
   ...(annotations && { annotations }),
@@ -34,11 +46,11 @@ describe('parsePlatform normalizes like containerd', () => {
 
 describe('one part alone, as containerd reads it', () => {
   const host = formatPlatform(defaultPlatform({}));
-  test('an OS takes this host\'s architecture', () => {
+  test("an OS takes this host's architecture", () => {
     expect(formatPlatform(parsePlatform('linux'))).toBe(host);
     expect(formatPlatform(parsePlatform('windows'))).toBe(host.replace(/^linux/, 'windows'));
   });
-  test('an architecture takes this host\'s OS family', () => {
+  test("an architecture takes this host's OS family", () => {
     expect(formatPlatform(parsePlatform('arm64'))).toBe('linux/arm64');
     expect(formatPlatform(parsePlatform('aarch64'))).toBe('linux/arm64');
     expect(formatPlatform(parsePlatform('armhf'))).toBe('linux/arm/v7');
@@ -48,7 +60,9 @@ describe('one part alone, as containerd reads it', () => {
 
 describe('defaultPlatform', () => {
   test('TARGETPLATFORM wins (Dockerfile builds)', () => {
-    expect(formatPlatform(defaultPlatform({ TARGETPLATFORM: 'linux/arm/v6', TARGETARCH: 'amd64' }))).toBe('linux/arm/v6');
+    expect(formatPlatform(defaultPlatform({ TARGETPLATFORM: 'linux/arm/v6', TARGETARCH: 'amd64' }))).toBe(
+      'linux/arm/v6',
+    );
   });
   test('TARGETARCH and TARGETVARIANT', () => {
     expect(formatPlatform(defaultPlatform({ TARGETARCH: 'arm', TARGETVARIANT: 'v6' }))).toBe('linux/arm/v6');
@@ -87,7 +101,9 @@ describe('selectPlatform', () => {
   });
 
   test('a newer variant than the host can run is not chosen', () => {
-    expect(() => selectPlatform([entry('v7', 'linux', 'arm', 'v7')], parsePlatform('linux/arm/v6'))).toThrow(/no manifest/);
+    expect(() => selectPlatform([entry('v7', 'linux', 'arm', 'v7')], parsePlatform('linux/arm/v6'))).toThrow(
+      /no manifest/,
+    );
   });
 
   test('no match lists what the index offers, without attestations', () => {

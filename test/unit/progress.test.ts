@@ -4,12 +4,25 @@ import type { PullEvent } from '../../src/pull.js';
 
 const digest = `sha256:${'ab'.repeat(32)}`;
 /** The event that gives the tty renderer its total: every blob of the image, before any starts. */
-const resolved = (bytes: number, layers = 1, image = 'x'): PullEvent => ({ type: 'resolved', image, digest, manifestDigest: digest, imageId: digest, layers, bytes, endpoint: 'registry.test' });
+const resolved = (bytes: number, layers = 1, image = 'x'): PullEvent => ({
+  type: 'resolved',
+  image,
+  digest,
+  manifestDigest: digest,
+  imageId: digest,
+  layers,
+  bytes,
+  endpoint: 'registry.test',
+});
 /** The fields every event of the one 1000-byte layer (`digest`) of image x carries. */
 const layer = { image: 'x', kind: 'layer', digest, size: 1000 } as const;
 const capture = (interactive: boolean) => {
   const out = { stdout: '', stderr: '' };
-  const io = { stdout: (t: string) => void (out.stdout += t), stderr: (t: string) => void (out.stderr += t), interactive };
+  const io = {
+    stdout: (t: string) => void (out.stdout += t),
+    stderr: (t: string) => void (out.stderr += t),
+    interactive,
+  };
   return { out, io };
 };
 
@@ -43,12 +56,16 @@ describe('progress renderers', () => {
     events.forEach(renderer.onEvent);
     now = 1000;
     vi.advanceTimersByTime(100); // one redraw
-    expect(out.stderr).toBe(`x: ${digest}\nlayer  abababababab [============            ] 500 B/1.0 KB\ntotal  500 B/1.0 KB  500 B/s  ETA 1s\n`);
+    expect(out.stderr).toBe(
+      `x: ${digest}\nlayer  abababababab [============            ] 500 B/1.0 KB\ntotal  500 B/1.0 KB  500 B/s  ETA 1s\n`,
+    );
     renderer.onEvent({ type: 'blob-done', ...layer, source: 'registry', bytes: 1000 });
     out.stderr = '';
     renderer.finish();
     // The last draw moves up over the two live lines, clears them, prints what finished and the total.
-    expect(out.stderr).toBe('\x1b[2F\x1b[Jlayer  abababababab done, 1.0 KB from registry\ntotal  1.0 KB/1.0 KB  1.0 KB/s  ETA 0s\n');
+    expect(out.stderr).toBe(
+      '\x1b[2F\x1b[Jlayer  abababababab done, 1.0 KB from registry\ntotal  1.0 KB/1.0 KB  1.0 KB/s  ETA 0s\n',
+    );
     expect(out.stdout).toBe('');
   });
 
@@ -58,7 +75,8 @@ describe('progress renderers', () => {
     const renderer = createRenderer('tty', { ...io, terminalSize: () => ({ rows: 6, columns: 50 }) }, () => now);
     const digests = Array.from({ length: 8 }, (_, i) => `sha256:${String(i).repeat(64)}`);
     renderer.onEvent(resolved(8000, 8));
-    for (const each of digests) renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: each, size: 1000 });
+    for (const each of digests)
+      renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest: each, size: 1000 });
     renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: digests[6]!, size: 1000, bytes: 250 });
     renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest: digests[7]!, size: 1000, bytes: 500 });
     now = 1000;
@@ -93,7 +111,9 @@ describe('progress renderers', () => {
     renderer.onEvent(resolved(1000));
     renderer.onEvent({ type: 'blob-start', ...layer });
     vi.advanceTimersByTime(100);
-    expect(out.stderr).toBe(`x: ${digest}\n` + 'layer  abababababab [                        ] 0 B/1.0 KB\ntotal  0 B/1.0 KB  0 B/s\n');
+    expect(out.stderr).toBe(
+      `x: ${digest}\n` + 'layer  abababababab [                        ] 0 B/1.0 KB\ntotal  0 B/1.0 KB  0 B/s\n',
+    );
     renderer.finish();
   });
 
@@ -116,8 +136,23 @@ describe('progress renderers', () => {
       { type: 'blob-wait', image: 'x', kind: 'config', digest: waited },
       { type: 'blob-progress', image: 'x', kind: 'config', digest: waited, size: 1000, bytes: 600 }, // the other process's
       { type: 'blob-start', image: 'x', kind: 'layer', digest: fetched, size: 1000 },
-      { type: 'blob-fallback', image: 'x', kind: 'layer', digest: fetched, endpoint: 'https://mirror.test', reason: 'registry answered 500' },
-      { type: 'blob-retry', image: 'x', kind: 'layer', digest: fetched, attempt: 1, delayMs: 250, reason: 'connection reset' },
+      {
+        type: 'blob-fallback',
+        image: 'x',
+        kind: 'layer',
+        digest: fetched,
+        endpoint: 'https://mirror.test',
+        reason: 'registry answered 500',
+      },
+      {
+        type: 'blob-retry',
+        image: 'x',
+        kind: 'layer',
+        digest: fetched,
+        attempt: 1,
+        delayMs: 250,
+        reason: 'connection reset',
+      },
       { type: 'blob-progress', image: 'x', kind: 'layer', digest: fetched, size: 1000, bytes: 1000 },
       { type: 'blob-done', image: 'x', kind: 'config', digest: waited, size: 1000, source: 'cache', bytes: 0 },
       { type: 'blob-done', image: 'x', kind: 'layer', digest: fetched, size: 1000, source: 'registry', bytes: 1000 },
@@ -132,7 +167,7 @@ describe('progress renderers', () => {
     ]);
   });
 
-  test('tty: a resumed blob gets a line and starts at the bytes on disk, which are not this run\'s rate', () => {
+  test("tty: a resumed blob gets a line and starts at the bytes on disk, which are not this run's rate", () => {
     const printed = ttyAfterOneSecond([
       resolved(1000),
       { type: 'blob-start', ...layer },
@@ -171,7 +206,11 @@ describe('progress renderers', () => {
     // 10 s at 5 kB/s, then 10 s at 1 kB/s, redrawn every 100 ms.
     for (let tenth = 1; tenth <= 200; tenth++) {
       now = tenth * 100;
-      renderer.onEvent({ type: 'blob-progress', ...big, bytes: tenth <= 100 ? tenth * 500 : 50_000 + (tenth - 100) * 100 });
+      renderer.onEvent({
+        type: 'blob-progress',
+        ...big,
+        bytes: tenth <= 100 ? tenth * 500 : 50_000 + (tenth - 100) * 100,
+      });
       vi.advanceTimersByTime(100);
     }
     // 60 kB of 100 kB after 20 s: 1.0 kB/s lately (3 kB/s on average since the start, which would say 14 s).
@@ -232,7 +271,13 @@ describe('progress renderers', () => {
     let now = 0;
     const renderer = createRenderer('plain', io, () => now);
     renderer.onEvent({ type: 'blob-start', image: 'x', kind: 'layer', digest, size: 100 });
-    for (const [at, bytes] of [[1000, 10], [4000, 40], [5000, 50], [7000, 70], [10_500, 99]] as const) {
+    for (const [at, bytes] of [
+      [1000, 10],
+      [4000, 40],
+      [5000, 50],
+      [7000, 70],
+      [10_500, 99],
+    ] as const) {
       now = at;
       renderer.onEvent({ type: 'blob-progress', image: 'x', kind: 'layer', digest, size: 100, bytes });
     }

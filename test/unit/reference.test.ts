@@ -1,6 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import { FrozenError } from '../../src/errors.js';
-import { apiHost, canonicalReference, distinctReferences, familiarTag, parseReference } from '../../src/reference/index.js';
+import {
+  apiHost,
+  canonicalReference,
+  distinctReferences,
+  familiarTag,
+  parseReference,
+} from '../../src/reference/index.js';
 
 const HEX = 'a'.repeat(64);
 const DIGEST = `sha256:${HEX}`;
@@ -17,23 +23,63 @@ const VALID: [string, string, string, string | undefined, string | undefined, st
   ['index.docker.io/user/app', 'docker.io', 'user/app', 'latest', undefined, undefined, 'user/app'],
   ['registry-1.docker.io/user/app', 'docker.io', 'user/app', 'latest', undefined, undefined, 'user/app'],
   ['user/app:v1', 'docker.io', 'user/app', 'v1', undefined, undefined, 'user/app'],
-  ['arm32v7/hello-world:latest', 'docker.io', 'arm32v7/hello-world', 'latest', undefined, undefined, 'arm32v7/hello-world'],
+  [
+    'arm32v7/hello-world:latest',
+    'docker.io',
+    'arm32v7/hello-world',
+    'latest',
+    undefined,
+    undefined,
+    'arm32v7/hello-world',
+  ],
   ['user/deep/path/app', 'docker.io', 'user/deep/path/app', 'latest', undefined, undefined, 'user/deep/path/app'],
   [`busybox@${DIGEST}`, 'docker.io', 'library/busybox', undefined, DIGEST, undefined, 'busybox'],
   [`busybox:latest@${DIGEST}`, 'docker.io', 'library/busybox', 'latest', DIGEST, undefined, 'busybox'],
-  [`busybox@sha512:${'b'.repeat(128)}`, 'docker.io', 'library/busybox', undefined, `sha512:${'b'.repeat(128)}`, undefined, 'busybox'],
+  [
+    `busybox@sha512:${'b'.repeat(128)}`,
+    'docker.io',
+    'library/busybox',
+    undefined,
+    `sha512:${'b'.repeat(128)}`,
+    undefined,
+    'busybox',
+  ],
   [`busybox:latest@${HEX}`, 'docker.io', 'library/busybox', 'latest', undefined, HEX, 'busybox'],
   [`hello-world@${HEX}`, 'docker.io', 'library/hello-world', 'latest', undefined, HEX, 'hello-world'],
   ['localhost/app', 'localhost', 'app', 'latest', undefined, undefined, 'localhost/app'],
   ['localhost:5000/team/app:1.2', 'localhost:5000', 'team/app', '1.2', undefined, undefined, 'localhost:5000/team/app'],
-  [`localhost:5000/team/app:1.2@${DIGEST}`, 'localhost:5000', 'team/app', '1.2', DIGEST, undefined, 'localhost:5000/team/app'],
+  [
+    `localhost:5000/team/app:1.2@${DIGEST}`,
+    'localhost:5000',
+    'team/app',
+    '1.2',
+    DIGEST,
+    undefined,
+    'localhost:5000/team/app',
+  ],
   ['127.0.0.1:5000/app', '127.0.0.1:5000', 'app', 'latest', undefined, undefined, '127.0.0.1:5000/app'],
   ['[::1]:5000/app:x', '[::1]:5000', 'app', 'x', undefined, undefined, '[::1]:5000/app'],
   ['ghcr.io/owner/repo:sha-abc', 'ghcr.io', 'owner/repo', 'sha-abc', undefined, undefined, 'ghcr.io/owner/repo'],
   ['quay.io/a/b', 'quay.io', 'a/b', 'latest', undefined, undefined, 'quay.io/a/b'],
-  ['Registry.Example.com/app', 'Registry.Example.com', 'app', 'latest', undefined, undefined, 'Registry.Example.com/app'],
+  [
+    'Registry.Example.com/app',
+    'Registry.Example.com',
+    'app',
+    'latest',
+    undefined,
+    undefined,
+    'Registry.Example.com/app',
+  ],
   ['UPPERHOST/app', 'UPPERHOST', 'app', 'latest', undefined, undefined, 'UPPERHOST/app'],
-  ['my-registry.local:443/ns/a_b.c__d-e---f', 'my-registry.local:443', 'ns/a_b.c__d-e---f', 'latest', undefined, undefined, 'my-registry.local:443/ns/a_b.c__d-e---f'],
+  [
+    'my-registry.local:443/ns/a_b.c__d-e---f',
+    'my-registry.local:443',
+    'ns/a_b.c__d-e---f',
+    'latest',
+    undefined,
+    undefined,
+    'my-registry.local:443/ns/a_b.c__d-e---f',
+  ],
   ['app:_tag', 'docker.io', 'library/app', '_tag', undefined, undefined, 'app'],
   [`app:${'t'.repeat(128)}`, 'docker.io', 'library/app', 't'.repeat(128), undefined, undefined, 'app'],
   ['localhost:5000', 'docker.io', 'library/localhost', '5000', undefined, undefined, 'localhost'],
@@ -66,7 +112,10 @@ const INVALID: [string, RegExp][] = [
   ['-bad.host/app', /malformed registry host/],
   ['host:port/app', /malformed registry host/],
   ['docker://busybox:1', /no scheme: write "busybox:1"$/],
-  ['http://localhost:5000/app', /no scheme: write "localhost:5000\/app" \(plain http is used for loopback and --insecure-registry hosts\)/],
+  [
+    'http://localhost:5000/app',
+    /no scheme: write "localhost:5000\/app" \(plain http is used for loopback and --insecure-registry hosts\)/,
+  ],
   ['HTTPS://registry.example/app', /no scheme: write "registry.example\/app" \(plain http/],
   [`${'a'.repeat(256)}`, /longer than 255/],
   [`localhost:5000/${'a/'.repeat(127)}ab`, /longer than 255/],
@@ -115,8 +164,19 @@ describe('parseReference', () => {
   });
 
   test('references naming the same image are kept once, the first of them, in the order given', () => {
-    const given = ['busybox', 'alpine:3', 'docker.io/library/busybox:latest', 'index.docker.io/library/busybox', `busybox@${DIGEST}`, 'alpine:3'];
+    const given = [
+      'busybox',
+      'alpine:3',
+      'docker.io/library/busybox:latest',
+      'index.docker.io/library/busybox',
+      `busybox@${DIGEST}`,
+      'alpine:3',
+    ];
     const refs = given.map((image) => parseReference(image));
-    expect(distinctReferences(refs, (ref) => ref).map((ref) => ref.original)).toEqual(['busybox', 'alpine:3', `busybox@${DIGEST}`]);
+    expect(distinctReferences(refs, (ref) => ref).map((ref) => ref.original)).toEqual([
+      'busybox',
+      'alpine:3',
+      `busybox@${DIGEST}`,
+    ]);
   });
 });

@@ -34,7 +34,9 @@ describe('backoff', () => {
     let calls = 0;
     const limited = () => {
       calls++;
-      return Promise.reject(new FrozenError('network', 'rate limited, retry after 21600', { retryAfterMs: 21_600_000 }));
+      return Promise.reject(
+        new FrozenError('network', 'rate limited, retry after 21600', { retryAfterMs: 21_600_000 }),
+      );
     };
     const started = Date.now();
     await expect(withRetries(policy, limited)).rejects.toThrow('rate limited, retry after 21600');

@@ -39,7 +39,10 @@ describe('Scheduler', () => {
       await gate.promise;
       running[host]--;
     };
-    const all = [...Array(4)].flatMap(() => [scheduler.run('a', 2 * SMALL_BLOB_BYTES, task('a')), scheduler.run('b', 2 * SMALL_BLOB_BYTES, task('b'))]);
+    const all = [...Array(4)].flatMap(() => [
+      scheduler.run('a', 2 * SMALL_BLOB_BYTES, task('a')),
+      scheduler.run('b', 2 * SMALL_BLOB_BYTES, task('b')),
+    ]);
     await new Promise((r) => setTimeout(r, 20));
     gate.resolve();
     await Promise.all(all);
@@ -112,7 +115,9 @@ describe('tryLock (what cache prune takes before removing a partial)', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(taken).toBe(false);
     await release!();
-    await (await waiting)();
+    await (
+      await waiting
+    )();
   });
 
   test('a live holder is not waited for: undefined at once, and the lock stays its own', async () => {

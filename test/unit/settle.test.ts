@@ -16,7 +16,11 @@ describe('allOrStop and allSettledOrThrow', () => {
       await sleep(5);
       throw new FrozenError('not-found', 'blob gone');
     };
-    const run = allOrStop(undefined, (signal) => [work(10_000, signal, log, 'big'), failing(), work(10_000, signal, log, 'other')]);
+    const run = allOrStop(undefined, (signal) => [
+      work(10_000, signal, log, 'big'),
+      failing(),
+      work(10_000, signal, log, 'other'),
+    ]);
     await expect(run.finally(() => log.push('thrown'))).rejects.toThrow('blob gone');
     expect(log).toEqual(['big stopped', 'other stopped', 'thrown']);
   });
@@ -43,9 +47,15 @@ describe('sharedFlight', () => {
       await sleep(5);
       throw new FrozenError('integrity', 'digest mismatch');
     };
-    const results = await Promise.allSettled([sharedFlight(flights, 'k', undefined, start), sharedFlight(flights, 'k', undefined, start)]);
+    const results = await Promise.allSettled([
+      sharedFlight(flights, 'k', undefined, start),
+      sharedFlight(flights, 'k', undefined, start),
+    ]);
     expect(starts).toBe(1);
-    expect(results.map((r) => (r as PromiseRejectedResult).reason.message)).toEqual(['digest mismatch', 'digest mismatch']);
+    expect(results.map((r) => (r as PromiseRejectedResult).reason.message)).toEqual([
+      'digest mismatch',
+      'digest mismatch',
+    ]);
   });
 
   test('a download another caller gave up on is started again by one that still wants it; its own abort is thrown', async () => {

@@ -18,7 +18,8 @@ async function setUp() {
   return { root, blob, changes: new StagedChanges(root, staging) };
 }
 
-const withoutStaging = async (root: string) => Object.fromEntries(Object.entries(await snapshot(root)).filter(([path]) => !path.startsWith('.staging')));
+const withoutStaging = async (root: string) =>
+  Object.fromEntries(Object.entries(await snapshot(root)).filter(([path]) => !path.startsWith('.staging')));
 
 describe('StagedChanges', () => {
   test('nothing changes until apply; then new folders, new files and replacements are all in place', async () => {
