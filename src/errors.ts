@@ -3,7 +3,8 @@
  * exit code without inspecting messages.
  */
 export type ErrorKind =
-  | 'reference' // the image reference or another input is malformed
+  | 'reference' // an image reference is malformed
+  | 'usage' // an option, a config, credential, CA or lock file, a platform or another input given is wrong
   | 'auth' // 401/403, missing or rejected credentials
   | 'not-found' // 404: repository, tag, manifest or blob unknown
   | 'integrity' // digest or size mismatch, pinned image ID mismatch
@@ -57,32 +58,6 @@ export class PullFailures extends FrozenError {
     super(errors[0]!.kind, errors.map((e) => e.message).join('\n'));
     this.name = 'PullFailures';
   }
-}
-
-/**
- * Runs `work` for every image and waits for all of them, so that each one that fails is reported (`onFailure` hears
- * it as it happens): the values in order, or else the image's own error when one failed, PullFailures when several
- * did. An abort of `signal` is thrown instead of the failures it caused.
- */
-export async function forEveryImage<I, T>(
-  items: readonly I[],
-  image: (item: I) => string,
-  work: (item: I) => Promise<T>,
-  options: { readonly signal?: AbortSignal | undefined; readonly onFailure?: (failure: ImagePullError) => void } = {},
-): Promise<T[]> {
-  const settled = await Promise.allSettled(
-    items.map((item) =>
-      work(item).catch((error: unknown) => {
-        const failure = new ImagePullError(image(item), asFrozenError(error));
-        options.onFailure?.(failure);
-        throw failure;
-      }),
-    ),
-  );
-  throwIfAborted(options.signal);
-  const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as ImagePullError] : []));
-  if (failures.length > 0) throw failures.length === 1 ? failures[0]! : new PullFailures(failures);
-  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
 /** Errors that are not FrozenErrors are bugs or environment failures; classify them as well as we can. */

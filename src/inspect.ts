@@ -2,12 +2,13 @@ import { asFrozenError, ImagePullError } from './errors.js';
 import type { Descriptor } from './manifest/index.js';
 import { configPlatform, formatPlatform, platformMatches, wantedPlatform, type Platform } from './platform/index.js';
 import { canonicalReference, parseReference } from './reference/index.js';
-import { requestEvents } from './pull-events.js';
-import type { RequestEvent } from './pull.js';
+import { requestEvents } from './pull/events.js';
+import type { RequestEvent } from './api/events.js';
 import type { Remote } from './registry/remote.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
-import { describingCache, resolveModernImage } from './resolve.js';
-import type { BlobStore } from './store/blob-store.js';
+import { describingCache } from './cache/manifests.js';
+import { resolveModernImage } from './registry/resolve.js';
+import type { BlobCache } from './cache/blob-cache.js';
 import { parseJson } from './util/json-file.js';
 
 export interface InspectOptions extends RegistryOptions {
@@ -68,7 +69,7 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
       cache: cached?.manifests,
     });
     const { config, layers } = resolved.manifest;
-    const described = await describeConfig(session.remote(ref, notices), cached?.store, config, options.signal);
+    const described = await describeConfig(session.remote(ref, { notices }), cached?.cache, config, options.signal);
     const mismatch = !resolved.platform && described.platform && !platformMatches(described.platform, platform);
     return {
       reference: ref.original,
@@ -99,7 +100,7 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
  */
 async function describeConfig(
   remote: Remote,
-  store: BlobStore | undefined,
+  store: BlobCache | undefined,
   config: Descriptor,
   signal?: AbortSignal,
 ): Promise<{ platform?: Platform; created?: string }> {

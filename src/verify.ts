@@ -48,7 +48,7 @@ interface ManifestEntry {
 
 export async function verifyArchive(path: string): Promise<VerifyResult> {
   const info = await stat(path).catch(() => undefined);
-  if (!info) throw new FrozenError('reference', `${path}: no such file or directory`);
+  if (!info) throw new FrozenError('usage', `${path}: no such file or directory`);
   let archive: Archive;
   try {
     archive = info.isDirectory() ? await directoryArchive(path) : await tarArchive(path);

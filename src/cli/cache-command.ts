@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { BlobStore } from '../store/blob-store.js';
+import { BlobCache } from '../cache/blob-cache.js';
 import { counted } from '../util/counted.js';
 import { formatBytes, parseDuration, parseSize } from './format.js';
 import { EXIT_FAILED, EXIT_OK, type Io } from './io.js';
@@ -8,8 +8,8 @@ import { reportError } from './report.js';
 /** `frozen cache ls|du|verify|prune`: look after the shared blob cache. */
 export function cacheCommand(io: Io, setExitCode: (code: number) => void): Command {
   const command = new Command('cache').description('inspect and maintain the blob cache');
-  const storeOf = (flags: { cache?: string }) => BlobStore.at(flags.cache);
-  const run = (action: (store: BlobStore, flags: CacheFlags) => Promise<number>) => async (flags: CacheFlags) => {
+  const storeOf = (flags: { cache?: string }) => BlobCache.at(flags.cache);
+  const run = (action: (store: BlobCache, flags: CacheFlags) => Promise<number>) => async (flags: CacheFlags) => {
     try {
       setExitCode(await action(storeOf(flags), flags));
     } catch (error) {

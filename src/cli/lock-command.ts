@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { lock, writeLockFile } from '../lock.js';
+import { lock } from '../lock.js';
+import { writeLockFile } from '../lockfile/index.js';
 import { counted } from '../util/counted.js';
 import { requestLine } from './progress.js';
 import { EXIT_OK, type Io } from './io.js';

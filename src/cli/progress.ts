@@ -1,4 +1,4 @@
-import type { PullEvent, RequestEvent } from '../pull.js';
+import type { PullEvent, RequestEvent } from '../api/events.js';
 import { counted } from '../util/counted.js';
 import { formatBytes, shortDigest } from './format.js';
 import { DEFAULT_TERMINAL, type Io, type TerminalSize } from './io.js';

@@ -2,8 +2,9 @@ import { constants as osConstants } from 'node:os';
 import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { FrozenError } from '../errors.js';
-import { readLockFile } from '../lock.js';
-import { pull, type PulledImage } from '../pull.js';
+import type { PulledImage } from '../api/results.js';
+import { readLockFile } from '../lockfile/index.js';
+import { pull } from '../pull/pull.js';
 import { parseReference } from '../reference/index.js';
 import { counted } from '../util/counted.js';
 import { formatBytes, positiveInteger } from './format.js';
@@ -156,7 +157,7 @@ export async function readImageList(path: string): Promise<string[]> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new FrozenError('reference', `cannot read image list ${path}: ${(error as Error).message}`);
+    throw new FrozenError('usage', `cannot read image list ${path}: ${(error as Error).message}`);
   }
   const references: string[] = [];
   // \r?\n: files written on Windows too.

@@ -7,7 +7,7 @@ export function reportError(error: unknown, io: Io, debug: boolean): number {
   const errors = failure instanceof PullFailures ? failure.errors : [failure];
   for (const each of errors) io.stderr(`frozen: error: ${each.message}\n`);
   if (debug) io.stderr(`${errorChain(failure)}\n`);
-  return failure.kind === 'reference' ? EXIT_USAGE : EXIT_FAILED;
+  return failure.kind === 'reference' || failure.kind === 'usage' ? EXIT_USAGE : EXIT_FAILED;
 }
 
 function errorChain(error: unknown): string {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
-import { acquireLock } from '../store/lock.js';
+import { acquireLock } from '../util/file-lock.js';
 import { removeOrphans } from '../util/process.js';
 import {
   addRepositoryTag,
@@ -25,24 +25,7 @@ import { makeDirectory } from '../util/make-directory.js';
 import { allSettledOrThrow } from '../util/settle.js';
 import { LayerLinks } from './layer-links.js';
 import { StagedChanges } from './staged-changes.js';
-
-/** An image whose blobs are verified (in the cache), ready to be placed in the directory. */
-export interface StagedImage {
-  /** Familiar name and tag for `RepoTags` and `repositories`; absent for a digest-only pull. */
-  readonly tag?: { readonly name: string; readonly tag: string };
-  readonly config: { readonly digest: Digest; readonly text: string; readonly path: string };
-  /** Layers base first, each with the path of its verified blob (and the descriptor of a foreign one). */
-  readonly layers: readonly ({ readonly digest: Digest; readonly path: string } & SourcedLayer)[];
-  /** The image manifest (for OCI layouts): its digest, media type and verified file; absent offline when not cached. */
-  readonly manifest?: { readonly digest: Digest; readonly mediaType: string; readonly path: string };
-  /** The fully qualified name for OCI annotations, e.g. `docker.io/library/busybox:latest`. */
-  readonly canonical: string;
-  /**
-   * A v1 registry's image: its layer directories are named by the v1 image IDs and hold the registry's json, base
-   * first, instead of the script's computed IDs and templates.
-   */
-  readonly legacy?: { readonly ids: readonly string[]; readonly json: readonly Uint8Array[] };
-}
+import type { ExistingFiles, OutputWriter, StagedImage } from './writer.js';
 
 export interface DirectoryOptions {
   /** Copy blobs into the directory instead of hard-linking them. */
@@ -59,7 +42,10 @@ const REPOSITORIES = 'repositories';
  * staging folder inside it holds temporary files (and the cache, with `--no-cache`); `discard` leaves the
  * directory as it was.
  */
-export class DockerDirectory {
+export class DockerDirectory implements OutputWriter {
+  readonly format = 'dir';
+  readonly keepsZstd = false;
+
   private constructor(
     readonly root: string,
     readonly staging: string,
@@ -86,14 +72,21 @@ export class DockerDirectory {
     }
   }
 
-  /** Where an image's config lives once committed: `<root>/<hex>.json`. */
-  configPath(digest: Digest): string {
-    return join(this.root, `${digest.hex}.json`);
+  get output(): string {
+    return this.root;
   }
 
-  /** Where each layer's file lives once committed: `<root>/<layerId>/layer.tar`. */
-  layerPaths(layerDigests: readonly string[]): string[] {
-    return layerIds(layerDigests).map((id) => join(this.root, id, 'layer.tar'));
+  /** Where an image's config and layers live once committed: `<root>/<hex>.json`, `<root>/<layerId>/layer.tar`. */
+  existing(config: Digest, layers: readonly Digest[]): ExistingFiles {
+    const ids = layerIds(layers.map((layer) => layer.value));
+    return {
+      config: join(this.root, `${config.hex}.json`),
+      layers: ids.map((id) => join(this.root, id, 'layer.tar')),
+    };
+  }
+
+  write(images: readonly StagedImage[], signal?: AbortSignal): Promise<void> {
+    return this.commit(images, signal);
   }
 
   /** `signal` can stop the wait for another run's commit; once this one has begun, it finishes. */

@@ -3,10 +3,11 @@ import { readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
-import type { StagedImage } from './docker-dir.js';
 import { layerSourcesField, mergeManifestEntries, printManifestJson, type ManifestEntry } from './docker-format.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { assertWritableFolder, exists, linkOrCopy } from '../util/files.js';
+import { openScratch } from '../util/scratch.js';
+import { nothingExisting, type ExistingFiles, type OutputWriter, type StagedImage } from './writer.js';
 
 /**
  * An OCI image layout (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`) plus the `manifest.json` that `docker load`
@@ -90,4 +91,57 @@ export async function assertFreshLayout(root: string): Promise<void> {
   });
   if (entries.length > 0) throw new FrozenError('output', `${root} is not empty: --format oci writes a new layout`);
   await assertWritableFolder(dirname(root), root); // the layout is built beside it
+}
+
+/**
+ * The OCI writer: nothing is written until the images are verified, then the layout is built beside its target and
+ * renamed into place. Its staging folder is a scratch folder (beside the cache, so blobs are linked, not copied).
+ */
+export class OciWriter implements OutputWriter {
+  readonly format = 'oci';
+  /** Every reader of OCI layouts knows zstd. */
+  readonly keepsZstd = true;
+
+  private constructor(
+    readonly output: string,
+    private readonly scratch: string,
+    private readonly options: { readonly copy: boolean },
+  ) {}
+
+  /** Checks that a layout can be written at `root` (before any download), and makes the scratch folder. */
+  static async open(
+    root: string,
+    scratchRoot: () => Promise<string>,
+    options: { readonly copy: boolean },
+  ): Promise<OciWriter> {
+    await assertFreshLayout(root);
+    const scratch = await openScratch(await scratchRoot());
+    try {
+      await makeDirectory(join(scratch, 'staging'));
+    } catch (error) {
+      await rm(scratch, { recursive: true, force: true });
+      throw error;
+    }
+    return new OciWriter(root, scratch, options);
+  }
+
+  get staging(): string {
+    return join(this.scratch, 'staging');
+  }
+
+  existing(_config: Digest, layers: readonly Digest[]): ExistingFiles {
+    return nothingExisting(layers);
+  }
+
+  async write(images: readonly StagedImage[]): Promise<void> {
+    try {
+      await writeOciLayout(this.output, images, this.options);
+    } finally {
+      await rm(this.scratch, { recursive: true, force: true });
+    }
+  }
+
+  async discard(): Promise<void> {
+    await rm(this.scratch, { recursive: true, force: true });
+  }
 }

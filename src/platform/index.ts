@@ -19,7 +19,7 @@ export function formatPlatform(p: Platform): string {
 export function parsePlatform(text: string): Platform {
   const parts = text.trim().toLowerCase().split('/');
   if (parts.length > 3 || parts.some((part) => !/^[a-z0-9._-]+$/.test(part))) {
-    throw new FrozenError('reference', `invalid platform "${text}": want os/arch[/variant]`);
+    throw new FrozenError('usage', `invalid platform "${text}": want os/arch[/variant]`);
   }
   if (parts.length === 1) return parseSinglePart(parts[0]!, text);
   const [os, architecture, variant] = parts as [string, string, string?];
@@ -74,7 +74,7 @@ function parseSinglePart(part: string, text: string): Platform {
   if (KNOWN_OSES.has(part)) return normalizePlatform({ os: part, ...hostArchitecture() });
   if (KNOWN_ARCHITECTURES.has(part)) return normalizePlatform({ os: hostOs(), architecture: part });
   throw new FrozenError(
-    'reference',
+    'usage',
     `invalid platform "${text}": want os/arch[/variant], or a known os or architecture alone`,
   );
 }

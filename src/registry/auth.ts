@@ -260,6 +260,6 @@ function basicAuthorization({ username, password }: { username: string; password
 /** Parses `user:password` (the password may contain colons). */
 export function parseCredentials(text: string): { username: string; password: string } {
   const colon = text.indexOf(':');
-  if (colon <= 0) throw new FrozenError('reference', 'credentials must be given as user:password');
+  if (colon <= 0) throw new FrozenError('usage', 'credentials must be given as user:password');
   return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }

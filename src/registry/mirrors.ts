@@ -99,10 +99,10 @@ async function fromConfigFile(path: string | undefined, env: NodeJS.ProcessEnv):
   const mirrors = (config as { mirrors?: unknown } | undefined)?.mirrors;
   if (mirrors === undefined) return [];
   if (typeof mirrors !== 'object' || mirrors === null || Array.isArray(mirrors)) {
-    throw new FrozenError('reference', `${file}: "mirrors" must map registries to lists of mirrors`);
+    throw new FrozenError('usage', `${file}: "mirrors" must map registries to lists of mirrors`);
   }
   return Object.entries(mirrors).flatMap(([registry, list]) => {
-    if (!Array.isArray(list)) throw new FrozenError('reference', `${file}: mirrors of ${registry} must be a list`);
+    if (!Array.isArray(list)) throw new FrozenError('usage', `${file}: mirrors of ${registry} must be a list`);
     return list.map((item: unknown): [string, MirrorEntry] => [normalizeRegistry(registry), configEntry(item, file)]);
   });
 }
@@ -110,7 +110,7 @@ async function fromConfigFile(path: string | undefined, env: NodeJS.ProcessEnv):
 function configEntry(item: unknown, file: string): MirrorEntry {
   if (typeof item === 'string') return { url: item };
   const entry = item as { url?: unknown; resolveTags?: unknown; username?: unknown; password?: unknown };
-  if (typeof entry?.url !== 'string') throw new FrozenError('reference', `${file}: a mirror needs a "url"`);
+  if (typeof entry?.url !== 'string') throw new FrozenError('usage', `${file}: a mirror needs a "url"`);
   const credentials =
     typeof entry.username === 'string' && typeof entry.password === 'string'
       ? { username: entry.username, password: entry.password }
@@ -135,11 +135,11 @@ function mirrorEndpoint(entry: MirrorEntry): Endpoint {
   try {
     url = new URL(entry.url);
   } catch {
-    throw new FrozenError('reference', `invalid mirror "${entry.url}": not a URL (want https://host[:port][/path])`);
+    throw new FrozenError('usage', `invalid mirror "${entry.url}": not a URL (want https://host[:port][/path])`);
   }
   if (!['http:', 'https:'].includes(url.protocol) || url.search || url.hash || url.username || url.password) {
     throw new FrozenError(
-      'reference',
+      'usage',
       `invalid mirror "${entry.url}": want http(s)://host[:port][/path], without query, fragment or user info`,
     );
   }

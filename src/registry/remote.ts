@@ -1,9 +1,11 @@
 import { digestOf, type Digest } from '../digest.js';
 import { FrozenError, asFrozenError, type ErrorKind } from '../errors.js';
-import { assertConfigSize, CONFIG_SIZE_LIMIT, type Descriptor } from '../manifest/index.js';
-import { withRetries, type RetryListener, type RetryPolicy } from '../transfer/retry.js';
+import type { ManifestCache } from '../manifest/cache.js';
+import { assertConfigSize, CONFIG_SIZE_LIMIT, MANIFEST_ACCEPT, type Descriptor } from '../manifest/index.js';
 import { readLimited } from '../util/read-limited.js';
 import { getFromUrl, type RegistryClient } from './client.js';
+import { decodeKept, fetchVerifiedManifest, type FetchedManifest } from './manifest-fetch.js';
+import { withRetries, type RetryListener, type RetryPolicy } from './retry.js';
 import type { Transport } from './transport.js';
 
 /**
@@ -48,16 +50,18 @@ export interface RequestNotices {
 /** Failures of a tag's HEAD that a GET of the tag would meet just the same. */
 const FINAL_HEAD_FAILURES = new Set<ErrorKind>(['network', 'tls', 'auth', 'aborted']);
 
-/** How `Remote.manifest` gets a manifest from one endpoint, and from a cache. */
-export interface ManifestSource<T> {
-  /** GET a manifest by tag or digest, verified against the digest when one is given. */
-  fetch(client: RegistryClient, reference: string, expected: Digest | undefined): Promise<T>;
-  /** HEAD a tag: the digest it names, when the registry says. A function value (passed on unbound). */
-  readonly head: (client: RegistryClient, tag: string) => Promise<Digest | undefined>;
-  /** The manifest kept under a digest, if any. */
-  cached?(digest: Digest): Promise<T | undefined>;
-  /** The tag may have its manifest kept (it was resolved through the cache before): worth a HEAD before a GET. */
-  readonly tagKept?: boolean;
+/** A manifest and the endpoint that served it (`cache` for one kept in the manifest cache). */
+export interface ServedManifest extends FetchedManifest {
+  readonly endpoint: string;
+}
+
+/** What a Remote is told besides its endpoints. */
+export interface RemoteOptions {
+  /** `registry/repository`, which names its tags in the manifest cache. */
+  readonly repository: string;
+  readonly notices?: RequestNotices | undefined;
+  /** Verified manifests by digest, consulted before any endpoint and added to after. */
+  readonly cache?: ManifestCache | undefined;
 }
 
 export class Remote {
@@ -68,8 +72,16 @@ export class Remote {
     private readonly retry: RetryPolicy,
     /** For the `urls` of foreign layers, which are no endpoint's. */
     private readonly transport: Transport,
-    private readonly notices: RequestNotices = {},
+    private readonly options: RemoteOptions,
   ) {}
+
+  private get notices(): RequestNotices {
+    return this.options.notices ?? {};
+  }
+
+  private get cache(): ManifestCache | undefined {
+    return this.options.cache;
+  }
 
   private get upstream(): RegistryClient {
     return this.clients.at(-1)!;
@@ -84,23 +96,49 @@ export class Remote {
   }
 
   /**
-   * Gets a manifest through the endpoints. By digest: from each in turn, verified. By tag: from trusted mirrors,
-   * else the tag is resolved upstream (HEAD) and the manifest fetched by digest from the mirrors, then upstream.
-   * With a cache of manifests, a tag is resolved by HEAD even without mirrors, so that one already kept costs no GET
-   * (Docker Hub counts manifest GETs against its pull limits, not HEADs).
+   * A manifest by tag or digest, verified: by digest from the manifest cache when it is kept there, else through
+   * the endpoints, and then kept (offline, a manifest that is not kept is an error).
    */
-  async manifest<T>(
+  async manifest(reference: string, expected: Digest | undefined, signal?: AbortSignal): Promise<ServedManifest> {
+    const kept = expected && (await this.kept(expected));
+    if (kept) return kept;
+    if (this.cache?.offline) {
+      throw new FrozenError('not-found', `offline: manifest ${expected?.value ?? reference} is not in the cache`);
+    }
+    const served = await this.manifestFromEndpoints(reference, expected, signal);
+    // A signed schema1 manifest's digest is its payload's, not the bytes': it is not kept.
+    if (served.endpoint !== 'cache' && served.manifest.kind !== 'schema1') {
+      await this.cache?.put(served.digest, served.bytes);
+    }
+    return served;
+  }
+
+  /** Notes in the manifest cache that this tag was resolved through it (see `ManifestCache.rememberTag`). */
+  async rememberTag(tag: string): Promise<void> {
+    if (this.cache?.shared) await this.cache.rememberTag(this.tagName(tag));
+  }
+
+  private tagName(tag: string): string {
+    return `${this.options.repository}:${tag}`;
+  }
+
+  /**
+   * By digest: from each endpoint in turn, verified. By tag: from trusted mirrors, else the tag is resolved
+   * upstream (HEAD) and the manifest fetched by digest from the mirrors, then upstream. With a cache of manifests
+   * kept across runs, a tag it has seen is resolved by HEAD even without mirrors, so that one already kept costs no
+   * GET (Docker Hub counts manifest GETs against its pull limits, not HEADs).
+   */
+  private async manifestFromEndpoints(
     reference: string,
     expected: Digest | undefined,
-    source: ManifestSource<T>,
     signal?: AbortSignal,
-  ): Promise<{ value: T; endpoint: string }> {
+  ): Promise<ServedManifest> {
     const usable = this.usable();
     const fetchFrom = (clients: readonly RegistryClient[], ref: string, digest: Digest | undefined) =>
-      this.firstSuccess(clients, (client) => source.fetch(client, ref, digest), signal);
+      this.fetchManifest(clients, ref, digest, signal);
     if (expected) return fetchFrom(usable, reference, expected);
     const upstreamAlone = usable.length === 1; // upstream is always usable; mirrors may not be
-    if (source.cached && source.tagKept && upstreamAlone) return this.tagThroughCache(reference, source, signal);
+    if (upstreamAlone && (await this.tagKept(reference))) return this.tagThroughCache(reference, signal);
     if (usable.every((client) => client.endpoint.resolveTags)) return fetchFrom(usable, reference, undefined);
     const trustedMirrors = usable.filter((client) => client.endpoint.mirror && client.endpoint.resolveTags);
     if (trustedMirrors.length > 0) {
@@ -111,26 +149,32 @@ export class Remote {
         this.notices.onFallback?.(trustedMirrors.at(-1)!.endpoint.name, error); // the tag is resolved upstream, below
       }
     }
-    let digest: Digest | undefined;
+    const digest = await this.tagDigestUpstream(reference, signal);
+    if (!digest) return fetchFrom([this.upstream], reference, undefined);
+    const kept = await this.keptIfShared(digest);
+    if (kept) return kept;
+    const untrusted = usable.filter((client) => !(client.endpoint.mirror && client.endpoint.resolveTags));
+    return fetchFrom(untrusted, digest.value, digest);
+  }
+
+  /** A tag's digest from upstream, for mirrors that may not resolve tags: its failure says so. */
+  private async tagDigestUpstream(tag: string, signal?: AbortSignal): Promise<Digest | undefined> {
     try {
-      digest = await this.currentDigest(reference, source.head, signal);
+      return await this.currentDigest(tag, signal);
     } catch (error) {
       const cause = asFrozenError(error);
       if (cause.kind === 'aborted') throw cause;
       throw new FrozenError(
         cause.kind,
-        `cannot resolve tag "${reference}": ${this.upstream.endpoint.name} failed (${cause.message}) and no mirror is trusted to resolve tags (--trusted-mirror)`,
+        `cannot resolve tag "${tag}": ${this.upstream.endpoint.name} failed (${cause.message}) and no mirror is trusted to resolve tags (--trusted-mirror)`,
         { cause },
       );
     }
-    if (!digest) return fetchFrom([this.upstream], reference, undefined);
-    const kept = await this.kept(digest, source);
-    if (kept) return kept;
-    return fetchFrom(
-      usable.filter((client) => !(client.endpoint.mirror && client.endpoint.resolveTags)),
-      digest.value,
-      digest,
-    );
+  }
+
+  /** The tag may have its manifest kept (it was resolved through a cache kept across runs): worth a HEAD first. */
+  private async tagKept(tag: string): Promise<boolean> {
+    return this.cache?.shared === true && (await this.cache.knowsTag(this.tagName(tag)));
   }
 
   /**
@@ -140,31 +184,43 @@ export class Remote {
    * in the registry's own words. A failed connection or refused credentials are reported at once: the GET would
    * only meet them again.
    */
-  private async tagThroughCache<T>(
-    tag: string,
-    source: ManifestSource<T>,
-    signal?: AbortSignal,
-  ): Promise<{ value: T; endpoint: string }> {
-    const digest = await this.currentDigest(tag, source.head, signal).catch((error: unknown) => {
+  private async tagThroughCache(tag: string, signal?: AbortSignal): Promise<ServedManifest> {
+    const digest = await this.currentDigest(tag, signal).catch((error: unknown) => {
       if (FINAL_HEAD_FAILURES.has(asFrozenError(error).kind)) throw error;
       return undefined;
     });
-    const kept = digest && (await this.kept(digest, source));
+    const kept = digest && (await this.keptIfShared(digest));
     if (kept) return kept;
-    return this.firstSuccess([this.upstream], (client) => source.fetch(client, digest?.value ?? tag, digest), signal);
+    return this.fetchManifest([this.upstream], digest?.value ?? tag, digest, signal);
   }
 
-  private async kept<T>(
-    digest: Digest,
-    source: ManifestSource<T>,
-  ): Promise<{ value: T; endpoint: string } | undefined> {
-    const value = await source.cached?.(digest);
-    return value === undefined ? undefined : { value, endpoint: 'cache' };
+  private async fetchManifest(
+    clients: readonly RegistryClient[],
+    reference: string,
+    expected: Digest | undefined,
+    signal?: AbortSignal,
+  ): Promise<ServedManifest> {
+    const fetch = (client: RegistryClient) => fetchVerifiedManifest(client, reference, expected, signal);
+    const { value, endpoint } = await this.firstSuccess(clients, fetch, signal);
+    return { ...value, endpoint };
+  }
+
+  /** The manifest kept under a digest, decoded, if any. */
+  private async kept(digest: Digest): Promise<ServedManifest | undefined> {
+    const bytes = await this.cache?.get(digest);
+    const manifest = bytes && decodeKept(bytes);
+    return bytes && manifest ? { digest, manifest, bytes, endpoint: 'cache' } : undefined;
+  }
+
+  /** `kept`, for a cache kept across runs only: a run's own cache never holds what a tag resolves to. */
+  private keptIfShared(digest: Digest): Promise<ServedManifest | undefined> {
+    return this.cache?.shared ? this.kept(digest) : Promise.resolve(undefined);
   }
 
   /** What a tag points to now (HEAD upstream); undefined when the registry does not say. */
-  currentDigest(tag: string, head: ManifestSource<unknown>['head'], signal?: AbortSignal): Promise<Digest | undefined> {
-    return withRetries(this.retry, () => head(this.upstream, tag), { signal, onRetry: this.notices.onRetry });
+  currentDigest(tag: string, signal?: AbortSignal): Promise<Digest | undefined> {
+    const head = () => this.upstream.headManifest(tag, MANIFEST_ACCEPT, signal);
+    return withRetries(this.retry, head, { signal, onRetry: this.notices.onRetry });
   }
 
   /** A blob's size, from the first endpoint that knows it. */

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import { FrozenError } from '../errors.js';
+import type { ManifestCache } from '../manifest/cache.js';
 import { apiHost, type ImageReference } from '../reference/index.js';
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../transfer/retry.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import { Authorizer } from './auth.js';
 import { RegistryClient } from './client.js';
 import { CredentialStore, type Credentials } from './credentials.js';
@@ -83,8 +84,14 @@ export class RegistrySession {
     return new RegistrySession(transport, store, mirrors, options.credentials, retry);
   }
 
-  /** The image's repository through its endpoints: mirrors in order, then the registry. */
-  remote(ref: ImageReference, notices?: RequestNotices): Remote {
+  /**
+   * The image's repository through its endpoints: mirrors in order, then the registry; manifests through `cache`
+   * first, when given.
+   */
+  remote(
+    ref: ImageReference,
+    how: { notices?: RequestNotices | undefined; cache?: ManifestCache | undefined } = {},
+  ): Remote {
     const clients = endpointsFor(ref.registry, this.mirrors).map(
       (endpoint) =>
         new RegistryClient(
@@ -94,7 +101,10 @@ export class RegistrySession {
           this.authorizerFor(endpoint, ref.registry, ref.repository),
         ),
     );
-    return new Remote(clients, this.health, this.retry, this.transport, notices);
+    return new Remote(clients, this.health, this.retry, this.transport, {
+      repository: `${ref.registry}/${ref.repository}`,
+      ...how,
+    });
   }
 
   /** The image's repository on a v1 registry (mirrors do not apply: they are v2). */
@@ -147,6 +157,6 @@ async function readCaFile(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (error) {
-    throw new FrozenError('reference', `cannot read CA file ${path}: ${(error as Error).message}`);
+    throw new FrozenError('usage', `cannot read CA file ${path}: ${(error as Error).message}`);
   }
 }

@@ -1,5 +1,5 @@
 import { FrozenError } from '../errors.js';
-import { withRetries, type RetryPolicy } from '../transfer/retry.js';
+import { withRetries, type RetryPolicy } from './retry.js';
 import { parseJson } from '../util/json-file.js';
 import { readLimited } from '../util/read-limited.js';
 import type { CredentialSource } from './auth.js';

@@ -5,8 +5,8 @@ import { createGunzip } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { createDigester, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
-import type { BlobStore } from '../store/blob-store.js';
-import { acquireLock } from '../store/lock.js';
+import type { BlobCache } from '../cache/blob-cache.js';
+import { acquireLock } from '../util/file-lock.js';
 import { createZstdDecompress } from './zstd.js';
 
 export type Compression = 'gzip' | 'zstd';
@@ -50,7 +50,7 @@ async function sniffed(
  * ID.
  */
 export async function decompressedLayer(
-  store: BlobStore,
+  store: BlobCache,
   blob: Digest,
   diffId: Digest,
   signal?: AbortSignal,

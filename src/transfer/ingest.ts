@@ -4,10 +4,10 @@ import { createDigester } from '../digest.js';
 import { asFrozenError, FrozenError } from '../errors.js';
 import type { Descriptor } from '../manifest/index.js';
 import { header, networkError, type HttpResponse } from '../registry/transport.js';
-import type { BlobStore } from '../store/blob-store.js';
-import { acquireLock } from '../store/lock.js';
+import type { BlobCache } from '../cache/blob-cache.js';
+import { acquireLock } from '../util/file-lock.js';
 import type { BlobEndpoint } from '../registry/remote.js';
-import { withRetries, type RetryListener } from './retry.js';
+import { withRetries, type RetryListener } from '../registry/retry.js';
 
 /**
  * Downloads a blob into the cache so that no byte of work is lost: bytes go to `<hex>.partial` as they arrive and
@@ -78,7 +78,7 @@ export interface IngestTarget<H extends StreamHash = StreamHash> {
  * empties the partial).
  */
 export async function ingest(
-  store: BlobStore,
+  store: BlobCache,
   descriptor: Descriptor,
   endpoints: readonly BlobEndpoint[],
   options: IngestOptions,
@@ -328,7 +328,7 @@ async function restart<H extends StreamHash>(target: IngestTarget<H>): Promise<{
 }
 
 /** A blob of a manifest: it enters the store only when the complete bytes hash to its digest. */
-function blobTarget(store: BlobStore, descriptor: Descriptor): IngestTarget {
+function blobTarget(store: BlobCache, descriptor: Descriptor): IngestTarget {
   const { digest } = descriptor;
   const name = `blob ${digest.value}`;
   return {

@@ -21,11 +21,11 @@ export async function readJsonFile(path: string, options: { required: boolean; w
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? '';
     if (!options.required && ['ENOENT', 'EACCES', 'ENOTDIR'].includes(code)) return undefined;
-    throw new FrozenError('reference', `cannot read ${options.what} ${path}: ${(error as Error).message}`);
+    throw new FrozenError('usage', `cannot read ${options.what} ${path}: ${(error as Error).message}`);
   }
   try {
     return JSON.parse(text);
   } catch {
-    throw new FrozenError('reference', `${options.what} ${path} is not valid JSON`);
+    throw new FrozenError('usage', `${options.what} ${path} is not valid JSON`);
   }
 }

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { asFrozenError, ImagePullError, PullFailures, throwIfAborted } from '../errors.js';
 
 /**
  * `Promise.all` that settles only when every promise has: the first failure is thrown once none of the others is
@@ -33,4 +34,30 @@ export function allOrStop<T>(
   const shared = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   setMaxListeners(0, shared); // one listener per request in flight: dozens at once, not the leak Node warns of
   return allSettledOrThrow(start(shared), () => stop.abort());
+}
+
+/**
+ * Runs `work` for every image and waits for all of them, so that each one that fails is reported (`onFailure` hears
+ * it as it happens): the values in order, or else the image's own error when one failed, PullFailures when several
+ * did. An abort of `signal` is thrown instead of the failures it caused.
+ */
+export async function forEveryImage<I, T>(
+  items: readonly I[],
+  image: (item: I) => string,
+  work: (item: I) => Promise<T>,
+  options: { readonly signal?: AbortSignal | undefined; readonly onFailure?: (failure: ImagePullError) => void } = {},
+): Promise<T[]> {
+  const settled = await Promise.allSettled(
+    items.map((item) =>
+      work(item).catch((error: unknown) => {
+        const failure = new ImagePullError(image(item), asFrozenError(error));
+        options.onFailure?.(failure);
+        throw failure;
+      }),
+    ),
+  );
+  throwIfAborted(options.signal);
+  const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as ImagePullError] : []));
+  if (failures.length > 0) throw failures.length === 1 ? failures[0]! : new PullFailures(failures);
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }

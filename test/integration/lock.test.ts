@@ -3,7 +3,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished, test } from 'vitest';
-import type { LockFile } from '../../src/lock.js';
+import type { LockFile } from '../../src/index.js';
 import { parseEvents, runCli } from '../support/cli.js';
 import { pushFixtures, pushReplacement, snapshot, useFixtureRegistry } from '../support/fixture.js';
 import { loadWithSkopeo } from '../support/load.js';

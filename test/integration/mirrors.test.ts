@@ -3,7 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { PullEvent } from '../../src/pull.js';
+import type { PullEvent } from '../../src/index.js';
 import { parseEvents, runCli } from '../support/cli.js';
 import { multiLayerImage, pushImage, type BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';

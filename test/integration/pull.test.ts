@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { layerIds, printRepositories, starterLayerJson, topLayerJson } from '../../src/layout/docker-format.js';
 import { lock } from '../../src/lock.js';
-import { pull, type PullEvent } from '../../src/pull.js';
+import { pull, type PullEvent } from '../../src/index.js';
 import { parseEvents, runCli } from '../support/cli.js';
 import { pushReplacement, snapshot, useFixtureRegistry } from '../support/fixture.js';
 import { image, layer, pushImage, type BuiltImage } from '../support/images.js';
@@ -591,20 +591,25 @@ describe('the API', () => {
     expect(existsSync(output)).toBe(false);
   });
 
+  // The image list is references ('reference'); every other option a caller got wrong is a 'usage' mistake.
   test.each([
-    [{ images: 'a/b:1' }, /^images must be an array of image references$/],
-    [{ images: [42] }, /^invalid reference: 42 is not a string$/],
-    [{ images: ['a/b:1'], format: 'zip' }, /^format must be dir, tar or oci, not "zip"$/],
-    [{ images: ['a/b:1'], protocol: 'v3' }, /^protocol must be v1, v2 or auto, not "v3"$/],
-    [{ images: ['a/b:1'], concurrency: 0 }, /^concurrency must be a positive integer, not 0$/],
-    [{ images: ['a/b:1'], perHostConcurrency: 2.5 }, /^perHostConcurrency must be a positive integer, not 2.5$/],
-    [{ images: ['a/b:1'], output: 42 }, /^output must be a path or a writable stream$/],
-    [{ images: ['a/b:1'], onEvent: 'log' }, /^onEvent must be a function$/],
-  ])('options a JavaScript caller got wrong are refused before anything starts: %j', async (options, message) => {
+    [{ images: 'a/b:1' }, 'reference', /^images must be an array of image references$/],
+    [{ images: [42] }, 'reference', /^invalid reference: 42 is not a string$/],
+    [{ images: ['a/b:1'], format: 'zip' }, 'usage', /^format must be dir, tar or oci, not "zip"$/],
+    [{ images: ['a/b:1'], protocol: 'v3' }, 'usage', /^protocol must be v1, v2 or auto, not "v3"$/],
+    [{ images: ['a/b:1'], concurrency: 0 }, 'usage', /^concurrency must be a positive integer, not 0$/],
+    [
+      { images: ['a/b:1'], perHostConcurrency: 2.5 },
+      'usage',
+      /^perHostConcurrency must be a positive integer, not 2.5$/,
+    ],
+    [{ images: ['a/b:1'], output: 42 }, 'usage', /^output must be a path or a writable stream$/],
+    [{ images: ['a/b:1'], onEvent: 'log' }, 'usage', /^onEvent must be a function$/],
+  ])('options a JavaScript caller got wrong are refused before anything starts: %j', async (options, kind, message) => {
     const parent = await tempDir();
     const output = join(parent, 'out');
     const promise = pull({ output, cache: join(parent, 'cache'), ...options } as unknown as Parameters<typeof pull>[0]);
-    await expect(promise).rejects.toMatchObject({ kind: 'reference', message: expect.stringMatching(message) });
+    await expect(promise).rejects.toMatchObject({ kind, message: expect.stringMatching(message) });
     expect(await readdir(parent)).toEqual([]);
   });
 });

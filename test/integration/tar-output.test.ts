@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, test } from 'vitest';
-import { pull } from '../../src/pull.js';
+import { pull } from '../../src/index.js';
 import { FROZEN_BIN, runCli, runCliInTerminal } from '../support/cli.js';
 import { useRegistry } from '../support/fixture.js';
 import { image, layer, multiLayerImage, oneLayerImage, pushImage, type BuiltImage } from '../support/images.js';

@@ -6,7 +6,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { layerIds } from '../../src/layout/docker-format.js';
-import type { PullEvent } from '../../src/pull.js';
+import type { PullEvent } from '../../src/index.js';
 import { FROZEN_BIN, parseEvents, runCli, runCliInTerminal } from '../support/cli.js';
 import { snapshot } from '../support/fixture.js';
 import { startFlakyRegistry, type FlakyRegistry } from '../support/flaky-registry.js';

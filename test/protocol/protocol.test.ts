@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { FrozenError } from '../../src/errors.js';
 import { inspect } from '../../src/inspect.js';
-import { pull, type PullOptions } from '../../src/pull.js';
+import { pull, type PullOptions } from '../../src/index.js';
 import { Authorizer } from '../../src/registry/auth.js';
 import { Transport } from '../../src/registry/transport.js';
 import { createHash } from 'node:crypto';

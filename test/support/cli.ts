@@ -3,7 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PullEvent } from '../../src/pull.js';
+import type { PullEvent } from '../../src/index.js';
 
 export const FROZEN_BIN = fileURLToPath(new URL('../../bin/frozen.js', import.meta.url));
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { createRenderer } from '../../src/cli/progress.js';
-import type { PullEvent } from '../../src/pull.js';
+import type { PullEvent } from '../../src/index.js';
 
 const digest = `sha256:${'ab'.repeat(32)}`;
 /** The event that gives the tty renderer its total: every blob of the image, before any starts. */

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { FrozenError } from '../../src/errors.js';
 import { parseRetryAfter } from '../../src/registry/client.js';
-import { backoffDelay, withRetries } from '../../src/transfer/retry.js';
+import { backoffDelay, withRetries } from '../../src/registry/retry.js';
 
 describe('Retry-After', () => {
   test('seconds and HTTP dates', () => {

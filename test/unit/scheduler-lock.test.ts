@@ -3,9 +3,9 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { digestOf } from '../../src/digest.js';
-import { BlobStore } from '../../src/store/blob-store.js';
-import { markInUse, oldestUse } from '../../src/store/in-use.js';
-import { acquireLock, tryLock } from '../../src/store/lock.js';
+import { BlobCache } from '../../src/cache/blob-cache.js';
+import { markInUse, oldestUse } from '../../src/cache/in-use.js';
+import { acquireLock, tryLock } from '../../src/util/file-lock.js';
 import { Scheduler, SMALL_BLOB_BYTES } from '../../src/transfer/scheduler.js';
 
 const deferred = () => {
@@ -164,7 +164,7 @@ describe('in-use marks (what prune spares)', () => {
   });
 
   test('a blob a running pull has found is spared by prune, even one last used long ago', async () => {
-    const store = new BlobStore(await mkdtemp(join(tmpdir(), 'frozen-in-use-')));
+    const store = new BlobCache(await mkdtemp(join(tmpdir(), 'frozen-in-use-')));
     await store.createFolder();
     const bytes = Buffer.from('a layer used long ago');
     const digest = digestOf(bytes);

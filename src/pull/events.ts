@@ -1,8 +1,12 @@
-import { asFrozenError } from './errors.js';
-import type { BlobKind, PullEvent, RequestEvent } from './pull.js';
-import type { RequestNotices } from './registry/remote.js';
-import type { IngestOptions } from './transfer/ingest.js';
-import { throttled } from './util/throttle.js';
+/**
+ * From what the registry and transfer code report (retries, resumes, fallbacks, progress) to the pull's public
+ * events; `inspect` and `lock` report their requests' the same way.
+ */
+import { asFrozenError } from '../errors.js';
+import type { BlobKind, PullEvent, RequestEvent } from '../api/events.js';
+import type { RequestNotices } from '../registry/remote.js';
+import type { IngestOptions } from '../transfer/ingest.js';
+import { throttled } from '../util/throttle.js';
 
 /** A blob as events name it: its image, kind, digest (`v1:<id>` for v1 layers) and size. */
 export interface ReportedBlob {

@@ -1,17 +1,24 @@
+/**
+ * From verified blobs to what the writers take (StagedImage): the config checked against the layers, layers
+ * decompressed where the output wants them so, and the manifests frozen made for converted images kept.
+ */
 import { readFile } from 'node:fs/promises';
 import pLimit from 'p-limit';
-import type { ConvertedImage } from './convert/schema1.js';
-import { digestOf, parseDigest, type Digest } from './digest.js';
-import { FrozenError } from './errors.js';
-import type { StagedImage } from './layout/docker-dir.js';
-import type { SourcedLayer } from './layout/docker-format.js';
-import { FOREIGN_LAYER_MEDIA_TYPES, ZSTD_LAYER_MEDIA_TYPES, type Descriptor } from './manifest/index.js';
-import type { ImageReference } from './reference/index.js';
-import type { BlobStore } from './store/blob-store.js';
-import { decompressedLayer, LAYERS_DECOMPRESSED_AT_ONCE } from './transfer/decompress.js';
-import { counted } from './util/counted.js';
-import { parseJson } from './util/json-file.js';
-import { allOrStop } from './util/settle.js';
+import type { ConvertedImage } from '../convert/schema1.js';
+import { digestOf, parseDigest, type Digest } from '../digest.js';
+import { FrozenError } from '../errors.js';
+import type { StagedImage } from '../layout/writer.js';
+import type { SourcedLayer } from '../layout/docker-format.js';
+import { FOREIGN_LAYER_MEDIA_TYPES, ZSTD_LAYER_MEDIA_TYPES, type Descriptor } from '../manifest/index.js';
+import type { ImageReference } from '../reference/index.js';
+import type { BlobCache } from '../cache/blob-cache.js';
+import { decompressedLayer, LAYERS_DECOMPRESSED_AT_ONCE } from '../transfer/decompress.js';
+import { counted } from '../util/counted.js';
+import { parseJson } from '../util/json-file.js';
+import { allOrStop } from '../util/settle.js';
+
+/** An image manifest kept in the cache, as the writers take it (OCI layouts need it). */
+export type KeptManifest = NonNullable<StagedImage['manifest']>;
 
 /** An image whose config and layers are verified in the cache, as the output writers need it. */
 export interface ImageParts {
@@ -25,14 +32,11 @@ export interface ImageParts {
  * A config and manifest frozen made (for schema1 and v1 images) enter the cache like verified blobs: the config for
  * the writers, the manifest for OCI layouts. Returns the manifest as the writers take it.
  */
-export async function keepConvertedImage(
-  store: BlobStore,
-  converted: ConvertedImage,
-): Promise<NonNullable<StagedImage['manifest']>> {
-  await store.putBytes(converted.manifest.config.digest, converted.config);
+export async function keepConvertedImage(cache: BlobCache, converted: ConvertedImage): Promise<KeptManifest> {
+  await cache.putBytes(converted.manifest.config.digest, converted.config);
   const digest = digestOf(converted.manifestBytes);
-  await store.putBytes(digest, converted.manifestBytes);
-  return { digest, mediaType: converted.manifest.mediaType, path: store.blobPath(digest) };
+  await cache.putBytes(digest, converted.manifestBytes);
+  return { digest, mediaType: converted.manifest.mediaType, path: cache.blobPath(digest) };
 }
 
 /** Which layers are written uncompressed (checked against their diff IDs): all, the zstd ones, or none. */
@@ -44,12 +48,12 @@ export type LayerDecompression = 'all' | 'zstd' | 'none';
  */
 export async function stageImage(
   ref: ImageReference,
-  context: { readonly store: BlobStore; readonly decompress: LayerDecompression; readonly signal?: AbortSignal },
+  context: { readonly cache: BlobCache; readonly decompress: LayerDecompression; readonly signal?: AbortSignal },
   parts: ImageParts,
 ): Promise<StagedImage> {
-  const { store, decompress } = context;
+  const { cache, decompress } = context;
   const { config, layers } = parts;
-  const { text, diffIds } = await readConfig(store.blobPath(config.digest), layers.length);
+  const { text, diffIds } = await readConfig(cache.blobPath(config.digest), layers.length);
   const plain = (layer: Descriptor) =>
     decompress === 'all' || (decompress === 'zstd' && ZSTD_LAYER_MEDIA_TYPES.has(layer.mediaType));
   // A few at a time: each holds two files open, and decompression has only so many threads anyway.
@@ -57,8 +61,8 @@ export async function stageImage(
   const layerPaths = await allOrStop(context.signal, (signal) =>
     layers.map((layer, i) =>
       plain(layer)
-        ? limit(() => decompressedLayer(store, layer.digest, diffIds[i]!, signal))
-        : Promise.resolve(store.blobPath(layer.digest)),
+        ? limit(() => decompressedLayer(cache, layer.digest, diffIds[i]!, signal))
+        : Promise.resolve(cache.blobPath(layer.digest)),
     ),
   );
   return {
@@ -66,7 +70,7 @@ export async function stageImage(
     canonical: `${ref.registry}/${ref.repository}${ref.tag === undefined ? '' : `:${ref.tag}`}`,
     ...(parts.manifest && { manifest: parts.manifest }),
     ...(parts.legacy && { legacy: parts.legacy }),
-    config: { digest: config.digest, text, path: store.blobPath(config.digest) },
+    config: { digest: config.digest, text, path: cache.blobPath(config.digest) },
     layers: layers.map((layer, i) => ({
       digest: layer.digest,
       path: layerPaths[i]!,

@@ -3,8 +3,8 @@ import { link, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FrozenError, throwIfAborted } from '../errors.js';
-import { createExclusive } from '../util/files.js';
-import { processAlive } from '../util/process.js';
+import { createExclusive } from './files.js';
+import { processAlive } from './process.js';
 
 /**
  * A cross-process lock file per blob, so several `frozen` processes sharing one cache download each blob once.

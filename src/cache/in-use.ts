@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { createExclusive } from '../util/files.js';
 import { makeDirectory } from '../util/make-directory.js';
-import { DEFAULT_STALE_MS, heartbeat, isStale } from './lock.js';
+import { DEFAULT_STALE_MS, heartbeat, isStale } from '../util/file-lock.js';
 
 /**
  * Marks of the pulls running on a cache, so that `prune` never takes a blob from under one. A pull marks every blob

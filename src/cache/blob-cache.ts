@@ -5,7 +5,7 @@ import { digestOf, parseDigest, sha256Hex, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { markInUse, oldestUse } from './in-use.js';
-import { tryLock } from './lock.js';
+import { tryLock } from '../util/file-lock.js';
 import { readV1Record } from './v1-record.js';
 import { fileMatches } from './verify-file.js';
 import { exists, placeFile, writeFileAtomic } from '../util/files.js';
@@ -33,15 +33,15 @@ export interface PartialDownload {
   readonly lastUsed: Date;
 }
 
-export class BlobStore {
+export class BlobCache {
   /** Algorithm folders known to exist, so each is created once per process. */
   private readonly prepared = new Set<string>();
 
   constructor(readonly root: string) {}
 
   /** The cache at `path`, else the default one (`defaultRoot`), with an absolute root. */
-  static at(path?: string): BlobStore {
-    return new BlobStore(resolve(path ?? BlobStore.defaultRoot()));
+  static at(path?: string): BlobCache {
+    return new BlobCache(resolve(path ?? BlobCache.defaultRoot()));
   }
 
   /** `$FROZEN_CACHE`, else `$XDG_CACHE_HOME/frozen`, else `~/.cache/frozen`. */
@@ -50,8 +50,28 @@ export class BlobStore {
     return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'frozen');
   }
 
+  /** Where verified blobs live: `blobs/<algorithm>/<hex>`. */
+  get blobsFolder(): string {
+    return join(this.root, 'blobs');
+  }
+
+  /** A folder for a run's temporary files, beside the blobs so that files move between the two by link. */
+  scratchFolder(): Promise<string> {
+    return this.createFolder('tmp');
+  }
+
+  /**
+   * The files of a v1 layer, which has no digest before it arrives: its partial download, lock and record
+   * (`v1/<registry>/<image ID>.{partial,lock,json}`). The record maps the image ID to the blob's digest.
+   */
+  v1LayerFiles(registry: string, imageId: string): { partial: string; lock: string; record: string } {
+    // The registry host was validated by the reference grammar; ':' and brackets are not wanted in a file name.
+    const base = join(this.root, 'v1', registry.replace(/[^A-Za-z0-9.-]/g, '_'), imageId);
+    return { partial: `${base}.partial`, lock: `${base}.lock`, record: `${base}.json` };
+  }
+
   blobPath(digest: Digest): string {
-    return join(this.root, 'blobs', digest.algorithm, digest.hex);
+    return join(this.blobsFolder, digest.algorithm, digest.hex);
   }
 
   partialPath(digest: Digest): string {
@@ -78,7 +98,7 @@ export class BlobStore {
 
   async prepare(digest: Digest): Promise<void> {
     if (this.prepared.has(digest.algorithm)) return;
-    await makeDirectory(join(this.root, 'blobs', digest.algorithm));
+    await makeDirectory(join(this.blobsFolder, digest.algorithm));
     this.prepared.add(digest.algorithm);
   }
 

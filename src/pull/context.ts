@@ -1,0 +1,52 @@
+/** What every part of one pull shares: the run's registry session, cache, output writer, scheduler and events. */
+import type { BlobSource, PullEvent } from '../api/events.js';
+import type { Protocol } from '../api/options.js';
+import type { PulledImage } from '../api/results.js';
+import type { BlobCache } from '../cache/blob-cache.js';
+import type { LockedImage } from '../lockfile/index.js';
+import type { OutputWriter, StagedImage } from '../layout/writer.js';
+import type { Platform } from '../platform/index.js';
+import type { ImageReference } from '../reference/index.js';
+import type { RegistrySession } from '../registry/session.js';
+import type { Scheduler } from '../transfer/scheduler.js';
+import type { LayerDecompression } from './stage.js';
+
+export interface PullContext {
+  readonly session: RegistrySession;
+  readonly writer: OutputWriter;
+  readonly cache: BlobCache;
+  /** The cache outlives this run (not `cache: false`, nor the temporary stand-in for an unusable cache). */
+  readonly cacheShared: boolean;
+  readonly platform: Platform;
+  readonly scheduler: Scheduler;
+  /** Single-flight: a blob (a digest, or a v1 layer's registry and ID) wanted by several images is fetched once. */
+  readonly inFlight: Map<string, Promise<Fetched>>;
+  readonly emit: (event: PullEvent) => void;
+  /** No requests: blobs come from the cache or the output directory, manifests from the lock file. */
+  readonly offline: boolean;
+  /** Which layers are written uncompressed: all (--decompress), zstd ones (docker-archive output), none (OCI). */
+  readonly decompress: LayerDecompression;
+  readonly protocol: Protocol;
+  readonly signal?: AbortSignal;
+}
+
+/** An image to pull: its reference, and its lock-file entry when pulling from one. */
+export interface PullJob {
+  readonly ref: ImageReference;
+  readonly locked?: LockedImage;
+}
+
+/** What one image contributes: the files to write and the report. */
+export interface StagedPull {
+  readonly staged: StagedImage;
+  readonly pulled: PulledImage;
+}
+
+/** How a blob got into the cache in this run. */
+export interface Fetched {
+  readonly source: BlobSource;
+  /** Bytes received from the network for it. */
+  readonly bytes: number;
+  /** The endpoint that served it, when downloaded. */
+  readonly endpoint?: string;
+}

@@ -1,0 +1,171 @@
+/**
+ * One image through the v2 API (or, with `protocol: 'v1'`, or `auto` on a host that speaks only v1, the v1 one):
+ * resolved (from the registry, or from a lock file), its blobs fetched and verified, and staged for the writer.
+ */
+import { storedManifests } from '../cache/manifests.js';
+import { parseDigest, type Digest } from '../digest.js';
+import { asFrozenError, FrozenError } from '../errors.js';
+import { lockedManifest, type LockedImage } from '../lockfile/index.js';
+import { assertConfigSize, type ImageManifest } from '../manifest/index.js';
+import { configPlatform, formatPlatform, platformMatches } from '../platform/index.js';
+import { canonicalReference, familiarTag, type ImageReference } from '../reference/index.js';
+import type { Remote } from '../registry/remote.js';
+import { resolveImage, type ResolvedImage } from '../registry/resolve.js';
+import { allOrStop } from '../util/settle.js';
+import { fetchBlob } from './blobs.js';
+import type { PullContext, StagedPull } from './context.js';
+import { countEndpoints, requestEvents } from './events.js';
+import { convertSchema1 } from './schema1.js';
+import { stageImage, type KeptManifest } from './stage.js';
+import { pullV1Image } from './v1-image.js';
+
+/** A v2 image, or with `protocol: 'v1'` a v1 one; `auto` turns to v1 when v2 does not know the image and the host speaks only v1. */
+export async function pullOne(ref: ImageReference, context: PullContext, locked?: LockedImage): Promise<StagedPull> {
+  const notices = requestEvents(context.emit, ref.original);
+  if (context.protocol === 'v1') return pullV1Image(ref, context.session.v1(ref, notices), context);
+  // The cache's manifests. One that cannot be kept (a read-only cache) only costs a request next time.
+  const cache = storedManifests(context.cache, { offline: context.offline, shared: context.cacheShared });
+  try {
+    return await pullV2Image(ref, context, context.session.remote(ref, { notices, cache }), locked);
+  } catch (error) {
+    const v1 =
+      context.protocol === 'auto' &&
+      !locked &&
+      !context.offline &&
+      asFrozenError(error).kind === 'not-found' &&
+      (await context.session.speaksOnlyV1(ref.registry, context.signal).catch(() => false));
+    if (v1) return pullV1Image(ref, context.session.v1(ref, notices), context);
+    throw error;
+  }
+}
+
+async function pullV2Image(
+  ref: ImageReference,
+  context: PullContext,
+  remote: Remote,
+  locked?: LockedImage,
+): Promise<StagedPull> {
+  const resolved = locked
+    ? await resolveLocked(ref, locked, remote, context)
+    : await resolveImage(ref, remote, context.platform, context.signal);
+  const converted =
+    resolved.manifest.kind === 'schema1' ? await convertSchema1(resolved.manifest, ref, remote, context) : undefined;
+  const image = converted?.image ?? (resolved.manifest as ImageManifest);
+  assertImageId(ref, resolved, image);
+  const { config, layers } = image;
+  assertConfigSize(config);
+  const identity = {
+    digest: resolved.digest.value,
+    manifestDigest: resolved.manifestDigest.value,
+    imageId: config.digest.value,
+    ...(resolved.platform && { platform: resolved.platform }),
+    layers: layers.length,
+    bytes: [config, ...layers].reduce((sum, blob) => sum + blob.size, 0),
+    endpoint: resolved.endpoint,
+  };
+  context.emit({ type: 'resolved', image: ref.original, ...identity });
+  const fetched = await fetchImageBlobs(image, ref, remote, context);
+  const manifest = converted?.manifest ?? (await keepManifest(resolved, context));
+  const staged = await stageImage(ref, context, { config, layers, ...(manifest && { manifest }) });
+  if (!resolved.platform) warnOnPlatformMismatch(ref, staged.config.text, context);
+  const repoTag = familiarTag(ref);
+  const pulled = {
+    reference: ref.original,
+    canonical: canonicalReference(ref),
+    ...(repoTag && { repoTag }),
+    ...identity,
+    protocol: 'v2' as const,
+    downloadedBytes: fetched.reduce((sum, f) => sum + f.bytes, 0),
+    blobEndpoints: countEndpoints(fetched),
+  };
+  return { staged, pulled };
+}
+
+/** The config and every layer, at once; what the output already holds is re-verified and reused. */
+function fetchImageBlobs(image: ImageManifest, ref: ImageReference, remote: Remote, context: PullContext) {
+  const { config, layers } = image;
+  const existing = context.writer.existing(
+    config.digest,
+    layers.map((layer) => layer.digest),
+  );
+  const blobs = [
+    { descriptor: config, kind: 'config' as const, present: existing.config },
+    ...layers.map((layer, i) => ({ descriptor: layer, kind: 'layer' as const, present: existing.layers[i] })),
+  ];
+  return allOrStop(context.signal, (signal) =>
+    blobs.map((b) =>
+      fetchBlob(b.descriptor, b.kind, b.present, { image: ref.original, remote, context: { ...context, signal } }),
+    ),
+  );
+}
+
+/**
+ * A single-platform image is pulled whatever the wanted platform (there is nothing to choose from, as in moby's
+ * script and skopeo), but one that will not run there is worth a warning: containerd would refuse it.
+ */
+function warnOnPlatformMismatch(ref: ImageReference, configText: string, context: PullContext): void {
+  const actual = configPlatform(JSON.parse(configText));
+  if (!actual || platformMatches(actual, context.platform)) return;
+  context.emit({
+    type: 'platform-mismatch',
+    image: ref.original,
+    platform: formatPlatform(actual),
+    wanted: formatPlatform(context.platform),
+  });
+}
+
+/** Keeps the image manifest's verified bytes in the cache (OCI layouts need them, offline too). */
+async function keepManifest(resolved: ResolvedImage, { cache }: PullContext): Promise<KeptManifest | undefined> {
+  if (resolved.manifestBytes) await cache.putBytes(resolved.manifestDigest, resolved.manifestBytes);
+  if (!(await cache.has(resolved.manifestDigest))) return undefined;
+  return {
+    digest: resolved.manifestDigest,
+    mediaType: resolved.manifest.mediaType,
+    path: cache.blobPath(resolved.manifestDigest),
+  };
+}
+
+/**
+ * A locked image: offline, straight from the lock file; online, its manifest fetched by digest (and verified), and
+ * its tag checked: a tag that moved since the lock is reported, not followed.
+ */
+async function resolveLocked(
+  ref: ImageReference,
+  locked: LockedImage,
+  remote: Remote,
+  context: PullContext,
+): Promise<ResolvedImage> {
+  const fromLock = {
+    digest: parseDigest(locked.digest),
+    mediaType: locked.manifestMediaType,
+    ...(locked.platform && { platform: locked.platform }),
+  };
+  if (context.offline) {
+    return {
+      ...fromLock,
+      manifestDigest: parseDigest(locked.manifestDigest),
+      manifest: lockedManifest(locked),
+      endpoint: 'lock file',
+    };
+  }
+  const byDigest = { ...ref, digest: parseDigest(locked.manifestDigest) };
+  const resolved = await resolveImage(byDigest, remote, context.platform, context.signal);
+  if (ref.tag !== undefined && ref.digest === undefined) {
+    const current = await remote.currentDigest(ref.tag, context.signal).catch(() => undefined);
+    if (current && current.value !== locked.digest)
+      context.emit({ type: 'tag-moved', image: ref.original, locked: locked.digest, current: current.value });
+  }
+  return { ...resolved, ...fromLock };
+}
+
+/** The seed's `name:tag@<64 hex>` pins an image ID: the config digest, or a manifest digest, must have that hex. */
+function assertImageId(ref: ImageReference, resolved: ResolvedImage, image: ImageManifest): void {
+  if (!ref.imageId) return;
+  const candidates: Digest[] = [image.config.digest, resolved.manifestDigest, resolved.digest];
+  if (!candidates.some((digest) => digest.hex === ref.imageId)) {
+    throw new FrozenError(
+      'integrity',
+      `image ID mismatch: wanted ${ref.imageId}, the tag resolves to image ${image.config.digest.value} (manifest ${resolved.manifestDigest.value})`,
+    );
+  }
+}
