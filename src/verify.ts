@@ -236,13 +236,13 @@ async function tarArchive(file: string): Promise<Archive> {
       });
       return result;
     },
-    async hardLinks(names) {
+    hardLinks(names) {
       const result = new Map<string, string[]>();
       for (const name of names) {
         const target = hardLinks.get(linked(name));
         if (target !== undefined) result.set(name, [target]);
       }
-      return result;
+      return Promise.resolve(result);
     },
   };
 }

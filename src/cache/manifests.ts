@@ -2,7 +2,6 @@
  * The blob cache seen as a cache of manifests (manifest/cache.ts), and the cache that the commands describing
  * images (`inspect`, `lock`) use.
  */
-import { join } from 'node:path';
 import { MANIFEST_SIZE_LIMIT, type ManifestCache } from '../manifest/cache.js';
 import { exists } from '../util/files.js';
 import { BlobCache } from './blob-cache.js';

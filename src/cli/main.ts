@@ -29,7 +29,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .addCommand(lockCommand(io, setExitCode));
   exitOverrideAll(program);
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(argv);
   } catch (error) {
     // Help and version "errors" are successes; everything else commander rejects is a usage error.
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;

@@ -90,102 +90,127 @@ interface LiveBlob {
 }
 
 function ttyRenderer(io: Io, now: () => number): ProgressRenderer {
-  const live = new Map<string, LiveBlob>();
-  const finished: string[] = [];
-  let drawnLines = 0;
+  const progress = new TtyProgress(io, now);
+  const timer = setInterval(() => progress.draw(), REDRAW_MS);
+  timer.unref();
+  return {
+    onEvent: (event) => progress.onEvent(event),
+    finish() {
+      clearInterval(timer);
+      progress.finish();
+    },
+  };
+}
+
+/** The state behind the live region: the blobs downloading, lines finished since the last draw, the totals. */
+class TtyProgress {
+  private readonly live = new Map<string, LiveBlob>();
+  private readonly finished: string[] = [];
+  private drawnLines = 0;
   // The total is every blob of every image resolved so far, known before its blobs start (most wait for a slot),
   // so the ETA does not jump as they do; an image that fails keeps only what it had done. Blobs found in the cache
   // or the output count as done, but not towards the rate, which is what this process received over the network.
-  const images = new Map<string, { size: number; done: number }>();
-  const rate = new RecentRate(now);
-  const receive = (bytes: number) => rate.add(bytes);
+  private readonly images = new Map<string, { size: number; done: number }>();
+  private readonly rate: RecentRate;
 
-  const draw = () => {
-    const size = knownSize(io.terminalSize?.());
-    const lines = liveLines(live, size);
-    const [totalSize, doneBytes] = [...images.values()].reduce(
+  constructor(
+    private readonly io: Io,
+    now: () => number,
+  ) {
+    this.rate = new RecentRate(now);
+  }
+
+  onEvent(event: PullEvent): void {
+    switch (event.type) {
+      case 'resolved':
+        this.finished.push(`${event.image}: ${event.manifestDigest}${event.platform ? ` (${event.platform})` : ''}`);
+        this.images.set(event.image, { size: event.bytes, done: 0 });
+        return;
+      case 'blob-start':
+        this.live.set(event.digest, { image: event.image, kind: event.kind, size: event.size, bytes: 0 });
+        return;
+      case 'blob-progress':
+        return this.onProgress(event.digest, event.bytes);
+      case 'blob-resume':
+        return this.onResume(event);
+      case 'blob-wait':
+        return this.onWait(event.digest);
+      case 'blob-done':
+        return this.onDone(event);
+      case 'error':
+        return this.onError(event.image);
+      default: {
+        const line = notice(event);
+        if (line) this.finished.push(line);
+      }
+    }
+  }
+
+  private onProgress(digest: string, bytes: number): void {
+    const blob = this.live.get(digest);
+    if (!blob) return;
+    // Bytes thrown away (a server that ignored Range: the blob starts over) were received all the same.
+    if (!blob.waiting) this.rate.add(Math.max(0, bytes - blob.bytes));
+    blob.bytes = bytes;
+  }
+
+  private onResume(event: Extract<PullEvent, { type: 'blob-resume' }>): void {
+    // The bytes on disk were received earlier (by another run, or counted already): not towards the rate.
+    // What comes next is this process's own download, also after waiting on a process that died.
+    const blob = this.live.get(event.digest);
+    if (blob) Object.assign(blob, { bytes: event.offset, waiting: false });
+    this.finished.push(resumeLine(event));
+  }
+
+  private onWait(digest: string): void {
+    const blob = this.live.get(digest);
+    if (blob) blob.waiting = true;
+    this.finished.push(waitLine(digest));
+  }
+
+  private onDone(event: Extract<PullEvent, { type: 'blob-done' }>): void {
+    // Every image gets a blob-done for each of its blobs, one fetched once for two images included: each image's
+    // total counted it too.
+    const blob = this.live.get(event.digest);
+    if (blob) {
+      if (!blob.waiting) this.rate.add(blob.size - blob.bytes);
+      this.live.delete(event.digest);
+    }
+    const image = this.images.get(event.image);
+    if (image) image.done += event.size;
+    this.finished.push(
+      `${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${describeSource(event)}`,
+    );
+  }
+
+  /** The image's downloads have stopped: their lines go, and what it had left to do leaves the total. */
+  private onError(failed: string): void {
+    for (const [digest, blob] of this.live) if (blob.image === failed) this.live.delete(digest);
+    const image = this.images.get(failed);
+    if (image) image.size = image.done;
+  }
+
+  draw(): void {
+    const size = knownSize(this.io.terminalSize?.());
+    const lines = liveLines(this.live, size);
+    const [totalSize, doneBytes] = [...this.images.values()].reduce(
       ([total, done], image) => [total + image.size, done + image.done],
       [0, 0],
     );
-    if (totalSize > 0) lines.push(totalLine(doneBytes + liveBytes(live), totalSize, rate.perSecond()));
+    if (totalSize > 0) lines.push(totalLine(doneBytes + liveBytes(this.live), totalSize, this.rate.perSecond()));
     // Move up over the previous live region, clear it, print what finished, then the live region again. Live lines
     // are cut to the width so that none wraps: a wrapped line would break the count of lines to move up over.
-    const up = drawnLines > 0 ? `\x1b[${drawnLines}F\x1b[J` : '';
+    const up = this.drawnLines > 0 ? `\x1b[${this.drawnLines}F\x1b[J` : '';
     const region = lines.map((line) => `${line.slice(0, Math.max(1, size.columns - 1))}\n`).join('');
-    io.stderr(up + finished.map((line) => `${line}\n`).join('') + region);
-    finished.length = 0;
-    drawnLines = lines.length;
-  };
-  const timer = setInterval(draw, REDRAW_MS);
-  timer.unref();
+    this.io.stderr(up + this.finished.map((line) => `${line}\n`).join('') + region);
+    this.finished.length = 0;
+    this.drawnLines = lines.length;
+  }
 
-  return {
-    onEvent(event) {
-      switch (event.type) {
-        case 'resolved':
-          finished.push(`${event.image}: ${event.manifestDigest}${event.platform ? ` (${event.platform})` : ''}`);
-          images.set(event.image, { size: event.bytes, done: 0 });
-          break;
-        case 'blob-start':
-          live.set(event.digest, { image: event.image, kind: event.kind, size: event.size, bytes: 0 });
-          break;
-        case 'blob-progress': {
-          const blob = live.get(event.digest);
-          if (blob) {
-            // Bytes thrown away (a server that ignored Range: the blob starts over) were received all the same.
-            if (!blob.waiting) receive(Math.max(0, event.bytes - blob.bytes));
-            blob.bytes = event.bytes;
-          }
-          break;
-        }
-        case 'blob-resume': {
-          // The bytes on disk were received earlier (by another run, or counted already): not towards the rate.
-          // What comes next is this process's own download, also after waiting on a process that died.
-          const blob = live.get(event.digest);
-          if (blob) Object.assign(blob, { bytes: event.offset, waiting: false });
-          finished.push(resumeLine(event));
-          break;
-        }
-        case 'blob-wait': {
-          const blob = live.get(event.digest);
-          if (blob) blob.waiting = true;
-          finished.push(waitLine(event.digest));
-          break;
-        }
-        case 'blob-done': {
-          // Every image gets a blob-done for each of its blobs, one fetched once for two images included: each
-          // image's total counted it too.
-          const blob = live.get(event.digest);
-          if (blob) {
-            if (!blob.waiting) receive(blob.size - blob.bytes);
-            live.delete(event.digest);
-          }
-          const image = images.get(event.image);
-          if (image) image.done += event.size;
-          finished.push(
-            `${event.kind.padEnd(6)} ${shortDigest(event.digest)} done, ${formatBytes(event.size)} from ${describeSource(event)}`,
-          );
-          break;
-        }
-        case 'error': {
-          // The image's downloads have stopped: their lines go, and what it had left to do leaves the total.
-          for (const [digest, blob] of live) if (blob.image === event.image) live.delete(digest);
-          const image = images.get(event.image);
-          if (image) image.size = image.done;
-          break;
-        }
-        default: {
-          const line = notice(event);
-          if (line) finished.push(line);
-        }
-      }
-    },
-    finish() {
-      clearInterval(timer);
-      live.clear();
-      draw();
-    },
-  };
+  finish(): void {
+    this.live.clear();
+    this.draw();
+  }
 }
 
 /** A size the terminal does not say (absent or 0) is taken to be the default's, one dimension at a time. */

@@ -19,7 +19,6 @@ import {
   topLayerJson,
   type ManifestEntry,
   type Repositories,
-  type SourcedLayer,
 } from './docker-format.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { allSettledOrThrow } from '../util/settle.js';

@@ -118,14 +118,12 @@ export function layerSourcesField(layers: readonly SourcedLayer[]): { LayerSourc
 
 export function parseManifestJson(text: string): ManifestEntry[] {
   const value: unknown = JSON.parse(text);
+  const isEntry = (entry: Partial<Record<keyof ManifestEntry, unknown>> | null) =>
+    typeof entry?.Config === 'string' &&
+    Array.isArray(entry.Layers) &&
+    (entry.RepoTags === undefined || entry.RepoTags === null || Array.isArray(entry.RepoTags));
   const valid =
-    Array.isArray(value) &&
-    value.every(
-      (entry) =>
-        typeof entry?.Config === 'string' &&
-        Array.isArray(entry.Layers) &&
-        (entry.RepoTags === undefined || entry.RepoTags === null || Array.isArray(entry.RepoTags)),
-    );
+    Array.isArray(value) && (value as (Partial<Record<keyof ManifestEntry, unknown>> | null)[]).every(isEntry);
   if (!valid) throw new SyntaxError('not a docker manifest.json array');
   return (value as ManifestEntry[]).map((entry) => ({ ...entry, RepoTags: entry.RepoTags ?? [] }));
 }

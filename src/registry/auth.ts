@@ -101,7 +101,7 @@ export class Authorizer {
 
   constructor(
     private readonly transport: Transport,
-    private readonly source: CredentialSource = async () => undefined,
+    private readonly source: CredentialSource = () => Promise.resolve(undefined),
     private readonly now: () => number = Date.now,
   ) {}
 

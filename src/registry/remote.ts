@@ -297,6 +297,7 @@ export class Remote {
         last = error;
       }
     }
-    throw last ?? new FrozenError('network', 'no endpoint left to try');
+    if (last === undefined) throw new FrozenError('network', 'no endpoint left to try');
+    throw last instanceof Error ? last : asFrozenError(last);
   }
 }

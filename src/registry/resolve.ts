@@ -65,7 +65,7 @@ export async function resolveImage(
   return {
     digest: top.digest,
     manifestDigest: current.digest,
-    manifest: current.manifest as ImageManifest | Schema1Manifest,
+    manifest: current.manifest,
     endpoint: current.endpoint,
     mediaType: top.manifest.mediaType,
     manifestBytes: current.bytes,

@@ -98,7 +98,7 @@ export class V1Registry {
     const size = header(response.headers, 'x-docker-size');
     return {
       bytes,
-      fields: json as Record<string, unknown>,
+      fields: json,
       id,
       ...(typeof json.parent === 'string' && json.parent !== '' && { parent: json.parent }),
       ...(size !== undefined && { layerSize: sizeValue(size, `X-Docker-Size of image ${id}`) }),

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { stat, truncate, type FileHandle } from 'node:fs/promises';
 import { createDigester } from '../digest.js';
 import { asFrozenError, FrozenError } from '../errors.js';
 import type { Descriptor } from '../manifest/index.js';
@@ -8,6 +8,7 @@ import type { BlobCache } from '../cache/blob-cache.js';
 import { acquireLock } from '../util/file-lock.js';
 import type { BlobEndpoint } from '../registry/remote.js';
 import { withRetries, type RetryListener } from '../registry/retry.js';
+import { BatchedAppend } from './batched-append.js';
 
 /**
  * Downloads a blob into the cache so that no byte of work is lost: bytes go to `<hex>.partial` as they arrive and
@@ -29,10 +30,6 @@ export interface IngestOptions {
   /** An endpoint failed (why) and the next one will be tried. */
   readonly onFallback?: (endpoint: string, error: unknown) => void;
 }
-
-/** Received bytes are written in batches of about this size: large writes for big blobs, and at most this much
- * lost to a `kill -9` (bytes received before any other failure are always written out). */
-const WRITE_BATCH_BYTES = 1024 * 1024;
 
 /** Opens the blob from `offset` (the registry client's `getBlob`). */
 export type OpenBlob = (offset: number) => Promise<HttpResponse>;
@@ -202,79 +199,32 @@ async function appendBody(
   onBytes: (bytes: number, total: number) => void,
   signal?: AbortSignal,
 ): Promise<number> {
-  // The disk failing (full, read-only) is not the network's fault: an output error, neither retried nor sent to
-  // another endpoint.
-  const diskError = (error: unknown) =>
-    new FrozenError('output', `cannot write ${target.partial}: ${(error as Error).message}`, { cause: error });
-  const file = await open(target.partial, 'a').catch((error: unknown) => Promise.reject(diskError(error)));
-  const pending: Buffer[] = [];
-  let pendingBytes = 0;
-  let onDisk = offset;
+  const file = await BatchedAppend.open(target.partial, offset);
   let accepted = offset;
-  // One write in flight while the next batch is read: disk and network overlap.
-  let writing: Promise<void> = Promise.resolve();
-  const flush = async () => {
-    await writing;
-    if (pending.length === 0) return;
-    const batch = pending.splice(0);
-    const bytes = pendingBytes;
-    pendingBytes = 0;
-    writing = writeAll(file, batch, bytes, (written) => void (onDisk += written)).catch((error: unknown) =>
-      Promise.reject(diskError(error)),
-    );
-    writing.catch(() => undefined); // seen at the next flush; a failure before then must not count as unhandled
-  };
   try {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       accepted += chunk.length;
       if (accepted > target.size) {
-        await writing;
-        await file.truncate(0);
+        await file.empty();
         throw new FrozenError(
           'integrity',
           `${target.name}: digest or size mismatch (more than the declared ${target.size} bytes)`,
         );
       }
       await hash.update(chunk);
-      pending.push(chunk);
-      pendingBytes += chunk.length;
       onBytes(chunk.length, accepted);
-      if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
+      await file.append(chunk);
     }
-    await flush();
-    await writing;
-    await expectStillThere(target, file, onDisk);
-    return onDisk;
+    await file.drain();
+    await expectStillThere(target, file.handle, file.onDisk);
+    return file.onDisk;
   } catch (error) {
     if (error instanceof FrozenError) throw error;
-    await flush();
-    await writing;
+    await file.drain();
     if (signal?.aborted) throw new FrozenError('aborted', 'aborted', { cause: error });
     throw networkError(error, response.url);
   } finally {
     await file.close();
-  }
-}
-
-/**
- * Appends every byte of `batch`. A write can take fewer bytes than it was given (a disk that just filled up): the
- * rest is written again, and a disk that has no room at all then says so with ENOSPC.
- */
-async function writeAll(
-  file: FileHandle,
-  batch: Buffer[],
-  bytes: number,
-  onWritten: (bytes: number) => void,
-): Promise<void> {
-  let { bytesWritten } = await file.writev(batch);
-  onWritten(bytesWritten);
-  if (bytesWritten === bytes) return;
-  const rest = Buffer.concat(batch).subarray(bytesWritten);
-  for (let done = 0; done < rest.length;) {
-    ({ bytesWritten } = await file.write(rest, done));
-    if (bytesWritten === 0) throw new Error('the file system took no bytes');
-    onWritten(bytesWritten);
-    done += bytesWritten;
   }
 }
 
@@ -356,7 +306,7 @@ function nodeHash(algorithm: Parameters<typeof createDigester>[0]): StreamHash {
   const hash = createDigester(algorithm);
   return {
     update: (chunk) => void hash.update(chunk),
-    finish: async () => hash.digest('hex'),
+    finish: () => Promise.resolve(hash.digest('hex')),
   };
 }
 

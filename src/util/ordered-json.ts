@@ -7,7 +7,9 @@ export type OrderedJson = null | boolean | JsonNumber | string | OrderedJson[] |
 export type OrderedObject = { readonly kind: 'object'; readonly entries: [string, OrderedJson][] };
 export type JsonNumber = { readonly kind: 'number'; readonly literal: string };
 
+// JSON strings may not hold the control characters U+0000 to U+001F unescaped: the token says so.
 const TOKEN =
+  // eslint-disable-next-line no-control-regex
   /\s*(?:("(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*")|(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)|(true|false|null)|([{}[\],:]))/y;
 
 export function parseOrdered(text: string): OrderedJson {

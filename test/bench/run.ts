@@ -335,7 +335,7 @@ async function timed(
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   let peak = 0;
-  const poll = sampleRss ? setInterval(sampleMemory, 20) : undefined;
+  const poll = sampleRss ? setInterval(() => void sampleMemory(), 20) : undefined;
   async function sampleMemory() {
     const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
     const hwm = /VmHWM:\s+(\d+) kB/.exec(status);

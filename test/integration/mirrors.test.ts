@@ -45,7 +45,7 @@ async function pullJson(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Pu
 }
 
 const sources = (events: PullEvent[]) =>
-  (events.filter((e) => e.type === 'blob-done') as Done[]).map((e) => [e.source, e.endpoint]);
+  events.filter((e): e is Done => e.type === 'blob-done').map((e) => [e.source, e.endpoint]);
 const ref = () => `${upstream.host}/team/app:1`;
 const allFrom = (source: string, endpoint: string) =>
   Array.from({ length: 1 + img.layers.length }, () => [source, endpoint]);
@@ -110,10 +110,9 @@ describe('falling back from a broken mirror', () => {
           ],
     );
     if (mode === 'corrupt') {
-      const fallbacks = events.filter((e) => e.type === 'blob-fallback') as Extract<
-        PullEvent,
-        { type: 'blob-fallback' }
-      >[];
+      const fallbacks = events.filter(
+        (e): e is Extract<PullEvent, { type: 'blob-fallback' }> => e.type === 'blob-fallback',
+      );
       expect(fallbacks.every((e) => /digest or size mismatch/.test(e.reason))).toBe(true);
     }
   });

@@ -213,7 +213,7 @@ export async function pushBlobFile(
     headers: { ...headers, 'content-type': 'application/octet-stream' },
     body: Readable.toWeb(createReadStream(path)) as ReadableStream,
     duplex: 'half',
-  } as RequestInit);
+  });
   if (put.status !== 201) throw new Error(`blob upload: ${put.status} ${await put.text()}`);
 }
 

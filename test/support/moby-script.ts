@@ -116,7 +116,7 @@ async function patchedScript(
 }
 
 /** Answers every request as auth.docker.io answers an anonymous token request. */
-async function tokenServer(): Promise<{ url: string; close(): Promise<void> }> {
+async function tokenServer(): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = createServer((_request, response) => {
     response.setHeader('content-type', 'application/json');
     response.end(JSON.stringify({ token: 'anonymous' }));

@@ -6,7 +6,7 @@ import { expect, test } from 'vitest';
 import { removeOrphans } from '../../src/util/process.js';
 
 test('removeOrphans removes the folders of gone processes with its prefix, and nothing else', async () => {
-  const gone = spawnSync(process.execPath, ['-e', '']).pid!; // has exited by now
+  const gone = spawnSync(process.execPath, ['-e', '']).pid; // has exited by now
   const root = await mkdtemp(join(tmpdir(), 'frozen-orphans-'));
   const names = [
     `scratch-${gone}-a`,
