@@ -1,10 +1,13 @@
+/** Content digests (`algorithm:hex`): parsed strictly, computed, and streamed. */
 import { createHash, type Hash } from 'node:crypto';
 import { FrozenError } from './errors.js';
 
 /** The algorithms frozen can verify, with the exact hex length each produces. */
 const HEX_LENGTH = { sha256: 64, sha512: 128 } as const;
+/** The digest algorithms frozen verifies. */
 export type DigestAlgorithm = keyof typeof HEX_LENGTH;
 
+/** A parsed digest: its algorithm, its hex and the two as `algorithm:hex`. */
 export interface Digest {
   readonly algorithm: DigestAlgorithm;
   readonly hex: string;
@@ -30,15 +33,18 @@ export function parseDigest(value: string): Digest {
   return { algorithm: algorithm as DigestAlgorithm, hex, value };
 }
 
+/** The digest of bytes. */
 export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): Digest {
   const hex = createHash(algorithm).update(bytes).digest('hex');
   return { algorithm, hex, value: `${algorithm}:${hex}` };
 }
 
+/** The sha256 hex of text or bytes. */
 export function sha256Hex(text: string | Uint8Array): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/** A hash of the algorithm, to update as bytes stream. */
 export function createDigester(algorithm: DigestAlgorithm): Hash {
   return createHash(algorithm);
 }

@@ -16,6 +16,7 @@ export type ErrorKind =
   | 'output' // the output directory cannot be written, or holds files frozen must not overwrite
   | 'aborted'; // the caller's AbortSignal fired
 
+/** Every error frozen throws on purpose: a message of one line, and a `kind` that says what went wrong. */
 export class FrozenError extends Error {
   readonly kind: ErrorKind;
   /** How long the server asked us to wait before trying again (429/503 `Retry-After`). */

@@ -1,3 +1,7 @@
+/**
+ * `inspect()`: what a reference names (digests, platforms, layers, sizes, the config's platform and date), verified,
+ * downloading no layer.
+ */
 import { asFrozenError, ImagePullError } from './errors.js';
 import type { Descriptor } from './manifest/index.js';
 import { configPlatform, formatPlatform, platformMatches, wantedPlatform, type Platform } from './platform/index.js';
@@ -11,6 +15,7 @@ import { resolveModernImage } from './registry/resolve.js';
 import type { BlobCache } from './cache/blob-cache.js';
 import { parseJson } from './util/json-file.js';
 
+/** What `inspect()` is given. */
 export interface InspectOptions extends RegistryOptions {
   readonly image: string;
   /** Which image of a multi-platform index to describe (default: as `pull` picks). */
@@ -56,6 +61,11 @@ export interface InspectResult {
   readonly endpoint: string;
 }
 
+/**
+ * Describes what a reference names, verified, downloading no layer (only the config, unless the cache has it).
+ *
+ * @throws {ImagePullError} naming the image, with the kind of what failed (`not-found`, `auth`, `platform`, …).
+ */
 export async function inspect(options: InspectOptions): Promise<InspectResult> {
   const ref = parseReference(options.image);
   const platform = wantedPlatform(options.platform);

@@ -1,3 +1,8 @@
+/**
+ * Proves a docker-archive (a directory or a tar) loadable without a daemon, the way `docker load` checks it:
+ * manifest.json names a config and layers that exist; each config is JSON whose `rootfs.diff_ids` match the layers
+ * one to one; each layer, decompressed, hashes to its diff ID; every RepoTag is `name:tag`.
+ */
 import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { posix, relative, resolve } from 'node:path';
@@ -11,17 +16,14 @@ import { parseReference } from './reference/index.js';
 import { counted } from './util/counted.js';
 import { hardLinkedByInode, inodeKey, isWithin } from './util/files.js';
 
-/**
- * Proves a docker-archive (a directory or a tar) loadable without a daemon, the way `docker load` checks it:
- * manifest.json names a config and layers that exist; each config is JSON whose `rootfs.diff_ids` match the layers
- * one to one; each layer, decompressed, hashes to its diff ID; every RepoTag is `name:tag`.
- */
+/** One reason an archive would not load: what is wrong, and where. */
 export interface VerifyProblem {
   /** The manifest.json entry: its first RepoTag, or `entry N`. */
   readonly image: string;
   readonly message: string;
 }
 
+/** What `verifyArchive` found. */
 export interface VerifyResult {
   readonly images: number;
   readonly layers: number;
@@ -46,6 +48,11 @@ interface ManifestEntry {
   Layers?: unknown;
 }
 
+/**
+ * Proves a docker-archive (a directory or a tar) loadable without a daemon, as `docker load` would check it.
+ *
+ * @throws {FrozenError} `usage` when nothing is at `path`; problems with the archive are in the result, not thrown.
+ */
 export async function verifyArchive(path: string): Promise<VerifyResult> {
   const info = await stat(path).catch(() => undefined);
   if (!info) throw new FrozenError('usage', `${path}: no such file or directory`);

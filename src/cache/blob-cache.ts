@@ -1,3 +1,7 @@
+/**
+ * The content-addressed cache: `blobs/<algorithm>/<hex>` holds only verified blobs (they enter by rename), with
+ * `<hex>.partial` (a resumable download) and `<hex>.lock` (the process downloading it) beside them.
+ */
 import { readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,10 +14,7 @@ import { readV1Record } from './v1-record.js';
 import { fileMatches } from './verify-file.js';
 import { exists, placeFile, writeFileAtomic } from '../util/files.js';
 
-/**
- * The content-addressed cache: `blobs/<algorithm>/<hex>` holds only verified blobs (they enter by rename), with
- * `<hex>.partial` (a resumable download) and `<hex>.lock` (the process downloading it) beside them.
- */
+/** A verified blob in the cache. */
 export interface CachedBlob {
   readonly digest: Digest;
   readonly size: number;
@@ -33,6 +34,9 @@ export interface PartialDownload {
   readonly lastUsed: Date;
 }
 
+/**
+ * The blob cache at one root: where each file of it lives, and the verified ways blobs enter, are used and leave.
+ */
 export class BlobCache {
   /** Algorithm folders known to exist, so each is created once per process. */
   private readonly prepared = new Set<string>();

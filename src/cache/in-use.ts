@@ -1,3 +1,9 @@
+/**
+ * Marks of the pulls running on a cache, so that `prune` never takes a blob from under one. A pull marks every blob
+ * it uses by its mtime (a download is new, a cached blob is touched), and prune spares whatever was used since the
+ * oldest running pull began. A mark is a file naming its process and start; the holder refreshes its mtime, and a
+ * mark whose process is gone (same host), or that has not been refreshed for a while (another host), is void.
+ */
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -6,12 +12,7 @@ import { createExclusive } from '../util/files.js';
 import { makeDirectory } from '../util/make-directory.js';
 import { DEFAULT_STALE_MS, heartbeat, isStale } from '../util/file-lock.js';
 
-/**
- * Marks of the pulls running on a cache, so that `prune` never takes a blob from under one. A pull marks every blob
- * it uses by its mtime (a download is new, a cached blob is touched), and prune spares whatever was used since the
- * oldest running pull began. A mark is a file naming its process and start; the holder refreshes its mtime, and a
- * mark whose process is gone (same host), or that has not been refreshed for a while (another host), is void.
- */
+/** A running pull's mark: its process, its host and when it began. */
 interface Mark {
   readonly pid: number;
   readonly host: string;

@@ -1,13 +1,14 @@
+/**
+ * A v1 layer in the cache: its bytes' digest and size, and its diff ID. v1 layers have no digest before they
+ * arrive, so each is kept as a record, `<cache>/v1/<registry>/<id>.json`, beside the blob it names.
+ */
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseDigest } from '../digest.js';
 import { writeFileAtomic } from '../util/files.js';
 import { makeDirectory } from '../util/make-directory.js';
 
-/**
- * A v1 layer in the cache: its bytes' digest and size, and its diff ID. v1 layers have no digest before they
- * arrive, so each is kept as a record, `<cache>/v1/<registry>/<id>.json`, beside the blob it names.
- */
+/** A v1 layer's record: the digest and size of its bytes, its diff ID, and whether it is gzip. */
 export interface V1Layer {
   readonly digest: string;
   readonly size: number;
@@ -27,6 +28,7 @@ export async function readV1Record(path: string): Promise<V1Layer | undefined> {
   }
 }
 
+/** Writes a v1 layer's record (atomically). */
 export async function writeV1Record(path: string, record: V1Layer): Promise<void> {
   await makeDirectory(dirname(path));
   await writeFileAtomic(path, `${JSON.stringify(record)}\n`);

@@ -1,3 +1,4 @@
+/** Whether a file on disk is exactly a blob: its size, then its full hash. */
 import { createReadStream } from 'node:fs';
 import { createDigester, type Digest } from '../digest.js';
 

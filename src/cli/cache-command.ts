@@ -1,3 +1,4 @@
+/** `frozen cache ls|du|verify|prune`. */
 import { Command } from 'commander';
 import { BlobCache } from '../cache/blob-cache.js';
 import { counted } from '../util/counted.js';

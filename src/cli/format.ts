@@ -1,3 +1,4 @@
+/** How the CLI prints and parses numbers: sizes, durations, short digests, positive integers. */
 import { InvalidArgumentError } from 'commander';
 
 /** Human sizes in SI units, as docker prints them. */

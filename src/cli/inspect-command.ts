@@ -1,3 +1,4 @@
+/** `frozen inspect`: what a reference names, as a table or JSON. */
 import { Command } from 'commander';
 import { inspect, type InspectResult } from '../inspect.js';
 import { counted } from '../util/counted.js';

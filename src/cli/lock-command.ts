@@ -1,3 +1,4 @@
+/** `frozen lock`: references pinned to exact images, written to a lock file. */
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { lock } from '../lock.js';

@@ -1,3 +1,4 @@
+/** The `frozen` command line: its commands, and how errors and help become exit codes. */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { cacheCommand } from './cache-command.js';
@@ -7,6 +8,7 @@ import { lockCommand } from './lock-command.js';
 import { pullCommand } from './pull-command.js';
 import { verifyCommand } from './verify-command.js';
 
+/** Runs the `frozen` command line with `argv` (node's, script path included) and returns the exit code. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   let exitCode = EXIT_OK;
   const setExitCode = (code: number) => {

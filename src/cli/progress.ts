@@ -1,3 +1,4 @@
+/** Pull events as the user sees them: live bars on a terminal, plain lines in logs, NDJSON with --json. */
 import type { PullEvent, RequestEvent } from '../api/events.js';
 import { counted } from '../util/counted.js';
 import { formatBytes, shortDigest } from './format.js';
@@ -10,12 +11,14 @@ import { DEFAULT_TERMINAL, type Io, type TerminalSize } from './io.js';
  */
 export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet';
 
+/** What a pull's events are shown through. */
 export interface ProgressRenderer {
   readonly onEvent: (event: PullEvent) => void;
   /** Stops redrawing and leaves the terminal clean. */
   finish(): void;
 }
 
+/** The renderer for a mode (see ProgressMode). */
 export function createRenderer(mode: ProgressMode, io: Io, now: () => number = Date.now): ProgressRenderer {
   switch (mode) {
     case 'json':

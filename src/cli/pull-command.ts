@@ -1,3 +1,4 @@
+/** `frozen pull`: flags to `pull()` options, signals to an abort, the result to a summary. */
 import { constants as osConstants } from 'node:os';
 import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
@@ -30,6 +31,7 @@ interface PullFlags extends RegistryFlags {
   debug?: boolean;
 }
 
+/** `frozen pull IMAGE... [options]`: the command and its flags. */
 export function pullCommand(io: Io, setExitCode: (code: number) => void): Command {
   const command = new Command('pull')
     .description('download images into a directory that `docker load` reads (tar -cC DIR . | docker load)')

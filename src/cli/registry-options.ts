@@ -1,3 +1,4 @@
+/** The flags every command that reaches registries shares (credentials, mirrors, TLS, retries), as RegistryOptions. */
 import { Option, type Command } from 'commander';
 import { parseCredentials } from '../registry/auth.js';
 import type { RegistryOptions } from '../registry/session.js';
@@ -18,6 +19,7 @@ export interface RegistryFlags {
   retries: number;
 }
 
+/** Adds the shared registry flags to a command. */
 export function addRegistryOptions(command: Command): Command {
   return command
     .option('--creds <user:password>', 'credentials for registries that ask for them (instead of docker config.json)')
@@ -53,6 +55,7 @@ export function addRegistryOptions(command: Command): Command {
     .option('--retries <n>', 'retries after a network error, timeout, 408, 429 or 5xx', nonNegativeInteger, 5);
 }
 
+/** The RegistryOptions the shared registry flags give. */
 export function registryOptions(flags: RegistryFlags): RegistryOptions {
   return {
     ...(flags.creds !== undefined && { credentials: parseCredentials(flags.creds) }),

@@ -1,3 +1,4 @@
+/** Errors as the CLI reports them: one line each, and the exit code they call for. */
 import { asFrozenError, causeChain, PullFailures } from '../errors.js';
 import { EXIT_FAILED, EXIT_USAGE, type Io } from './io.js';
 

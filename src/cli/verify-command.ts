@@ -1,3 +1,4 @@
+/** `frozen verify`: an archive proved loadable, or its problems listed. */
 import { Command } from 'commander';
 import { counted } from '../util/counted.js';
 import { EXIT_FAILED, EXIT_OK, type Io } from './io.js';

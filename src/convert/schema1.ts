@@ -1,12 +1,13 @@
-import { digestOf, type Digest } from '../digest.js';
-import { FrozenError } from '../errors.js';
-import { MediaType, type Descriptor, type ImageManifest, type Schema1Manifest } from '../manifest/index.js';
-
 /**
  * schema1 → an image with a config, as containers/image converts it, so the result loads on current Docker:
  * layers base first without the empty ("throwaway") ones, history from each `v1Compatibility`, the top entry's
  * fields as the config, and `rootfs.diff_ids` computed from the layers. The image ID is the new config's digest.
  */
+import { digestOf, type Digest } from '../digest.js';
+import { FrozenError } from '../errors.js';
+import { MediaType, type Descriptor, type ImageManifest, type Schema1Manifest } from '../manifest/index.js';
+
+/** The fields of a schema1 history entry (`v1Compatibility`) that the conversion reads. */
 interface V1Compatibility {
   readonly created?: string;
   readonly author?: string;
@@ -25,6 +26,7 @@ export interface ConvertedImage {
   readonly manifestBytes: Buffer;
 }
 
+/** One history entry of a schema1 manifest: its layer blob and its `v1Compatibility` fields. */
 export interface Schema1Entry {
   readonly blob: Digest;
   readonly v1: V1Compatibility;

@@ -1,3 +1,7 @@
+/**
+ * The download-frozen-image-v2 directory as an output writer: verified files placed and manifest.json merged, all at
+ * once or not at all.
+ */
 import { mkdtemp, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
@@ -26,6 +30,7 @@ import { LayerLinks } from './layer-links.js';
 import { StagedChanges } from './staged-changes.js';
 import type { ExistingFiles, OutputWriter, StagedImage } from './writer.js';
 
+/** How a directory is written. */
 export interface DirectoryOptions {
   /** Copy blobs into the directory instead of hard-linking them. */
   readonly copy?: boolean;

@@ -1,3 +1,8 @@
+/**
+ * The bytes of moby's `download-frozen-image-v2.sh` layout, with no I/O: layer IDs, per-layer `json`, `manifest.json`
+ * and `repositories`. Byte-compatibility with the script is the contract, so every format here follows the script's
+ * jq templates and hand-written strings exactly (see docs/formats.md).
+ */
 import { sha256Hex } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import {
@@ -10,12 +15,7 @@ import {
   type OrderedObject,
 } from '../util/ordered-json.js';
 
-/**
- * The bytes of moby's `download-frozen-image-v2.sh` layout, with no I/O: layer IDs, per-layer `json`, `manifest.json`
- * and `repositories`. Byte-compatibility with the script is the contract, so every format here follows the script's
- * jq templates and hand-written strings exactly (see docs/formats.md).
- */
-
+/** Each layer folder's `VERSION` file, as the script writes it. */
 export const LAYER_VERSION = '1.0\n';
 
 /** The script's v1-compatible layer ID: `sha256hex(parentId + "\n" + layerDigest + "\n")`, parent "" for the base. */
@@ -116,6 +116,7 @@ export function layerSourcesField(layers: readonly SourcedLayer[]): { LayerSourc
   return sources.length > 0 ? { LayerSources: Object.fromEntries(sources) } : {};
 }
 
+/** Reads an existing manifest.json (to merge into); throws SyntaxError for one that is not a list of entries. */
 export function parseManifestJson(text: string): ManifestEntry[] {
   const value: unknown = JSON.parse(text);
   const isEntry = (entry: Partial<Record<keyof ManifestEntry, unknown>> | null) =>
@@ -164,6 +165,7 @@ export function printManifestJson(entries: readonly ManifestEntry[]): string {
 /** `repositories`: image name → tag → top layer ID, in the order first seen. */
 export type Repositories = Map<string, Map<string, string>>;
 
+/** Reads an existing `repositories` file (to merge into). */
 export function parseRepositories(text: string): Repositories {
   const value = parseOrdered(text);
   const repositories: Repositories = new Map();
@@ -180,6 +182,7 @@ function stringValue(value: OrderedJson, name: string): string {
   return value;
 }
 
+/** Points `name:tag` at the image's top layer ID in `repositories`. */
 export function addRepositoryTag(repositories: Repositories, name: string, tag: string, topLayerId: string): void {
   const tags = repositories.get(name) ?? new Map<string, string>();
   tags.set(tag, topLayerId);

@@ -1,9 +1,3 @@
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { hardLinkedByInode, inodeKey } from '../util/files.js';
-
-const LAYER_FOLDER = /^[a-f0-9]{64}$/;
-
 /**
  * Which layer file of a directory may be the hard link to each cached blob: one per blob. `tar -c` archives a second
  * name of an inode it has already archived as a hard-link entry with no bytes: the docker-archive reader of skopeo
@@ -12,6 +6,13 @@ const LAYER_FOLDER = /^[a-f0-9]{64}$/;
  * layer at two layer IDs (the same layer twice in one image, or in two images on different parents, as schema1's
  * empty layers are), one layer file is the link and the others are copies.
  */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hardLinkedByInode, inodeKey } from '../util/files.js';
+
+const LAYER_FOLDER = /^[a-f0-9]{64}$/;
+
+/** Decides, per layer file of a directory, whether it is the hard link to its cached blob or a copy. */
 export class LayerLinks {
   /** blob (its path: one per content, decompressed ones included) → the layer file that is, or is to be, its link. */
   private readonly holders = new Map<string, string>();

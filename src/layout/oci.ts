@@ -1,3 +1,4 @@
+/** The OCI image layout output (with the manifest.json docker load reads) and its writer. */
 import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';

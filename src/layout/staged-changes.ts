@@ -1,3 +1,4 @@
+/** Changes to a directory staged beside it and applied by renames at the end, undone if any fails. */
 import { copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { exists, inodeKey, linkOrCopy } from '../util/files.js';

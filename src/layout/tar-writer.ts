@@ -14,6 +14,7 @@ import { DockerDirectory, type DirectoryOptions } from './docker-dir.js';
 import { assertTarTarget, packDirectory } from './tar.js';
 import { nothingExisting, type ExistingFiles, type OutputWriter, type StagedImage } from './writer.js';
 
+/** Writes the images as one docker-archive tar, to a file or a stream. */
 export class TarWriter implements OutputWriter {
   readonly format = 'tar';
   readonly keepsZstd = false;

@@ -1,3 +1,4 @@
+/** A directory packed as a deterministic tar (sorted, fixed times and modes), streamed. */
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';

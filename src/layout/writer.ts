@@ -32,6 +32,7 @@ export interface ExistingFiles {
   readonly layers: readonly (string | undefined)[];
 }
 
+/** An output format: what the pull asks of it, and the images it writes. */
 export interface OutputWriter {
   readonly format: 'dir' | 'tar' | 'oci';
   /** The output as results name it: its absolute path, or `-` for a stream. */

@@ -43,6 +43,11 @@ export interface LockFile {
   readonly images: readonly LockedImage[];
 }
 
+/**
+ * Writes a lock file (atomically: a reader sees the old file or the new one).
+ *
+ * @throws {FrozenError} `output` when the file cannot be written.
+ */
 export async function writeLockFile(path: string, file: LockFile): Promise<void> {
   try {
     await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`);

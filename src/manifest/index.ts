@@ -1,3 +1,7 @@
+/**
+ * Manifests: media types, decoding and classifying what a registry served (index, image manifest, schema1), and
+ * descriptors.
+ */
 import { parseDigest, type Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import { parseJson } from '../util/json-file.js';
@@ -16,6 +20,7 @@ export function assertConfigSize(config: Descriptor): void {
   }
 }
 
+/** The media types of manifests and configs frozen reads. */
 export const MediaType = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
@@ -66,6 +71,7 @@ const LAYER_MEDIA_TYPES = new Set([
 ]);
 const CONFIG_MEDIA_TYPES = new Set<string>([MediaType.dockerConfig, MediaType.ociConfig]);
 
+/** A descriptor: what a manifest says of a blob (digest, size, media type, and `urls` for foreign layers). */
 export interface Descriptor {
   readonly mediaType: string;
   readonly digest: Digest;
@@ -74,6 +80,7 @@ export interface Descriptor {
   readonly urls?: readonly URL[];
 }
 
+/** An image manifest (Docker schema2 or OCI): its config and its layers, base first. */
 export interface ImageManifest {
   readonly kind: 'manifest';
   readonly mediaType: string;
@@ -81,6 +88,7 @@ export interface ImageManifest {
   readonly layers: readonly Descriptor[];
 }
 
+/** An index (OCI image index or Docker manifest list): the manifests it offers, each with its platform. */
 export interface ImageIndex {
   readonly kind: 'index';
   readonly mediaType: string;
@@ -97,6 +105,7 @@ export interface Schema1Manifest {
   readonly history: readonly string[];
 }
 
+/** Any manifest a registry may serve for a reference. */
 export type Manifest = ImageManifest | ImageIndex | Schema1Manifest;
 
 const INDEX_TYPES = new Set<string>([MediaType.ociIndex, MediaType.dockerList]);

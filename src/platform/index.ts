@@ -1,3 +1,4 @@
+/** Platforms: parsed and normalized as containerd does, the default one, and the pick from an index. */
 import { FrozenError } from '../errors.js';
 
 /** An OCI platform, normalized the way containerd's `platforms.Normalize` does. */
@@ -7,6 +8,7 @@ export interface Platform {
   readonly variant?: string;
 }
 
+/** A platform as `os/architecture[/variant]`. */
 export function formatPlatform(p: Platform): string {
   return p.variant ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`;
 }
@@ -84,6 +86,7 @@ function hostOs(): string {
   return process.platform === 'win32' ? 'windows' : 'linux';
 }
 
+/** A platform with its architecture and variant in their normal forms (`aarch64` → `arm64`, …). */
 export function normalizePlatform(p: Platform): Platform {
   const os = normalizeOs(p.os);
   const { architecture, variant } = normalizeArch(p.architecture.toLowerCase(), p.variant?.toLowerCase() ?? '');

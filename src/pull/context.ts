@@ -11,6 +11,7 @@ import type { RegistrySession } from '../registry/session.js';
 import type { Scheduler } from '../transfer/scheduler.js';
 import type { LayerDecompression } from './stage.js';
 
+/** What every part of a run shares. */
 export interface PullContext {
   readonly session: RegistrySession;
   readonly writer: OutputWriter;

@@ -14,6 +14,7 @@ import { chosenCache } from './cache.js';
 
 const DEFAULT_OUTPUT = 'frozen-images';
 
+/** The writer the options ask for, its target checked. */
 export async function openWriter(options: PullOptions): Promise<OutputWriter> {
   const output = options.output ?? DEFAULT_OUTPUT;
   const copy = options.copy === true;

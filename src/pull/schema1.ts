@@ -21,6 +21,7 @@ export interface ConvertedPull {
   readonly manifest: KeptManifest;
 }
 
+/** Converts a schema1 image (its layers fetched through the run) into an image with a config. */
 export async function convertSchema1(
   manifest: Schema1Manifest,
   ref: ImageReference,

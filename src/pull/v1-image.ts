@@ -34,6 +34,7 @@ interface V1Image {
   readonly sizes: readonly number[];
 }
 
+/** One image from a v1 registry, staged for the writer. */
 export async function pullV1Image(
   ref: ImageReference,
   registry: V1Registry,

@@ -1,11 +1,12 @@
-import { parseDigest, type Digest } from '../digest.js';
-import { FrozenError } from '../errors.js';
-
 /**
  * Image references, parsed by the distribution grammar (github.com/distribution/reference) with Docker's
  * normalization: `[host[:port]/]path[:tag][@algo:hex]`, plus the download-frozen-image seed form `name:tag@<64 hex>`
  * which pins a v1-style image ID rather than a digest.
  */
+import { parseDigest, type Digest } from '../digest.js';
+import { FrozenError } from '../errors.js';
+
+/** A parsed image reference, normalized as Docker normalizes it. */
 export interface ImageReference {
   /** Registry as named by the user after normalization: `docker.io`, `localhost:5000`, `[::1]:5000`. */
   readonly registry: string;
@@ -37,6 +38,11 @@ const TAG_RE = /^[\w][\w.-]{0,127}$/;
 const DIGEST_RE = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
 const IMAGE_ID_RE = /^[a-f0-9]{64}$/;
 
+/**
+ * Parses and normalizes an image reference (`busybox` → `docker.io/library/busybox:latest`).
+ *
+ * @throws {FrozenError} `reference` for one that is malformed, in one line that says why.
+ */
 export function parseReference(input: string): ImageReference {
   const fail = (why: string): never => {
     throw new FrozenError('reference', `invalid reference "${input}": ${why}`);

@@ -1,3 +1,7 @@
+/**
+ * Registry authorization: challenges parsed, Bearer tokens fetched and cached per scope, Basic credentials sent when
+ * asked.
+ */
 import { FrozenError } from '../errors.js';
 import { readLimited } from '../util/read-limited.js';
 import type { Credentials } from './credentials.js';
@@ -91,6 +95,7 @@ interface CachedToken {
 const EXPIRY_MARGIN_MS = 5_000;
 const DEFAULT_TOKEN_LIFETIME_S = 60;
 
+/** Answers one endpoint's challenges, keeping its tokens per scope for the run. */
 export class Authorizer {
   private readonly tokens = new Map<string, CachedToken>();
   private readonly pending = new Map<string, Promise<CachedToken>>();

@@ -1,3 +1,7 @@
+/**
+ * Registry API calls for one repository at one endpoint, authorized on demand; and the one-line errors made of
+ * failed responses.
+ */
 import { parseDigest, type Digest } from '../digest.js';
 import { FrozenError, type ErrorKind } from '../errors.js';
 import { pullScope, type Authorizer } from './auth.js';

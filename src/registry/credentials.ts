@@ -1,13 +1,14 @@
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { FrozenError } from '../errors.js';
-import { readJsonFile } from '../util/json-file.js';
-
 /**
  * Registry credentials the way Docker and the containers tools keep them: `auths` entries (base64 `auth`,
  * `username`/`password`, `identitytoken`), `credHelpers` per registry and `credsStore` for all, through the
  * docker-credential-helper protocol. Docker Hub is keyed `https://index.docker.io/v1/`.
  */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { FrozenError } from '../errors.js';
+import { readJsonFile } from '../util/json-file.js';
+
+/** Credentials for one registry: a user and password, or an identity token (an OAuth2 refresh token). */
 export type Credentials = { readonly username: string; readonly password: string } | { readonly identityToken: string };
 
 interface ConfigFile {
@@ -16,6 +17,7 @@ interface ConfigFile {
   readonly credsStore?: string;
 }
 
+/** Which credential files to read (default: docker's config.json, then containers' auth.json). */
 export interface CredentialFiles {
   /** `--authfile`: only this file is read. */
   readonly authfile?: string;
@@ -27,6 +29,7 @@ export interface CredentialFiles {
 const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
 const HELPER_TIMEOUT_MS = 30_000;
 
+/** The credential files, read once, and their helpers, asked when a registry wants credentials. */
 export class CredentialStore {
   private constructor(
     private readonly files: readonly ConfigFile[],

@@ -1,3 +1,9 @@
+/**
+ * Where a registry's content can come from: its mirrors, in order, then the registry itself ("upstream"). Any
+ * registry may have mirrors. A mirror URL carries its path prefix in one of two conventions:
+ * - before `/v2/` (Docker, Artifactory, Nexus): `https://m.example/some/path` → `https://m.example/some/path/v2/<repo>/…`
+ * - inside the repository (Harbor, regclient): `https://m.example/v2/hub` → `https://m.example/v2/hub/<repo>/…`
+ */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FrozenError } from '../errors.js';
@@ -5,12 +11,7 @@ import { readJsonFile } from '../util/json-file.js';
 import { apiHost } from '../reference/index.js';
 import type { Credentials } from './credentials.js';
 
-/**
- * Where a registry's content can come from: its mirrors, in order, then the registry itself ("upstream"). Any
- * registry may have mirrors. A mirror URL carries its path prefix in one of two conventions:
- * - before `/v2/` (Docker, Artifactory, Nexus): `https://m.example/some/path` → `https://m.example/some/path/v2/<repo>/…`
- * - inside the repository (Harbor, regclient): `https://m.example/v2/hub` → `https://m.example/v2/hub/<repo>/…`
- */
+/** One place a repository's content can come from: a mirror, or the registry itself. */
 export interface Endpoint {
   /** How the endpoint is named in reports: the mirror URL as configured, or the upstream host. */
   readonly name: string;
@@ -27,6 +28,7 @@ export interface Endpoint {
   readonly credentials?: Credentials;
 }
 
+/** A mirror as frozen's config file gives it. */
 export interface MirrorEntry {
   readonly url: string;
   readonly resolveTags?: boolean;
@@ -36,6 +38,7 @@ export interface MirrorEntry {
 /** registry (normalized: `docker.io`, `host:port`) → its mirrors in order. */
 export type MirrorMap = ReadonlyMap<string, readonly Endpoint[]>;
 
+/** Where mirrors are configured: flags, frozen's config file, Docker's daemon.json. */
 export interface MirrorSources {
   /** `--mirror` values: `URL` (for Docker Hub) or `REGISTRY=URL`. */
   readonly mirrors?: readonly string[];

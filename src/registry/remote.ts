@@ -1,3 +1,9 @@
+/**
+ * One repository as seen through its endpoints: mirrors in order, then upstream. Every request falls back to the
+ * next endpoint on any failure (connection, timeout, 5xx, 404, 401/403 a fresh token did not fix, 429, a digest
+ * or size mismatch); mirrors get no retries (falling back is faster), upstream gets the retry policy. A mirror
+ * that fails three times is skipped for the rest of the run.
+ */
 import { digestOf, type Digest } from '../digest.js';
 import { FrozenError, asFrozenError, type ErrorKind } from '../errors.js';
 import type { ManifestCache } from '../manifest/cache.js';
@@ -9,10 +15,8 @@ import { withRetries, type RetryListener, type RetryPolicy } from './retry.js';
 import type { Transport } from './transport.js';
 
 /**
- * One repository as seen through its endpoints: mirrors in order, then upstream. Every request falls back to the
- * next endpoint on any failure (connection, timeout, 5xx, 404, 401/403 a fresh token did not fix, 429, a digest
- * or size mismatch); mirrors get no retries (falling back is faster), upstream gets the retry policy. A mirror
- * that fails three times is skipped for the rest of the run.
+ * One endpoint a blob can be downloaded from, as the ingest takes it: how to open it from an offset, its retry
+ * policy, and what to do when it failed.
  */
 export interface BlobEndpoint {
   readonly name: string;
@@ -64,6 +68,10 @@ export interface RemoteOptions {
   readonly cache?: ManifestCache | undefined;
 }
 
+/**
+ * One repository through its endpoints: manifests (verified, through the manifest cache), blob endpoints, a
+ * tag's digest.
+ */
 export class Remote {
   constructor(
     /** Endpoint clients, mirrors first, upstream last. */

@@ -1,3 +1,6 @@
+/**
+ * One run's connection to registries: transport, credentials, mirrors and their health, one authorizer per endpoint.
+ */
 import { readFile } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import { FrozenError } from '../errors.js';

@@ -1,12 +1,13 @@
-import type { Agent, Dispatcher } from 'undici';
-import type DispatchRequest from 'undici/lib/api/api-request.js';
-import { causeChain, FrozenError } from '../errors.js';
-
 /**
  * The only module that speaks HTTP. It follows redirects by hand so that `Authorization` never reaches another
  * origin (Docker Hub redirects blob GETs to a CDN), refuses plain http except for hosts allowed it, and turns
  * connection failures into network errors that name the host.
  */
+import type { Agent, Dispatcher } from 'undici';
+import type DispatchRequest from 'undici/lib/api/api-request.js';
+import { causeChain, FrozenError } from '../errors.js';
+
+/** A response: its status, its headers, its body (a stream) and the URL that answered. */
 export interface HttpResponse {
   readonly statusCode: number;
   readonly headers: Record<string, string | string[] | undefined>;
@@ -15,6 +16,7 @@ export interface HttpResponse {
   readonly url: URL;
 }
 
+/** A request: method, headers, a small body, and the signal that stops it. */
 export interface HttpRequest {
   readonly method?: 'GET' | 'HEAD' | 'POST';
   readonly headers?: Record<string, string>;
@@ -23,6 +25,7 @@ export interface HttpRequest {
   readonly signal?: AbortSignal;
 }
 
+/** How a transport connects: dispatcher, insecure hosts, CAs, timeouts, proxies. */
 export interface TransportOptions {
   /** An undici dispatcher for every request (tests pass a MockAgent); frozen makes its own otherwise. */
   readonly dispatcher?: Dispatcher;
@@ -51,6 +54,9 @@ const NOT_TLS_ERRORS = /^ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HT
 /** OpenSSL's verification failures: these never fall back to plain http, they are reported. */
 const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|ISSUER/;
 
+/**
+ * Sends requests for a run: the TLS settings, the plain-http fallback for hosts allowed it, and redirects by hand.
+ */
 export class Transport {
   /** Hosts that answered https with something that is not TLS: they speak plain http. */
   private readonly plainHttpHosts = new Set<string>();
@@ -214,11 +220,13 @@ async function dispatcherFactory(
     });
 }
 
+/** A response header's first value. */
 export function header(headers: HttpResponse['headers'], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** Every value of a response header. */
 export function headerValues(headers: HttpResponse['headers'], name: string): string[] {
   const value = headers[name];
   return value === undefined ? [] : Array.isArray(value) ? value : [value];

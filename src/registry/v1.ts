@@ -1,3 +1,9 @@
+/**
+ * The v1 registry API, as the seed's download-frozen-image.sh speaks it, made safe: a token from the index
+ * (`X-Docker-Token: true`), the registries the index names (`X-Docker-Endpoints`, tried in order, else the index
+ * host itself), `Authorization: Token …` to them, a new token once when one is refused, and every image ID and
+ * body checked before it is used. Basic credentials go to the index host only.
+ */
 import { FrozenError } from '../errors.js';
 import { withRetries, type RetryPolicy } from './retry.js';
 import { parseJson } from '../util/json-file.js';
@@ -8,10 +14,8 @@ import type { BlobEndpoint, RequestNotices } from './remote.js';
 import { header, type HttpResponse, type Transport } from './transport.js';
 
 /**
- * The v1 registry API, as the seed's download-frozen-image.sh speaks it, made safe: a token from the index
- * (`X-Docker-Token: true`), the registries the index names (`X-Docker-Endpoints`, tried in order, else the index
- * host itself), `Authorization: Token …` to them, a new token once when one is refused, and every image ID and
- * body checked before it is used. Basic credentials go to the index host only.
+ * An image's json from a v1 registry: its bytes as served, its fields, its ID and parent, and its layer size when
+ * the registry said.
  */
 export interface V1ImageJson {
   /** The registry's json, byte for byte (the output keeps it). */
@@ -49,6 +53,7 @@ function isV1ImageId(value: string): boolean {
   return V1_ID.test(value);
 }
 
+/** One repository on a v1 registry: tags, ancestry, image jsons and layer endpoints, with the index's token. */
 export class V1Registry {
   private session?: Promise<V1Session>;
   private readonly indexHost: string;

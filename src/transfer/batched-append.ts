@@ -12,6 +12,7 @@ import { FrozenError } from '../errors.js';
  */
 const WRITE_BATCH_BYTES = 1024 * 1024;
 
+/** A partial file open for appending in batches. */
 export class BatchedAppend {
   private readonly pending: Buffer[] = [];
   private pendingBytes = 0;

@@ -1,3 +1,4 @@
+/** Layers decompressed (gzip, zstd) to their diff IDs: into the cache, or just hashed. */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,6 +10,7 @@ import type { BlobCache } from '../cache/blob-cache.js';
 import { acquireLock } from '../util/file-lock.js';
 import { createZstdDecompress } from './zstd.js';
 
+/** The compressions a layer can have. */
 export type Compression = 'gzip' | 'zstd';
 
 /**

@@ -1,3 +1,8 @@
+/**
+ * Downloads a blob into the cache so that no byte of work is lost: bytes go to `<hex>.partial` as they arrive and
+ * survive any failure (`kill -9` included); the next attempt, in this process or a later one, re-hashes them and asks
+ * for the rest with `Range`. Only a blob whose full size and digest check out enters the cache.
+ */
 import { createReadStream } from 'node:fs';
 import { stat, truncate, type FileHandle } from 'node:fs/promises';
 import { createDigester } from '../digest.js';
@@ -11,9 +16,8 @@ import { withRetries, type RetryListener } from '../registry/retry.js';
 import { BatchedAppend } from './batched-append.js';
 
 /**
- * Downloads a blob into the cache so that no byte of work is lost: bytes go to `<hex>.partial` as they arrive and
- * survive any failure (`kill -9` included); the next attempt, in this process or a later one, re-hashes them and asks
- * for the rest with `Range`. Only a blob whose full size and digest check out enters the cache.
+ * What a download reports (progress, retries, resumes, waits on another process, fallbacks) and the signal that
+ * stops it.
  */
 export interface IngestOptions {
   readonly signal?: AbortSignal;
@@ -34,6 +38,7 @@ export interface IngestOptions {
 /** Opens the blob from `offset` (the registry client's `getBlob`). */
 export type OpenBlob = (offset: number) => Promise<HttpResponse>;
 
+/** How a download ended. */
 export interface IngestResult {
   /** `cache` when the blob was already there (perhaps fetched by another process meanwhile). */
   readonly source: 'registry' | 'cache';

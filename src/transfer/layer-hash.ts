@@ -1,3 +1,7 @@
+/**
+ * The hash of a layer whose digest is not known before it arrives (v1 layers): its bytes' digest and its diff ID, in
+ * one pass.
+ */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';

@@ -1,12 +1,14 @@
-import pLimit, { type LimitFunction } from 'p-limit';
-
 /**
  * Who may transfer when: large blobs share `concurrency` slots, at most `perHost` of them against one registry
  * host; small blobs (configs, tiny layers) have `concurrency` slots of their own, so they never wait behind a big
  * layer and an image of many small layers is not held to the per-host cap meant for bandwidth.
  */
+import pLimit, { type LimitFunction } from 'p-limit';
+
+/** Blobs of at most this size are small: they have slots of their own. */
 export const SMALL_BLOB_BYTES = 1024 * 1024;
 
+/** Slots for transfers: see SMALL_BLOB_BYTES. */
 export class Scheduler {
   private readonly small: LimitFunction;
   private readonly large: LimitFunction;

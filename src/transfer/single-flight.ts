@@ -1,3 +1,4 @@
+/** Single-flight: one download per blob in a run, however many images want it. */
 import { asFrozenError } from '../errors.js';
 
 /**

@@ -16,6 +16,7 @@ import { LayerHash } from './layer-hash.js';
 /** The target, and the layer it holds once `done` or `complete` found or put it in the cache. */
 export type V1LayerTarget = IngestTarget<LayerHash> & { layer(): V1Layer };
 
+/** The download target of the v1 layer `id` of `registry`, of `size` bytes. */
 export function v1LayerTarget(cache: BlobCache, registry: string, id: string, size: number): V1LayerTarget {
   const files = cache.v1LayerFiles(registry, id);
   const name = `layer of v1 image ${id}`;

@@ -1,3 +1,4 @@
+/** zstd decompression as a Node stream (fzstd: Node 20 has none). */
 import { Decompress } from 'fzstd';
 import { Transform } from 'node:stream';
 

@@ -1,3 +1,8 @@
+/**
+ * A cross-process lock file per blob, so several `frozen` processes sharing one cache download each blob once.
+ * The holder refreshes the file's mtime; a lock is stale when its process is gone (same host: instant, so a re-run
+ * right after `kill -9` does not wait) or when it has not been refreshed for `staleMs`.
+ */
 import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -6,11 +11,7 @@ import { FrozenError, throwIfAborted } from '../errors.js';
 import { createExclusive } from './files.js';
 import { processAlive } from './process.js';
 
-/**
- * A cross-process lock file per blob, so several `frozen` processes sharing one cache download each blob once.
- * The holder refreshes the file's mtime; a lock is stale when its process is gone (same host: instant, so a re-run
- * right after `kill -9` does not wait) or when it has not been refreshed for `staleMs`.
- */
+/** How `acquireLock` waits: its signal, when a lock is stale, how often to look, and who hears that it waits. */
 export interface LockOptions {
   readonly signal?: AbortSignal;
   readonly staleMs?: number;
@@ -31,6 +32,7 @@ interface LockOwner {
 export const DEFAULT_STALE_MS = 30_000;
 const DEFAULT_POLL_MS = 50;
 
+/** Takes the lock at `path`, waiting while a live holder has it; resolves to the function that releases it. */
 export async function acquireLock(path: string, options: LockOptions = {}): Promise<() => Promise<void>> {
   const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const me = newOwner();

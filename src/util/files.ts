@@ -1,3 +1,4 @@
+/** File helpers: atomic writes, exclusive creation, links or copies (reflinks where possible), containment checks. */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import {
@@ -83,6 +84,7 @@ export async function assertWritableFolder(folder: string, target: string): Prom
   });
 }
 
+/** Whether anything is at `path`. */
 export function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,

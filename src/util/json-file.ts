@@ -1,3 +1,4 @@
+/** JSON read from the network or from files, with errors that name what was read. */
 import { readFile } from 'node:fs/promises';
 import { FrozenError } from '../errors.js';
 

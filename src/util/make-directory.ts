@@ -1,3 +1,4 @@
+/** `mkdir -p` that also works where Node's recursive mkdir loops forever. */
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 

@@ -4,7 +4,9 @@
  * layout files are byte-identical to the ones moby's script writes with jq.
  */
 export type OrderedJson = null | boolean | JsonNumber | string | OrderedJson[] | OrderedObject;
+/** A JSON object with its keys in the order they were written. */
 export type OrderedObject = { readonly kind: 'object'; readonly entries: [string, OrderedJson][] };
+/** A JSON number as it was written. */
 export type JsonNumber = { readonly kind: 'number'; readonly literal: string };
 
 // JSON strings may not hold the control characters U+0000 to U+001F unescaped: the token says so.
@@ -12,6 +14,7 @@ const TOKEN =
   // eslint-disable-next-line no-control-regex
   /\s*(?:("(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*")|(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)|(true|false|null)|([{}[\],:]))/y;
 
+/** Parses JSON keeping key order and number literals, as jq prints them back. */
 export function parseOrdered(text: string): OrderedJson {
   const lexer = { text, index: 0 };
   const value = parseValue(lexer, next(lexer));
@@ -68,10 +71,12 @@ function parseObject(lexer: Lexer): OrderedObject {
   }
 }
 
+/** Whether a value is an object. */
 export function isObject(value: OrderedJson | undefined): value is OrderedObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && value.kind === 'object';
 }
 
+/** A new object with these entries. */
 export function orderedObject(entries: [string, OrderedJson][] = []): OrderedObject {
   return { kind: 'object', entries };
 }

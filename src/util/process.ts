@@ -1,3 +1,4 @@
+/** Processes on this host: whether one is alive, and clearing what dead ones left behind. */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 

@@ -1,3 +1,4 @@
+/** A response body read whole, up to a limit. */
 import { FrozenError } from '../errors.js';
 
 /** Reads a whole response body of at most `limit` bytes; a larger one is refused (registries are not trusted). */

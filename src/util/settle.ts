@@ -1,3 +1,7 @@
+/**
+ * Waiting for many promises so that no work outlives its caller: all-or-stop, all-settled-or-throw, and every image
+ * of a run with each failure named.
+ */
 import { setMaxListeners } from 'node:events';
 import { asFrozenError, ImagePullError, PullFailures, throwIfAborted } from '../errors.js';
 
