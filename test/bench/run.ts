@@ -40,6 +40,13 @@ const PLAIN_NODE_TOOL = 'plain Node: undici + sha256, no cache or layout';
 const RAW_NODE_TOOL = 'fastest Node: raw sockets + sha256, no HTTP library';
 const NODE_START_TOOL = 'Node start-up alone: node -e 0';
 const MOBY_TOOL = "moby's download-frozen-image-v2.sh";
+/**
+ * Another build of frozen to compare with in the same run (its bin/frozen.js, e.g. a worktree of an earlier commit,
+ * built): its cold and warm pulls and peak RSS get rows of their own, interleaved with this build's.
+ */
+const BASELINE = process.env.BENCH_BASELINE;
+const BASELINE_COLD = 'baseline build: frozen cold';
+const BASELINE_WARM = 'baseline build: frozen warm';
 
 test('bench', { timeout: 3_600_000 }, async () => {
   const work = await mkdtemp(join(tmpdir(), 'frozen-bench-'));
@@ -67,7 +74,8 @@ test('bench', { timeout: 3_600_000 }, async () => {
     const huge = await pushHugeImage(registry, work);
     rows.push(...(await measureImage(huge, registry.host, work, 'loopback')));
     const rss = await frozenPeakRss(`${registry.host}/${huge.repo}`, work);
-    printTable(rows, rss);
+    const baselineRss = BASELINE ? await frozenPeakRss(`${registry.host}/${huge.repo}`, work, BASELINE) : undefined;
+    printTable(rows, rss, baselineRss);
   } finally {
     await proxy.stop();
     await registry.stop();
@@ -169,6 +177,8 @@ async function measureImage(
   try {
     return await inScratch(work, async (warmDir) => {
       const warm = options.warm ? await primedCache(ref, warmDir) : undefined;
+      const baselineWarm =
+        options.warm && BASELINE ? await primedCache(ref, join(warmDir, 'baseline'), BASELINE) : undefined;
       const tools: [string, () => Promise<number>][] = [
         ['curl (the floor)', () => curlBlobs(host, bench, work)],
         [PLAIN_NODE_TOOL, () => plainNode(host, bench, work)],
@@ -176,6 +186,10 @@ async function measureImage(
         [NODE_START_TOOL, nodeStart],
         ['frozen cold', () => frozenCold(ref, work)],
         ...(warm ? [['frozen warm', warm] as [string, () => Promise<number>]] : []),
+        ...(BASELINE
+          ? [[BASELINE_COLD, () => frozenCold(ref, work, [], BASELINE)] as [string, () => Promise<number>]]
+          : []),
+        ...(baselineWarm ? [[BASELINE_WARM, baselineWarm] as [string, () => Promise<number>]] : []),
         ['skopeo → docker-archive', () => skopeo(ref, work)],
         ...(moby ? [[MOBY_TOOL, () => mobyScript(moby, bench, work)] as [string, () => Promise<number>]] : []),
       ];
@@ -220,33 +234,33 @@ async function inScratch<T>(work: string, fn: (dir: string) => Promise<T>): Prom
 }
 
 /** A cold frozen pull: empty cache, new directory. */
-function frozenColdRun(ref: string, work: string, extra: string[] = [], sampleRss = false) {
+function frozenColdRun(ref: string, work: string, extra: string[] = [], sampleRss = false, bin = FROZEN_BIN) {
   return inScratch(work, (dir) =>
     timed(
       process.execPath,
-      [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'out'), ...extra, ref],
+      [bin, 'pull', '-q', '-o', join(dir, 'out'), ...extra, ref],
       { FROZEN_CACHE: join(dir, 'cache') },
       sampleRss,
     ),
   );
 }
 
-async function frozenCold(ref: string, work: string, extra: string[] = []): Promise<number> {
-  return (await frozenColdRun(ref, work, extra)).seconds;
+async function frozenCold(ref: string, work: string, extra: string[] = [], bin = FROZEN_BIN): Promise<number> {
+  return (await frozenColdRun(ref, work, extra, false, bin)).seconds;
 }
 
 /** Peak resident memory of a cold frozen pull, read from /proc while it runs. */
-async function frozenPeakRss(ref: string, work: string): Promise<number> {
-  return (await frozenColdRun(ref, work, [], true)).peakRssBytes;
+async function frozenPeakRss(ref: string, work: string, bin = FROZEN_BIN): Promise<number> {
+  return (await frozenColdRun(ref, work, [], true, bin)).peakRssBytes;
 }
 
 /** Pulls once into a cache in `dir`; the function it returns times a re-pull (everything cached) into a new directory. */
-async function primedCache(ref: string, dir: string): Promise<() => Promise<number>> {
+async function primedCache(ref: string, dir: string, bin = FROZEN_BIN): Promise<() => Promise<number>> {
   const env = { FROZEN_CACHE: join(dir, 'cache') };
-  await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, 'first'), ref], env);
+  await timed(process.execPath, [bin, 'pull', '-q', '-o', join(dir, 'first'), ref], env);
   let run = 0;
   return async () =>
-    (await timed(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', join(dir, `out${run++}`), ref], env)).seconds;
+    (await timed(process.execPath, [bin, 'pull', '-q', '-o', join(dir, `out${run++}`), ref], env)).seconds;
 }
 
 /** The manifest's URL and every blob's, as curl and the plain Node program fetch them: told up front, no manifest to parse first. */
@@ -347,7 +361,7 @@ async function timed(
   return { seconds: (performance.now() - started) / 1000, peakRssBytes: peak };
 }
 
-function printTable(rows: Row[], peakRss: number): void {
+function printTable(rows: Row[], peakRss: number, baselineRss?: number): void {
   const lines = [
     '',
     '| scenario | tool | median s | × curl | × plain Node | × skopeo |',
@@ -363,7 +377,10 @@ function printTable(rows: Row[], peakRss: number): void {
     const ratios = ['curl', PLAIN_NODE_TOOL, 'skopeo'].map((tool) => ratio(row.seconds, reference(row.scenario, tool)));
     lines.push(`| ${scenario} | ${row.tool} | ${seconds} | ${ratios.join(' | ')} |`);
   }
-  lines.push('', `frozen peak RSS, cold pull of the 2 GB layer: ${(peakRss / MB).toFixed(1)} MB`, '', 'Targets:');
+  lines.push('', `frozen peak RSS, cold pull of the 2 GB layer: ${(peakRss / MB).toFixed(1)} MB`);
+  if (baselineRss !== undefined)
+    lines.push(`baseline build's peak RSS, same pull: ${(baselineRss / MB).toFixed(1)} MB`);
+  lines.push('', 'Targets:');
   const target = (name: string, ok: boolean, detail: string) =>
     lines.push(`- ${ok ? 'PASS' : 'FAIL'} ${name}: ${detail}`);
   for (const scenario of [...new Set(rows.map((r) => r.scenario))].filter((s) => s.endsWith('loopback'))) {
