@@ -1,6 +1,6 @@
 /** The public API of frozen-images: the functions and types a pipeline imports. Nothing else is exported. */
 export { pull } from './pull/pull.js';
-export type { BlobKind, BlobSource, PullEvent, RequestEvent } from './api/events.js';
+export type { BlobKind, BlobSource, PlatformFallbackEvent, PullEvent, RequestEvent } from './api/events.js';
 export type { Protocol, PullOptions } from './api/options.js';
 export type { PulledImage, PullResult } from './api/results.js';
 export { parseReference, canonicalReference } from './reference/index.js';
@@ -8,7 +8,7 @@ export type { ImageReference } from './reference/index.js';
 export { parsePlatform, formatPlatform, defaultPlatform } from './platform/index.js';
 export type { Platform } from './platform/index.js';
 export { lock } from './lock.js';
-export type { LockOptions } from './lock.js';
+export type { LockEvent, LockOptions } from './lock.js';
 export { readLockFile, writeLockFile } from './lockfile/index.js';
 export type { LockedBlob, LockedImage, LockFile } from './lockfile/index.js';
 export { inspect } from './inspect.js';

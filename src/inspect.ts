@@ -44,6 +44,8 @@ export interface InspectResult {
     readonly size: number;
     readonly mediaType: string;
   }[];
+  /** Set, to the platform asked for, when the index has no entry for it and `platform` is one it also runs. */
+  readonly platformFallback?: string;
   /** The platform chosen from the index. */
   readonly platform?: string;
   /** The platform the image's config names (os/architecture[/variant]), when it names one. */
@@ -88,6 +90,7 @@ export async function inspect(options: InspectOptions): Promise<InspectResult> {
       mediaType: resolved.mediaType,
       ...(resolved.offered && { platforms: resolved.offered }),
       ...(resolved.platform && { platform: resolved.platform }),
+      ...(resolved.platformFallback && { platformFallback: resolved.platformFallback }),
       ...(described.platform && { configPlatform: formatPlatform(described.platform) }),
       ...(mismatch && { platformMismatch: formatPlatform(platform) }),
       ...(described.created && { created: described.created }),

@@ -3,7 +3,7 @@
  * that pins them. The format itself is lockfile/.
  */
 import pLimit from 'p-limit';
-import type { RequestEvent } from './api/events.js';
+import type { PlatformFallbackEvent, RequestEvent } from './api/events.js';
 import { FrozenError } from './errors.js';
 import type { LockedBlob, LockedImage, LockFile } from './lockfile/index.js';
 import type { Descriptor } from './manifest/index.js';
@@ -21,13 +21,19 @@ import { describingCache } from './cache/manifests.js';
 import { resolveModernImage, type ResolveOptions } from './registry/resolve.js';
 import { forEveryImage } from './util/settle.js';
 
+/** The events `lock()` reports. */
+export type LockEvent = RequestEvent | PlatformFallbackEvent;
+
 /** What `lock()` is given. */
 export interface LockOptions extends RegistryOptions {
   readonly images: readonly string[];
   readonly platform?: string | Platform;
   readonly signal?: AbortSignal;
-  /** Retries of its requests, and moves to the next endpoint (as `pull` reports them). */
-  readonly onEvent?: (event: RequestEvent) => void;
+  /**
+   * Retries of its requests and moves to the next endpoint, and each image locked for another platform than the
+   * one asked for (an index without it), as `pull` reports them.
+   */
+  readonly onEvent?: (event: LockEvent) => void;
   /** The blob cache to read manifests from and keep them in (default: `pull`'s default cache, if it exists); `false` for none. */
   readonly cache?: string | false;
 }
@@ -54,7 +60,11 @@ export async function lock(options: LockOptions): Promise<LockFile> {
     const limit = pLimit(IMAGES_LOCKED_AT_ONCE);
     const lockEach = (ref: ImageReference) => {
       const notices = options.onEvent && requestEvents(options.onEvent, ref.original);
-      return limit(() => lockOne(ref, session, platform, { signal: options.signal, notices, cache }));
+      return limit(async () => {
+        const locked = await lockOne(ref, session, platform, { signal: options.signal, notices, cache });
+        if (locked.fallback) options.onEvent?.({ type: 'platform-fallback', image: ref.original, ...locked.fallback });
+        return locked.image;
+      });
     };
     return {
       version: 1,
@@ -70,7 +80,7 @@ async function lockOne(
   session: RegistrySession,
   platform: Platform,
   how: ResolveOptions,
-): Promise<LockedImage> {
+): Promise<{ image: LockedImage; fallback?: { platform: string; wanted: string } }> {
   const resolved = await resolveModernImage(ref, session, platform, how);
   const blob = (d: Descriptor): LockedBlob => ({
     digest: d.digest.value,
@@ -78,7 +88,7 @@ async function lockOne(
     mediaType: d.mediaType,
     ...(d.urls && { urls: d.urls.map((url) => url.href) }),
   });
-  return {
+  const image = {
     reference: ref.original,
     canonical: canonicalReference(ref),
     digest: resolved.digest.value,
@@ -89,4 +99,6 @@ async function lockOne(
     config: blob(resolved.manifest.config),
     layers: resolved.manifest.layers.map(blob),
   };
+  const wanted = resolved.platformFallback;
+  return { image, ...(wanted && { fallback: { platform: resolved.platform!, wanted } }) };
 }

@@ -6,6 +6,9 @@ export type BlobKind = 'config' | 'layer';
 /** Where a blob came from: the registry, one of its mirrors, the cache, or the output directory (re-verified). */
 export type BlobSource = 'registry' | 'mirror' | 'cache' | 'output';
 
+/** An index had no entry for the platform asked for, and one that platform also runs was picked. */
+export type PlatformFallbackEvent = Extract<PullEvent, { type: 'platform-fallback' }>;
+
 /** The events of requests that are not blob downloads, which `inspect` and `lock` report too. */
 export type RequestEvent = Extract<PullEvent, { type: 'request-retry' | 'request-fallback' }>;
 
@@ -50,6 +53,7 @@ export type PullEvent =
     }
   | { type: 'tag-moved'; image: string; locked: string; current: string }
   | { type: 'platform-mismatch'; image: string; platform: string; wanted: string }
+  | { type: 'platform-fallback'; image: string; platform: string; wanted: string }
   | { type: 'cache-unusable'; path: string; reason: string }
   | { type: 'cache-in-output'; path: string; output: string }
   | { type: 'converted'; image: string; from: 'schema1' }

@@ -55,7 +55,10 @@ function formatInspection(result: InspectResult): string {
       `  ${i === 0 ? 'platforms' : '         '} ${entry.platform.padEnd(14)} ${entry.digest} ${formatBytes(entry.size)}`,
     );
   }
-  if (result.platform) rows.push(`  platform  ${result.platform}`, `  manifest  ${result.manifestDigest}`);
+  if (result.platform) {
+    const fallback = result.platformFallback ? ` (the image has no ${result.platformFallback})` : '';
+    rows.push(`  platform  ${result.platform}${fallback}`, `  manifest  ${result.manifestDigest}`);
+  }
   if (!result.platform && result.configPlatform) {
     const mismatch = result.platformMismatch
       ? ` (not ${result.platformMismatch}, which was asked for: the image has no other platform)`

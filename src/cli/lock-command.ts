@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { lock } from '../lock.js';
 import { writeLockFile } from '../lockfile/index.js';
 import { counted } from '../util/counted.js';
-import { requestLine } from './progress.js';
+import { platformFallbackLine, requestLine } from './progress.js';
 import { EXIT_OK, type Io } from './io.js';
 import { readImageList } from './pull-command.js';
 import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
@@ -37,7 +37,8 @@ export function lockCommand(io: Io, setExitCode: (code: number) => void): Comman
           images: [...images, ...(flags.file ? await readImageList(flags.file) : [])],
           ...(flags.platform && { platform: flags.platform }),
           ...(flags.cache !== undefined && { cache: flags.cache }),
-          onEvent: (event) => io.stderr(`${requestLine(event)}\n`),
+          onEvent: (event) =>
+            io.stderr(`${event.type === 'platform-fallback' ? platformFallbackLine(event) : requestLine(event)}\n`),
         });
         const path = resolve(flags.output);
         await writeLockFile(path, locked);

@@ -283,7 +283,10 @@ function waitLine(digest: string): string {
   return `wait   ${shortDigest(digest)}: another frozen process is downloading it`;
 }
 
-/** The line for an event every mode shows, even --quiet (tag moved, platform mismatch, no cache); undefined for the others. */
+/**
+ * The line for an event every mode shows, even --quiet (tag moved, platform fallback or mismatch, no cache);
+ * undefined for the others.
+ */
 function warning(event: PullEvent): string | undefined {
   if (event.type === 'tag-moved')
     return `moved  ${event.image}: the tag now points to ${event.current}; pulling the locked ${event.locked}`;
@@ -293,10 +296,16 @@ function warning(event: PullEvent): string | undefined {
   if (event.type === 'cache-in-output') {
     return `warning: the cache ${event.path} is inside the output directory ${event.output}: tar -c of the directory would carry it, and write the files they share as hard links, which skopeo, podman load and containerd's importer cannot read (choose a cache outside it: --cache DIR)`;
   }
+  if (event.type === 'platform-fallback') return platformFallbackLine(event);
   if (event.type === 'platform-mismatch') {
     return `warning: ${event.image} is a ${event.platform} image, not ${event.wanted}; it has no other platforms, so it is pulled as it is`;
   }
   return undefined;
+}
+
+/** `picked linux/arm/v7 for linux/arm64: the image has no linux/arm64 entry` (for pull, inspect and lock). */
+export function platformFallbackLine(event: { image: string; platform: string; wanted: string }): string {
+  return `picked ${event.platform} for ${event.wanted}: ${event.image} has no ${event.wanted} entry`;
 }
 
 function describeSource(event: Extract<PullEvent, { type: 'blob-done' }>): string {

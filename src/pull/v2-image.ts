@@ -64,6 +64,10 @@ async function pullV2Image(
     endpoint: resolved.endpoint,
   };
   context.emit({ type: 'resolved', image: ref.original, ...identity });
+  if (resolved.platformFallback) {
+    const wanted = resolved.platformFallback;
+    context.emit({ type: 'platform-fallback', image: ref.original, platform: resolved.platform!, wanted });
+  }
   const fetched = await fetchImageBlobs(image, ref, remote, context);
   const manifest = converted?.manifest ?? (await keepManifest(resolved, context));
   const staged = await stageImage(ref, context, { config, layers, ...(manifest && { manifest }) });

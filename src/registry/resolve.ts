@@ -6,7 +6,13 @@ import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import type { ManifestCache } from '../manifest/cache.js';
 import type { ImageIndex, ImageManifest, Schema1Manifest } from '../manifest/index.js';
-import { formatPlatform, normalizePlatform, selectPlatform, type Platform } from '../platform/index.js';
+import {
+  declaredPlatform,
+  formatPlatform,
+  normalizePlatform,
+  selectPlatform,
+  type Platform,
+} from '../platform/index.js';
 import type { ImageReference } from '../reference/index.js';
 import type { Remote, RequestNotices } from './remote.js';
 import type { RegistrySession } from './session.js';
@@ -19,8 +25,10 @@ export interface ResolvedImage {
   readonly manifestDigest: Digest;
   /** The image manifest; a schema1 one is converted by the puller. */
   readonly manifest: ImageManifest | Schema1Manifest;
-  /** The platform chosen from an index, when there was one. */
+  /** The platform of the entry chosen from an index, when there was one. */
   readonly platform?: string;
+  /** Set, to the platform asked for, when the index had no entry for it and one it also runs was chosen. */
+  readonly platformFallback?: string;
   /** The endpoint (mirror URL or registry host) that served the image manifest. */
   readonly endpoint: string;
   /** Media type of what the reference names (an index or an image manifest). */
@@ -54,12 +62,13 @@ export async function resolveImage(
 ): Promise<ResolvedImage> {
   const top = await remote.manifest(ref.digest?.value ?? ref.tag!, ref.digest, signal);
   let current = top;
-  let chosen: string | undefined;
+  let chosen: { platform: string; fallback: boolean } | undefined;
   for (let depth = 0; current.manifest.kind === 'index'; depth++) {
     if (depth >= MAX_INDEX_DEPTH) throw new FrozenError('protocol', 'image indexes nested too deeply');
-    const entry = selectPlatform(current.manifest.manifests, platform);
-    chosen = formatPlatform(platform);
-    current = await remote.manifest(entry.descriptor.digest.value, entry.descriptor.digest, signal);
+    const picked = selectPlatform(current.manifest.manifests, platform);
+    chosen = { platform: picked.platform, fallback: picked.fallback || chosen?.fallback === true };
+    const { descriptor } = picked.entry;
+    current = await remote.manifest(descriptor.digest.value, descriptor.digest, signal);
   }
   if (ref.digest === undefined) await remote.rememberTag(ref.tag!);
   return {
@@ -70,15 +79,14 @@ export async function resolveImage(
     mediaType: top.manifest.mediaType,
     manifestBytes: current.bytes,
     ...(top.manifest.kind === 'index' && { offered: top.manifest.manifests.map(describeEntry) }),
-    ...(chosen && { platform: chosen }),
+    ...(chosen && { platform: chosen.platform }),
+    ...(chosen?.fallback && { platformFallback: formatPlatform(platform) }),
   };
 }
 
 function describeEntry(entry: ImageIndex['manifests'][number]): OfferedImage {
-  const platform =
-    entry.platform?.os && entry.platform.architecture
-      ? formatPlatform(normalizePlatform(entry.platform as Platform))
-      : 'unknown';
+  const declared = declaredPlatform(entry.platform);
+  const platform = declared ? formatPlatform(normalizePlatform(declared)) : 'unknown';
   const { digest, size, mediaType } = entry.descriptor;
   return { platform, digest: digest.value, size, mediaType };
 }

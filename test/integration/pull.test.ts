@@ -8,7 +8,7 @@ import { lock } from '../../src/lock.js';
 import { pull, type PullEvent } from '../../src/index.js';
 import { parseEvents, runCli } from '../support/cli.js';
 import { pushReplacement, snapshot, useFixtureRegistry } from '../support/fixture.js';
-import { image, layer, pushImage, type BuiltImage } from '../support/images.js';
+import { image, index, layer, pushImage, pushManifest, type BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
 
 const fixture = useFixtureRegistry();
@@ -311,6 +311,48 @@ describe('multi-platform indexes', () => {
     const arm64 = `${fixture.registry.host}/multi/app@${fixture.images.platforms.arm64.manifest.digest}`;
     const matching = await runCli(['pull', '-q', '-o', await tempDir(), '--platform', 'linux/arm64', arm64]);
     expect([matching.code, matching.stderr]).toEqual([0, '']);
+  });
+
+  // containerd's Only(linux/arm64) also runs arm/v8 down to arm/v5 (containerd/platforms compare.go), and docker
+  // pulls an arm/v7-only image on an arm64 host: so does frozen, and it says which it picked.
+  test('an index without the platform: the best one it also runs is picked and told, by pull, lock and inspect alike', async () => {
+    const target = { url: fixture.registry.url };
+    const armv7 = fixture.images.platforms.armv7;
+    await pushImage(target, 'armonly/app', armv7);
+    await pushManifest(target, 'armonly/app', '1', index([armv7]));
+    const ref = `${fixture.registry.host}/armonly/app:1`;
+    const line = `picked linux/arm/v7 for linux/arm64: ${ref} has no linux/arm64 entry\n`;
+    const output = await tempDir();
+    const quiet = await runCli(['pull', '-q', '-o', output, '--platform', 'linux/arm64', ref]);
+    expect([quiet.code, quiet.stderr]).toEqual([0, line]);
+    expect((await loadWithSkopeo(output)).imageId).toBe(armv7.config.digest);
+    const json = await runCli(['pull', '--json', '-o', await tempDir(), '--platform', 'linux/arm64', ref]);
+    const events = parseEvents(json.stdout);
+    expect(events.filter((e) => e.type === 'platform-fallback')).toEqual([
+      { type: 'platform-fallback', image: ref, platform: 'linux/arm/v7', wanted: 'linux/arm64' },
+    ]);
+    expect(events.find((e) => e.type === 'resolved')).toMatchObject({ platform: 'linux/arm/v7' });
+    const lockFile = join(await tempDir(), 'frozen.lock.json');
+    const locked = await runCli(['lock', '-o', lockFile, '--no-cache', '--platform', 'linux/arm64', ref]);
+    expect([locked.code, locked.stderr]).toEqual([0, line]);
+    expect(JSON.parse(await readFile(lockFile, 'utf8')).images[0]).toMatchObject({
+      platform: 'linux/arm/v7',
+      manifestDigest: armv7.manifest.digest,
+    });
+    const inspected = await runCli(['inspect', '--no-cache', '--platform', 'linux/arm64', ref]);
+    expect(inspected.code).toBe(0);
+    expect(inspected.stdout).toContain('  platform  linux/arm/v7 (the image has no linux/arm64)\n');
+    // An index with the platform itself: no fallback, whatever else it offers.
+    const exact = await runCli([
+      'pull',
+      '-q',
+      '-o',
+      await tempDir(),
+      '--platform',
+      'linux/arm64',
+      `${fixture.registry.host}/multi/app:1`,
+    ]);
+    expect([exact.code, exact.stderr]).toEqual([0, '']);
   });
 
   test('no matching platform: exit 1, the offered platforms listed, nothing written', async () => {

@@ -86,18 +86,20 @@ describe('selectPlatform', () => {
   ];
 
   test('exact matches, with os checked as well as architecture', () => {
-    expect(selectPlatform(index, parsePlatform('linux/amd64')).digest).toBe('amd64');
-    expect(selectPlatform(index, parsePlatform('windows/amd64')).digest).toBe('win');
-    expect(selectPlatform(index, parsePlatform('linux/arm64')).digest).toBe('arm64');
-    expect(selectPlatform(index, parsePlatform('linux/arm/v7')).digest).toBe('armv7');
-    expect(selectPlatform(index, parsePlatform('linux/arm/v6')).digest).toBe('armv6');
+    expect(selectPlatform(index, parsePlatform('linux/amd64')).entry.digest).toBe('amd64');
+    expect(selectPlatform(index, parsePlatform('windows/amd64')).entry.digest).toBe('win');
+    expect(selectPlatform(index, parsePlatform('linux/arm64')).entry.digest).toBe('arm64');
+    expect(selectPlatform(index, parsePlatform('linux/arm/v7')).entry.digest).toBe('armv7');
+    expect(selectPlatform(index, parsePlatform('linux/arm/v6')).entry.digest).toBe('armv6');
   });
 
   test('the best compatible variant wins regardless of index order', () => {
     const reordered = [entry('v5', 'linux', 'arm', 'v5'), entry('v6', 'linux', 'arm', 'v6')];
-    expect(selectPlatform(reordered, parsePlatform('linux/arm/v7')).digest).toBe('v6');
-    expect(selectPlatform([entry('plain', 'linux', 'amd64')], parsePlatform('linux/amd64/v3')).digest).toBe('plain');
-    expect(selectPlatform([entry('a', 'linux', 'arm64')], parsePlatform('linux/arm64/v8')).digest).toBe('a');
+    expect(selectPlatform(reordered, parsePlatform('linux/arm/v7')).entry.digest).toBe('v6');
+    expect(selectPlatform([entry('plain', 'linux', 'amd64')], parsePlatform('linux/amd64/v3')).entry.digest).toBe(
+      'plain',
+    );
+    expect(selectPlatform([entry('a', 'linux', 'arm64')], parsePlatform('linux/arm64/v8')).entry.digest).toBe('a');
   });
 
   test('a newer variant than the host can run is not chosen', () => {
@@ -114,5 +116,58 @@ describe('selectPlatform', () => {
 
   test('attestation entries never match, even when asked for unknown/unknown', () => {
     expect(() => selectPlatform(index, parsePlatform('unknown/unknown'))).toThrow(/no manifest/);
+  });
+});
+
+/**
+ * The cases the conformance issue found, each as containerd/platforms decides it (`Only` and `LimitManifests`):
+ * the wanted platform's entry if the index has one, else the best one it also runs, reported as a fallback.
+ */
+describe('selectPlatform as containerd picks', () => {
+  const pick = (entries: IndexEntry[], wanted: string) => {
+    const picked = selectPlatform(entries, parsePlatform(wanted));
+    return [picked.entry.digest, picked.platform, picked.fallback];
+  };
+
+  test('linux/arm64/v9 runs arm64/v8.2; linux/arm64 is arm64/v8.0', () => {
+    expect(pick([entry('v8.2', 'linux', 'arm64', 'v8.2')], 'linux/arm64/v9')).toEqual([
+      'v8.2',
+      'linux/arm64/v8.2',
+      true,
+    ]);
+    expect(pick([entry('v8.0', 'linux', 'arm64', 'v8.0')], 'linux/arm64')).toEqual(['v8.0', 'linux/arm64', false]);
+  });
+
+  test('an arm64 host takes an arm/v7-only image, an amd64 host a 386-only one: as fallbacks', () => {
+    expect(pick([entry('v7', 'linux', 'arm', 'v7')], 'linux/arm64')).toEqual(['v7', 'linux/arm/v7', true]);
+    expect(pick([entry('x86', 'linux', '386')], 'linux/amd64')).toEqual(['x86', 'linux/386', true]);
+  });
+
+  test('an exact match beats every fallback, wherever it stands in the index', () => {
+    const entries = [
+      entry('v7', 'linux', 'arm', 'v7'),
+      entry('v8.1', 'linux', 'arm64', 'v8.1'),
+      entry('arm64', 'linux', 'arm64'),
+    ];
+    expect(pick(entries, 'linux/arm64')).toEqual(['arm64', 'linux/arm64', false]);
+    expect(pick(entries.slice(0, 2), 'linux/arm64/v8.2')).toEqual(['v8.1', 'linux/arm64/v8.1', true]);
+  });
+
+  test('windows(10.0.17763)/amd64 picks that build; windows/amd64 the newest; a build the host cannot run is no match', () => {
+    const windows = (digest: string, osVersion: string): IndexEntry => ({
+      digest,
+      platform: { os: 'windows', architecture: 'amd64', 'os.version': osVersion },
+    });
+    const entries = [
+      windows('2022', '10.0.20348.2700'),
+      windows('2019', '10.0.17763.6293'),
+      windows('2025', '10.0.26100.1742'),
+    ];
+    expect(pick(entries, 'windows(10.0.17763)/amd64')).toEqual(['2019', 'windows(10.0.17763.6293)/amd64', false]);
+    expect(pick(entries, 'windows/amd64')[0]).toBe('2025');
+    expect(pick(entries, 'windows(10.0.20348)/amd64')[0]).toBe('2022');
+    expect(() => pick(entries.slice(0, 1), 'windows(10.0.17763)/amd64')).toThrow(
+      /no manifest for platform windows\(10\.0\.17763\)\/amd64/,
+    );
   });
 });
