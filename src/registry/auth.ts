@@ -126,7 +126,9 @@ export class Authorizer {
    * that were refused the same token meanwhile share the replacement.
    */
   async challenged(host: string, scope: string, values: readonly string[], rejected?: string, signal?: AbortSignal) {
-    const challenge = parseChallenges(values).find((c) => c.scheme === 'bearer' || c.scheme === 'basic');
+    // Bearer when offered, as containerd prefers it: a registry offering both takes tokens from anyone.
+    const offered = parseChallenges(values);
+    const challenge = offered.find((c) => c.scheme === 'bearer') ?? offered.find((c) => c.scheme === 'basic');
     if (!challenge) {
       throw new FrozenError(
         'auth',
@@ -183,10 +185,16 @@ export class Authorizer {
       throw new FrozenError('auth', `token realm "${realm}" is not a URL`);
     }
     const credentials = await this.getCredentials();
-    const response =
+    let response =
       credentials && 'identityToken' in credentials
-        ? await this.postRefreshToken(url, credentials.identityToken, service, scope, signal)
+        ? await this.postToken(url, refreshGrant(credentials.identityToken), service, scope, signal)
         : await this.getToken(url, credentials, service, scope, signal);
+    if (credentials && 'username' in credentials && [404, 405].includes(response.statusCode)) {
+      // A token server that answers only OAuth2's POST (as some identity providers in front of registries do):
+      // the password grant, as containerd falls back to it.
+      await response.body.dump();
+      response = await this.postToken(url, passwordGrant(credentials), service, scope, signal);
+    }
     if (response.statusCode !== 200) {
       await response.body.dump();
       if (response.statusCode === 401 || response.statusCode === 403) {
@@ -220,20 +228,15 @@ export class Authorizer {
     return this.transport.send(query, { headers, ...(signal && { signal }) });
   }
 
-  /** OAuth2 refresh-token grant, for identity tokens (`docker login` with an identity provider). */
-  private postRefreshToken(
+  /** An OAuth2 token request (distribution's token spec, POST): a refresh-token or a password grant. */
+  private postToken(
     url: URL,
-    refreshToken: string,
+    grant: Record<string, string>,
     service: string | undefined,
     scope: string,
     signal?: AbortSignal,
   ) {
-    const form = new URLSearchParams({
-      grant_type: 'refresh_token',
-      refresh_token: refreshToken,
-      client_id: 'frozen',
-      scope,
-    });
+    const form = new URLSearchParams({ ...grant, client_id: 'frozen', scope });
     if (service) form.set('service', service);
     return this.transport.send(url, {
       method: 'POST',
@@ -256,6 +259,15 @@ export class Authorizer {
       typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
     return { value, expiresAt: this.now() + lifetime * 1000 };
   }
+}
+
+/** The grant of an identity token (`docker login` with an identity provider). */
+function refreshGrant(refreshToken: string): Record<string, string> {
+  return { grant_type: 'refresh_token', refresh_token: refreshToken };
+}
+
+function passwordGrant({ username, password }: { username: string; password: string }): Record<string, string> {
+  return { grant_type: 'password', username, password };
 }
 
 function basicAuthorization({ username, password }: { username: string; password: string }): string {

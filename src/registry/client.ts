@@ -4,7 +4,7 @@
  */
 import { parseDigest, type Digest } from '../digest.js';
 import { FrozenError, type ErrorKind } from '../errors.js';
-import { pullScope, type Authorizer } from './auth.js';
+import { parseChallenges, pullScope, type Authorizer } from './auth.js';
 import type { Endpoint } from './mirrors.js';
 import { header, headerValues, type HttpResponse, type Transport } from './transport.js';
 
@@ -65,7 +65,17 @@ export class RegistryClient {
    * redirected to. 200, 206 and 416 come back for the caller to judge; other statuses are errors.
    */
   async getBlob(digest: string, offset = 0, signal?: AbortSignal): Promise<HttpResponse> {
-    return expectBlobResponse(await this.get(`blobs/${digest}`, rangeFrom(offset), signal), offset, `blob ${digest}`);
+    const response = await this.get(`blobs/${digest}`, rangeFrom(offset), signal);
+    if (response.url.host !== this.host && (response.statusCode === 401 || response.statusCode === 403)) {
+      // A storage host the registry redirected to (S3, GCS, a CDN) refusing its signed URL: it has expired, most
+      // often while a resume waited. The registry signs a new one when asked again, so this is worth a retry.
+      const refused = await responseError(response, `blob ${digest}`);
+      throw new FrozenError(
+        'network',
+        `${refused.message}; the signed URL of ${response.url.host} expired or was refused, asking the registry again`,
+      );
+    }
+    return expectBlobResponse(response, offset, `blob ${digest}`);
   }
 
   /** The host this client talks to, for per-host limits. */
@@ -99,7 +109,18 @@ export class RegistryClient {
   }
 }
 
-const STATUS_KINDS: Record<number, ErrorKind> = { 401: 'auth', 403: 'auth', 404: 'not-found', 408: 'network' };
+/**
+ * What a status means. 5xx and 429 are worth another try, except 501 Not Implemented and 505 HTTP Version Not
+ * Supported, which another try only repeats; every other 4xx (400, 405, …) is final too.
+ */
+const STATUS_KINDS: Record<number, ErrorKind> = {
+  401: 'auth',
+  403: 'auth',
+  404: 'not-found',
+  408: 'network',
+  501: 'protocol',
+  505: 'protocol',
+};
 
 /** The request headers that ask for a blob from `offset` on. */
 export function rangeFrom(offset: number): Record<string, string> {
@@ -133,6 +154,7 @@ export async function responseError(response: HttpResponse, what: string): Promi
   const detail = registryErrorDetail(await readSome(response));
   const status = response.statusCode;
   const kind = STATUS_KINDS[status] ?? (status >= 500 || status === 429 ? 'network' : 'protocol');
+  const scopeProblem = status === 401 ? insufficientScope(response) : '';
   const reason =
     status === 401
       ? 'unauthorized: authentication required or not allowed'
@@ -146,9 +168,22 @@ export async function responseError(response: HttpResponse, what: string): Promi
               ? 'request timed out'
               : `registry answered ${status}`;
   const retryAfterMs = parseRetryAfter(header(response.headers, 'retry-after'));
-  return new FrozenError(kind, `${what}: ${reason}${detail ? ` (${detail})` : ''}`, {
+  return new FrozenError(kind, `${what}: ${reason}${scopeProblem}${detail ? ` (${detail})` : ''}`, {
     ...(retryAfterMs !== undefined && { retryAfterMs }),
   });
+}
+
+/**
+ * A 401 whose challenge says `error="insufficient_scope"` (the token was refreshed once already): the registry
+ * will not let these credentials pull this repository.
+ */
+function insufficientScope(response: HttpResponse): string {
+  const challenge = parseChallenges(headerValues(response.headers, 'www-authenticate')).find(
+    (c) => c.params.error === 'insufficient_scope',
+  );
+  if (!challenge) return '';
+  const scope = challenge.params.scope ? ` ${challenge.params.scope}` : '';
+  return `; the token does not grant the scope${scope} (insufficient_scope)`;
 }
 
 function retryAfter(response: HttpResponse): string {

@@ -172,6 +172,8 @@ export class Remote {
     } catch (error) {
       const cause = asFrozenError(error);
       if (cause.kind === 'aborted') throw cause;
+      // A registry whose HEAD answers 404 or 405 where GET works: the GET by tag upstream says what is what.
+      if (!FINAL_HEAD_FAILURES.has(cause.kind)) return undefined;
       throw new FrozenError(
         cause.kind,
         `cannot resolve tag "${tag}": ${this.upstream.endpoint.name} failed (${cause.message}) and no mirror is trusted to resolve tags (--trusted-mirror)`,

@@ -124,6 +124,8 @@ export class Transport {
       await response.body.dump();
       if (hop >= MAX_REDIRECTS) throw new FrozenError('protocol', `too many redirects from ${url.host}`);
       const next = this.withKnownScheme(new URL(location, current));
+      const target = requestTarget(location);
+      if (target) RAW_TARGETS.set(next, target);
       if (next.origin !== current.origin) delete headers.authorization;
       current = next;
     }
@@ -154,7 +156,7 @@ export class Transport {
       url.protocol === 'https:' && this.isInsecure(url.host.toLowerCase()) ? this.unverified : this.verified;
     const response = await this.dispatchRequest.call(dispatcher, {
       origin: url.origin,
-      path: `${url.pathname}${url.search}`,
+      path: RAW_TARGETS.get(url) ?? `${url.pathname}${url.search}`,
       method,
       headers,
       ...(body !== undefined && { body }),
@@ -221,6 +223,19 @@ async function dispatcherFactory(
 }
 
 /** A response header's first value. */
+/**
+ * The path and query of a redirect as the `Location` header wrote them, byte for byte: a storage host's signed
+ * query (S3, GCS, Azure) must come back exactly as signed, and URL parsing would re-encode some characters.
+ */
+const RAW_TARGETS = new WeakMap<URL, string>();
+
+/** The request target a `Location` names (its path and query, without the fragment), if it is one to send as is. */
+function requestTarget(location: string): string | undefined {
+  const target = /^(?:[a-z][a-z0-9+.-]*:\/\/[^/?#]*)?(\/(?!\/)[^#]*)/i.exec(location)?.[1];
+  // Only printable ASCII without spaces may go on the request line as it is; anything else is left to URL.
+  return target && /^[\x21-\x7e]+$/.test(target) ? target : undefined;
+}
+
 export function header(headers: HttpResponse['headers'], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
