@@ -10,7 +10,7 @@ import type { PulledImage } from '../api/results.js';
 import type { V1Layer } from '../cache/v1-record.js';
 import { historyImage } from '../convert/schema1.js';
 import { parseDigest } from '../digest.js';
-import { FrozenError } from '../errors.js';
+import { asFrozenError, FrozenError } from '../errors.js';
 import type { Descriptor } from '../manifest/index.js';
 import { canonicalReference, familiarTag, type ImageReference } from '../reference/index.js';
 import type { V1ImageJson, V1Registry } from '../registry/v1.js';
@@ -26,12 +26,15 @@ const GZIP_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 const TAR_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';
 const JSON_REQUESTS_AT_ONCE = 8;
 
-/** An image's v1 metadata: its ID, ancestry (top first), each image's json and each layer's size. */
+/**
+ * An image's v1 metadata: its ID, ancestry (top first), each image's json and each layer's size, where the
+ * registry said it (`X-Docker-Size`, else a HEAD of the layer).
+ */
 interface V1Image {
   readonly id: string;
   readonly ancestry: readonly string[];
   readonly jsons: readonly V1ImageJson[];
-  readonly sizes: readonly number[];
+  readonly sizes: readonly (number | undefined)[];
 }
 
 /** One image from a v1 registry, staged for the writer. */
@@ -50,10 +53,11 @@ export async function pullV1Image(
   const v1 = await describeV1Image(ref, registry, context.signal);
   const { id, ancestry, jsons, sizes } = v1;
   const identity = { digest: `v1:${id}`, manifestDigest: `v1:${id}`, layers: ancestry.length, endpoint: ref.registry };
-  const bytes = sizes.reduce((a, b) => a + b, 0);
+  // What is known before the download: a layer whose size the registry did not say counts once it is here.
+  const bytes = sizes.reduce<number>((a, b) => a + (b ?? 0), 0);
   context.emit({ type: 'resolved', image: ref.original, ...identity, imageId: `v1:${id}`, bytes });
   const fetched = await allOrStop(context.signal, (stop) =>
-    jsons.map((json, i) => fetchLayer(json.id, sizes[i]!, ref, registry, { ...context, signal: stop })),
+    jsons.map((json, i) => fetchLayer(json.id, sizes[i], ref, registry, { ...context, signal: stop })),
   );
   const { staged, config } = await stageV1Image(ref, v1, fetched, context);
   const repoTag = familiarTag(ref);
@@ -64,7 +68,7 @@ export async function pullV1Image(
     ...identity,
     imageId: config.digest,
     protocol: 'v1',
-    bytes: config.size + bytes,
+    bytes: config.size + fetched.reduce((sum, f) => sum + f.layer.size, 0),
     downloadedBytes: fetched.reduce((sum, f) => sum + f.bytes, 0),
     blobEndpoints: countEndpoints(fetched),
   };
@@ -80,8 +84,14 @@ async function describeV1Image(ref: ImageReference, registry: V1Registry, signal
     ancestry.map((imageId) => limit(() => registry.imageJson(imageId, stop))),
   );
   assertChain(ancestry, jsons);
+  // A HEAD only learns a size for progress: a registry that cannot answer it (501, no Content-Length) is fine.
+  const sizeOf = (layer: string, stop: AbortSignal) =>
+    registry.layerSize(layer, stop).catch((error: unknown) => {
+      if (asFrozenError(error).kind === 'aborted') throw error;
+      return undefined;
+    });
   const sizes = await allOrStop(signal, (stop) =>
-    jsons.map(async (json) => json.layerSize ?? limit(() => registry.layerSize(json.id, stop))),
+    jsons.map(async (json) => json.layerSize ?? limit(() => sizeOf(json.id, stop))),
   );
   return { id, ancestry, jsons, sizes };
 }
@@ -128,22 +138,23 @@ interface FetchedLayer extends Fetched {
 /** One layer, on the path every blob takes: once per run however many images share it, through the scheduler. */
 async function fetchLayer(
   id: string,
-  size: number,
+  size: number | undefined,
   ref: ImageReference,
   registry: V1Registry,
   context: PullContext,
 ): Promise<FetchedLayer> {
-  const blob = { image: ref.original, kind: 'layer' as const, digest: `v1:${id}`, size };
-  const wanted = { ...blob, key: `v1:${ref.registry}/${id}`, host: ref.registry };
+  // Events say 0 for a size nobody said until the layer is here; the scheduler counts it as a large blob.
+  const blob = { image: ref.original, kind: 'layer' as const, digest: `v1:${id}`, size: size ?? 0 };
+  const wanted = { ...blob, key: `v1:${ref.registry}/${id}`, host: ref.registry, size: size ?? Infinity };
   const result = await fetchOnce(context, wanted, () => downloadLayer(id, size, ref, registry, context));
   // A layer downloaded now is fresh; one found in the cache was marked used, for prune, as it was found.
-  reportDone(context, blob, result);
+  reportDone(context, { ...blob, size: result.layer.size }, result);
   return result;
 }
 
 async function downloadLayer(
   id: string,
-  size: number,
+  size: number | undefined,
   ref: ImageReference,
   registry: V1Registry,
   context: PullContext,
@@ -151,7 +162,8 @@ async function downloadLayer(
   const { signal } = context;
   const target = v1LayerTarget(context.cache, ref.registry, id, size);
   if (await target.done()) return { layer: target.layer(), source: 'cache', bytes: 0 };
-  const events = downloadEvents(context.emit, { image: ref.original, kind: 'layer', digest: `v1:${id}`, size }, signal);
+  const reported = { image: ref.original, kind: 'layer' as const, digest: `v1:${id}`, size: size ?? 0 };
+  const events = downloadEvents(context.emit, reported, signal);
   const result = await ingestInto(target, await registry.layerEndpoints(id, signal), events.options);
   events.flush();
   const { endpoint } = result;

@@ -64,7 +64,11 @@ export interface IngestTarget<H extends StreamHash = StreamHash> {
   readonly name: string;
   readonly partial: string;
   readonly lock: string;
-  readonly size: number;
+  /**
+   * The size expected; undefined when nobody said (a v1 layer without `X-Docker-Size` whose HEAD told nothing):
+   * then the server's Content-Range or Content-Length says, else the end of the body.
+   */
+  readonly size: number | undefined;
   newHash(): H;
   /** Makes the folder of the partial and lock files. */
   prepare(): Promise<void>;
@@ -114,7 +118,7 @@ export async function ingestInto<H extends StreamHash>(
   });
   try {
     if (await target.done()) return { source: 'cache', received: 0 };
-    const state: AttemptState = { received: 0, useRange: true };
+    const state: AttemptState = { received: 0, useRange: true, size: target.size };
     let failure: FrozenError = new FrozenError('network', `${target.name}: no endpoint to fetch it from`);
     for (const endpoint of endpoints) {
       try {
@@ -144,6 +148,8 @@ export async function ingestInto<H extends StreamHash>(
 interface AttemptState {
   /** Network bytes over all attempts. */
   received: number;
+  /** The blob's size: the target's, or what a server said when the target does not know it. */
+  size: number | undefined;
   /** Cleared when a server mishandles Range: later attempts start from 0. */
   useRange: boolean;
 }
@@ -154,15 +160,20 @@ async function attempt<H extends StreamHash>(
   options: IngestOptions,
   state: AttemptState,
 ) {
-  const { size, partial } = target;
-  let { offset, hash } = await resumePoint(target);
+  const { partial } = target;
+  let { offset, hash } = await resumePoint(target, state.size);
   if (!state.useRange && offset > 0) ({ offset, hash } = await restart(target));
-  if (offset === size) return target.complete(hash, offset > 0);
+  if (offset === state.size) return target.complete(hash, offset > 0);
 
   const response = await openBlob(offset);
+  if (offset > 0 && state.size === undefined && response.statusCode === 416) {
+    // Of a blob whose size nobody said, every byte is here: the server has none after them.
+    await response.body.dump();
+    return target.complete(hash, true);
+  }
   if (offset > 0 && response.statusCode === 200) {
     ({ offset, hash } = await restart(target)); // the server ignored Range: take the whole body
-  } else if (offset > 0 && !validPartialResponse(response, offset, size)) {
+  } else if (offset > 0 && !validPartialResponse(response, offset, state.size)) {
     await response.body.dump();
     await truncate(partial, 0);
     state.useRange = false;
@@ -171,12 +182,14 @@ async function attempt<H extends StreamHash>(
       `${target.name}: the server answered Range: bytes=${offset}- with ${describeRange(response)}; starting over`,
     );
   }
+  state.size ??= sizeFromResponse(response, offset);
+  const size = state.size;
   const resumedFrom = offset;
   if (resumedFrom > 0) options.onResume?.(resumedFrom);
   options.onProgress?.(offset);
   offset = await appendBody(
     response,
-    target,
+    { ...target, size },
     offset,
     hash,
     (bytes, total) => {
@@ -185,7 +198,7 @@ async function attempt<H extends StreamHash>(
     },
     options.signal,
   );
-  if (offset !== size) {
+  if (size !== undefined && offset !== size) {
     throw new FrozenError('network', `${target.name}: the body ended after ${offset} of ${size} bytes`);
   }
   return target.complete(hash, resumedFrom > 0);
@@ -209,7 +222,7 @@ async function appendBody(
   try {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       accepted += chunk.length;
-      if (accepted > target.size) {
+      if (target.size !== undefined && accepted > target.size) {
         await file.empty();
         throw new FrozenError(
           'integrity',
@@ -259,13 +272,16 @@ function naming(error: unknown, name: string): FrozenError {
 }
 
 /** Re-hashes what a previous attempt left. A partial longer than the blob, or one that cannot be read, starts over. */
-async function resumePoint<H extends StreamHash>(target: IngestTarget<H>): Promise<{ offset: number; hash: H }> {
+async function resumePoint<H extends StreamHash>(
+  target: IngestTarget<H>,
+  expected: number | undefined,
+): Promise<{ offset: number; hash: H }> {
   const size = await stat(target.partial).then(
     (s) => s.size,
     () => 0,
   );
   if (size === 0) return { offset: 0, hash: target.newHash() };
-  if (size > target.size) return restart(target);
+  if (expected !== undefined && size > expected) return restart(target);
   const hash = target.newHash();
   try {
     for await (const chunk of createReadStream(target.partial)) await hash.update(chunk as Buffer);
@@ -325,13 +341,30 @@ export async function rejectPartial(partial: string, message: string, resumed: b
   throw new FrozenError('integrity', message);
 }
 
-/** Only a 206 whose Content-Range starts where our bytes end, for a blob of the size we expect, is a resume. */
-function validPartialResponse(response: HttpResponse, offset: number, size: number): boolean {
+/**
+ * The size a response says the blob has: Content-Range's total, else Content-Length (after `offset` for a 206).
+ * Undefined when it says neither.
+ */
+function sizeFromResponse(response: HttpResponse, offset: number): number | undefined {
+  const total = /\/(\d+)$/.exec(header(response.headers, 'content-range')?.trim() ?? '')?.[1];
+  if (total !== undefined) return Number(total);
+  const length = header(response.headers, 'content-length');
+  if (length === undefined || !/^\d+$/.test(length.trim())) return undefined;
+  return Number(length) + (response.statusCode === 206 ? offset : 0);
+}
+
+/**
+ * Only a 206 whose Content-Range starts where our bytes end, for a blob of the size we expect (when we expect
+ * one), is a resume.
+ */
+function validPartialResponse(response: HttpResponse, offset: number, size: number | undefined): boolean {
   if (response.statusCode !== 206) return false;
   const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(response.headers, 'content-range')?.trim() ?? '');
   if (!match) return false;
   const [, start, end, total] = match;
-  return Number(start) === offset && Number(end) === size - 1 && (total === '*' || Number(total) === size);
+  if (Number(start) !== offset) return false;
+  if (size === undefined) return total === '*' || Number(end) === Number(total) - 1;
+  return Number(end) === size - 1 && (total === '*' || Number(total) === size);
 }
 
 function describeRange(response: HttpResponse): string {

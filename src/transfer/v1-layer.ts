@@ -4,7 +4,7 @@
  * record maps the image ID to that digest and to the diff ID computed on the way. A gzip layer's CRC is checked;
  * the size must be the one the registry gave.
  */
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { BlobCache } from '../cache/blob-cache.js';
 import { readV1Record, writeV1Record, type V1Layer } from '../cache/v1-record.js';
@@ -17,7 +17,8 @@ import { LayerHash } from './layer-hash.js';
 export type V1LayerTarget = IngestTarget<LayerHash> & { layer(): V1Layer };
 
 /** The download target of the v1 layer `id` of `registry`, of `size` bytes. */
-export function v1LayerTarget(cache: BlobCache, registry: string, id: string, size: number): V1LayerTarget {
+/** `size`: the layer's size when the registry said it (`X-Docker-Size`, or a HEAD); undefined when it did not. */
+export function v1LayerTarget(cache: BlobCache, registry: string, id: string, size: number | undefined): V1LayerTarget {
   const files = cache.v1LayerFiles(registry, id);
   const name = `layer of v1 image ${id}`;
   let known: V1Layer | undefined;
@@ -30,7 +31,8 @@ export function v1LayerTarget(cache: BlobCache, registry: string, id: string, si
     prepare: async () => void (await makeDirectory(dirname(files.partial))),
     done: async () => {
       const record = await readV1Record(files.record);
-      if (record && record.size === size && (await cache.use(parseDigest(record.digest), size))) known = record;
+      const sized = record && (size === undefined || record.size === size);
+      if (record && sized && (await cache.use(parseDigest(record.digest), record.size))) known = record;
       return known !== undefined;
     },
     complete: async (hash, resumed) => {
@@ -41,9 +43,10 @@ export function v1LayerTarget(cache: BlobCache, registry: string, id: string, si
         return rejectPartial(files.partial, `${name}: ${(error as Error).message}`, resumed);
       }
       const digest = parseDigest(`sha256:${hex}`);
+      const received = (await stat(files.partial)).size;
       await cache.adopt(files.partial, digest);
       await rm(files.partial, { force: true });
-      known = { digest: digest.value, size, diffId: hash.diffId, compressed: hash.compressed };
+      known = { digest: digest.value, size: received, diffId: hash.diffId, compressed: hash.compressed };
       await writeV1Record(files.record, known);
     },
     layer: () => {

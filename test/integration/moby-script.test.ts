@@ -181,7 +181,13 @@ describe.runIf(MOBY_V1_SCRIPT !== undefined)("the files and bytes of moby's v1 d
     await registry?.stop();
   });
 
-  test('three tags of two repositories sharing a base, one layer not compressed', async () => {
+  // The minimal registry serves exactly what the script fetches: no X-Docker-Size, and HEAD answered 501.
+  test.each([
+    ['a v1 registry', false],
+    ['a minimal v1 registry (no X-Docker-Size, HEAD answered 501)', true],
+  ])('three tags of two repositories sharing a base, one layer not compressed: %s', async (_, minimal) => {
+    registry.behaviour.omitSize = minimal;
+    registry.behaviour.layerHeadStatus = minimal ? 501 : undefined;
     const refs = ['team/app:1', 'team/app', 'team/other:2'];
     const scriptDir = join(await mkdtemp(join(tmpdir(), 'frozen-moby-out-')), 'out');
     const ran = await script.run(scriptDir, refs);
@@ -215,6 +221,8 @@ describe.runIf(MOBY_V1_SCRIPT !== undefined)("the files and bytes of moby's v1 d
       (_, name: string) => `"${registry.host}/${name}": {`,
     );
     expect(await readFile(join(frozenDir, 'repositories'), 'utf8')).toBe(named);
+    registry.behaviour.omitSize = false;
+    registry.behaviour.layerHeadStatus = undefined;
   });
 });
 

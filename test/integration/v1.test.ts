@@ -265,6 +265,53 @@ describe('v1 registries', () => {
     }
   });
 
+  // A minimal v1 registry serves what the seed script fetches (token, tags, ancestry, json, layer) and nothing
+  // else: no X-Docker-Size, and HEAD answered 501. The size was only ever for progress.
+  test('a registry with no X-Docker-Size whose layer HEAD answers 501: layers are fetched anyway, each HEAD asked once', async () => {
+    registry.behaviour.omitSize = true;
+    registry.behaviour.layerHeadStatus = 501;
+    try {
+      const output = await tempDir();
+      const before = registry.requests.length;
+      const result = await runCli(['pull', '-q', '-o', output, `${registry.host}/team/other:2`]);
+      expect([result.code, result.stderr]).toEqual([0, '']);
+      const heads = registry.requests
+        .slice(before)
+        .filter((r) => r.method === 'HEAD' && r.path === `/v1/images/${other.id}/layer`);
+      expect(heads).toHaveLength(1); // 501 is final: no retry
+      const layer = await readFile(join(output, other.id, 'layer.tar'));
+      expect(layer.equals(other.layer)).toBe(true);
+      const config = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8'))[0].Config as string;
+      expect(config).toMatch(/^[0-9a-f]{64}\.json$/);
+      expect((await loadWithSkopeo(output)).imageId).toBe(`sha256:${config.slice(0, 64)}`);
+    } finally {
+      registry.behaviour.omitSize = false;
+      registry.behaviour.layerHeadStatus = undefined;
+    }
+  });
+
+  test('no size known and the connection cut: the layer is resumed with Range, and verified as every v1 layer is', async () => {
+    registry.behaviour.omitSize = true;
+    registry.behaviour.layerHeadStatus = 501;
+    registry.behaviour.resets = { count: 1, afterBytes: 10 };
+    try {
+      const output = await tempDir();
+      const before = registry.requests.length;
+      const result = await runCli(['pull', '-q', '-o', output, `${registry.host}/team/other:2`]);
+      expect([result.code, result.stderr]).toEqual([0, '']);
+      // Two layers (other and its base) download at once; the one cut is resumed after its first 10 bytes.
+      const gets = registry.requests.slice(before).filter((r) => r.method === 'GET' && r.path.endsWith('/layer'));
+      expect(gets.map((r) => r.range ?? 'whole').sort()).toEqual(['bytes=10-', 'whole', 'whole']);
+      for (const image of [other, base]) {
+        expect((await readFile(join(output, image.id, 'layer.tar'))).equals(image.layer)).toBe(true);
+      }
+    } finally {
+      registry.behaviour.omitSize = false;
+      registry.behaviour.layerHeadStatus = undefined;
+      registry.behaviour.resets = { count: 0, afterBytes: 0 };
+    }
+  });
+
   test('a token the registry stops accepting is replaced once from the index', async () => {
     registry.behaviour.tokenUses = 3;
     try {

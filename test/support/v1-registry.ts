@@ -53,6 +53,8 @@ export interface V1Behaviour {
   tokenUses: number;
   /** Leave X-Docker-Size out of json answers (clients must HEAD the layer). */
   omitSize: boolean;
+  /** Answer a layer HEAD with this status, as a registry that implements only what the seed script asks (GET). */
+  layerHeadStatus: number | undefined;
   /** Serve these bytes instead of an image's json or ancestry, by image ID. */
   jsonOverride: Map<string, Buffer>;
   ancestryOverride: Map<string, Buffer>;
@@ -128,6 +130,7 @@ export async function startV1Registry(options: V1RegistryOptions = {}): Promise<
     resets: { count: 0, afterBytes: 0 },
     tokenUses: Infinity,
     omitSize: false,
+    layerHeadStatus: undefined,
     jsonOverride: new Map(),
     ancestryOverride: new Map(),
     apiFailures: 0,
@@ -232,6 +235,11 @@ export async function startV1Registry(options: V1RegistryOptions = {}): Promise<
   }
 
   function sendLayer(req: IncomingMessage, res: ServerResponse, layer: Buffer, record: V1Request) {
+    if (req.method === 'HEAD' && behaviour.layerHeadStatus !== undefined) {
+      record.status = behaviour.layerHeadStatus;
+      res.writeHead(behaviour.layerHeadStatus);
+      return res.end();
+    }
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
     if (start >= layer.length && range) {
