@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnComponent } from './daemon.js';
 
 /**
  * A real CNCF Distribution registry (Debian's `docker-registry`) on a free loopback port with its own storage.
@@ -63,14 +64,17 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   const configPath = join(dir, 'config.yml');
   await writeFile(configPath, config);
 
-  const child = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const { child, assertStarted } = spawnComponent('docker-registry', REGISTRY_BINARY, ['serve', configPath], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   try {
-    await waitUntilServing(url, child, () => stderr, options.tls && (await readFile(options.tls.ca, 'utf8')));
+    const ca = options.tls && (await readFile(options.tls.ca, 'utf8'));
+    await waitUntilServing(url, child, () => stderr, ca, assertStarted);
   } catch (error) {
     child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
@@ -87,9 +91,16 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   };
 }
 
-async function waitUntilServing(url: string, child: ChildProcess, stderr: () => string, ca?: string): Promise<void> {
+async function waitUntilServing(
+  url: string,
+  child: ChildProcess,
+  stderr: () => string,
+  ca: string | undefined,
+  assertStarted: () => void,
+): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
+    assertStarted();
     if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr()}`);
     const status = await probe(`${url}/v2/`, ca).catch(() => 0);
     if (status === 200 || status === 401) return;

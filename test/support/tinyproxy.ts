@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnComponent } from './daemon.js';
 import { freePort, stopProcess } from './registry.js';
 
 /** A real HTTP proxy (Debian's tinyproxy) on loopback, logging every request it forwards. */
@@ -32,9 +32,11 @@ export async function startTinyproxy(
     ...auth,
   ].join('\n');
   await writeFile(join(dir, 'tinyproxy.conf'), config);
-  const child = spawn('tinyproxy', ['-d', '-c', join(dir, 'tinyproxy.conf')], { stdio: 'ignore' });
+  const args = ['-d', '-c', join(dir, 'tinyproxy.conf')];
+  const { child, assertStarted } = spawnComponent('tinyproxy', 'tinyproxy', args, { stdio: 'ignore' });
   const deadline = Date.now() + 10_000;
   while (!(await readFile(log, 'utf8').catch(() => '')).includes('listening') && !(await isListening(port))) {
+    assertStarted();
     if (child.exitCode !== null) throw new Error(`tinyproxy exited with ${child.exitCode}`);
     if (Date.now() > deadline) throw new Error('tinyproxy did not start within 10 s');
     await new Promise((r) => setTimeout(r, 50));
