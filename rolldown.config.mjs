@@ -16,8 +16,8 @@ export default defineConfig({
     entryFileNames: '[name].js',
     chunkFileNames: '[name]-[hash].js',
     // For --debug only (bin/frozen.js turns source maps on then): stack frames name tsc's files and lines instead
-    // of the bundle's. Without the sources themselves the maps stay small.
+    // of the bundle's. The map carries those files' text, so it resolves in the package, which ships no dist/cli.
     sourcemap: true,
-    sourcemapExcludeSources: true,
+    sourcemapExcludeSources: false,
   },
 });

@@ -37,34 +37,68 @@ export class FrozenError extends Error {
   }
 }
 
-/** Network failures, timeouts, resets, 408, 429 and 5xx are worth another try; nothing else is. */
+/**
+ * Whether another try may succeed: network failures, timeouts, resets, 408, 429 and most 5xx; for PullFailures,
+ * whether any of its failures is one. Nothing else is (a missing image, a wrong digest, refused credentials).
+ */
 export function isRetryable(error: unknown): boolean {
+  if (error instanceof PullFailures) return error.retryable;
   return error instanceof FrozenError && error.kind === 'network' && !error.permanent;
 }
 
-/** Wraps an error with the image it belongs to, keeping its kind. */
+/** Wraps an error with the image it belongs to, keeping its kind (and whether a retry may help). */
 export class ImagePullError extends FrozenError {
   readonly image: string;
 
   constructor(image: string, cause: FrozenError) {
-    super(cause.kind, `${image}: ${cause.message}`, { cause });
+    super(cause.kind, `${image}: ${cause.message}`, { cause, ...(cause.permanent && { permanent: true }) });
     this.name = 'ImagePullError';
     this.image = image;
   }
 }
 
-/** Several images failed (a pull, or a lock); each error names its image. */
+/**
+ * Kinds in the order PullFailures reports one as its own `kind`: what a retry cannot fix before what it may, and a
+ * caller's mistake before the registry's, so the images' order changes nothing.
+ */
+const KIND_PRECEDENCE: readonly ErrorKind[] = [
+  'aborted',
+  'usage',
+  'reference',
+  'output',
+  'auth',
+  'not-found',
+  'platform',
+  'integrity',
+  'unsupported',
+  'protocol',
+  'tls',
+  'network',
+];
+
+/**
+ * Several images failed (a pull, or a lock); each error names its image. `kind` is the first of `kinds` in a fixed
+ * order (what a retry cannot fix first), whatever the order of the images.
+ */
 export class PullFailures extends FrozenError {
+  /** Every kind among the failures, each once, in that fixed order. */
+  readonly kinds: readonly ErrorKind[];
+  /** Whether another try may help: some failure is one worth retrying (see `isRetryable`). */
+  readonly retryable: boolean;
+
   constructor(readonly errors: readonly ImagePullError[]) {
-    super(errors[0]!.kind, errors.map((e) => e.message).join('\n'));
+    const kinds = KIND_PRECEDENCE.filter((kind) => errors.some((e) => e.kind === kind));
+    super(kinds[0] ?? errors[0]!.kind, errors.map((e) => e.message).join('\n'));
     this.name = 'PullFailures';
+    this.kinds = kinds;
+    this.retryable = errors.some((e) => isRetryable(e));
   }
 }
 
 /** Errors that are not FrozenErrors are bugs or environment failures; classify them as well as we can. */
 export function asFrozenError(error: unknown): FrozenError {
   if (error instanceof FrozenError) return error;
-  if (isAbortError(error)) return new FrozenError('aborted', 'aborted', { cause: error });
+  if (isAbortError(error)) return new FrozenError('aborted', `aborted: ${(error as Error).message}`, { cause: error });
   // The network's system errors are wrapped where requests are made, so one that gets here is the disk's.
   if (isSystemError(error)) return new FrozenError('output', namingPath(error), { cause: error });
   const message = error instanceof Error ? error.message : String(error);
@@ -93,7 +127,22 @@ function namingPath(error: NodeJS.ErrnoException): string {
  * any value, and `AbortSignal.timeout` gives a TimeoutError).
  */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new FrozenError('aborted', 'aborted', { cause: signal.reason });
+  if (signal?.aborted) throw abortedError(signal);
+}
+
+/**
+ * The error of work stopped by `signal`: `aborted: <reason>`, the reason the signal was aborted with (for
+ * `AbortSignal.timeout`, that it timed out), whatever the stopped work threw (`cause`, kept).
+ */
+export function abortedError(signal: AbortSignal | undefined, cause?: unknown): FrozenError {
+  const reason: unknown = signal?.reason;
+  const why =
+    reason instanceof Error
+      ? reason.message
+      : typeof reason === 'string' || typeof reason === 'number'
+        ? String(reason)
+        : 'the signal fired';
+  return new FrozenError('aborted', `aborted: ${why}`, { cause: cause ?? reason });
 }
 
 function isAbortError(error: unknown): boolean {

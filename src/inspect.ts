@@ -19,15 +19,15 @@ import { parseJson } from './util/json-file.js';
 export interface InspectOptions extends RegistryOptions {
   readonly image: string;
   /** Which image of a multi-platform index to describe (default: as `pull` picks). */
-  readonly platform?: string | Platform;
-  readonly signal?: AbortSignal;
+  readonly platform?: string | Platform | undefined;
+  readonly signal?: AbortSignal | undefined;
   /** Retries of its requests, and moves to the next endpoint (as `pull` reports them). */
-  readonly onEvent?: (event: RequestEvent) => void;
+  readonly onEvent?: ((event: RequestEvent) => void) | undefined;
   /**
    * The blob cache to read manifests and the config from, and keep manifests in (default: `pull`'s default cache,
    * if it exists); `false` for none.
    */
-  readonly cache?: string | false;
+  readonly cache?: string | false | undefined;
 }
 
 /** What a reference names, verified, without downloading any blob. */

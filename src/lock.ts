@@ -27,15 +27,15 @@ export type LockEvent = RequestEvent | PlatformFallbackEvent;
 /** What `lock()` is given. */
 export interface LockOptions extends RegistryOptions {
   readonly images: readonly string[];
-  readonly platform?: string | Platform;
-  readonly signal?: AbortSignal;
+  readonly platform?: string | Platform | undefined;
+  readonly signal?: AbortSignal | undefined;
   /**
    * Retries of its requests and moves to the next endpoint, and each image locked for another platform than the
    * one asked for (an index without it), as `pull` reports them.
    */
-  readonly onEvent?: (event: LockEvent) => void;
+  readonly onEvent?: ((event: LockEvent) => void) | undefined;
   /** The blob cache to read manifests from and keep them in (default: `pull`'s default cache, if it exists); `false` for none. */
-  readonly cache?: string | false;
+  readonly cache?: string | false | undefined;
 }
 
 /** Images resolved at once by `lock`: each is a few small requests, so a long list goes faster far from the registry. */
@@ -44,6 +44,9 @@ const IMAGES_LOCKED_AT_ONCE = 8;
 /**
  * Resolves references to exact images (manifests verified, no blob downloaded). Every image is tried: when one fails
  * it rejects with that image's error, when several do with `PullFailures`.
+ *
+ * @throws {FrozenError} `reference` or `usage` for what was given wrong (before any request); an ImagePullError
+ * naming the image when one failed; PullFailures when several did; `aborted` when the signal fired.
  */
 export async function lock(options: LockOptions): Promise<LockFile> {
   assertImageList(options.images);

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract } from 'tar-stream';
-import { FrozenError } from './errors.js';
+import { FrozenError, throwIfAborted } from './errors.js';
 import { diffIdOf } from './transfer/decompress.js';
 import { parseReference } from './reference/index.js';
 import { counted } from './util/counted.js';
@@ -37,7 +37,7 @@ interface Archive {
   readonly kind: 'directory' | 'tar';
   read(name: string): Promise<Buffer | undefined>;
   /** sha256 of each named file after decompressing it, or why it could not be hashed. */
-  diffIds(names: readonly string[]): Promise<Map<string, string | Error>>;
+  diffIds(names: readonly string[], signal?: AbortSignal): Promise<Map<string, string | Error>>;
   /** Names that are hard links: in a tar, each to the name it links to; in a directory, each to its other names there. */
   hardLinks(names: readonly string[]): Promise<Map<string, string[]>>;
 }
@@ -53,13 +53,19 @@ interface ManifestEntry {
  *
  * @throws {FrozenError} `usage` when nothing is at `path`; problems with the archive are in the result, not thrown.
  */
-export async function verifyArchive(path: string): Promise<VerifyResult> {
+export async function verifyArchive(
+  path: string,
+  options: { readonly signal?: AbortSignal | undefined } = {},
+): Promise<VerifyResult> {
+  const { signal } = options;
+  throwIfAborted(signal);
   const info = await stat(path).catch(() => undefined);
   if (!info) throw new FrozenError('usage', `${path}: no such file or directory`);
   let archive: Archive;
   try {
-    archive = info.isDirectory() ? await directoryArchive(path) : await tarArchive(path);
+    archive = info.isDirectory() ? await directoryArchive(path) : await tarArchive(path, signal);
   } catch (error) {
+    throwIfAborted(signal);
     return failed(path, `not a readable directory or tar archive (${(error as Error).message})`);
   }
   const manifestBytes = await archive.read('manifest.json');
@@ -80,15 +86,31 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
     const plan = await checkEntry(entry, archive, found);
     if (plan) planned.push({ image, ...plan });
   }
-  const hashes = await archive.diffIds([...new Set(planned.flatMap((p) => p.layers))]);
+  const hashes = await archive.diffIds([...new Set(planned.flatMap((p) => p.layers))], signal);
+  throwIfAborted(signal); // a layer cut short by the abort reads as an error: the abort is what happened
   const hardLinks = await archive.hardLinks([...new Set(planned.flatMap((p) => [p.config, ...p.layers]))]);
+  const { layers, warnings } = checkLayers(planned, hashes, hardLinks, archive.kind, problems);
+  return { images: entries.length, layers, problems, warnings };
+}
+
+/**
+ * Each planned layer's diff ID against its config's, into `problems`; and a warning per config or layer that is a
+ * hard link (one line for each set of linked names). Returns the layers counted and the warnings.
+ */
+function checkLayers(
+  planned: readonly { image: string; config: string; layers: string[]; diffIds: string[] }[],
+  hashes: ReadonlyMap<string, string | Error>,
+  hardLinks: Map<string, string[]>,
+  kind: Archive['kind'],
+  problems: VerifyProblem[],
+): { layers: number; warnings: VerifyProblem[] } {
   const warnings: VerifyProblem[] = [];
   const warnOnce = (image: string, subject: string, name: string) => {
     const linkedTo = hardLinks.get(name);
     if (linkedTo === undefined) return;
     // One line for a pair: the names this one is linked to need none of their own.
     for (const warned of [name, ...linkedTo]) hardLinks.delete(warned);
-    warnings.push({ image, message: hardLinkWarning(subject, linkedTo.join(', '), archive.kind) });
+    warnings.push({ image, message: hardLinkWarning(subject, linkedTo.join(', '), kind) });
   };
   let layers = 0;
   for (const plan of planned) {
@@ -106,7 +128,7 @@ export async function verifyArchive(path: string): Promise<VerifyResult> {
       warnOnce(plan.image, `layer ${i + 1} (${layer})`, layer);
     }
   }
-  return { images: entries.length, layers, problems, warnings };
+  return { layers, warnings };
 }
 
 function failed(path: string, message: string): VerifyResult {
@@ -174,15 +196,15 @@ async function directoryArchive(root: string): Promise<Archive> {
       if (!path || (await stat(path)).size > SMALL_FILE_LIMIT) return undefined;
       return readFile(path);
     },
-    async diffIds(names) {
+    async diffIds(names, signal) {
       const result = new Map<string, string | Error>();
       for (const name of names) {
+        if (signal?.aborted) break;
         const path = await confined(name);
+        const file = path && (createReadStream(path, { signal }) as AsyncIterable<Buffer>);
         result.set(
           name,
-          path
-            ? await diffIdOf(createReadStream(path) as AsyncIterable<Buffer>).catch((error: Error) => error)
-            : new Error('missing (or outside the archive)'),
+          file ? await diffIdOf(file).catch((error: Error) => error) : new Error('missing (or outside the archive)'),
         );
       }
       return result;
@@ -207,11 +229,11 @@ async function directoryArchive(root: string): Promise<Archive> {
  * A tar (plain or gzip): one pass for the small files, one for the layers; `./` prefixes, symlinks (as docker save
  * makes for a layer it has saved already) and hard links (as tar -c makes for a second name of a file) resolved.
  */
-async function tarArchive(file: string): Promise<Archive> {
+async function tarArchive(file: string, signal?: AbortSignal): Promise<Archive> {
   const small = new Map<string, Buffer>();
   const links = new Map<string, string>();
   const hardLinks = new Map<string, string>();
-  await eachEntry(file, async (name, header, stream) => {
+  await eachEntry(file, signal, async (name, header, stream) => {
     if (header.type === 'symlink' && header.linkname)
       links.set(name, posix.normalize(posix.join(posix.dirname(name), header.linkname)));
     if (header.type === 'link' && header.linkname) hardLinks.set(name, tarName(header.linkname));
@@ -229,13 +251,13 @@ async function tarArchive(file: string): Promise<Archive> {
   return {
     kind: 'tar',
     read: async (name) => small.get(real(name)) ?? (await smallFile(file, real(name))),
-    async diffIds(names) {
+    async diffIds(names, signal) {
       const askedFor = new Map<string, string[]>();
       for (const name of names) askedFor.set(real(name), [...(askedFor.get(real(name)) ?? []), name]);
       const result = new Map<string, string | Error>(
         names.map((name) => [name, new Error('missing from the archive')]),
       );
-      await eachEntry(file, async (name, header, stream) => {
+      await eachEntry(file, signal, async (name, header, stream) => {
         const asked = askedFor.get(name);
         if (asked === undefined || header.type !== 'file') return void stream.resume();
         const diffId = await diffIdOf(stream as AsyncIterable<Buffer>).catch((error: Error) => error);
@@ -257,7 +279,7 @@ async function tarArchive(file: string): Promise<Archive> {
 /** One small file of a tar, read by a pass of its own: the target of a link whose name does not end in .json. */
 async function smallFile(file: string, wanted: string): Promise<Buffer | undefined> {
   let found: Buffer | undefined;
-  await eachEntry(file, async (name, header, stream) => {
+  await eachEntry(file, undefined, async (name, header, stream) => {
     if (name === wanted && found === undefined && header.type === 'file' && (header.size ?? 0) <= SMALL_FILE_LIMIT)
       found = await collect(stream);
     else stream.resume();
@@ -276,6 +298,7 @@ type Entry = { type?: string | null; size?: number; linkname?: string | null };
 
 async function eachEntry(
   file: string,
+  signal: AbortSignal | undefined,
   visit: (name: string, header: Entry, stream: Readable) => Promise<void>,
 ): Promise<void> {
   const tar = extract();
@@ -287,7 +310,7 @@ async function eachEntry(
     tar.on('error', reject);
   });
   const head = await readHead(file);
-  const source = createReadStream(file);
+  const source = createReadStream(file, { signal });
   if (head[0] === 0x1f && head[1] === 0x8b) await Promise.all([pipeline(source, createGunzip(), tar), done]);
   else await Promise.all([pipeline(source, tar), done]);
 }

@@ -1,4 +1,6 @@
 /** What `pull()` returns: the public vocabulary, on its own. */
+import type { ImagePullError } from '../errors.js';
+
 /** One image a pull wrote, and how it went. */
 export interface PulledImage {
   /** The reference as given. */
@@ -15,21 +17,41 @@ export interface PulledImage {
   readonly manifestDigest: string;
   /** The image ID: the config digest. */
   readonly imageId: string;
+  /** The platform of the entry picked from an index, when there was one. */
   readonly platform?: string;
   readonly layers: number;
   /** Config plus layer bytes. */
   readonly bytes: number;
-  /** Bytes received from the registry in this run (the rest came from the cache or the output directory). */
+  /** The config's bytes (the rest of `bytes` is the layers'). */
+  readonly configBytes: number;
+  /**
+   * Bytes received from the network for this image in this run; a blob another image of the run downloaded (or
+   * was downloading) counts there, once.
+   */
   readonly downloadedBytes: number;
   /** The endpoint (mirror URL or registry host) that served the image manifest. */
   readonly endpoint: string;
-  /** Blobs downloaded in this run, counted per endpoint that served them. */
+  /** Blobs downloaded for this image in this run, counted per endpoint that served them. */
   readonly blobEndpoints: Readonly<Record<string, number>>;
+}
+
+/** What a whole run moved. */
+export interface PullTotals {
+  /** Config and layer bytes of every image written, each blob counted once. */
+  readonly bytes: number;
+  /** Bytes received from the network. */
+  readonly downloadedBytes: number;
+  /** HTTP requests sent, per host (`host[:port]`), redirects and token requests included. */
+  readonly requests: Readonly<Record<string, number>>;
 }
 
 /** What `pull()` resolves to. */
 export interface PullResult {
   /** The directory or tar file written, or `-` for a stream. */
   readonly output: string;
+  /** The images written, in the order given. */
   readonly images: readonly PulledImage[];
+  /** With `partial: true`, the images that failed (and were not written); empty otherwise. */
+  readonly failures: readonly ImagePullError[];
+  readonly totals: PullTotals;
 }

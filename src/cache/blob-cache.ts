@@ -92,7 +92,7 @@ export class BlobCache {
     try {
       await makeDirectory(path);
     } catch (error) {
-      const hint = 'choose another cache (--cache DIR or $FROZEN_CACHE) or none (--no-cache)';
+      const hint = 'choose another cache (the cache option, or $FROZEN_CACHE) or none (cache: false)';
       throw new FrozenError('output', `cannot use the cache at ${this.root}: ${(error as Error).message}; ${hint}`, {
         cause: error,
       });

@@ -3,16 +3,17 @@ import { constants as osConstants } from 'node:os';
 import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { FrozenError } from '../errors.js';
-import type { PulledImage } from '../api/results.js';
+import type { PullCommonOptions, PullOptions } from '../api/options.js';
+import type { PulledImage, PullResult } from '../api/results.js';
 import { readLockFile } from '../lockfile/index.js';
 import { pull } from '../pull/pull.js';
 import { parseReference } from '../reference/index.js';
 import { counted } from '../util/counted.js';
 import { formatBytes, positiveInteger } from './format.js';
-import { EXIT_BROKEN_PIPE, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
+import { EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
 import { createRenderer, type ProgressMode } from './progress.js';
 import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
-import { reportError } from './report.js';
+import { cliWording, reportError } from './report.js';
 
 interface PullFlags extends RegistryFlags {
   file?: string;
@@ -29,6 +30,7 @@ interface PullFlags extends RegistryFlags {
   json?: boolean;
   quiet?: boolean;
   debug?: boolean;
+  keepGoing?: boolean;
 }
 
 /** `frozen pull IMAGE... [options]`: the command and its flags. */
@@ -81,6 +83,7 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
       positiveInteger,
       16,
     )
+    .option('--keep-going', 'write the images that succeeded even when others failed (exit 1 still), as skopeo sync')
     .option('--json', 'print progress and results as NDJSON events on stdout')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--debug', 'print stack traces with errors')
@@ -110,30 +113,14 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
   const mode: ProgressMode = flags.json ? 'json' : flags.quiet ? 'quiet' : io.interactive ? 'tty' : 'plain';
   const renderer = createRenderer(mode, io);
   try {
-    const result = await pull({
-      ...registryOptions(flags),
-      images: [...images, ...(flags.file ? await readImageList(flags.file) : [])],
-      ...(flags.lock !== undefined && { lock: await readLockFile(flags.lock) }),
-      ...(flags.offline && { offline: true }),
-      output: toStdout ? process.stdout : flags.output,
-      format: flags.format,
-      ...(flags.platform && { platform: flags.platform }),
-      ...(flags.cache !== undefined && { cache: flags.cache }),
-      copy: flags.copy === true,
-      decompress: flags.decompress === true,
-      protocol: flags.protocol,
-      concurrency: flags.concurrency,
+    const run = {
       signal: controller.signal,
       onEvent: renderer.onEvent,
-    });
+      output: toStdout ? process.stdout : flags.output,
+    };
+    const result = await pull(await pullOptions(images, flags, run));
     renderer.finish();
-    if ((mode === 'tty' || mode === 'plain') && !toStdout) {
-      for (const image of result.images) io.stdout(formatSummary(image));
-      const path = shellQuoted(result.output);
-      const load = flags.format === 'tar' ? `docker load -i ${path}` : `tar -cC ${path} . | docker load`;
-      io.stdout(`Wrote ${counted(result.images.length, 'image')} to ${result.output}; load with: ${load}\n`);
-    }
-    return EXIT_OK;
+    return reportResult(result, flags, mode === 'tty' || mode === 'plain', io);
   } catch (error) {
     renderer.finish();
     if (interruptedBy === 'SIGPIPE') return EXIT_BROKEN_PIPE;
@@ -143,6 +130,43 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     stopWatchingStdout?.();
   }
+}
+
+/** The options `pull()` gets from the flags: images by reference, or a lock file's. */
+async function pullOptions(
+  images: readonly string[],
+  flags: PullFlags,
+  run: Pick<PullCommonOptions, 'signal' | 'onEvent' | 'output'>,
+): Promise<PullOptions> {
+  const common: PullCommonOptions = {
+    ...registryOptions(flags),
+    ...run,
+    ...(flags.offline && { offline: true }),
+    format: flags.format,
+    ...(flags.cache !== undefined && { cache: flags.cache }),
+    copy: flags.copy === true,
+    decompress: flags.decompress === true,
+    protocol: flags.protocol,
+    concurrency: flags.concurrency,
+    partial: flags.keepGoing === true,
+  };
+  const named = [...images, ...(flags.file ? await readImageList(flags.file) : [])];
+  if (flags.lock === undefined) return { ...common, images: named, platform: flags.platform };
+  // Images or a platform besides a lock file are refused by pull(), in its words.
+  const lock = await readLockFile(flags.lock);
+  return { ...common, lock, images: named as [], platform: flags.platform as undefined };
+}
+
+/** The summary of each image and the load command (not with --json, -q or -o -), and the failures of --keep-going. */
+function reportResult(result: PullResult, flags: PullFlags, summary: boolean, io: Io): number {
+  if (summary && flags.output !== '-') {
+    for (const image of result.images) io.stdout(formatSummary(image));
+    const path = shellQuoted(result.output);
+    const load = flags.format === 'tar' ? `docker load -i ${path}` : `tar -cC ${path} . | docker load`;
+    io.stdout(`Wrote ${counted(result.images.length, 'image')} to ${result.output}; load with: ${load}\n`);
+  }
+  for (const failure of result.failures) io.stderr(`frozen: error: ${cliWording(failure.message)}\n`);
+  return result.failures.length === 0 ? EXIT_OK : EXIT_FAILED;
 }
 
 /** The shell's convention: 128 + the signal's number (130 for Ctrl-C), so scripts can tell an interruption. */
@@ -183,7 +207,7 @@ function formatSummary(image: PulledImage): string {
       ? `  v1 image  ${image.manifestDigest.slice('v1:'.length)}`
       : `  manifest  ${image.manifestDigest}`,
     `  image ID  ${image.imageId}`,
-    `  layers    ${image.layers}, ${formatBytes(image.bytes)} (${formatBytes(image.downloadedBytes)} downloaded)`,
+    `  layers    ${image.layers}, ${formatBytes(image.bytes - image.configBytes)}; config ${formatBytes(image.configBytes)} (${formatBytes(image.downloadedBytes)} downloaded)`,
     `  from      manifest: ${image.endpoint}${formatBlobEndpoints(image.blobEndpoints)}`,
   ];
   return `${rows.join('\n')}\n`;

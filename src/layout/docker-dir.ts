@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { Digest } from '../digest.js';
-import { FrozenError } from '../errors.js';
+import { abortedError, FrozenError } from '../errors.js';
 import { acquireLock } from '../util/file-lock.js';
 import { removeOrphans } from '../util/process.js';
 import {
@@ -62,7 +62,7 @@ export class DockerDirectory implements OutputWriter {
     if (existing && !existing.isDirectory()) {
       throw new FrozenError(
         'output',
-        `cannot write to ${root}: it exists and is not a directory (--format tar writes a file)`,
+        `cannot write to ${root}: it exists and is not a directory (format: 'tar' writes a file)`,
       );
     }
     const existed = existing !== undefined;
@@ -100,7 +100,7 @@ export class DockerDirectory implements OutputWriter {
       // the last to write would drop the others' entries.
       const release = await acquireLock(join(this.root, COMMIT_LOCK), signal ? { signal } : {}).catch(
         (error: unknown) => {
-          throw signal?.aborted ? new FrozenError('aborted', 'aborted', { cause: error }) : error;
+          throw signal?.aborted ? abortedError(signal, error) : error;
         },
       );
       try {

@@ -31,7 +31,7 @@ export async function writeOciLayout(
       if (!image.manifest)
         throw new FrozenError(
           'output',
-          `--format oci needs the manifest of ${image.canonical}, and it is not in the cache`,
+          `format: 'oci' needs the manifest of ${image.canonical}, and it is not in the cache`,
         );
       const place = (digest: Digest, from: string) => placeBlob(building, digest, from, options.copy);
       await place(image.manifest.digest, image.manifest.path);
@@ -87,10 +87,10 @@ export async function assertFreshLayout(root: string): Promise<void> {
   const entries = await readdir(root).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [];
     if (error.code === 'ENOTDIR')
-      throw new FrozenError('output', `${root} exists and is not a directory: --format oci writes a new layout`);
+      throw new FrozenError('output', `${root} exists and is not a directory: format: 'oci' writes a new layout`);
     throw new FrozenError('output', `cannot read ${root}: ${error.message}`, { cause: error });
   });
-  if (entries.length > 0) throw new FrozenError('output', `${root} is not empty: --format oci writes a new layout`);
+  if (entries.length > 0) throw new FrozenError('output', `${root} is not empty: format: 'oci' writes a new layout`);
   await assertWritableFolder(dirname(root), root); // the layout is built beside it
 }
 

@@ -58,7 +58,7 @@ export async function assertTarTarget(path: string): Promise<void> {
     stat(dirname(path)).catch(() => undefined),
   ]);
   if (target?.isDirectory())
-    throw new FrozenError('output', `cannot write ${path}: it is a directory (--format tar writes a file)`);
+    throw new FrozenError('output', `cannot write ${path}: it is a directory (format: 'tar' writes a file)`);
   if (!folder?.isDirectory())
     throw new FrozenError('output', `cannot write ${path}: ${dirname(path)} is not a directory`);
   await assertWritableFolder(dirname(path), path);

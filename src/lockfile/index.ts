@@ -56,7 +56,11 @@ export async function writeLockFile(path: string, file: LockFile): Promise<void>
   }
 }
 
-/** Reads and validates a lock file: every digest is checked before it can name anything. */
+/**
+ * Reads and validates a lock file: every digest is checked before it can name anything.
+ *
+ * @throws {FrozenError} `usage` for a file that cannot be read, is not JSON, or is not a version 1 lock file.
+ */
 export async function readLockFile(path: string): Promise<LockFile> {
   let parsed: LockFile;
   try {

@@ -24,21 +24,28 @@ export interface WantedBlob extends ReportedBlob {
 
 /**
  * Gets the blob through `obtain` once per run (the first image to want it starts it; the others wait for it), in a
- * slot of the scheduler. Reporting it done is the caller's, once it has done what it must with the result.
+ * slot of the scheduler. An image that joined another's download gets it as `shared`, with no bytes of its own:
+ * the bytes count once, with the image that started it. Reporting it done is the caller's, once it has done what
+ * it must with the result.
  */
-export function fetchOnce<F extends Fetched>(
+export async function fetchOnce<F extends Fetched>(
   context: PullContext,
   blob: WantedBlob,
   obtain: () => Promise<F>,
 ): Promise<F> {
   const start = () => context.scheduler.run(blob.host, blob.size, obtain);
   // The key names one kind of blob: a digest is always a v2 blob's, a `v1:` key a v1 layer's.
-  return sharedFlight(context.inFlight, blob.key, context.signal, start) as Promise<F>;
+  const { value, started } = await sharedFlight(context.inFlight, blob.key, context.signal, start);
+  const downloaded = value.source === 'registry' || value.source === 'mirror';
+  if (started || !downloaded) return value as F;
+  const { endpoint: _endpoint, ...shared } = value;
+  return { ...shared, source: 'shared', bytes: 0 } as F;
 }
 
 /** `blob-done` for the image that wanted the blob. */
 export function reportDone(context: PullContext, blob: ReportedBlob, fetched: Fetched): void {
   const { source, bytes, endpoint } = fetched;
+  context.downloaded.bytes += bytes;
   context.emit({ type: 'blob-done', ...blob, source, bytes, ...(endpoint && { endpoint }) });
 }
 

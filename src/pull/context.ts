@@ -28,6 +28,8 @@ export interface PullContext {
   /** Which layers are written uncompressed: all (--decompress), zstd ones (docker-archive output), none (OCI). */
   readonly decompress: LayerDecompression;
   readonly protocol: Protocol;
+  /** Bytes received from the network in this run, every image's (a shared download counted once). */
+  readonly downloaded: { bytes: number };
   readonly signal?: AbortSignal;
 }
 
@@ -37,10 +39,11 @@ export interface PullJob {
   readonly locked?: LockedImage;
 }
 
-/** What one image contributes: the files to write and the report. */
+/** What one image contributes: the files to write, the report, and its blobs (digest and size) for the totals. */
 export interface StagedPull {
   readonly staged: StagedImage;
   readonly pulled: PulledImage;
+  readonly blobs: readonly { readonly digest: string; readonly size: number }[];
 }
 
 /** How a blob got into the cache in this run. */

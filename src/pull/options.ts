@@ -13,7 +13,7 @@ export function checkPullOptions(options: PullOptions): void {
   const refuse = (what: string) => {
     throw new FrozenError('usage', what);
   };
-  assertImageList(options.images);
+  if (!options.lock || options.images !== undefined) assertImageList(options.images);
   const { output, format, protocol, concurrency, perHostConcurrency, onEvent } = options;
   if (output !== undefined && typeof output !== 'string' && typeof (output as Partial<Writable>).write !== 'function')
     refuse('output must be a path or a writable stream');
@@ -27,20 +27,22 @@ export function checkPullOptions(options: PullOptions): void {
   }
   if (onEvent !== undefined && typeof onEvent !== 'function') refuse('onEvent must be a function');
   if (format === 'oci' && output !== undefined && typeof output !== 'string')
-    refuse('--format oci writes a directory, not a stream');
+    refuse("format: 'oci' writes a directory, not a stream");
   if (format === 'oci' && options.decompress)
-    refuse('--format oci keeps blobs as the registry serves them; --decompress does not apply');
-  if (options.lock && options.images.length > 0) refuse('give images or a lock file, not both');
-  if (options.lock && protocol === 'v1') refuse('lock files hold v2 images: --protocol v1 does not apply');
+    refuse("format: 'oci' keeps blobs as the registry serves them; the decompress option does not apply");
+  if (options.lock && (options.images?.length ?? 0) > 0) refuse('give images or a lock file, not both');
+  if (options.lock && options.platform !== undefined)
+    refuse('a lock file pins the platform of each image: platform does not apply');
+  if (options.lock && protocol === 'v1') refuse("lock files hold v2 images: protocol: 'v1' does not apply");
   if (options.offline && protocol === 'v1')
-    refuse('offline pulls read v2 images from the cache: --protocol v1 does not apply');
+    refuse("offline pulls read v2 images from the cache: protocol: 'v1' does not apply");
 }
 
 /** The images to pull, each once: from the lock file, or the references given. */
 export function pullJobs(options: PullOptions): PullJob[] {
   const wanted: PullJob[] = options.lock
     ? options.lock.images.map((image) => ({ ref: parseReference(image.reference), locked: image }))
-    : options.images.map((image) => ({ ref: parseReference(image) }));
+    : (options.images ?? []).map((image) => ({ ref: parseReference(image) }));
   const undigested = options.offline && !options.lock && wanted.find((job) => !job.ref.digest);
   if (undigested) {
     throw new FrozenError(

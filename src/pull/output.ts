@@ -51,7 +51,7 @@ function assertCacheOutside(options: PullOptions, root: string): void {
   if (isWithin(cache, root)) {
     throw new FrozenError(
       'usage',
-      `the cache ${cache} is inside the OCI layout ${root}: give --cache a folder outside it`,
+      `the cache ${cache} is inside the OCI layout ${root}: give the cache option a folder outside it`,
     );
   }
 }

@@ -68,11 +68,13 @@ export async function pullV1Image(
     ...identity,
     imageId: config.digest,
     protocol: 'v1',
+    configBytes: config.size,
     bytes: config.size + fetched.reduce((sum, f) => sum + f.layer.size, 0),
     downloadedBytes: fetched.reduce((sum, f) => sum + f.bytes, 0),
     blobEndpoints: countEndpoints(fetched),
   };
-  return { staged, pulled };
+  const blobs = [config, ...fetched.map((f) => f.layer)].map(({ digest, size }) => ({ digest, size }));
+  return { staged, pulled, blobs };
 }
 
 /** The image ID a reference names, its ancestry, every json (checked to form that chain) and every layer's size. */

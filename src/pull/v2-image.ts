@@ -79,10 +79,12 @@ async function pullV2Image(
     ...(repoTag && { repoTag }),
     ...identity,
     protocol: 'v2' as const,
+    configBytes: config.size,
     downloadedBytes: fetched.reduce((sum, f) => sum + f.bytes, 0),
     blobEndpoints: countEndpoints(fetched),
   };
-  return { staged, pulled };
+  const blobs = [config, ...layers].map((blob) => ({ digest: blob.digest.value, size: blob.size }));
+  return { staged, pulled, blobs };
 }
 
 /** The config and every layer, at once; what the output already holds is re-verified and reused. */

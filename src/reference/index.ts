@@ -54,7 +54,7 @@ export function parseReference(input: string): ImageReference {
   // skopeo's `docker://busybox` and a registry URL pasted whole are common slips: say what to write instead.
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(input)?.[0];
   if (scheme) {
-    const httpHint = /^https?:/i.test(scheme) ? ' (plain http is used for loopback and --insecure-registry hosts)' : '';
+    const httpHint = /^https?:/i.test(scheme) ? ' (plain http is used for loopback and insecureRegistries hosts)' : '';
     fail(`a reference has no scheme: write "${input.slice(scheme.length)}"${httpHint}`);
   }
 
@@ -132,8 +132,14 @@ export function familiarTag(ref: ImageReference): string | undefined {
   return ref.tag === undefined ? undefined : `${ref.familiarName}:${ref.tag}`;
 }
 
-/** The fully qualified form, e.g. `docker.io/library/busybox:latest@sha256:…`. */
-export function canonicalReference(ref: ImageReference): string {
+/**
+ * The fully qualified form, e.g. `docker.io/library/busybox:latest@sha256:…`, of a reference given as text or
+ * already parsed.
+ *
+ * @throws {FrozenError} `reference` for text that is no reference (or anything that is neither).
+ */
+export function canonicalReference(reference: ImageReference | string): string {
+  const ref = typeof reference === 'object' && reference !== null ? reference : parseReference(reference);
   const tag = ref.tag === undefined ? '' : `:${ref.tag}`;
   const pin = ref.digest ? `@${ref.digest.value}` : ref.imageId ? `@${ref.imageId}` : '';
   return `${ref.registry}/${ref.repository}${tag}${pin}`;

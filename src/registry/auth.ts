@@ -145,7 +145,7 @@ export class Authorizer {
       if (!credentials || !('username' in credentials)) {
         throw new FrozenError(
           'auth',
-          'authentication required (Basic); pass --creds user:password or log in (docker config.json)',
+          'authentication required (Basic); give credentials (the credentials option) or log in (docker config.json)',
         );
       }
       return basicAuthorization(credentials);

@@ -176,7 +176,7 @@ export class Remote {
       if (!FINAL_HEAD_FAILURES.has(cause.kind)) return undefined;
       throw new FrozenError(
         cause.kind,
-        `cannot resolve tag "${tag}": ${this.upstream.endpoint.name} failed (${cause.message}) and no mirror is trusted to resolve tags (--trusted-mirror)`,
+        `cannot resolve tag "${tag}": ${this.upstream.endpoint.name} failed (${cause.message}) and no mirror is trusted to resolve tags (trustedMirrors)`,
         { cause },
       );
     }

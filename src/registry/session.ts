@@ -15,34 +15,45 @@ import { MirrorHealth, Remote, type RequestNotices } from './remote.js';
 import { Transport } from './transport.js';
 import { speaksOnlyV1, V1Registry } from './v1.js';
 
+/**
+ * An undici Dispatcher as frozen uses it: by its `dispatch` (undici's request API calls it). Typed by shape, so
+ * that a caller's undici 6, 7 or 8 Agent, ProxyAgent or MockAgent is accepted whatever undici frozen itself has.
+ */
+export interface DispatcherLike {
+  dispatch(options: never, handler: never): boolean;
+}
+
 /** How frozen reaches registries: shared by `pull`, `inspect` and the others. */
 export interface RegistryOptions {
   /** Credentials for every registry (not mirrors), sent when a registry or its token server asks. */
-  readonly credentials?: Credentials;
+  readonly credentials?: Credentials | undefined;
   /** A docker config.json or containers auth.json to read credentials from, instead of the default ones. */
-  readonly authfile?: string;
+  readonly authfile?: string | undefined;
   /** Mirrors: `URL` (Docker Hub) or `REGISTRY=URL`, tried in order before the registry. */
-  readonly mirrors?: readonly string[];
+  readonly mirrors?: readonly string[] | undefined;
   /** Mirrors, same forms, that may also resolve tags. */
-  readonly trustedMirrors?: readonly string[];
+  readonly trustedMirrors?: readonly string[] | undefined;
   /** frozen's config file (default `$XDG_CONFIG_HOME/frozen/config.json`). */
-  readonly configFile?: string;
+  readonly configFile?: string | undefined;
   /** Docker's daemon.json, whose `registry-mirrors` apply to Docker Hub (default /etc/docker/daemon.json); false to ignore. */
-  readonly daemonConfig?: string | false;
+  readonly daemonConfig?: string | false | undefined;
   /** Hosts reached with unverified TLS, or plain http when they do not speak TLS (loopback hosts may use plain http too). */
-  readonly insecureRegistries?: readonly string[];
+  readonly insecureRegistries?: readonly string[] | undefined;
   /** A PEM file of CA certificates to trust besides the system's (and NODE_EXTRA_CA_CERTS). */
-  readonly caFile?: string;
+  readonly caFile?: string | undefined;
   /** Give up connecting after this long (default 30 s). */
-  readonly connectTimeoutMs?: number;
+  readonly connectTimeoutMs?: number | undefined;
   /** Give up on a response that sends nothing for this long (default 120 s); retried like other network errors. */
-  readonly stallTimeoutMs?: number;
-  /** Further attempts after a retryable failure (default 5). */
-  readonly retries?: number;
-  /** The first retry's backoff; it doubles each time (default 250 ms). `Retry-After` wins. */
-  readonly retryDelayMs?: number;
-  /** The undici dispatcher to use (tests, proxies). */
-  readonly dispatcher?: Dispatcher;
+  readonly stallTimeoutMs?: number | undefined;
+  /** Further attempts after a retryable failure, a whole number (default 5). */
+  readonly retries?: number | undefined;
+  /** The first retry's backoff in ms, 0 or more; it doubles each time (default 250 ms). `Retry-After` wins. */
+  readonly retryDelayMs?: number | undefined;
+  /**
+   * The undici dispatcher to use (a MockAgent in tests, a proxy agent): any undici version's Agent, ProxyAgent or
+   * MockAgent, whose `dispatch` alone is used. One you pass stays open.
+   */
+  readonly dispatcher?: DispatcherLike | undefined;
 }
 
 /**
@@ -65,6 +76,7 @@ export class RegistrySession {
 
   /** Reads every setting first, so a bad file fails before anything else happens. */
   static async open(options: RegistryOptions = {}): Promise<RegistrySession> {
+    checkRegistryOptions(options);
     const store = await CredentialStore.load(options.authfile ? { authfile: options.authfile } : {});
     const mirrors = await loadMirrors({
       ...(options.mirrors && { mirrors: options.mirrors }),
@@ -74,7 +86,7 @@ export class RegistrySession {
     });
     const ca = options.caFile ? await readCaFile(options.caFile) : undefined;
     const transport = await Transport.create({
-      ...(options.dispatcher && { dispatcher: options.dispatcher }),
+      ...(options.dispatcher && { dispatcher: options.dispatcher as unknown as Dispatcher }),
       ...(options.insecureRegistries && { insecureRegistries: options.insecureRegistries }),
       ...(ca && { ca }),
       ...(options.connectTimeoutMs && { connectTimeoutMs: options.connectTimeoutMs }),
@@ -133,6 +145,11 @@ export class RegistrySession {
     return answer;
   }
 
+  /** HTTP requests sent so far, per `host[:port]`. */
+  requestCounts(): Record<string, number> {
+    return this.transport.requestCounts();
+  }
+
   async close(): Promise<void> {
     await this.transport.close();
   }
@@ -154,6 +171,24 @@ export class RegistrySession {
     }
     return authorizer;
   }
+}
+
+/** Numbers and a dispatcher a JavaScript caller got wrong are refused before anything starts, in one line. */
+function checkRegistryOptions(options: RegistryOptions): void {
+  const refuse = (name: string, want: string, value: unknown) => {
+    throw new FrozenError('usage', `${name} must be ${want}, not ${JSON.stringify(value)}`);
+  };
+  const { retries, retryDelayMs, connectTimeoutMs, stallTimeoutMs, dispatcher } = options;
+  if (retries !== undefined && !(Number.isSafeInteger(retries) && retries >= 0))
+    refuse('retries', 'a whole number, 0 or more', retries);
+  if (retryDelayMs !== undefined && !(Number.isFinite(retryDelayMs) && retryDelayMs >= 0))
+    refuse('retryDelayMs', 'a number of milliseconds, 0 or more', retryDelayMs);
+  for (const [name, value] of Object.entries({ connectTimeoutMs, stallTimeoutMs })) {
+    if (value !== undefined && !(Number.isFinite(value) && value > 0))
+      refuse(name, 'a number of milliseconds, more than 0', value);
+  }
+  if (dispatcher !== undefined && typeof (dispatcher as { dispatch?: unknown }).dispatch !== 'function')
+    refuse('dispatcher', 'an undici Dispatcher', typeof dispatcher);
 }
 
 async function readCaFile(path: string): Promise<string> {

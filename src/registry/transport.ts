@@ -5,7 +5,7 @@
  */
 import type { Agent, Dispatcher } from 'undici';
 import type DispatchRequest from 'undici/lib/api/api-request.js';
-import { causeChain, FrozenError } from '../errors.js';
+import { abortedError, causeChain, FrozenError } from '../errors.js';
 
 /** A response: its status, its headers, its body (a stream) and the URL that answered. */
 export interface HttpResponse {
@@ -60,6 +60,8 @@ const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|ISSU
 export class Transport {
   /** Hosts that answered https with something that is not TLS: they speak plain http. */
   private readonly plainHttpHosts = new Set<string>();
+  /** Requests sent, per `host[:port]`. */
+  private readonly sent = new Map<string, number>();
   private readonly insecure: Set<string>;
   private readonly userAgent: string;
   private readonly stallTimeoutMs: number;
@@ -112,7 +114,7 @@ export class Transport {
         response = await this.once(current, init.method ?? 'GET', headers, init.body, init.signal);
       } catch (error) {
         // Only our own signal means "aborted": undici names other failures AbortError too (a proxy refusing CONNECT).
-        if (init.signal?.aborted) throw new FrozenError('aborted', 'aborted', { cause: error });
+        if (init.signal?.aborted) throw abortedError(init.signal, error);
         if (!this.mayFallBackToHttp(current, error)) throw networkError(error, current);
         this.plainHttpHosts.add(current.host.toLowerCase());
         current = this.withKnownScheme(current);
@@ -145,6 +147,11 @@ export class Transport {
     return !CERTIFICATE_ERRORS.test(errorCode(error) ?? '') && proxyRefusal(error) !== 407;
   }
 
+  /** HTTP requests sent so far, per `host[:port]` (each redirect hop, token request and retry counts). */
+  requestCounts(): Record<string, number> {
+    return Object.fromEntries(this.sent);
+  }
+
   private async once(
     url: URL,
     method: NonNullable<HttpRequest['method']>,
@@ -164,6 +171,7 @@ export class Transport {
       headersTimeout: this.stallTimeoutMs,
       bodyTimeout: this.stallTimeoutMs,
     });
+    this.sent.set(url.host, (this.sent.get(url.host) ?? 0) + 1);
     return { statusCode: response.statusCode, headers: response.headers, body: response.body, url };
   }
 
@@ -172,7 +180,7 @@ export class Transport {
     if (url.protocol === 'http:' && this.allowsPlainHttp(url.host)) return;
     throw new FrozenError(
       'protocol',
-      `refusing ${url.protocol}//${url.host}: plain http is only used for loopback hosts and --insecure-registry hosts`,
+      `refusing ${url.protocol}//${url.host}: plain http is only used for loopback hosts and insecureRegistries hosts`,
     );
   }
 }
@@ -264,14 +272,14 @@ export function networkError(error: unknown, url: URL): FrozenError {
   if (code && NOT_TLS_ERRORS.test(code)) {
     return new FrozenError(
       'tls',
-      `cannot reach ${url.host}: it does not answer https (${code}); if it is a plain-http registry, pass --insecure-registry ${url.host}`,
+      `cannot reach ${url.host}: it does not answer https (${code}); if it is a plain-http registry, add ${url.host} to insecureRegistries`,
       { cause: error },
     );
   }
   if (code && CERTIFICATE_ERRORS.test(code)) {
     return new FrozenError(
       'tls',
-      `cannot reach ${url.host}: its TLS certificate is not trusted (${code}); use --ca-file, or --insecure-registry ${url.host}`,
+      `cannot reach ${url.host}: its TLS certificate is not trusted (${code}); trust its CA (caFile), or add ${url.host} to insecureRegistries`,
       { cause: error },
     );
   }

@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { stat, truncate, type FileHandle } from 'node:fs/promises';
 import { createDigester } from '../digest.js';
-import { asFrozenError, FrozenError } from '../errors.js';
+import { abortedError, asFrozenError, FrozenError } from '../errors.js';
 import type { Descriptor } from '../manifest/index.js';
 import { header, networkError, type HttpResponse } from '../registry/transport.js';
 import type { BlobCache } from '../cache/blob-cache.js';
@@ -239,7 +239,7 @@ async function appendBody(
   } catch (error) {
     if (error instanceof FrozenError) throw error;
     await file.drain();
-    if (signal?.aborted) throw new FrozenError('aborted', 'aborted', { cause: error });
+    if (signal?.aborted) throw abortedError(signal, error);
     throw networkError(error, response.url);
   } finally {
     await file.close();

@@ -40,17 +40,23 @@ export function allOrStop<T>(
   return allSettledOrThrow(start(shared), () => stop.abort());
 }
 
+/** Every image's outcome: the values of those that succeeded, in order, and the failures, in order. */
+export interface EveryImage<I, T> {
+  readonly succeeded: readonly { readonly item: I; readonly value: T }[];
+  readonly failures: readonly ImagePullError[];
+}
+
 /**
  * Runs `work` for every image and waits for all of them, so that each one that fails is reported (`onFailure` hears
- * it as it happens): the values in order, or else the image's own error when one failed, PullFailures when several
- * did. An abort of `signal` is thrown instead of the failures it caused.
+ * it as it happens, wrapped as an ImagePullError naming the image). An abort of `signal` is thrown instead of the
+ * failures it caused.
  */
-export async function forEveryImage<I, T>(
+export async function settleEveryImage<I, T>(
   items: readonly I[],
   image: (item: I) => string,
   work: (item: I) => Promise<T>,
   options: { readonly signal?: AbortSignal | undefined; readonly onFailure?: (failure: ImagePullError) => void } = {},
-): Promise<T[]> {
+): Promise<EveryImage<I, T>> {
   const settled = await Promise.allSettled(
     items.map((item) =>
       work(item).catch((error: unknown) => {
@@ -61,7 +67,25 @@ export async function forEveryImage<I, T>(
     ),
   );
   throwIfAborted(options.signal);
-  const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as ImagePullError] : []));
-  if (failures.length > 0) throw failures.length === 1 ? failures[0]! : new PullFailures(failures);
-  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+  return {
+    succeeded: settled.flatMap((s, i) => (s.status === 'fulfilled' ? [{ item: items[i]!, value: s.value }] : [])),
+    failures: settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as ImagePullError] : [])),
+  };
+}
+
+/** The failures of a run as one error: the image's own when one failed, PullFailures when several did. */
+export function failureOf(failures: readonly ImagePullError[]): ImagePullError | PullFailures {
+  return failures.length === 1 ? failures[0]! : new PullFailures(failures);
+}
+
+/** `settleEveryImage`, all or nothing: the values in order, or the failures (`failureOf`). */
+export async function forEveryImage<I, T>(
+  items: readonly I[],
+  image: (item: I) => string,
+  work: (item: I) => Promise<T>,
+  options: { readonly signal?: AbortSignal | undefined; readonly onFailure?: (failure: ImagePullError) => void } = {},
+): Promise<T[]> {
+  const { succeeded, failures } = await settleEveryImage(items, image, work, options);
+  if (failures.length > 0) throw failureOf(failures);
+  return succeeded.map((s) => s.value);
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -46,11 +47,13 @@ afterAll(async () => {
 });
 
 describe('the npm package', () => {
-  test('holds the built code, its declarations, the CLI bundle and its source maps, the docs and the licence, and no sources or tests', () => {
+  test('holds the built code, its declarations, its sources, the CLI bundle, the docs and the licence, and no tests', () => {
     for (const path of [
       'bin/frozen.js',
       'dist/index.js',
       'dist/index.d.ts',
+      'dist/require.cjs',
+      'src/index.ts',
       'dist/bundle/frozen.js',
       'dist/bundle/frozen.js.map',
       'docs/api.md',
@@ -61,11 +64,27 @@ describe('the npm package', () => {
     ]) {
       expect(packed).toContain(path);
     }
-    expect(
-      packed.filter((path) => /^(src|test|\.ci)\//.test(path) || (path.endsWith('.ts') && !path.endsWith('.d.ts'))),
-    ).toEqual([]);
+    expect(packed.filter((path) => /^(test|\.ci|scripts)\//.test(path))).toEqual([]);
     // The CLI runs from its bundle; tsc's unbundled copy of it would be dead weight.
     expect(packed.filter((path) => path.startsWith('dist/cli/'))).toEqual([]);
+  });
+
+  test('every source map resolves within the package: its sources are packed, or carried in the map', async () => {
+    const installed = join(consumer, 'node_modules', 'frozen-images');
+    const maps = packed.filter((path) => path.endsWith('.map'));
+    expect(maps.length).toBeGreaterThan(10);
+    const unresolved: string[] = [];
+    for (const map of maps) {
+      const { sources, sourcesContent } = JSON.parse(await readFile(join(installed, map), 'utf8')) as {
+        sources: string[];
+        sourcesContent?: (string | null)[];
+      };
+      for (const [i, source] of sources.entries()) {
+        const path = join(installed, map, '..', source);
+        if (typeof sourcesContent?.[i] !== 'string' && !existsSync(path)) unresolved.push(`${map}: ${source}`);
+      }
+    }
+    expect(unresolved).toEqual([]);
   });
 
   test('holds no file an earlier build left: every chunk of the bundle is one its entry loads', async () => {
@@ -100,6 +119,7 @@ console.log(JSON.stringify({ exports: Object.keys(api).sort(), imageId: result.i
         'defaultPlatform',
         'formatPlatform',
         'inspect',
+        'isRetryable',
         'lock',
         'parsePlatform',
         'parseReference',
@@ -139,6 +159,61 @@ export const kind = (error: unknown) => (error instanceof FrozenError ? error.ki
       'typed.ts',
     ];
     await expect(run(process.execPath, [tsc, ...args], { cwd: consumer })).resolves.toBeDefined();
+  });
+
+  test('require() works where Node loads ES modules with it (20.19 and newer): the same API', async () => {
+    await writeFile(
+      join(consumer, 'use.cjs'),
+      `const api = require('frozen-images');\nconsole.log(typeof api.pull, api.canonicalReference('busybox'));\n`,
+    );
+    const { stdout } = await run(process.execPath, ['use.cjs'], { cwd: consumer });
+    expect(stdout.trim()).toBe('function docker.io/library/busybox:latest');
+  });
+
+  // A pipeline with every strict flag (exactOptionalPropertyTypes, noUncheckedIndexedAccess) and no skipLibCheck: the
+  // declarations compile there, forwarding optional values works, and mistakes the types should catch are caught.
+  test('its declarations hold in the strictest project a pipeline may have', async () => {
+    await writeFile(
+      join(consumer, 'strict.ts'),
+      `import { pull, isRetryable, type PullEvent, type ErrorEvent, type DispatcherLike } from 'frozen-images';
+import { Agent } from 'undici';
+interface Job { images: string[]; signal?: AbortSignal | undefined; retries?: number | undefined }
+export async function run(job: Job) {
+  const dispatcher: DispatcherLike = new Agent();
+  const result = await pull({ images: job.images, signal: job.signal, retries: job.retries, dispatcher, partial: true });
+  const onError = (event: PullEvent) => (event.type === 'error' ? (event satisfies ErrorEvent).kind : undefined);
+  return [result.totals.requests, result.failures.filter(isRetryable), onError] as const;
+}
+// @ts-expect-error a lock file and images are exclusive
+void pull({ images: ['a:1'], lock: { version: 1, images: [] } });
+// @ts-expect-error a lock file pins the platform
+void pull({ lock: { version: 1, images: [] }, platform: 'linux/amd64' });
+// @ts-expect-error kind is an ErrorKind, not any string
+export const wrong: ErrorEvent = { type: 'error', image: 'a', kind: 'oops', message: '', retryable: false };
+`,
+    );
+    const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
+    await writeFile(
+      join(consumer, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          exactOptionalPropertyTypes: true,
+          noUncheckedIndexedAccess: true,
+          skipLibCheck: false,
+          noEmit: true,
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          types: ['node'],
+        },
+        files: ['strict.ts'],
+      }),
+    );
+    const checked = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: consumer }).catch(
+      (error: { stdout: string }) => error,
+    );
+    expect(checked.stdout).toBe('');
   });
 
   test('the installed bin runs', async () => {

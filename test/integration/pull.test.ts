@@ -529,7 +529,7 @@ describe('merging into one directory', () => {
     const before = await snapshot(output);
     const again = await pullCli(output, `${fixture.registry.host}/team/app:1.2`);
     // Each run has a cache of its own: the config and the layers come from the directory, checked by hash.
-    expect(again.stdout).toMatch(/layers {4}3, [\d.]+ [KM]?B \(0 B downloaded\)/);
+    expect(again.stdout).toMatch(/layers {4}3, [\d.]+ [KM]?B; config [\d.]+ [KM]?B \(0 B downloaded\)/);
     expect(await snapshot(output)).toEqual(before);
   });
 });
@@ -587,7 +587,13 @@ describe('the API', () => {
       new DOMException('timed out', 'TimeoutError'),
       'a string',
     ];
-    for (const reason of reasons) {
+    const said = [
+      'aborted: This operation was aborted',
+      'aborted: the caller gave up',
+      'aborted: timed out',
+      'aborted: a string',
+    ];
+    for (const [i, reason] of reasons.entries()) {
       const parent = await tempDir();
       const output = join(parent, 'out');
       const controller = new AbortController();
@@ -599,7 +605,7 @@ describe('the API', () => {
         signal: controller.signal,
         onEvent: (event) => event.type === 'blob-start' && controller.abort(reason),
       });
-      await expect(promise).rejects.toMatchObject({ kind: 'aborted' });
+      await expect(promise).rejects.toMatchObject({ kind: 'aborted', message: said[i] });
       expect(existsSync(output)).toBe(false);
     }
     const stopped = lock({

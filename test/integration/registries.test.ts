@@ -2,7 +2,7 @@ import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { pull, type PullOptions } from '../../src/index.js';
+import { pull, type PullImagesOptions } from '../../src/index.js';
 import { useFixtureRegistry } from '../support/fixture.js';
 import { loadWithSkopeo } from '../support/load.js';
 import { startWildFront, type WildFront, type WildFrontOptions } from '../support/wild-front.js';
@@ -27,7 +27,7 @@ async function start(options: WildFrontOptions): Promise<WildFront> {
 }
 
 /** A pull of `image` through the front, with its own cache and no credential file of this machine's. */
-async function pullThrough(wild: WildFront, extra: Partial<PullOptions> = {}, image = 'one/app:1') {
+async function pullThrough(wild: WildFront, extra: Partial<PullImagesOptions> = {}, image = 'one/app:1') {
   const parent = await tempDir();
   const output = join(parent, 'out');
   const authfile = join(await tempDir(), 'auth.json');
@@ -45,14 +45,14 @@ async function pullThrough(wild: WildFront, extra: Partial<PullOptions> = {}, im
   return { run, output, parent };
 }
 
-async function expectPulled(wild: WildFront, extra: Partial<PullOptions> = {}, image = 'one/app:1') {
+async function expectPulled(wild: WildFront, extra: Partial<PullImagesOptions> = {}, image = 'one/app:1') {
   const { run, output } = await pullThrough(wild, extra, image);
   const result = await run;
   expect(result.images[0]!.imageId).toBe(fixture.images.one.config.digest);
   expect((await loadWithSkopeo(output)).imageId).toBe(fixture.images.one.config.digest);
 }
 
-async function expectRefused(wild: WildFront, message: RegExp, extra: Partial<PullOptions> = {}) {
+async function expectRefused(wild: WildFront, message: RegExp, extra: Partial<PullImagesOptions> = {}) {
   const { run, parent } = await pullThrough(wild, extra);
   const error = await run.then(
     () => undefined,

@@ -43,7 +43,7 @@ describe('schema1 images', () => {
       const events = parseEvents(result.stdout);
       expect(events).toContainEqual({ type: 'converted', image: `${server.host}/${repo}:1`, from: 'schema1' });
       const [imageId] = events.flatMap((e) =>
-        e.type === 'image-done' && e.image.reference.includes(repo) ? [e.image.imageId] : [],
+        e.type === 'image-done' && e.result.reference.includes(repo) ? [e.result.imageId] : [],
       );
       expect(imageId).toMatch(/^sha256:[0-9a-f]{64}$/);
 

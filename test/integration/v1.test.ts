@@ -104,7 +104,7 @@ describe('v1 registries', () => {
     // The shared base layer was downloaded once.
     expect(seen.filter((r) => r.method === 'GET' && r.path === `/v1/images/${base.id}/layer`)).toHaveLength(1);
 
-    const done = parseEvents(result.stdout).flatMap((e) => (e.type === 'image-done' ? [e.image] : []));
+    const done = parseEvents(result.stdout).flatMap((e) => (e.type === 'image-done' ? [e.result] : []));
     expect(done[0]).toMatchObject({
       protocol: 'v1',
       manifestDigest: `v1:${top.id}`,

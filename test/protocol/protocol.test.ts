@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { FrozenError } from '../../src/errors.js';
 import { inspect } from '../../src/inspect.js';
-import { pull, type PullOptions } from '../../src/index.js';
+import { pull, type PullImagesOptions } from '../../src/index.js';
 import { Authorizer } from '../../src/registry/auth.js';
 import { Transport } from '../../src/registry/transport.js';
 import { createHash } from 'node:crypto';
@@ -28,7 +28,7 @@ async function freshOutput(): Promise<string> {
 }
 
 /** A pull with its own empty cache and quick retries. */
-async function pullFrom(registry: MockRegistry, output: string, extra: Partial<PullOptions> = {}) {
+async function pullFrom(registry: MockRegistry, output: string, extra: Partial<PullImagesOptions> = {}) {
   const cache = await mkdtemp(join(tmpdir(), 'frozen-protocol-cache-'));
   return pull({
     images: ['registry.test/team/app:1'],
@@ -150,7 +150,7 @@ describe('Basic auth', () => {
     const registry = setup({ auth: 'basic' });
     const error = await pullError(pullFrom(registry, await freshOutput()));
     expect(error.kind).toBe('auth');
-    expect(error.message).toMatch(/--creds/);
+    expect(error.message).toMatch(/give credentials \(the credentials option\)/); // the API's words; the CLI says --creds
   });
 });
 

@@ -256,7 +256,7 @@ describe('progress renderers', () => {
       { type: 'blob-start', ...y, digest: shared },
       { type: 'blob-resume', ...y, digest: shared, offset: 400 },
       { type: 'blob-progress', ...y, digest: shared, bytes: 600 },
-      { type: 'error', image: 'x', kind: 'not-found', message: 'x: blob gone' },
+      { type: 'error', image: 'x', kind: 'not-found', message: 'x: blob gone', retryable: false },
     ]);
     expect(printed.split('\n').slice(2, -1)).toEqual([
       'config 111111111111 done, 1.0 KB from registry',

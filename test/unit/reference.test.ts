@@ -114,7 +114,7 @@ const INVALID: [string, RegExp][] = [
   ['docker://busybox:1', /no scheme: write "busybox:1"$/],
   [
     'http://localhost:5000/app',
-    /no scheme: write "localhost:5000\/app" \(plain http is used for loopback and --insecure-registry hosts\)/,
+    /no scheme: write "localhost:5000\/app" \(plain http is used for loopback and insecureRegistries hosts\)/, // the CLI says --insecure-registry
   ],
   ['HTTPS://registry.example/app', /no scheme: write "registry.example\/app" \(plain http/],
   [`${'a'.repeat(256)}`, /longer than 255/],

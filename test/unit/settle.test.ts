@@ -62,7 +62,10 @@ describe('sharedFlight', () => {
     const flights = new Map<string, Promise<string>>();
     flights.set('k', aborted()); // another image's download, stopped because that image failed
     const still = new AbortController();
-    expect(await sharedFlight(flights, 'k', still.signal, async () => 'fetched again')).toBe('fetched again');
+    expect(await sharedFlight(flights, 'k', still.signal, async () => 'fetched again')).toEqual({
+      value: 'fetched again',
+      started: true, // the caller that took it over started it
+    });
 
     flights.set('k', aborted());
     still.abort(); // this caller has given up too: no new download for it

@@ -191,7 +191,7 @@ describe('OciWriter', () => {
     ]);
     await expect(OciWriter.open(root, scratchRoot, { copy: false })).rejects.toMatchObject({
       kind: 'output',
-      message: `${root} is not empty: --format oci writes a new layout`,
+      message: `${root} is not empty: format: 'oci' writes a new layout`, // the CLI says --format oci
     });
   });
 });
