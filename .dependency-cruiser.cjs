@@ -4,7 +4,7 @@
 // with transfer above registry and cache, and no other import between services. No file imports itself through
 // a circle.
 const CORE = '^src/(reference|platform|manifest|util)/|^src/(digest|errors)[.]ts$';
-const SERVICES = '^src/(registry|transfer|cache|layout|lockfile|convert)/';
+const SERVICES = '^src/(registry|transfer|cache|layout|lockfile|convert|signature)/';
 const API = '^src/(api|pull)/|^src/(index|lock|inspect|verify)[.]ts$';
 const CLI = '^src/cli/';
 
@@ -44,6 +44,12 @@ module.exports = {
       'registry/ speaks HTTP and knows no cache, transfer or output',
       '^src/registry/',
       '^src/(transfer|cache|layout|lockfile|convert)/',
+    ),
+    forbid(
+      'signature-alone',
+      'signature/ checks signatures over bytes it is given and knows no network, cache or output',
+      '^src/signature/',
+      '^src/(registry|transfer|cache|layout|lockfile|convert)/',
     ),
     forbid(
       'cache-alone',

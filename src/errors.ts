@@ -8,6 +8,7 @@ export type ErrorKind =
   | 'auth' // 401/403, missing or rejected credentials
   | 'not-found' // 404: repository, tag, manifest or blob unknown
   | 'integrity' // digest or size mismatch, pinned image ID mismatch
+  | 'signature' // no signature by a key the policy requires covers the image
   | 'network' // connection refused, DNS, timeouts, resets, 408/429/5xx: worth retrying
   | 'tls' // a TLS certificate that is not trusted, or a host that does not answer https: not retried
   | 'protocol' // the registry answered something this client cannot use
@@ -70,6 +71,7 @@ const KIND_PRECEDENCE: readonly ErrorKind[] = [
   'not-found',
   'platform',
   'integrity',
+  'signature',
   'unsupported',
   'protocol',
   'tls',

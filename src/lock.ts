@@ -18,7 +18,9 @@ import {
 } from './reference/index.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { describingCache } from './cache/manifests.js';
-import { resolveModernImage, type ResolveOptions } from './registry/resolve.js';
+import { resolveModernImage, type ResolvedImage, type ResolveOptions } from './registry/resolve.js';
+import { loadSignaturePolicy } from './signature/policy.js';
+import { verifyImage } from './pull/signatures.js';
 import { forEveryImage } from './util/settle.js';
 
 /** The events `lock()` reports. */
@@ -36,6 +38,8 @@ export interface LockOptions extends RegistryOptions {
   readonly onEvent?: ((event: LockEvent) => void) | undefined;
   /** The blob cache to read manifests from and keep them in (default: `pull`'s default cache, if it exists); `false` for none. */
   readonly cache?: string | false | undefined;
+  /** Keys one of which must have signed every image (as `pull`'s); the lock file records which did. */
+  readonly verifyKeys?: readonly string[] | undefined;
 }
 
 /** Images resolved at once by `lock`: each is a few small requests, so a long list goes faster far from the registry. */
@@ -56,17 +60,25 @@ export async function lock(options: LockOptions): Promise<LockFile> {
   );
   if (refs.length === 0) throw new FrozenError('usage', 'no image given');
   const platform = wantedPlatform(options.platform);
-  const cache = (await describingCache(options.cache))?.manifests;
+  const described = await describingCache(options.cache);
+  const signatures = await loadSignaturePolicy(options);
   const session = await RegistrySession.open(options);
   try {
     // Every image is resolved, a few at a time, so that each one that fails says so (as a pull does).
     const limit = pLimit(IMAGES_LOCKED_AT_ONCE);
     const lockEach = (ref: ImageReference) => {
       const notices = options.onEvent && requestEvents(options.onEvent, ref.original);
+      const how = { signal: options.signal, notices, cache: described?.manifests };
       return limit(async () => {
-        const locked = await lockOne(ref, session, platform, { signal: options.signal, notices, cache });
+        const locked = await lockOne(ref, session, platform, how);
         if (locked.fallback) options.onEvent?.({ type: 'platform-fallback', image: ref.original, ...locked.fallback });
-        return locked.image;
+        const remote = session.remote(ref, how);
+        const verified = await verifyImage(ref, locked.resolved, remote, {
+          ...how,
+          signatures,
+          cache: described?.cache,
+        });
+        return verified ? { ...locked.image, signedBy: verified } : locked.image;
       });
     };
     return {
@@ -83,7 +95,7 @@ async function lockOne(
   session: RegistrySession,
   platform: Platform,
   how: ResolveOptions,
-): Promise<{ image: LockedImage; fallback?: { platform: string; wanted: string } }> {
+): Promise<{ image: LockedImage; resolved: ResolvedImage; fallback?: { platform: string; wanted: string } }> {
   const resolved = await resolveModernImage(ref, session, platform, how);
   const blob = (d: Descriptor): LockedBlob => ({
     digest: d.digest.value,
@@ -103,5 +115,5 @@ async function lockOne(
     layers: resolved.manifest.layers.map(blob),
   };
   const wanted = resolved.platformFallback;
-  return { image, ...(wanted && { fallback: { platform: resolved.platform!, wanted } }) };
+  return { image, resolved, ...(wanted && { fallback: { platform: resolved.platform!, wanted } }) };
 }

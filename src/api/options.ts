@@ -45,6 +45,12 @@ export interface PullCommonOptions extends RegistryOptions {
    */
   readonly offline?: boolean | undefined;
   /**
+   * Public keys (PEM files, as `cosign generate-key-pair` writes `cosign.pub`) one of which must have signed every
+   * image (cosign's signature at `sha256-<hex>.sig`): an image without such a signature fails and is not written.
+   * frozen's config file may require keys for some registries or repositories only (`signatures`, docs/airgap.md).
+   */
+  readonly verifyKeys?: readonly string[] | undefined;
+  /**
    * Write the images that succeeded even when others failed (the CLI's `--keep-going`): the result lists the
    * failures. By default a run is all or nothing.
    */

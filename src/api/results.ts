@@ -33,6 +33,8 @@ export interface PulledImage {
   readonly endpoint: string;
   /** Blobs downloaded for this image in this run, counted per endpoint that served them. */
   readonly blobEndpoints: Readonly<Record<string, number>>;
+  /** The fingerprint (`sha256:<hex>` of its DER form) of the key whose signature covered the image, when one had to. */
+  readonly signedBy?: string;
 }
 
 /** What a whole run moved. */

@@ -7,7 +7,7 @@ import { counted } from '../util/counted.js';
 import { platformFallbackLine, requestLine } from './progress.js';
 import { EXIT_OK, type Io } from './io.js';
 import { readImageList } from './pull-command.js';
-import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
+import { addRegistryOptions, addVerifyKeyOption, registryOptions, type RegistryFlags } from './registry-options.js';
 import { reportError } from './report.js';
 
 interface LockFlags extends RegistryFlags {
@@ -16,6 +16,7 @@ interface LockFlags extends RegistryFlags {
   platform?: string;
   cache?: string | false;
   debug?: boolean;
+  verifyKey: string[];
 }
 
 /** `frozen lock IMAGE... [-f images.txt]`: resolve tags to exact images and write frozen.lock.json. */
@@ -28,7 +29,7 @@ export function lockCommand(io: Io, setExitCode: (code: number) => void): Comman
     .option('--platform <os/arch[/variant]>', 'platform to lock (default: as pull picks)')
     .option('--cache <dir>', "read manifests from this blob cache, and keep them in it (default: pull's, if it exists)")
     .option('--no-cache', 'ask the registry for every manifest');
-  return addRegistryOptions(command)
+  return addVerifyKeyOption(addRegistryOptions(command))
     .option('--debug', 'print stack traces with errors')
     .action(async (images: string[], flags: LockFlags) => {
       try {
@@ -37,13 +38,16 @@ export function lockCommand(io: Io, setExitCode: (code: number) => void): Comman
           images: [...images, ...(flags.file ? await readImageList(flags.file) : [])],
           ...(flags.platform && { platform: flags.platform }),
           ...(flags.cache !== undefined && { cache: flags.cache }),
+          ...(flags.verifyKey.length > 0 && { verifyKeys: flags.verifyKey }),
           onEvent: (event) =>
             io.stderr(`${event.type === 'platform-fallback' ? platformFallbackLine(event) : requestLine(event)}\n`),
         });
         const path = resolve(flags.output);
         await writeLockFile(path, locked);
         for (const image of locked.images)
-          io.stdout(`${image.reference} → ${image.manifestDigest}${image.platform ? ` (${image.platform})` : ''}\n`);
+          io.stdout(
+            `${image.reference} → ${image.manifestDigest}${image.platform ? ` (${image.platform})` : ''}${image.signedBy ? `, signed by ${image.signedBy.key}` : ''}\n`,
+          );
         io.stdout(`Locked ${counted(locked.images.length, 'image')} in ${path}\n`);
         setExitCode(EXIT_OK);
       } catch (error) {

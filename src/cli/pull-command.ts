@@ -12,7 +12,7 @@ import { counted } from '../util/counted.js';
 import { formatBytes, positiveInteger } from './format.js';
 import { EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Io } from './io.js';
 import { createRenderer, type ProgressMode } from './progress.js';
-import { addRegistryOptions, registryOptions, type RegistryFlags } from './registry-options.js';
+import { addRegistryOptions, addVerifyKeyOption, registryOptions, type RegistryFlags } from './registry-options.js';
 import { cliWording, reportError } from './report.js';
 
 interface PullFlags extends RegistryFlags {
@@ -31,6 +31,7 @@ interface PullFlags extends RegistryFlags {
   quiet?: boolean;
   debug?: boolean;
   keepGoing?: boolean;
+  verifyKey: string[];
 }
 
 /** `frozen pull IMAGE... [options]`: the command and its flags. */
@@ -64,7 +65,7 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
       '--platform <os/arch[/variant]>',
       'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host)',
     );
-  return addRegistryOptions(command)
+  return addVerifyKeyOption(addRegistryOptions(command))
     .option('--cache <dir>', 'blob cache directory (default: $FROZEN_CACHE, $XDG_CACHE_HOME/frozen, ~/.cache/frozen)')
     .option('--no-cache', 'use no cache: download into the output directory only')
     .option('--copy', 'copy files from the cache instead of hard-linking them')
@@ -149,6 +150,7 @@ async function pullOptions(
     protocol: flags.protocol,
     concurrency: flags.concurrency,
     partial: flags.keepGoing === true,
+    ...(flags.verifyKey.length > 0 && { verifyKeys: flags.verifyKey }),
   };
   const named = [...images, ...(flags.file ? await readImageList(flags.file) : [])];
   if (flags.lock === undefined) return { ...common, images: named, platform: flags.platform };
@@ -209,6 +211,7 @@ function formatSummary(image: PulledImage): string {
     `  image ID  ${image.imageId}`,
     `  layers    ${image.layers}, ${formatBytes(image.bytes - image.configBytes)}; config ${formatBytes(image.configBytes)} (${formatBytes(image.downloadedBytes)} downloaded)`,
     `  from      manifest: ${image.endpoint}${formatBlobEndpoints(image.blobEndpoints)}`,
+    ...(image.signedBy ? [`  signed    by ${image.signedBy}`] : []),
   ];
   return `${rows.join('\n')}\n`;
 }

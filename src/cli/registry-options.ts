@@ -72,6 +72,18 @@ export function registryOptions(flags: RegistryFlags): RegistryOptions {
   };
 }
 
+/** `--verify-key <file>` (repeatable), for the commands that check signatures: pull and lock. */
+export function addVerifyKeyOption(command: Command): Command {
+  return command.addOption(
+    new Option(
+      '--verify-key <file>',
+      'a cosign public key (PEM); every image must carry a cosign signature by one of these keys (repeatable)',
+    )
+      .argParser(collect)
+      .default([]),
+  );
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }

@@ -32,6 +32,8 @@ export interface LockedImage {
   readonly imageId: string;
   readonly config: LockedBlob;
   readonly layers: readonly LockedBlob[];
+  /** The key that verified the image when it was locked, and the signature manifest it verified (by digest). */
+  readonly signedBy?: { readonly key: string; readonly signature: string };
 }
 
 /**
@@ -91,7 +93,19 @@ function checkLockedImage(image: unknown): void {
   parseDigest(entry.manifestDigest as string);
   if (entry.platform !== undefined && typeof entry.platform !== 'string') throw new Error('"platform" is not a string');
   if (!Array.isArray(entry.layers)) throw new Error('"layers" is missing or not a list');
+  if (entry.signedBy !== undefined) checkSignedBy(entry.signedBy);
   for (const blob of [entry.config, ...(entry.layers as unknown[])]) checkLockedBlob(blob);
+}
+
+function checkSignedBy(signedBy: unknown): void {
+  const { key, signature } = (typeof signedBy === 'object' && signedBy !== null ? signedBy : {}) as Record<
+    string,
+    unknown
+  >;
+  if (typeof key !== 'string' || typeof signature !== 'string')
+    throw new Error('"signedBy" needs a "key" and a "signature"');
+  parseDigest(key);
+  parseDigest(signature);
 }
 
 function checkLockedBlob(blob: unknown): void {

@@ -78,6 +78,8 @@ export interface Descriptor {
   readonly size: number;
   /** Other places the blob can be fetched from (foreign layers): the http(s) ones the descriptor lists. */
   readonly urls?: readonly URL[];
+  /** The descriptor's string annotations (a cosign signature layer carries its signature in one). */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /** An image manifest (Docker schema2 or OCI): its config and its layers, base first. */
@@ -114,7 +116,8 @@ const SCHEMA1_TYPES = new Set<string>([MediaType.dockerSchema1, MediaType.docker
 
 /**
  * Decides what a manifest is from the response `Content-Type`, then the body's `mediaType`, then its shape (an OCI
- * index or manifest may omit `mediaType`), and validates every descriptor in it.
+ * index or manifest may omit `mediaType`), and validates every descriptor in it. Whether a manifest is a container
+ * image is `checkContainerImage`'s question.
  */
 export function decodeManifest(bytes: Uint8Array, contentType: string | undefined): Manifest {
   const body = parseJsonObject(bytes);
@@ -150,17 +153,26 @@ function decodeIndex(body: Record<string, unknown>, mediaType: string): ImageInd
 
 function decodeImageManifest(body: Record<string, unknown>, mediaType: string): ImageManifest {
   const config = decodeDescriptor(asObject(body.config, 'config'), 'config');
-  if (!CONFIG_MEDIA_TYPES.has(config.mediaType)) {
-    throw new FrozenError('unsupported', `not a container image: config media type "${config.mediaType}"`);
-  }
   if (!Array.isArray(body.layers)) throw new FrozenError('protocol', 'image manifest has no "layers" array');
   const layers = body.layers.map((raw: unknown) => decodeDescriptor(asObject(raw, 'layer'), 'layer'));
-  for (const layer of layers) {
+  return { kind: 'manifest', mediaType, config, layers };
+}
+
+/**
+ * Refuses a manifest that is no container image: an artifact's (a cosign signature, a Helm chart) config or
+ * layer media types. Decoding leaves this to the caller, since signatures and referrers are artifacts read too.
+ *
+ * @throws {FrozenError} `unsupported`, naming the media type.
+ */
+export function checkContainerImage(manifest: ImageManifest): void {
+  if (!CONFIG_MEDIA_TYPES.has(manifest.config.mediaType)) {
+    throw new FrozenError('unsupported', `not a container image: config media type "${manifest.config.mediaType}"`);
+  }
+  for (const layer of manifest.layers) {
     if (!LAYER_MEDIA_TYPES.has(layer.mediaType)) {
       throw new FrozenError('unsupported', `unsupported layer media type "${layer.mediaType}" (${layer.digest.value})`);
     }
   }
-  return { kind: 'manifest', mediaType, config, layers };
 }
 
 function decodeSchema1(body: Record<string, unknown>, mediaType: string): Schema1Manifest {
@@ -217,12 +229,21 @@ function decodeDescriptor(raw: Record<string, unknown>, what: string): Descripto
     throw new FrozenError('protocol', `${what} descriptor ${digest} has an invalid size`);
   }
   const urls = fetchableUrls(raw.urls);
+  const annotations = stringAnnotations(raw.annotations);
   return {
     mediaType: typeof mediaType === 'string' ? mediaType : '',
     digest: parseDigest(digest),
     size,
     ...(urls.length > 0 && { urls }),
+    ...(annotations && { annotations }),
   };
+}
+
+/** A descriptor's annotations with string values; undefined when there are none. */
+function stringAnnotations(raw: unknown): Record<string, string> | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const entries = Object.entries(raw).filter((entry): entry is [string, string] => typeof entry[1] === 'string');
+  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }
 
 /** The http(s) URLs of a descriptor's `urls`; anything else there is ignored, as containerd does. */

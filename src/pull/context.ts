@@ -8,6 +8,7 @@ import type { OutputWriter, StagedImage } from '../layout/writer.js';
 import type { Platform } from '../platform/index.js';
 import type { ImageReference } from '../reference/index.js';
 import type { RegistrySession } from '../registry/session.js';
+import type { SignaturePolicy } from '../signature/policy.js';
 import type { Scheduler } from '../transfer/scheduler.js';
 import type { LayerDecompression } from './stage.js';
 
@@ -30,6 +31,8 @@ export interface PullContext {
   readonly protocol: Protocol;
   /** Bytes received from the network in this run, every image's (a shared download counted once). */
   readonly downloaded: { bytes: number };
+  /** The keys each image must be signed by (none, for most). */
+  readonly signatures: SignaturePolicy;
   readonly signal?: AbortSignal;
 }
 

@@ -8,6 +8,7 @@ import type { PullOptions } from '../api/options.js';
 import type { PullResult } from '../api/results.js';
 import { wantedPlatform } from '../platform/index.js';
 import { RegistrySession } from '../registry/session.js';
+import { loadSignaturePolicy } from '../signature/policy.js';
 import { checkPullOptions, pullJobs } from './options.js';
 import { openWriter } from './output.js';
 import { runPull } from './run.js';
@@ -43,10 +44,11 @@ export async function pull(given: PullOptions): Promise<PullResult> {
 async function pullWith(options: PullOptions): Promise<PullResult> {
   const jobs = pullJobs(options);
   const platform = wantedPlatform(options.platform);
+  const signatures = await loadSignaturePolicy(options);
   const session = await RegistrySession.open(options);
   try {
     const writer = await openWriter(options);
-    return await runPull(options, { jobs, platform, session, writer });
+    return await runPull(options, { jobs, platform, session, writer, signatures });
   } finally {
     await session.close();
   }

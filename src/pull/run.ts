@@ -9,6 +9,7 @@ import { asFrozenError, FrozenError, isRetryable } from '../errors.js';
 import type { OutputWriter } from '../layout/writer.js';
 import type { Platform } from '../platform/index.js';
 import type { RegistrySession } from '../registry/session.js';
+import type { SignaturePolicy } from '../signature/policy.js';
 import { Scheduler } from '../transfer/scheduler.js';
 import { failureOf, settleEveryImage } from '../util/settle.js';
 import { openRunCache } from './cache.js';
@@ -24,6 +25,7 @@ export interface RunParts {
   readonly platform: Platform;
   readonly session: RegistrySession;
   readonly writer: OutputWriter;
+  readonly signatures: SignaturePolicy;
 }
 
 /**
@@ -74,6 +76,7 @@ function runContext(options: PullOptions, parts: RunParts, cache: BlobCache, sha
     decompress: options.decompress ? 'all' : writer.keepsZstd ? 'none' : 'zstd',
     protocol: options.protocol ?? 'auto',
     downloaded: { bytes: 0 },
+    signatures: parts.signatures,
     ...(options.signal && { signal: options.signal }),
   };
 }

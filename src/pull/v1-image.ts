@@ -50,6 +50,9 @@ export async function pullV1Image(
       'reference',
       `${ref.registry} is a v1 registry, which has no manifest digests: pin a v1 image ID with name:tag@<64 hex>`,
     );
+  if (context.signatures.keysFor(`${ref.registry}/${ref.repository}`).length > 0) {
+    throw new FrozenError('signature', 'a v1 image has no manifest digest a signature could cover');
+  }
   const v1 = await describeV1Image(ref, registry, context.signal);
   const { id, ancestry, jsons, sizes } = v1;
   const identity = { digest: `v1:${id}`, manifestDigest: `v1:${id}`, layers: ancestry.length, endpoint: ref.registry };

@@ -17,6 +17,7 @@ import type { PullContext, StagedPull } from './context.js';
 import { countEndpoints, requestEvents } from './events.js';
 import { convertSchema1 } from './schema1.js';
 import { stageImage, type KeptManifest } from './stage.js';
+import { verifyImage, type Verification } from './signatures.js';
 import { pullV1Image } from './v1-image.js';
 
 /** A v2 image, or with `protocol: 'v1'` a v1 one; `auto` turns to v1 when v2 does not know the image and the host speaks only v1. */
@@ -63,6 +64,7 @@ async function pullV2Image(
     bytes: [config, ...layers].reduce((sum, blob) => sum + blob.size, 0),
     endpoint: resolved.endpoint,
   };
+  const verified = await verifyLocked(ref, resolved, remote, context, locked);
   context.emit({ type: 'resolved', image: ref.original, ...identity });
   if (resolved.platformFallback) {
     const wanted = resolved.platformFallback;
@@ -82,6 +84,7 @@ async function pullV2Image(
     configBytes: config.size,
     downloadedBytes: fetched.reduce((sum, f) => sum + f.bytes, 0),
     blobEndpoints: countEndpoints(fetched),
+    ...(verified && { signedBy: verified.key }),
   };
   const blobs = [config, ...layers].map((blob) => ({ digest: blob.digest.value, size: blob.size }));
   return { staged, pulled, blobs };
@@ -103,6 +106,28 @@ function fetchImageBlobs(image: ImageManifest, ref: ImageReference, remote: Remo
       fetchBlob(b.descriptor, b.kind, b.present, { image: ref.original, remote, context: { ...context, signal } }),
     ),
   );
+}
+
+/**
+ * The signature check, before any blob is fetched. A lock file that recorded a verification names the signature
+ * manifest (looked up by digest, in the cache when offline), and wants a key that applies to check it with.
+ */
+async function verifyLocked(
+  ref: ImageReference,
+  resolved: ResolvedImage,
+  remote: Remote,
+  context: PullContext,
+  locked?: LockedImage,
+): Promise<Verification | undefined> {
+  const recorded = locked?.signedBy;
+  const verified = await verifyImage(ref, resolved, remote, context, recorded?.signature);
+  if (recorded && !verified) {
+    throw new FrozenError(
+      'signature',
+      `the lock file records a signature by ${recorded.key}: give that key (verifyKeys) to verify it again`,
+    );
+  }
+  return verified;
 }
 
 /**

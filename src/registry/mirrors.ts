@@ -4,9 +4,8 @@
  * - before `/v2/` (Docker, Artifactory, Nexus): `https://m.example/some/path` → `https://m.example/some/path/v2/<repo>/…`
  * - inside the repository (Harbor, regclient): `https://m.example/v2/hub` → `https://m.example/v2/hub/<repo>/…`
  */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { FrozenError } from '../errors.js';
+import { readConfigFile } from '../util/config-file.js';
 import { readJsonFile } from '../util/json-file.js';
 import { apiHost } from '../reference/index.js';
 import type { Credentials } from './credentials.js';
@@ -97,8 +96,7 @@ function parseMirrorFlag(text: string, resolveTags: boolean): [string, MirrorEnt
 }
 
 async function fromConfigFile(path: string | undefined, env: NodeJS.ProcessEnv): Promise<[string, MirrorEntry][]> {
-  const file = path ?? join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'frozen', 'config.json');
-  const config = await readJsonFile(file, { required: path !== undefined, what: 'config file' });
+  const { file, config } = await readConfigFile(path, env);
   const mirrors = (config as { mirrors?: unknown } | undefined)?.mirrors;
   if (mirrors === undefined) return [];
   if (typeof mirrors !== 'object' || mirrors === null || Array.isArray(mirrors)) {

@@ -5,7 +5,7 @@
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import type { ManifestCache } from '../manifest/cache.js';
-import type { ImageIndex, ImageManifest, Schema1Manifest } from '../manifest/index.js';
+import { checkContainerImage, type ImageIndex, type ImageManifest, type Schema1Manifest } from '../manifest/index.js';
 import {
   declaredPlatform,
   formatPlatform,
@@ -70,6 +70,7 @@ export async function resolveImage(
     const { descriptor } = picked.entry;
     current = await remote.manifest(descriptor.digest.value, descriptor.digest, signal);
   }
+  if (current.manifest.kind === 'manifest') checkContainerImage(current.manifest);
   if (ref.digest === undefined) await remote.rememberTag(ref.tag!);
   return {
     digest: top.digest,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { decodeManifest, MediaType } from '../../src/manifest/index.js';
+import { checkContainerImage, decodeManifest, MediaType, type Manifest } from '../../src/manifest/index.js';
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;
 const config = { mediaType: MediaType.dockerConfig, digest: D('c'), size: 10 };
@@ -76,7 +76,7 @@ describe('decodeManifest', () => {
       config,
       layers: [{ ...layer, mediaType: 'application/vnd.oci.image.layer.v1.tar+bzip2' }],
     };
-    expect(() => decodeManifest(bytes(body), MediaType.dockerManifest)).toThrow(
+    expect(() => decodedImage(bytes(body), MediaType.dockerManifest)).toThrow(
       /application\/vnd\.oci\.image\.layer\.v1\.tar\+bzip2/,
     );
   });
@@ -87,7 +87,20 @@ describe('decodeManifest', () => {
       config: { ...config, mediaType: 'application/vnd.cncf.helm.config.v1+json' },
       layers: [],
     };
-    expect(() => decodeManifest(bytes(body), MediaType.ociManifest)).toThrow(/not a container image/);
+    expect(() => decodedImage(bytes(body), MediaType.ociManifest)).toThrow(/not a container image/);
+  });
+
+  test("an artifact (cosign's signature manifest) decodes, with its annotations, and is no container image", () => {
+    const signatureLayer = {
+      ...layer,
+      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      annotations: { 'dev.cosignproject.cosign/signature': 'MEUCIQ==' },
+    };
+    const body = { schemaVersion: 2, config: { ...config, mediaType: MediaType.ociConfig }, layers: [signatureLayer] };
+    const decoded = decodeManifest(bytes(body), MediaType.ociManifest);
+    if (decoded.kind !== 'manifest') throw new Error('not a manifest');
+    expect(decoded.layers[0]!.annotations).toEqual(signatureLayer.annotations);
+    expect(() => checkContainerImage(decoded)).toThrow(/unsupported layer media type .*simplesigning/);
   });
 
   test('descriptors are validated before any digest can name a file', () => {
@@ -105,3 +118,10 @@ describe('decodeManifest', () => {
     expect(() => decodeManifest(bytes({ hello: 1 }), 'application/json')).toThrow(/not an image manifest/);
   });
 });
+
+/** A manifest decoded and checked as a pull checks the image it resolves to. */
+function decodedImage(body: Uint8Array, contentType: string): Manifest {
+  const manifest = decodeManifest(body, contentType);
+  if (manifest.kind === 'manifest') checkContainerImage(manifest);
+  return manifest;
+}
