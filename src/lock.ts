@@ -7,7 +7,7 @@ import type { PlatformFallbackEvent, RequestEvent } from './api/events.js';
 import { FrozenError } from './errors.js';
 import type { LockedBlob, LockedImage, LockFile } from './lockfile/index.js';
 import type { Descriptor } from './manifest/index.js';
-import { wantedPlatform, type Platform } from './platform/index.js';
+import { wantedPlatforms, type Platform, type PlatformChoice } from './platform/index.js';
 import { requestEvents } from './pull/events.js';
 import {
   assertImageList,
@@ -18,7 +18,7 @@ import {
 } from './reference/index.js';
 import { RegistrySession, type RegistryOptions } from './registry/session.js';
 import { describingCache } from './cache/manifests.js';
-import { resolveModernImage, type ResolvedImage, type ResolveOptions } from './registry/resolve.js';
+import { resolveModernImages, type ResolvedImage, type ResolveOptions } from './registry/resolve.js';
 import { loadSignaturePolicy } from './signature/policy.js';
 import { verifyImage } from './pull/signatures.js';
 import { forEveryImage } from './util/settle.js';
@@ -29,7 +29,8 @@ export type LockEvent = RequestEvent | PlatformFallbackEvent;
 /** What `lock()` is given. */
 export interface LockOptions extends RegistryOptions {
   readonly images: readonly string[];
-  readonly platform?: string | Platform | undefined;
+  /** The platform to lock (default: as `pull` picks); several, or `all`, lock an entry per platform of an index. */
+  readonly platform?: string | Platform | readonly (string | Platform)[] | undefined;
   readonly signal?: AbortSignal | undefined;
   /**
    * Retries of its requests and moves to the next endpoint, and each image locked for another platform than the
@@ -59,7 +60,7 @@ export async function lock(options: LockOptions): Promise<LockFile> {
     (ref) => ref,
   );
   if (refs.length === 0) throw new FrozenError('usage', 'no image given');
-  const platform = wantedPlatform(options.platform);
+  const platforms = wantedPlatforms(options.platform);
   const described = await describingCache(options.cache);
   const signatures = await loadSignaturePolicy(options);
   const session = await RegistrySession.open(options);
@@ -70,50 +71,56 @@ export async function lock(options: LockOptions): Promise<LockFile> {
       const notices = options.onEvent && requestEvents(options.onEvent, ref.original);
       const how = { signal: options.signal, notices, cache: described?.manifests };
       return limit(async () => {
-        const locked = await lockOne(ref, session, platform, how);
-        if (locked.fallback) options.onEvent?.({ type: 'platform-fallback', image: ref.original, ...locked.fallback });
         const remote = session.remote(ref, how);
-        const verified = await verifyImage(ref, locked.resolved, remote, {
-          ...how,
-          signatures,
-          cache: described?.cache,
-        });
-        return verified ? { ...locked.image, signedBy: verified } : locked.image;
+        const images: LockedImage[] = [];
+        for (const locked of await lockOne(ref, session, platforms, how)) {
+          if (locked.fallback)
+            options.onEvent?.({ type: 'platform-fallback', image: ref.original, ...locked.fallback });
+          const verified = await verifyImage(ref, locked.resolved, remote, {
+            ...how,
+            signatures,
+            cache: described?.cache,
+          });
+          images.push(verified ? { ...locked.image, signedBy: verified } : locked.image);
+        }
+        return images;
       });
     };
     return {
       version: 1,
-      images: await forEveryImage(refs, (ref) => ref.original, lockEach, { signal: options.signal }),
+      images: (await forEveryImage(refs, (ref) => ref.original, lockEach, { signal: options.signal })).flat(),
     };
   } finally {
     await session.close();
   }
 }
 
+/** Each image `ref` resolves to for `platforms` (one per platform of a multi-platform one), as lock-file entries. */
 async function lockOne(
   ref: ImageReference,
   session: RegistrySession,
-  platform: Platform,
+  platforms: PlatformChoice,
   how: ResolveOptions,
-): Promise<{ image: LockedImage; resolved: ResolvedImage; fallback?: { platform: string; wanted: string } }> {
-  const resolved = await resolveModernImage(ref, session, platform, how);
+): Promise<{ image: LockedImage; resolved: ResolvedImage; fallback?: { platform: string; wanted: string } }[]> {
   const blob = (d: Descriptor): LockedBlob => ({
     digest: d.digest.value,
     size: d.size,
     mediaType: d.mediaType,
     ...(d.urls && { urls: d.urls.map((url) => url.href) }),
   });
-  const image = {
-    reference: ref.original,
-    canonical: canonicalReference(ref),
-    digest: resolved.digest.value,
-    manifestDigest: resolved.manifestDigest.value,
-    manifestMediaType: resolved.manifest.mediaType,
-    ...(resolved.platform && { platform: resolved.platform }),
-    imageId: resolved.manifest.config.digest.value,
-    config: blob(resolved.manifest.config),
-    layers: resolved.manifest.layers.map(blob),
-  };
-  const wanted = resolved.platformFallback;
-  return { image, resolved, ...(wanted && { fallback: { platform: resolved.platform!, wanted } }) };
+  return (await resolveModernImages(ref, session, platforms, how)).map((resolved) => {
+    const image = {
+      reference: ref.original,
+      canonical: canonicalReference(ref),
+      digest: resolved.digest.value,
+      manifestDigest: resolved.manifestDigest.value,
+      manifestMediaType: resolved.manifest.mediaType,
+      ...(resolved.platform && { platform: resolved.platform }),
+      imageId: resolved.manifest.config.digest.value,
+      config: blob(resolved.manifest.config),
+      layers: resolved.manifest.layers.map(blob),
+    };
+    const wanted = resolved.platformFallback;
+    return { image, resolved, ...(wanted && { fallback: { platform: resolved.platform!, wanted } }) };
+  });
 }

@@ -65,8 +65,12 @@ export interface PullCommonOptions extends RegistryOptions {
 export interface PullImagesOptions extends PullCommonOptions {
   /** Image references, e.g. `busybox:latest`, `localhost:5000/team/app:1.2@sha256:…`. */
   readonly images: readonly string[];
-  /** `os/arch[/variant]` or a Platform; default: TARGETPLATFORM/TARGETARCH, else the host. */
-  readonly platform?: string | Platform | undefined;
+  /**
+   * `os/arch[/variant]` or a Platform; default: TARGETPLATFORM/TARGETARCH, else the host. Several (a list, or
+   * `linux/amd64,linux/arm64`), or `all`, pull that many images of a multi-platform reference, which only
+   * `format: 'oci'` can hold under one tag.
+   */
+  readonly platform?: string | Platform | readonly (string | Platform)[] | undefined;
   readonly lock?: undefined;
 }
 

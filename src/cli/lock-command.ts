@@ -26,7 +26,7 @@ export function lockCommand(io: Io, setExitCode: (code: number) => void): Comman
     .argument('[image...]', 'image references')
     .option('-f, --file <path>', 'read image references from this file, one a line')
     .option('-o, --output <path>', 'the lock file to write', 'frozen.lock.json')
-    .option('--platform <os/arch[/variant]>', 'platform to lock (default: as pull picks)')
+    .option('--platform <os/arch[/variant],...|all>', 'platform(s) to lock (default: as pull picks); all: every one')
     .option('--cache <dir>', "read manifests from this blob cache, and keep them in it (default: pull's, if it exists)")
     .option('--no-cache', 'ask the registry for every manifest');
   return addVerifyKeyOption(addRegistryOptions(command))

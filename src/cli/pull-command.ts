@@ -62,8 +62,8 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
         .default('dir'),
     )
     .option(
-      '--platform <os/arch[/variant]>',
-      'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host)',
+      '--platform <os/arch[/variant],...|all>',
+      'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host); several, or all, need --format oci',
     );
   return addVerifyKeyOption(addRegistryOptions(command))
     .option('--cache <dir>', 'blob cache directory (default: $FROZEN_CACHE, $XDG_CACHE_HOME/frozen, ~/.cache/frozen)')

@@ -29,6 +29,7 @@ const FLAG_WORDING: readonly [RegExp, string][] = [
   [/\(cache: false\)/g, '(--no-cache)'],
   [/\bthe cache option\b/g, '--cache'],
   [/\(trustedMirrors\)/g, '(--trusted-mirror)'],
+  [/\(verifyKeys\)/g, '(--verify-key)'],
   [/trust its CA \(caFile\), or add (\S+) to insecureRegistries/g, 'use --ca-file, or --insecure-registry $1'],
   [/add (\S+) to insecureRegistries/g, 'pass --insecure-registry $1'],
   [/\binsecureRegistries\b/g, '--insecure-registry'],

@@ -27,29 +27,29 @@ export async function writeOciLayout(
     await writeFile(join(building, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}\n');
     const index: object[] = [];
     const entries: ManifestEntry[] = [];
+    const listed = new Set<string>();
     for (const image of images) {
-      if (!image.manifest)
-        throw new FrozenError(
-          'output',
-          `format: 'oci' needs the manifest of ${image.canonical}, and it is not in the cache`,
-        );
       const place = (digest: Digest, from: string) => placeBlob(building, digest, from, options.copy);
-      await place(image.manifest.digest, image.manifest.path);
+      const manifest = keptManifest(image);
+      await place(manifest.digest, manifest.path);
       await place(image.config.digest, image.config.path);
       for (const layer of image.layers) await place(layer.digest, layer.path);
-      const ref = image.tag
-        ? { 'io.containerd.image.name': image.canonical, 'org.opencontainers.image.ref.name': image.tag.tag }
-        : undefined;
-      const size = (await stat(image.manifest.path)).size;
-      index.push({
-        mediaType: image.manifest.mediaType,
-        digest: image.manifest.digest.value,
-        size,
-        ...(ref && { annotations: ref }),
-      });
+      // Several platforms of one reference: the index is listed once, and names them all (a sparse one, when
+      // some of its platforms were not pulled). An image alone is listed itself.
+      const listedManifest = image.index ?? manifest;
+      if (image.index) {
+        await place(image.index.digest, image.index.path);
+        for (const other of image.index.others) await place(other.digest, other.path);
+      }
+      const key = `${listedManifest.digest.value} ${image.canonical}`;
+      if (!listed.has(key)) {
+        listed.add(key);
+        index.push(await indexEntry(listedManifest, image));
+      }
+      const tagged = image.tag && (!image.index || image.index.primary);
       entries.push({
         Config: blobPath(image.config.digest),
-        RepoTags: image.tag ? [`${image.tag.name}:${image.tag.tag}`] : [],
+        RepoTags: tagged ? [`${image.tag.name}:${image.tag.tag}`] : [],
         Layers: image.layers.map((layer) => blobPath(layer.digest)),
         ...layerSourcesField(image.layers),
       });
@@ -66,6 +66,27 @@ export async function writeOciLayout(
     if (error instanceof FrozenError) throw error;
     throw new FrozenError('output', `cannot write ${root}: ${(error as Error).message}`, { cause: error });
   }
+}
+
+function keptManifest(image: StagedImage): NonNullable<StagedImage['manifest']> {
+  if (!image.manifest)
+    throw new FrozenError(
+      'output',
+      `format: 'oci' needs the manifest of ${image.canonical}, and it is not in the cache`,
+    );
+  return image.manifest;
+}
+
+/** index.json's entry for an image manifest or index, with the name annotations containerd and docker read. */
+async function indexEntry(
+  manifest: { readonly digest: Digest; readonly mediaType: string; readonly path: string },
+  image: StagedImage,
+): Promise<object> {
+  const ref = image.tag
+    ? { 'io.containerd.image.name': image.canonical, 'org.opencontainers.image.ref.name': image.tag.tag }
+    : undefined;
+  const size = (await stat(manifest.path)).size;
+  return { mediaType: manifest.mediaType, digest: manifest.digest.value, size, ...(ref && { annotations: ref }) };
 }
 
 function blobPath(digest: Digest): string {

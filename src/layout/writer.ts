@@ -16,6 +16,18 @@ export interface StagedImage {
   readonly layers: readonly ({ readonly digest: Digest; readonly path: string } & SourcedLayer)[];
   /** The image manifest (for OCI layouts): its digest, media type and verified file; absent offline when not cached. */
   readonly manifest?: { readonly digest: Digest; readonly mediaType: string; readonly path: string };
+  /**
+   * The index this image is one platform of, when several platforms of one reference are pulled (OCI layouts only):
+   * its verified file, and whether this image is the one that gets the tag in manifest.json.
+   */
+  readonly index?: {
+    readonly digest: Digest;
+    readonly mediaType: string;
+    readonly path: string;
+    readonly primary: boolean;
+    /** The verified files of the index's other entries kept with it (attestation manifests and their blobs). */
+    readonly others: readonly { readonly digest: Digest; readonly path: string }[];
+  };
   /** The fully qualified name for OCI annotations, e.g. `docker.io/library/busybox:latest`. */
   readonly canonical: string;
   /**

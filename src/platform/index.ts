@@ -3,8 +3,9 @@
  * one a pull wants: the one given, else Docker's build arguments, else this host.
  */
 import { release } from 'node:os';
+import { FrozenError } from '../errors.js';
 import { only } from './match.js';
-import { normalizePlatform, parseSpecifier, type HostPlatform, type Platform } from './parse.js';
+import { formatPlatform, normalizePlatform, parseSpecifier, type HostPlatform, type Platform } from './parse.js';
 import { declaredPlatform } from './select.js';
 
 export { formatPlatform, formatShort, normalizePlatform, parseSpecifier, type Platform } from './parse.js';
@@ -26,6 +27,32 @@ export function parsePlatform(text: string): Platform {
 export function wantedPlatform(option: string | Platform | undefined): Platform {
   if (typeof option === 'string') return parsePlatform(option);
   return option ? normalizePlatform(option, hostOs()) : defaultPlatform();
+}
+
+/** What a `platform` option may be: one specifier or Platform, several (a list, or text with commas), or `all`. */
+export type PlatformOption = string | Platform | readonly (string | Platform)[];
+
+/** The platforms a pull wants: one or more (an image for each that an index offers), or every one it offers. */
+export type PlatformChoice = readonly [Platform, ...Platform[]] | 'all';
+
+/**
+ * The platforms an option names: `all`, a comma-separated list (`linux/amd64,linux/arm64`), a list, or one (the
+ * default one when none is given). A platform named twice counts once.
+ *
+ * @throws {FrozenError} `usage` for a malformed specifier, or an empty list.
+ */
+export function wantedPlatforms(option: PlatformOption | undefined): PlatformChoice {
+  if (typeof option === 'string' && option.trim() === 'all') return 'all';
+  const items = typeof option === 'string' ? option.split(',') : Array.isArray(option) ? option : [option];
+  const parsed = (items as (string | Platform | undefined)[]).map((item) => wantedPlatform(item));
+  const distinct = parsed.filter((p, i) => parsed.findIndex((q) => formatPlatform(q) === formatPlatform(p)) === i);
+  if (distinct.length === 0) throw new FrozenError('usage', 'platform: the list names no platform');
+  return distinct as [Platform, ...Platform[]];
+}
+
+/** Whether a choice may give more than one image of a multi-platform reference. */
+export function severalPlatforms(choice: PlatformChoice): boolean {
+  return choice === 'all' || choice.length > 1;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { PulledImage } from '../api/results.js';
 import type { BlobCache } from '../cache/blob-cache.js';
 import type { LockedImage } from '../lockfile/index.js';
 import type { OutputWriter, StagedImage } from '../layout/writer.js';
-import type { Platform } from '../platform/index.js';
+import type { Platform, PlatformChoice } from '../platform/index.js';
 import type { ImageReference } from '../reference/index.js';
 import type { RegistrySession } from '../registry/session.js';
 import type { SignaturePolicy } from '../signature/policy.js';
@@ -19,7 +19,10 @@ export interface PullContext {
   readonly cache: BlobCache;
   /** The cache outlives this run (not `cache: false`, nor the temporary stand-in for an unusable cache). */
   readonly cacheShared: boolean;
+  /** The platform wanted when one image is pulled per reference; with several, the one whose image gets the tag. */
   readonly platform: Platform;
+  /** Every platform wanted of a multi-platform reference (one, for most runs). */
+  readonly platforms: PlatformChoice;
   readonly scheduler: Scheduler;
   /** Single-flight: a blob (a digest, or a v1 layer's registry and ID) wanted by several images is fetched once. */
   readonly inFlight: Map<string, Promise<Fetched>>;
@@ -36,10 +39,10 @@ export interface PullContext {
   readonly signal?: AbortSignal;
 }
 
-/** An image to pull: its reference, and its lock-file entry when pulling from one. */
+/** An image to pull: its reference, and its lock-file entries when pulling from one (one per platform locked). */
 export interface PullJob {
   readonly ref: ImageReference;
-  readonly locked?: LockedImage;
+  readonly locked?: readonly [LockedImage, ...LockedImage[]];
 }
 
 /** What one image contributes: the files to write, the report, and its blobs (digest and size) for the totals. */

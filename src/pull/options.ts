@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import type { PullOptions } from '../api/options.js';
 import { FrozenError } from '../errors.js';
 import { assertImageList, distinctReferences, parseReference } from '../reference/index.js';
+import type { LockedImage } from '../lockfile/index.js';
 import type { PullJob } from './context.js';
 
 /** Options of the wrong shape, or that contradict each other, are refused with one line. */
@@ -41,7 +42,7 @@ export function checkPullOptions(options: PullOptions): void {
 /** The images to pull, each once: from the lock file, or the references given. */
 export function pullJobs(options: PullOptions): PullJob[] {
   const wanted: PullJob[] = options.lock
-    ? options.lock.images.map((image) => ({ ref: parseReference(image.reference), locked: image }))
+    ? lockedJobs(options.lock.images)
     : (options.images ?? []).map((image) => ({ ref: parseReference(image) }));
   const undigested = options.offline && !options.lock && wanted.find((job) => !job.ref.digest);
   if (undigested) {
@@ -53,4 +54,15 @@ export function pullJobs(options: PullOptions): PullJob[] {
   const jobs = distinctReferences(wanted, (job) => job.ref);
   if (jobs.length === 0) throw new FrozenError('usage', 'no image given');
   return jobs;
+}
+
+/** A lock file's images, one job per reference: the entries of one reference are its platforms, pulled together. */
+function lockedJobs(images: readonly LockedImage[]): PullJob[] {
+  const byReference = new Map<string, [LockedImage, ...LockedImage[]]>();
+  for (const image of images) {
+    const same = byReference.get(image.reference);
+    if (same) same.push(image);
+    else byReference.set(image.reference, [image]);
+  }
+  return [...byReference.values()].map((locked) => ({ ref: parseReference(locked[0].reference), locked }));
 }

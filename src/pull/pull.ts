@@ -6,7 +6,7 @@ import { setMaxListeners } from 'node:events';
 import type { PullEvent } from '../api/events.js';
 import type { PullOptions } from '../api/options.js';
 import type { PullResult } from '../api/results.js';
-import { wantedPlatform } from '../platform/index.js';
+import { wantedPlatforms } from '../platform/index.js';
 import { RegistrySession } from '../registry/session.js';
 import { loadSignaturePolicy } from '../signature/policy.js';
 import { checkPullOptions, pullJobs } from './options.js';
@@ -43,12 +43,12 @@ export async function pull(given: PullOptions): Promise<PullResult> {
 /** The images and platform are checked before the session reads its settings, and both before the output opens. */
 async function pullWith(options: PullOptions): Promise<PullResult> {
   const jobs = pullJobs(options);
-  const platform = wantedPlatform(options.platform);
+  const platforms = wantedPlatforms(options.platform);
   const signatures = await loadSignaturePolicy(options);
   const session = await RegistrySession.open(options);
   try {
     const writer = await openWriter(options);
-    return await runPull(options, { jobs, platform, session, writer, signatures });
+    return await runPull(options, { jobs, platforms, session, writer, signatures });
   } finally {
     await session.close();
   }

@@ -7,7 +7,7 @@ import type { PullResult, PullTotals } from '../api/results.js';
 import type { BlobCache } from '../cache/blob-cache.js';
 import { asFrozenError, FrozenError, isRetryable } from '../errors.js';
 import type { OutputWriter } from '../layout/writer.js';
-import type { Platform } from '../platform/index.js';
+import { defaultPlatform, type PlatformChoice } from '../platform/index.js';
 import type { RegistrySession } from '../registry/session.js';
 import type { SignaturePolicy } from '../signature/policy.js';
 import { Scheduler } from '../transfer/scheduler.js';
@@ -22,7 +22,7 @@ const DEFAULT_PER_HOST = 6;
 /** What a run is given besides its options. */
 export interface RunParts {
   readonly jobs: readonly PullJob[];
-  readonly platform: Platform;
+  readonly platforms: PlatformChoice;
   readonly session: RegistrySession;
   readonly writer: OutputWriter;
   readonly signatures: SignaturePolicy;
@@ -59,13 +59,14 @@ export async function runPull(options: PullOptions, parts: RunParts): Promise<Pu
 }
 
 function runContext(options: PullOptions, parts: RunParts, cache: BlobCache, shared: boolean): PullContext {
-  const { session, writer, platform } = parts;
+  const { session, writer, platforms } = parts;
   return {
     session,
     writer,
     cache,
     cacheShared: shared,
-    platform,
+    platform: platforms === 'all' ? defaultPlatform() : platforms[0],
+    platforms,
     scheduler: new Scheduler(
       options.concurrency ?? DEFAULT_CONCURRENCY,
       options.perHostConcurrency ?? DEFAULT_PER_HOST,
@@ -89,7 +90,7 @@ async function pullEveryImage(options: PullOptions, jobs: readonly PullJob[], co
   const { succeeded, failures } = await settleEveryImage(
     jobs,
     (job) => job.ref.original,
-    (job) => pullOne(job.ref, context, job.locked),
+    (job) => pullOne(job, context),
     {
       signal: options.signal,
       onFailure: (failure) => {
@@ -100,7 +101,7 @@ async function pullEveryImage(options: PullOptions, jobs: readonly PullJob[], co
     },
   );
   if (failures.length > 0 && !(options.partial && succeeded.length > 0)) throw failureOf(failures);
-  return { staged: succeeded.map((s) => s.value), failures };
+  return { staged: succeeded.flatMap((s) => s.value), failures };
 }
 
 /** What the run moved: each blob of the images written counted once, the bytes received, the requests per host. */

@@ -6,28 +6,32 @@ import { storedManifests } from '../cache/manifests.js';
 import { parseDigest, type Digest } from '../digest.js';
 import { asFrozenError, FrozenError } from '../errors.js';
 import { lockedManifest, type LockedImage } from '../lockfile/index.js';
-import { assertConfigSize, type ImageManifest } from '../manifest/index.js';
-import { configPlatform, formatPlatform, platformMatches } from '../platform/index.js';
+import { assertConfigSize, type Descriptor, type ImageManifest } from '../manifest/index.js';
+import { configPlatform, formatPlatform, parsePlatform, platformMatches } from '../platform/index.js';
 import { canonicalReference, familiarTag, type ImageReference } from '../reference/index.js';
 import type { Remote } from '../registry/remote.js';
-import { resolveImage, type ResolvedImage } from '../registry/resolve.js';
+import { resolveImage, resolveImages, type ResolvedImage } from '../registry/resolve.js';
 import { allOrStop } from '../util/settle.js';
 import { fetchBlob } from './blobs.js';
-import type { PullContext, StagedPull } from './context.js';
+import type { PullContext, PullJob, StagedPull } from './context.js';
 import { countEndpoints, requestEvents } from './events.js';
 import { convertSchema1 } from './schema1.js';
 import { stageImage, type KeptManifest } from './stage.js';
 import { verifyImage, type Verification } from './signatures.js';
 import { pullV1Image } from './v1-image.js';
 
-/** A v2 image, or with `protocol: 'v1'` a v1 one; `auto` turns to v1 when v2 does not know the image and the host speaks only v1. */
-export async function pullOne(ref: ImageReference, context: PullContext, locked?: LockedImage): Promise<StagedPull> {
+/**
+ * A v2 image (for several platforms, one per platform), or with `protocol: 'v1'` a v1 one; `auto` turns to v1 when
+ * v2 does not know the image and the host speaks only v1.
+ */
+export async function pullOne(job: PullJob, context: PullContext): Promise<StagedPull[]> {
+  const { ref, locked } = job;
   const notices = requestEvents(context.emit, ref.original);
-  if (context.protocol === 'v1') return pullV1Image(ref, context.session.v1(ref, notices), context);
+  if (context.protocol === 'v1') return [await pullV1Image(ref, context.session.v1(ref, notices), context)];
   // The cache's manifests. One that cannot be kept (a read-only cache) only costs a request next time.
   const cache = storedManifests(context.cache, { offline: context.offline, shared: context.cacheShared });
   try {
-    return await pullV2Image(ref, context, context.session.remote(ref, { notices, cache }), locked);
+    return await pullV2Images(job, context, context.session.remote(ref, { notices, cache }));
   } catch (error) {
     const v1 =
       context.protocol === 'auto' &&
@@ -35,20 +39,48 @@ export async function pullOne(ref: ImageReference, context: PullContext, locked?
       !context.offline &&
       asFrozenError(error).kind === 'not-found' &&
       (await context.session.speaksOnlyV1(ref.registry, context.signal).catch(() => false));
-    if (v1) return pullV1Image(ref, context.session.v1(ref, notices), context);
+    if (v1) return [await pullV1Image(ref, context.session.v1(ref, notices), context)];
     throw error;
   }
+}
+
+/**
+ * The image of each platform wanted (or locked), pulled together. Several images of one reference go under its
+ * index into an OCI layout; the other formats hold one image per tag, so they are refused before any blob.
+ */
+async function pullV2Images(job: PullJob, context: PullContext, remote: Remote): Promise<StagedPull[]> {
+  const { ref, locked } = job;
+  const resolved: ResolvedImage[] = [];
+  // The tag is checked once, with the first platform: every entry of a reference locked the same tag.
+  if (locked)
+    for (const [i, entry] of locked.entries()) resolved.push(await resolveLocked(ref, entry, remote, context, i === 0));
+  else resolved.push(...(await resolveImages(ref, remote, context.platforms, context.signal)));
+  if (resolved.length === 1) return [await pullV2Image(ref, context, remote, resolved[0]!, locked?.[0])];
+  if (context.writer.format !== 'oci') {
+    const platforms = resolved.map((image) => image.platform ?? '?').join(', ');
+    throw new FrozenError(
+      'usage',
+      `${resolved.length} platforms (${platforms}) of one image: the ${context.writer.format} format holds one image per tag; write format: 'oci', or give each platform its own tag`,
+    );
+  }
+  const index = await keepIndex(ref, resolved, locked, remote, context);
+  const others = await keepIndexArtifacts(ref, resolved[0]!.index?.others ?? [], remote, context);
+  const primary = primaryPlatform(resolved, context);
+  return Promise.all(
+    resolved.map(async (image, i) => {
+      const pulled = await pullV2Image(ref, context, remote, image, locked?.[i]);
+      return { ...pulled, staged: { ...pulled.staged, index: { ...index, primary: i === primary, others } } };
+    }),
+  );
 }
 
 async function pullV2Image(
   ref: ImageReference,
   context: PullContext,
   remote: Remote,
+  resolved: ResolvedImage,
   locked?: LockedImage,
 ): Promise<StagedPull> {
-  const resolved = locked
-    ? await resolveLocked(ref, locked, remote, context)
-    : await resolveImage(ref, remote, context.platform, context.signal);
   const converted =
     resolved.manifest.kind === 'schema1' ? await convertSchema1(resolved.manifest, ref, remote, context) : undefined;
   const image = converted?.image ?? (resolved.manifest as ImageManifest);
@@ -145,6 +177,68 @@ function warnOnPlatformMismatch(ref: ImageReference, configText: string, context
   });
 }
 
+/**
+ * The index several platforms were pulled from, kept in the cache for the OCI layout: as resolved, or for a lock
+ * file's entries fetched by the digest they share (from the cache when offline).
+ */
+async function keepIndex(
+  ref: ImageReference,
+  resolved: readonly ResolvedImage[],
+  locked: readonly LockedImage[] | undefined,
+  remote: Remote,
+  { cache, signal }: PullContext,
+): Promise<KeptManifest> {
+  let index = resolved[0]!.index;
+  if (!index) {
+    const digests = new Set(locked?.map((entry) => entry.digest));
+    if (digests.size !== 1)
+      throw new FrozenError('usage', `the lock file gives ${ref.original} several platforms of different images`);
+    const digest = parseDigest([...digests][0]!);
+    const served = await remote.manifest(digest.value, digest, signal);
+    index = { digest, mediaType: served.manifest.mediaType, bytes: served.bytes };
+  }
+  await cache.putBytes(index.digest, index.bytes);
+  return { digest: index.digest, mediaType: index.mediaType, path: cache.blobPath(index.digest) };
+}
+
+/**
+ * The index's entries that are no platform image (attestation manifests), for `all`: each manifest verified by
+ * digest and kept, and the blobs it names fetched and verified as any blob, so that the layout is whole
+ * (`ctr import --all-platforms` wants every child of the index).
+ */
+async function keepIndexArtifacts(
+  ref: ImageReference,
+  others: readonly Descriptor[],
+  remote: Remote,
+  context: PullContext,
+): Promise<{ digest: Digest; path: string }[]> {
+  const { cache, signal } = context;
+  const files: Descriptor[] = [];
+  for (const descriptor of others) {
+    const served = await remote.manifest(descriptor.digest.value, descriptor.digest, signal);
+    await cache.putBytes(served.digest, served.bytes);
+    files.push(descriptor);
+    if (served.manifest.kind !== 'manifest') continue;
+    const { config, layers } = served.manifest;
+    const owner = { image: ref.original, remote, context };
+    await allOrStop(signal, (stop) =>
+      [config, ...layers].map((blob, i) =>
+        fetchBlob(blob, i === 0 ? 'config' : 'layer', undefined, { ...owner, context: { ...context, signal: stop } }),
+      ),
+    );
+    files.push(config, ...layers);
+  }
+  return files.map((file) => ({ digest: file.digest, path: cache.blobPath(file.digest) }));
+}
+
+/** The image of several that gets the tag where only one can (manifest.json): the wanted platform's, else the first. */
+function primaryPlatform(resolved: readonly ResolvedImage[], context: PullContext): number {
+  const wanted = resolved.findIndex(
+    (image) => image.platform !== undefined && platformMatches(parsePlatform(image.platform), context.platform),
+  );
+  return Math.max(wanted, 0);
+}
+
 /** Keeps the image manifest's verified bytes in the cache (OCI layouts need them, offline too). */
 async function keepManifest(resolved: ResolvedImage, { cache }: PullContext): Promise<KeptManifest | undefined> {
   if (resolved.manifestBytes) await cache.putBytes(resolved.manifestDigest, resolved.manifestBytes);
@@ -165,6 +259,7 @@ async function resolveLocked(
   locked: LockedImage,
   remote: Remote,
   context: PullContext,
+  checkTag = true,
 ): Promise<ResolvedImage> {
   const fromLock = {
     digest: parseDigest(locked.digest),
@@ -181,7 +276,7 @@ async function resolveLocked(
   }
   const byDigest = { ...ref, digest: parseDigest(locked.manifestDigest) };
   const resolved = await resolveImage(byDigest, remote, context.platform, context.signal);
-  if (ref.tag !== undefined && ref.digest === undefined) {
+  if (checkTag && ref.tag !== undefined && ref.digest === undefined) {
     const current = await remote.currentDigest(ref.tag, context.signal).catch(() => undefined);
     if (current && current.value !== locked.digest)
       context.emit({ type: 'tag-moved', image: ref.original, locked: locked.digest, current: current.value });

@@ -5,16 +5,24 @@
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import type { ManifestCache } from '../manifest/cache.js';
-import { checkContainerImage, type ImageIndex, type ImageManifest, type Schema1Manifest } from '../manifest/index.js';
+import {
+  checkContainerImage,
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  type Schema1Manifest,
+} from '../manifest/index.js';
 import {
   declaredPlatform,
+  defaultPlatform,
   formatPlatform,
   normalizePlatform,
   selectPlatform,
   type Platform,
+  type PlatformChoice,
 } from '../platform/index.js';
 import type { ImageReference } from '../reference/index.js';
-import type { Remote, RequestNotices } from './remote.js';
+import type { Remote, RequestNotices, ServedManifest } from './remote.js';
 import type { RegistrySession } from './session.js';
 
 /** What a reference resolves to: the image manifest to pull and the digests that identify it. */
@@ -37,6 +45,16 @@ export interface ResolvedImage {
   readonly manifestBytes?: Buffer;
   /** What the reference's index offers, when it is one. */
   readonly offered?: readonly OfferedImage[];
+  /**
+   * The index, as served and verified, when several platforms of it are pulled (`resolveImages`); with `all`, its
+   * entries that are no platform image (attestation manifests) as `others`.
+   */
+  readonly index?: {
+    readonly digest: Digest;
+    readonly mediaType: string;
+    readonly bytes: Buffer;
+    readonly others?: readonly Descriptor[];
+  };
 }
 
 /** One entry of an index, as `inspect` lists it. */
@@ -61,6 +79,63 @@ export async function resolveImage(
   signal?: AbortSignal,
 ): Promise<ResolvedImage> {
   const top = await remote.manifest(ref.digest?.value ?? ref.tag!, ref.digest, signal);
+  const resolved = await descend(top, remote, platform, signal);
+  if (ref.digest === undefined) await remote.rememberTag(ref.tag!);
+  return resolved;
+}
+
+/**
+ * `resolveImage` for several platforms: the image for each platform of `choice` that the index offers (each
+ * picked as `resolveImage` picks it; every platform the index lists, for `all`), in the index's order. Each carries
+ * the index (`index`), which an OCI layout keeps. A reference that names an image manifest gives that image.
+ */
+export async function resolveImages(
+  ref: ImageReference,
+  remote: Remote,
+  choice: PlatformChoice,
+  signal?: AbortSignal,
+): Promise<ResolvedImage[]> {
+  if (choice !== 'all' && choice.length === 1) return [await resolveImage(ref, remote, choice[0], signal)];
+  const top = await remote.manifest(ref.digest?.value ?? ref.tag!, ref.digest, signal);
+  const fallback = choice === 'all' ? defaultPlatform() : choice[0];
+  if (top.manifest.kind !== 'index') return [await resolveImage(ref, remote, fallback, signal)];
+  const entries = top.manifest.manifests;
+  const picked =
+    choice === 'all'
+      ? entries.flatMap((entry) => {
+          const declared = offeredPlatform(entry);
+          return declared ? [{ entry, platform: declared }] : [];
+        })
+      : choice.map((platform) => ({ entry: selectPlatform(entries, platform).entry, platform }));
+  const distinct = picked.filter((p, i) => picked.findIndex((q) => q.entry === p.entry) === i);
+  const ordered = [...distinct].sort((a, b) => entries.indexOf(a.entry) - entries.indexOf(b.entry));
+  // With `all`, the entries that are no platform (attestations) go into the layout too, so that it is whole.
+  const others =
+    choice === 'all' ? entries.filter((e) => !picked.some((p) => p.entry === e)).map((e) => e.descriptor) : [];
+  const index = { digest: top.digest, mediaType: top.manifest.mediaType, bytes: top.bytes, others };
+  const images = [];
+  for (const { platform } of ordered) images.push({ ...(await descend(top, remote, platform, signal)), index });
+  if (ref.digest === undefined) await remote.rememberTag(ref.tag!);
+  return images;
+}
+
+/** An entry's platform, for `all`: what `selectPlatform` may pick (no attestation, no `unknown/unknown`). */
+function offeredPlatform(entry: ImageIndex['manifests'][number]): Platform | undefined {
+  try {
+    const declared = declaredPlatform(entry.platform);
+    return declared && selectPlatform([entry], declared).entry === entry ? declared : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** From the manifest a reference names, down any index to the image manifest for `platform`. */
+async function descend(
+  top: ServedManifest,
+  remote: Remote,
+  platform: Platform,
+  signal?: AbortSignal,
+): Promise<ResolvedImage> {
   let current = top;
   let chosen: { platform: string; fallback: boolean } | undefined;
   for (let depth = 0; current.manifest.kind === 'index'; depth++) {
@@ -71,7 +146,6 @@ export async function resolveImage(
     current = await remote.manifest(descriptor.digest.value, descriptor.digest, signal);
   }
   if (current.manifest.kind === 'manifest') checkContainerImage(current.manifest);
-  if (ref.digest === undefined) await remote.rememberTag(ref.tag!);
   return {
     digest: top.digest,
     manifestDigest: current.digest,
@@ -107,10 +181,20 @@ export async function resolveModernImage(
   ref: ImageReference,
   session: RegistrySession,
   platform: Platform,
-  { signal, notices, cache }: ResolveOptions = {},
+  how: ResolveOptions = {},
 ): Promise<ResolvedImage & { readonly manifest: ImageManifest }> {
+  return (await resolveModernImages(ref, session, [platform], how))[0]!;
+}
+
+/** `resolveModernImage` for several platforms, as `resolveImages` resolves them. */
+export async function resolveModernImages(
+  ref: ImageReference,
+  session: RegistrySession,
+  choice: PlatformChoice,
+  { signal, notices, cache }: ResolveOptions = {},
+): Promise<(ResolvedImage & { readonly manifest: ImageManifest })[]> {
   const remote = session.remote(ref, { notices, cache });
-  const resolved = await resolveImage(ref, remote, platform, signal).catch(async (error: unknown) => {
+  const resolved = await resolveImages(ref, remote, choice, signal).catch(async (error: unknown) => {
     const v1 =
       error instanceof FrozenError &&
       error.kind === 'not-found' &&
@@ -121,11 +205,13 @@ export async function resolveModernImage(
       `${ref.registry} is a v1 registry: it has no manifests to describe or lock (frozen pull reads it)`,
     );
   });
-  if (resolved.manifest.kind === 'schema1') {
-    throw new FrozenError(
-      'unsupported',
-      'a schema1 image: frozen pulls (and converts) it, but cannot describe or lock it',
-    );
-  }
-  return { ...resolved, manifest: resolved.manifest };
+  return resolved.map((image) => {
+    if (image.manifest.kind === 'schema1') {
+      throw new FrozenError(
+        'unsupported',
+        'a schema1 image: frozen pulls (and converts) it, but cannot describe or lock it',
+      );
+    }
+    return { ...image, manifest: image.manifest };
+  });
 }

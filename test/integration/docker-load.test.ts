@@ -79,6 +79,23 @@ describe.runIf(dockerdWanted)('docker load on a private dockerd', () => {
     expect(stdout.trim()).toBe(images.oci.config.digest);
   }, 60_000);
 
+  test('several platforms in one OCI layout (--platform all): docker load takes every image, the tag on the host platform', async () => {
+    const ref = `${registry.host}/multi/app:1`;
+    await dockerd.docker(['image', 'rm', '-f', ref]).catch(() => undefined);
+    const output = join(await mkdtemp(join(tmpdir(), 'frozen-load-multi-')), 'layout');
+    const pulled = await runCli(['pull', '-q', '--format', 'oci', '--platform', 'all', '-o', output, ref]);
+    expect([pulled.code, pulled.stderr]).toEqual([0, '']);
+    const load = await exec('sh', ['-c', `tar -cC '${output}' . | docker -H '${dockerd.host}' load`]);
+    expect(load.stdout).toContain(`Loaded image: ${ref}`);
+    const { stdout } = await dockerd.docker(['image', 'inspect', '--format', '{{.Id}}', ref]);
+    // The host here is linux/amd64 (the suite's machines): its platform's image gets the tag.
+    expect(stdout.trim()).toBe(images.platforms.amd64.config.digest);
+    for (const img of [images.platforms.arm64, images.platforms.armv7]) {
+      const other = await dockerd.docker(['image', 'inspect', '--format', '{{.Id}}', img.config.digest]);
+      expect(other.stdout.trim()).toBe(img.config.digest);
+    }
+  }, 60_000);
+
   test('a converted schema1 image loads', async () => {
     const flaky = await startFlakyRegistry();
     try {

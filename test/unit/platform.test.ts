@@ -4,8 +4,10 @@ import {
   formatPlatform,
   parsePlatform,
   selectPlatform,
+  wantedPlatforms,
   type IndexEntry,
 } from '../../src/platform/index.js';
+import { FrozenError } from '../../src/errors.js';
 
 const entry = (
   digest: string,
@@ -169,5 +171,31 @@ describe('selectPlatform as containerd picks', () => {
     expect(() => pick(entries.slice(0, 1), 'windows(10.0.17763)/amd64')).toThrow(
       /no manifest for platform windows\(10\.0\.17763\)\/amd64/,
     );
+  });
+});
+
+/** The platforms of a choice that is a list, formatted. */
+function listed(choice: ReturnType<typeof wantedPlatforms>): string[] {
+  if (choice === 'all') throw new Error('not a list');
+  return choice.map(formatPlatform);
+}
+
+describe('wantedPlatforms: several platforms, or all', () => {
+  test('a comma-separated list, a list, all; a platform named twice (once normalized) counts once', () => {
+    expect(wantedPlatforms('all')).toBe('all');
+    expect(listed(wantedPlatforms('linux/amd64,linux/arm64/v8, linux/aarch64'))).toEqual([
+      'linux/amd64',
+      'linux/arm64',
+    ]);
+    expect(listed(wantedPlatforms(['linux/arm/v7', { os: 'linux', architecture: 'x86_64' }]))).toEqual([
+      'linux/arm/v7',
+      'linux/amd64',
+    ]);
+    expect(wantedPlatforms('linux/riscv64')).toEqual([{ os: 'linux', architecture: 'riscv64' }]);
+  });
+
+  test('an empty entry or an empty list is a usage error', () => {
+    expect(() => wantedPlatforms('linux/amd64,')).toThrow(FrozenError);
+    expect(() => wantedPlatforms([])).toThrow(/names no platform/);
   });
 });
