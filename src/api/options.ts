@@ -51,6 +51,12 @@ export interface PullCommonOptions extends RegistryOptions {
    */
   readonly verifyKeys?: readonly string[] | undefined;
   /**
+   * Keep what refers to each image in the OCI layout (`format: 'oci'` only; not offline): cosign's signatures,
+   * attestations and SBOMs (`sha256-<hex>.sig`, `.att`, `.sbom`) and OCI 1.1 referrers (the referrers API, else
+   * the referrers tag schema), each verified by digest and listed in index.json.
+   */
+  readonly includeReferrers?: boolean | undefined;
+  /**
    * Write the images that succeeded even when others failed (the CLI's `--keep-going`): the result lists the
    * failures. By default a run is all or nothing.
    */

@@ -32,6 +32,7 @@ interface PullFlags extends RegistryFlags {
   debug?: boolean;
   keepGoing?: boolean;
   verifyKey: string[];
+  includeReferrers?: boolean;
 }
 
 /** `frozen pull IMAGE... [options]`: the command and its flags. */
@@ -83,6 +84,10 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
       'large blobs downloaded at once (small ones have as many slots of their own)',
       positiveInteger,
       16,
+    )
+    .option(
+      '--include-referrers',
+      'keep what refers to each image (cosign signatures, attestations, SBOMs; OCI referrers) in the OCI layout',
     )
     .option('--keep-going', 'write the images that succeeded even when others failed (exit 1 still), as skopeo sync')
     .option('--json', 'print progress and results as NDJSON events on stdout')
@@ -151,6 +156,7 @@ async function pullOptions(
     concurrency: flags.concurrency,
     partial: flags.keepGoing === true,
     ...(flags.verifyKey.length > 0 && { verifyKeys: flags.verifyKey }),
+    ...(flags.includeReferrers && { includeReferrers: true }),
   };
   const named = [...images, ...(flags.file ? await readImageList(flags.file) : [])];
   if (flags.lock === undefined) return { ...common, images: named, platform: flags.platform };

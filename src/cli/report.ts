@@ -30,6 +30,7 @@ const FLAG_WORDING: readonly [RegExp, string][] = [
   [/\bthe cache option\b/g, '--cache'],
   [/\(trustedMirrors\)/g, '(--trusted-mirror)'],
   [/\(verifyKeys\)/g, '(--verify-key)'],
+  [/\bthe includeReferrers option\b/g, '--include-referrers'],
   [/trust its CA \(caFile\), or add (\S+) to insecureRegistries/g, 'use --ca-file, or --insecure-registry $1'],
   [/add (\S+) to insecureRegistries/g, 'pass --insecure-registry $1'],
   [/\binsecureRegistries\b/g, '--insecure-registry'],

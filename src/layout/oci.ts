@@ -8,7 +8,13 @@ import { layerSourcesField, mergeManifestEntries, printManifestJson, type Manife
 import { makeDirectory } from '../util/make-directory.js';
 import { assertWritableFolder, exists, linkOrCopy } from '../util/files.js';
 import { openScratch } from '../util/scratch.js';
-import { nothingExisting, type ExistingFiles, type OutputWriter, type StagedImage } from './writer.js';
+import {
+  nothingExisting,
+  type ExistingFiles,
+  type KeptReferrer,
+  type OutputWriter,
+  type StagedImage,
+} from './writer.js';
 
 /**
  * An OCI image layout (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`) plus the `manifest.json` that `docker load`
@@ -25,27 +31,12 @@ export async function writeOciLayout(
   try {
     await makeDirectory(join(building, 'blobs'));
     await writeFile(join(building, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}\n');
-    const index: object[] = [];
+    const index = new Map<string, object>();
     const entries: ManifestEntry[] = [];
-    const listed = new Set<string>();
     for (const image of images) {
-      const place = (digest: Digest, from: string) => placeBlob(building, digest, from, options.copy);
-      const manifest = keptManifest(image);
-      await place(manifest.digest, manifest.path);
-      await place(image.config.digest, image.config.path);
-      for (const layer of image.layers) await place(layer.digest, layer.path);
-      // Several platforms of one reference: the index is listed once, and names them all (a sparse one, when
-      // some of its platforms were not pulled). An image alone is listed itself.
-      const listedManifest = image.index ?? manifest;
-      if (image.index) {
-        await place(image.index.digest, image.index.path);
-        for (const other of image.index.others) await place(other.digest, other.path);
-      }
-      const key = `${listedManifest.digest.value} ${image.canonical}`;
-      if (!listed.has(key)) {
-        listed.add(key);
-        index.push(await indexEntry(listedManifest, image));
-      }
+      // Listed once each: an index several platforms share, a referrer two images share.
+      for (const [key, entry] of await placeImage(building, image, options.copy))
+        if (!index.has(key)) index.set(key, entry);
       const tagged = image.tag && (!image.index || image.index.primary);
       entries.push({
         Config: blobPath(image.config.digest),
@@ -56,7 +47,7 @@ export async function writeOciLayout(
     }
     await writeFile(
       join(building, 'index.json'),
-      `${JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: index })}\n`,
+      `${JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [...index.values()] })}\n`,
     );
     await writeFile(join(building, 'manifest.json'), printManifestJson(mergeManifestEntries([], entries)));
     await rmdir(root).catch(() => undefined);
@@ -66,6 +57,31 @@ export async function writeOciLayout(
     if (error instanceof FrozenError) throw error;
     throw new FrozenError('output', `cannot write ${root}: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/**
+ * Places an image's blobs (with its index's and referrers') in the layout, and gives index.json's entries for it,
+ * each with the key that says when two images share one. Several platforms of one reference are listed as their
+ * index (a sparse one, when some platforms were not pulled); an image alone as itself.
+ */
+async function placeImage(root: string, image: StagedImage, copy: boolean): Promise<[string, object][]> {
+  const place = (digest: Digest, from: string) => placeBlob(root, digest, from, copy);
+  const manifest = keptManifest(image);
+  await place(manifest.digest, manifest.path);
+  await place(image.config.digest, image.config.path);
+  for (const layer of image.layers) await place(layer.digest, layer.path);
+  if (image.index) {
+    await place(image.index.digest, image.index.path);
+    for (const other of image.index.others) await place(other.digest, other.path);
+  }
+  const listed = image.index ?? manifest;
+  const entries: [string, object][] = [[`${listed.digest.value} ${image.canonical}`, await indexEntry(listed, image)]];
+  for (const referrer of image.referrers ?? []) {
+    await place(referrer.digest, referrer.path);
+    for (const blob of referrer.blobs) await place(blob.digest, blob.path);
+    entries.push([`${referrer.digest.value} ${image.canonical}`, referrerEntry(referrer)]);
+  }
+  return entries;
 }
 
 function keptManifest(image: StagedImage): NonNullable<StagedImage['manifest']> {
@@ -87,6 +103,30 @@ async function indexEntry(
     : undefined;
   const size = (await stat(manifest.path)).size;
   return { mediaType: manifest.mediaType, digest: manifest.digest.value, size, ...(ref && { annotations: ref }) };
+}
+
+/** cosign's `kind` annotation in the layouts `cosign save` writes (pkg/oci/layout), by tag suffix. */
+const COSIGN_KINDS: Readonly<Record<string, string>> = {
+  sig: 'dev.cosignproject.cosign/sigs',
+  att: 'dev.cosignproject.cosign/atts',
+  sbom: 'dev.cosignproject.cosign/sboms',
+};
+
+/**
+ * index.json's entry for a referrer. A cosign artifact is marked as `cosign save` marks it (`kind`), which `cosign
+ * verify --local-image` reads; it gets no image name, or containerd's importer would make it an image and fail to
+ * unpack its payloads. An OCI referrer is found by its `subject`, and listed as the referrers API lists it.
+ */
+function referrerEntry(referrer: KeptReferrer): object {
+  const kind = referrer.tag && COSIGN_KINDS[referrer.tag.slice(referrer.tag.lastIndexOf('.') + 1)];
+  const annotations = { ...referrer.annotations, ...(kind && { kind }) };
+  return {
+    mediaType: referrer.mediaType,
+    digest: referrer.digest.value,
+    size: referrer.size,
+    ...(referrer.artifactType && { artifactType: referrer.artifactType }),
+    ...(Object.keys(annotations).length > 0 && { annotations }),
+  };
 }
 
 function blobPath(digest: Digest): string {

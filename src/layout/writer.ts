@@ -28,6 +28,8 @@ export interface StagedImage {
     /** The verified files of the index's other entries kept with it (attestation manifests and their blobs). */
     readonly others: readonly { readonly digest: Digest; readonly path: string }[];
   };
+  /** What refers to the image (signatures, SBOMs, attestations), with `includeReferrers`: OCI layouts only. */
+  readonly referrers?: readonly KeptReferrer[];
   /** The fully qualified name for OCI annotations, e.g. `docker.io/library/busybox:latest`. */
   readonly canonical: string;
   /**
@@ -35,6 +37,20 @@ export interface StagedImage {
    * first, instead of the script's computed IDs and templates.
    */
   readonly legacy?: { readonly ids: readonly string[]; readonly json: readonly Uint8Array[] };
+}
+
+/** A referrer of an image, verified in the cache: its manifest, the blobs it names, and how index.json lists it. */
+export interface KeptReferrer {
+  readonly digest: Digest;
+  readonly mediaType: string;
+  readonly size: number;
+  readonly path: string;
+  /** Its config and layers (or, for an index, nothing more), verified. */
+  readonly blobs: readonly { readonly digest: Digest; readonly path: string }[];
+  /** A cosign artifact's tag (`sha256-<hex>.sig`), under which index.json names it. */
+  readonly tag?: string;
+  readonly artifactType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 /** Files an output already holds where a blob would go: candidates to re-verify and reuse instead of fetching. */

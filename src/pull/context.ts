@@ -34,6 +34,8 @@ export interface PullContext {
   readonly protocol: Protocol;
   /** Bytes received from the network in this run, every image's (a shared download counted once). */
   readonly downloaded: { bytes: number };
+  /** Keep what refers to each image (OCI layouts). */
+  readonly includeReferrers: boolean;
   /** The keys each image must be signed by (none, for most). */
   readonly signatures: SignaturePolicy;
   readonly signal?: AbortSignal;

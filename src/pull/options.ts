@@ -31,6 +31,10 @@ export function checkPullOptions(options: PullOptions): void {
     refuse("format: 'oci' writes a directory, not a stream");
   if (format === 'oci' && options.decompress)
     refuse("format: 'oci' keeps blobs as the registry serves them; the decompress option does not apply");
+  if (options.includeReferrers && format !== 'oci')
+    refuse("referrers are kept in OCI layouts: the includeReferrers option needs format: 'oci'");
+  if (options.includeReferrers && options.offline)
+    refuse('referrers are found by asking the registry: the includeReferrers option does not apply offline');
   if (options.lock && (options.images?.length ?? 0) > 0) refuse('give images or a lock file, not both');
   if (options.lock && options.platform !== undefined)
     refuse('a lock file pins the platform of each image: platform does not apply');

@@ -78,6 +78,7 @@ function runContext(options: PullOptions, parts: RunParts, cache: BlobCache, sha
     protocol: options.protocol ?? 'auto',
     downloaded: { bytes: 0 },
     signatures: parts.signatures,
+    includeReferrers: options.includeReferrers === true,
     ...(options.signal && { signal: options.signal }),
   };
 }

@@ -19,6 +19,7 @@ import { convertSchema1 } from './schema1.js';
 import { stageImage, type KeptManifest } from './stage.js';
 import { verifyImage, type Verification } from './signatures.js';
 import { pullV1Image } from './v1-image.js';
+import { keepArtifact, keepReferrers } from './referrers.js';
 
 /**
  * A v2 image (for several platforms, one per platform), or with `protocol: 'v1'` a v1 one; `auto` turns to v1 when
@@ -104,7 +105,13 @@ async function pullV2Image(
   }
   const fetched = await fetchImageBlobs(image, ref, remote, context);
   const manifest = converted?.manifest ?? (await keepManifest(resolved, context));
-  const staged = await stageImage(ref, context, { config, layers, ...(manifest && { manifest }) });
+  const referrers = context.includeReferrers
+    ? await keepReferrers(ref, subjects(resolved), remote, context)
+    : undefined;
+  const staged = {
+    ...(await stageImage(ref, context, { config, layers, ...(manifest && { manifest }) })),
+    ...(referrers && { referrers }),
+  };
   if (!resolved.platform) warnOnPlatformMismatch(ref, staged.config.text, context);
   const repoTag = familiarTag(ref);
   const pulled = {
@@ -120,6 +127,12 @@ async function pullV2Image(
   };
   const blobs = [config, ...layers].map((blob) => ({ digest: blob.digest.value, size: blob.size }));
   return { staged, pulled, blobs };
+}
+
+/** What referrers refer to: the image manifest, and the index it was picked from. */
+function subjects(resolved: ResolvedImage): Digest[] {
+  const { digest, manifestDigest } = resolved;
+  return digest.value === manifestDigest.value ? [manifestDigest] : [manifestDigest, digest];
 }
 
 /** The config and every layer, at once; what the output already holds is re-verified and reused. */
@@ -212,23 +225,12 @@ async function keepIndexArtifacts(
   remote: Remote,
   context: PullContext,
 ): Promise<{ digest: Digest; path: string }[]> {
-  const { cache, signal } = context;
-  const files: Descriptor[] = [];
+  const files: Digest[] = [];
   for (const descriptor of others) {
-    const served = await remote.manifest(descriptor.digest.value, descriptor.digest, signal);
-    await cache.putBytes(served.digest, served.bytes);
-    files.push(descriptor);
-    if (served.manifest.kind !== 'manifest') continue;
-    const { config, layers } = served.manifest;
-    const owner = { image: ref.original, remote, context };
-    await allOrStop(signal, (stop) =>
-      [config, ...layers].map((blob, i) =>
-        fetchBlob(blob, i === 0 ? 'config' : 'layer', undefined, { ...owner, context: { ...context, signal: stop } }),
-      ),
-    );
-    files.push(config, ...layers);
+    const { served, blobs } = await keepArtifact(ref, descriptor.digest, remote, context);
+    files.push(served.digest, ...blobs);
   }
-  return files.map((file) => ({ digest: file.digest, path: cache.blobPath(file.digest) }));
+  return files.map((digest) => ({ digest, path: context.cache.blobPath(digest) }));
 }
 
 /** The image of several that gets the tag where only one can (manifest.json): the wanted platform's, else the first. */

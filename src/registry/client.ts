@@ -46,6 +46,14 @@ export class RegistryClient {
     return response;
   }
 
+  /**
+   * GET the OCI 1.1 referrers of a manifest (`/referrers/<digest>`): an image index listing them, or 404 from a
+   * registry without the API. The caller judges the status.
+   */
+  async getReferrers(digest: string, signal?: AbortSignal): Promise<HttpResponse> {
+    return this.get(`referrers/${digest}`, { accept: 'application/vnd.oci.image.index.v1+json' }, signal);
+  }
+
   /** HEAD a blob: its size (schema1 manifests do not say). */
   async blobSize(digest: string, signal?: AbortSignal): Promise<number> {
     const response = await this.get(`blobs/${digest}`, {}, signal, 'HEAD');

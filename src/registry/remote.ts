@@ -9,10 +9,13 @@ import { FrozenError, asFrozenError, type ErrorKind } from '../errors.js';
 import type { ManifestCache } from '../manifest/cache.js';
 import { assertConfigSize, CONFIG_SIZE_LIMIT, MANIFEST_ACCEPT, type Descriptor } from '../manifest/index.js';
 import { readLimited } from '../util/read-limited.js';
-import { getFromUrl, type RegistryClient } from './client.js';
+import { getFromUrl, responseError, type RegistryClient } from './client.js';
 import { decodeKept, fetchVerifiedManifest, type FetchedManifest } from './manifest-fetch.js';
 import { withRetries, type RetryListener, type RetryPolicy } from './retry.js';
 import type { Transport } from './transport.js';
+
+/** A referrers listing is an index; like a manifest's, its size is bounded. */
+const REFERRERS_SIZE_LIMIT = 4 * 1024 * 1024;
 
 /**
  * One endpoint a blob can be downloaded from, as the ingest takes it: how to open it from an offset, its retry
@@ -231,6 +234,23 @@ export class Remote {
   currentDigest(tag: string, signal?: AbortSignal): Promise<Digest | undefined> {
     const head = () => this.upstream.headManifest(tag, MANIFEST_ACCEPT, signal);
     return withRetries(this.retry, head, { signal, onRetry: this.notices.onRetry });
+  }
+
+  /**
+   * The referrers index the registry's referrers API gives for `digest` (upstream: mirrors need not keep it), or
+   * undefined when the registry has no such API (404). It lists; every referrer is then fetched by digest.
+   */
+  async referrersIndex(digest: Digest, signal?: AbortSignal): Promise<Buffer | undefined> {
+    const get = async () => {
+      const response = await this.upstream.getReferrers(digest.value, signal);
+      if (response.statusCode === 404) {
+        await response.body.dump();
+        return undefined;
+      }
+      if (response.statusCode !== 200) throw await responseError(response, `referrers of ${digest.value}`);
+      return readLimited(response.body, REFERRERS_SIZE_LIMIT, `referrers of ${digest.value}`);
+    };
+    return withRetries(this.retry, get, { signal, onRetry: this.notices.onRetry });
   }
 
   /** A blob's size, from the first endpoint that knows it. */

@@ -45,6 +45,12 @@ export interface WildFrontOptions {
   };
   /** Answer every /v2/ request but the ping with this status. */
   readonly failWith?: number;
+  /**
+   * The referrers API of the OCI distribution spec 1.1 ("Listing Referrers", which Distribution 3, Harbor, Zot and
+   * the cloud registries serve): `GET /v2/<repository>/referrers/<digest>` answered 200 with an image index of
+   * what this gives for the digest (an empty one when it gives nothing).
+   */
+  readonly referrers?: (repository: string, digest: string) => readonly object[] | undefined;
 }
 
 export interface WildSeen {
@@ -93,6 +99,13 @@ export async function startWildFront(registryUrl: string, options: WildFrontOpti
     }
     const path = upstreamPath(url.pathname, options.prefix);
     if (!path) return end(res, 404, '{"errors":[{"code":"NAME_UNKNOWN"}]}');
+    const referrers = options.referrers && /^\/v2\/(.+)\/referrers\/([^/]+)$/.exec(path);
+    if (referrers) {
+      const manifests = options.referrers(referrers[1]!, referrers[2]!) ?? [];
+      res.setHeader('content-type', 'application/vnd.oci.image.index.v1+json');
+      const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests };
+      return end(res, 200, JSON.stringify(index));
+    }
     const isManifest = path.includes('/manifests/');
     if (isManifest && req.method === 'HEAD' && options.manifest?.head) return end(res, options.manifest.head, '');
     if (options.storage && req.method === 'GET' && path.includes('/blobs/')) {
