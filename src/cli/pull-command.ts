@@ -51,7 +51,7 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
     )
     .option(
       '-o, --output <path>',
-      'output directory, or tar file with --format tar; - streams a tar to stdout',
+      'output directory, or tar file with --format tar (and with --format oci, a path ending in .tar); - streams a tar to stdout',
       'frozen-images',
     )
     .addOption(
@@ -170,7 +170,8 @@ function reportResult(result: PullResult, flags: PullFlags, summary: boolean, io
   if (summary && flags.output !== '-') {
     for (const image of result.images) io.stdout(formatSummary(image));
     const path = shellQuoted(result.output);
-    const load = flags.format === 'tar' ? `docker load -i ${path}` : `tar -cC ${path} . | docker load`;
+    const packed = flags.format === 'tar' || (flags.format === 'oci' && result.output.endsWith('.tar'));
+    const load = packed ? `docker load -i ${path}` : `tar -cC ${path} . | docker load`;
     io.stdout(`Wrote ${counted(result.images.length, 'image')} to ${result.output}; load with: ${load}\n`);
   }
   for (const failure of result.failures) io.stderr(`frozen: error: ${cliWording(failure.message)}\n`);

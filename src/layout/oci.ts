@@ -1,7 +1,8 @@
-/** The OCI image layout output (with the manifest.json docker load reads) and its writer. */
+/** The OCI image layout output (with the manifest.json docker load reads), as a directory or one tar, and its writer. */
 import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
 import type { Digest } from '../digest.js';
 import { FrozenError } from '../errors.js';
 import { layerSourcesField, mergeManifestEntries, printManifestJson, type ManifestEntry } from './docker-format.js';
@@ -165,18 +166,22 @@ export class OciWriter implements OutputWriter {
   readonly keepsZstd = true;
 
   private constructor(
-    readonly output: string,
+    private readonly target: string | Writable,
     private readonly scratch: string,
     private readonly options: { readonly copy: boolean },
   ) {}
 
-  /** Checks that a layout can be written at `root` (before any download), and makes the scratch folder. */
+  /**
+   * Checks that a layout (or, for a stream or a path ending in `.tar`, a tar of one) can be written at `target`
+   * before any download, and makes the scratch folder.
+   */
   static async open(
-    root: string,
+    target: string | Writable,
     scratchRoot: () => Promise<string>,
     options: { readonly copy: boolean },
   ): Promise<OciWriter> {
-    await assertFreshLayout(root);
+    if (typeof target === 'string' && isTarPath(target)) await (await tarModule()).assertTarTarget(target);
+    else if (typeof target === 'string') await assertFreshLayout(target);
     const scratch = await openScratch(await scratchRoot());
     try {
       await makeDirectory(join(scratch, 'staging'));
@@ -184,7 +189,11 @@ export class OciWriter implements OutputWriter {
       await rm(scratch, { recursive: true, force: true });
       throw error;
     }
-    return new OciWriter(root, scratch, options);
+    return new OciWriter(target, scratch, options);
+  }
+
+  get output(): string {
+    return typeof this.target === 'string' ? this.target : '-';
   }
 
   get staging(): string {
@@ -197,7 +206,14 @@ export class OciWriter implements OutputWriter {
 
   async write(images: readonly StagedImage[]): Promise<void> {
     try {
-      await writeOciLayout(this.output, images, this.options);
+      if (typeof this.target === 'string' && !isTarPath(this.target)) {
+        await writeOciLayout(this.target, images, this.options);
+        return;
+      }
+      // A tar of the layout: built in the scratch folder (blobs linked from the cache), then packed.
+      const layout = join(this.scratch, 'layout');
+      await writeOciLayout(layout, images, this.options);
+      await (await tarModule()).packTo(layout, this.target);
     } finally {
       await rm(this.scratch, { recursive: true, force: true });
     }
@@ -206,4 +222,14 @@ export class OciWriter implements OutputWriter {
   async discard(): Promise<void> {
     await rm(this.scratch, { recursive: true, force: true });
   }
+}
+
+/** tar.ts, loaded only for a tar: tar-stream costs layout pulls start-up time for nothing. */
+function tarModule(): Promise<typeof import('./tar.js')> {
+  return import('./tar.js');
+}
+
+/** `-o images.tar` with `format: 'oci'` asks for the layout as one tar (what `docker save` writes since Docker 25). */
+export function isTarPath(path: string): boolean {
+  return path.endsWith('.tar');
 }

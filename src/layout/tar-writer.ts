@@ -3,15 +3,13 @@
  * then packed into one tar (tar.ts), to a file (written under a temporary name and renamed, so it is whole or
  * absent) or to a stream. Loaded only for tar output: tar-stream costs directory pulls start-up time for nothing.
  */
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Digest } from '../digest.js';
-import { FrozenError } from '../errors.js';
 import { openScratch } from '../util/scratch.js';
 import { DockerDirectory, type DirectoryOptions } from './docker-dir.js';
-import { assertTarTarget, packDirectory } from './tar.js';
+import { assertTarTarget, packTo } from './tar.js';
 import { nothingExisting, type ExistingFiles, type OutputWriter, type StagedImage } from './writer.js';
 
 /** Writes the images as one docker-archive tar, to a file or a stream. */
@@ -67,21 +65,6 @@ export class TarWriter implements OutputWriter {
   }
 
   private async pack(): Promise<void> {
-    const { root } = this.directory;
-    if (typeof this.target !== 'string') {
-      await packDirectory(root, this.target).catch((error: Error) => {
-        throw new FrozenError('output', `cannot write the tar stream: ${error.message}`, { cause: error });
-      });
-      return;
-    }
-    const target = resolvePath(this.target);
-    const temp = `${target}.frozen-${process.pid}`;
-    try {
-      await packDirectory(root, createWriteStream(temp));
-      await rename(temp, target);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw new FrozenError('output', `cannot write ${target}: ${(error as Error).message}`, { cause: error });
-    }
+    await packTo(this.directory.root, typeof this.target === 'string' ? resolvePath(this.target) : this.target);
   }
 }

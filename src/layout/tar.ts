@@ -1,6 +1,6 @@
 /** A directory packed as a deterministic tar (sorted, fixed times and modes), streamed. */
-import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -45,6 +45,28 @@ async function addEntries(tar: Pack, dir: string): Promise<void> {
     });
   }
   tar.finalize();
+}
+
+/**
+ * Packs `dir` to a tar file (written under a temporary name and renamed, so it is whole or absent) or to a stream.
+ *
+ * @throws {FrozenError} `output`, naming the file or the stream.
+ */
+export async function packTo(dir: string, target: string | Writable): Promise<void> {
+  if (typeof target !== 'string') {
+    await packDirectory(dir, target).catch((error: Error) => {
+      throw new FrozenError('output', `cannot write the tar stream: ${error.message}`, { cause: error });
+    });
+    return;
+  }
+  const temp = `${target}.frozen-${process.pid}`;
+  try {
+    await packDirectory(dir, createWriteStream(temp));
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw new FrozenError('output', `cannot write ${target}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /**

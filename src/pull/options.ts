@@ -27,8 +27,6 @@ export function checkPullOptions(options: PullOptions): void {
       refuse(`${name} must be a positive integer, not ${JSON.stringify(value)}`);
   }
   if (onEvent !== undefined && typeof onEvent !== 'function') refuse('onEvent must be a function');
-  if (format === 'oci' && output !== undefined && typeof output !== 'string')
-    refuse("format: 'oci' writes a directory, not a stream");
   if (format === 'oci' && options.decompress)
     refuse("format: 'oci' keeps blobs as the registry serves them; the decompress option does not apply");
   if (options.includeReferrers && format !== 'oci')

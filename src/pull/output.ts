@@ -7,7 +7,7 @@ import { resolve as resolvePath } from 'node:path';
 import type { PullOptions } from '../api/options.js';
 import { FrozenError } from '../errors.js';
 import { DockerDirectory } from '../layout/docker-dir.js';
-import { OciWriter } from '../layout/oci.js';
+import { isTarPath, OciWriter } from '../layout/oci.js';
 import type { OutputWriter } from '../layout/writer.js';
 import { isWithin } from '../util/files.js';
 import { chosenCache } from './cache.js';
@@ -19,10 +19,10 @@ export async function openWriter(options: PullOptions): Promise<OutputWriter> {
   const output = options.output ?? DEFAULT_OUTPUT;
   const copy = options.copy === true;
   if (options.format === 'oci') {
-    // Checked by checkPullOptions: an OCI layout is a directory.
-    const root = resolvePath(output as string);
-    assertCacheOutside(options, root);
-    return OciWriter.open(root, () => scratchRoot(options), { copy });
+    // A layout directory, or a tar of one (a stream, or a path ending in .tar).
+    const target = typeof output === 'string' ? resolvePath(output) : output;
+    if (typeof target === 'string' && !isTarPath(target)) assertCacheOutside(options, target);
+    return OciWriter.open(target, () => scratchRoot(options), { copy });
   }
   if (options.format === 'tar' || typeof output !== 'string') {
     const { TarWriter } = await import('../layout/tar-writer.js');

@@ -163,9 +163,11 @@ describe('strict options', () => {
   });
 
   test('API errors name options, not CLI flags; the CLI names its flags', async () => {
-    const stream = (await import('node:stream')).PassThrough;
-    await expect(pull({ images: [ref('shares/one:1')], format: 'oci', output: new stream() })).rejects.toMatchObject({
-      message: "format: 'oci' writes a directory, not a stream",
+    await expect(
+      pull({ images: [ref('shares/one:1')], includeReferrers: true, output: await tempDir() }),
+    ).rejects.toMatchObject({
+      kind: 'usage',
+      message: "referrers are kept in OCI layouts: the includeReferrers option needs format: 'oci'",
     });
   });
 

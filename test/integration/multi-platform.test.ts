@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { LockFile, PullEvent } from '../../src/index.js';
-import { parseEvents, runCli } from '../support/cli.js';
+import { FROZEN_BIN, parseEvents, runCli } from '../support/cli.js';
 import { containerdWanted, startContainerd, type PrivateContainerd } from '../support/containerd.js';
 import { pushFixtures, snapshot, useRegistry, type PushedImages } from '../support/fixture.js';
 import { image, index, layer, pushImage, pushManifest, sha256, type Blob, type BuiltImage } from '../support/images.js';
@@ -190,6 +190,31 @@ describe('several platforms into an OCI layout', () => {
   });
 });
 
+describe('an OCI layout as one tar', () => {
+  test('-o images.tar and -o - give the same tar of the layout, byte for byte, as docker save writes it since Docker 25', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'images.tar');
+    const args = ['pull', '-q', '--format', 'oci', '--platform', 'all'];
+    const toFile = await runCli([...args, '-o', file, ref('multi/app:1')]);
+    expect([toFile.code, toFile.stderr]).toEqual([0, '']);
+    const piped = join(dir, 'piped.tar');
+    const command = [process.execPath, FROZEN_BIN, ...args, '-o', '-', ref('multi/app:1')]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    await exec('sh', ['-c', `${command} > '${piped}'`], { env: { ...process.env, FROZEN_CACHE: join(dir, 'cache') } });
+    expect(await readFile(piped)).toEqual(await readFile(file));
+    const { stdout } = await exec('tar', ['-tf', file]);
+    const names = stdout.trim().split('\n');
+    expect(names.slice(0, 2)).toEqual(['blobs/', 'blobs/sha256/']);
+    expect(names).toEqual(expect.arrayContaining(['index.json', 'manifest.json', 'oci-layout']));
+    const unpacked = join(dir, 'unpacked');
+    await exec('mkdir', [unpacked]);
+    await exec('tar', ['-xf', file, '-C', unpacked]);
+    await pullOci(join(dir, 'layout'), 'all', ref('multi/app:1'));
+    expect(await snapshot(unpacked)).toEqual(await snapshot(join(dir, 'layout')));
+  });
+});
+
 describe('formats that hold one image per tag', () => {
   test.each([
     ['dir', 'out'],
@@ -287,6 +312,16 @@ describe.runIf(containerdWanted)('containerd imports the layouts', () => {
     const { stdout: content } = await containerd.ctr(['content', 'ls', '-q']);
     for (const img of Object.values(fixture.images.platforms))
       for (const digest of imageBlobs(img)) expect(content).toContain(digest);
+  }, 60_000);
+
+  test('the tar of a layout (--format oci -o images.tar) imports as it is', async () => {
+    const file = join(await tempDir(), 'images.tar');
+    const pulled = await runCli(['pull', '-q', '--format', 'oci', '--platform', 'all', '-o', file, ref('multi/app:1')]);
+    expect([pulled.code, pulled.stderr]).toEqual([0, '']);
+    await containerd.ctr(['images', 'rm', ref('multi/app:1')]).catch(() => undefined);
+    await containerd.ctr(['images', 'import', '--all-platforms', '--snapshotter', 'native', file]);
+    const { stdout } = await containerd.ctr(['images', 'ls', `name==${ref('multi/app:1')}`]);
+    expect(stdout).toContain(fixture.images.index.digest);
   }, 60_000);
 
   test('a sparse layout (two platforms of three) imports for one of its platforms', async () => {
