@@ -6,8 +6,8 @@ import { storedManifests } from '../cache/manifests.js';
 import { parseDigest, type Digest } from '../digest.js';
 import { asFrozenError, FrozenError } from '../errors.js';
 import { lockedManifest, type LockedImage } from '../lockfile/index.js';
-import { assertConfigSize, type Descriptor, type ImageManifest } from '../manifest/index.js';
-import { configPlatform, formatPlatform, parsePlatform, platformMatches } from '../platform/index.js';
+import { assertConfigSize, type ImageManifest } from '../manifest/index.js';
+import { configPlatform, formatPlatform, platformMatches } from '../platform/index.js';
 import { canonicalReference, familiarTag, type ImageReference } from '../reference/index.js';
 import type { Remote } from '../registry/remote.js';
 import { resolveImage, resolveImages, type ResolvedImage } from '../registry/resolve.js';
@@ -19,7 +19,8 @@ import { convertSchema1 } from './schema1.js';
 import { stageImage, type KeptManifest } from './stage.js';
 import { verifyImage, type Verification } from './signatures.js';
 import { pullV1Image } from './v1-image.js';
-import { keepArtifact, keepReferrers } from './referrers.js';
+import { keepReferrers } from './referrers.js';
+import { platformsIndex } from './platforms.js';
 
 /**
  * A v2 image (for several platforms, one per platform), or with `protocol: 'v1'` a v1 one; `auto` turns to v1 when
@@ -57,20 +58,11 @@ async function pullV2Images(job: PullJob, context: PullContext, remote: Remote):
     for (const [i, entry] of locked.entries()) resolved.push(await resolveLocked(ref, entry, remote, context, i === 0));
   else resolved.push(...(await resolveImages(ref, remote, context.platforms, context.signal)));
   if (resolved.length === 1) return [await pullV2Image(ref, context, remote, resolved[0]!, locked?.[0])];
-  if (context.writer.format !== 'oci') {
-    const platforms = resolved.map((image) => image.platform ?? '?').join(', ');
-    throw new FrozenError(
-      'usage',
-      `${resolved.length} platforms (${platforms}) of one image: the ${context.writer.format} format holds one image per tag; write format: 'oci', or give each platform its own tag`,
-    );
-  }
-  const index = await keepIndex(ref, resolved, locked, remote, context);
-  const others = await keepIndexArtifacts(ref, resolved[0]!.index?.others ?? [], remote, context);
-  const primary = primaryPlatform(resolved, context);
+  const indexFor = await platformsIndex(ref, resolved, locked, remote, context);
   return Promise.all(
     resolved.map(async (image, i) => {
       const pulled = await pullV2Image(ref, context, remote, image, locked?.[i]);
-      return { ...pulled, staged: { ...pulled.staged, index: { ...index, primary: i === primary, others } } };
+      return { ...pulled, staged: { ...pulled.staged, index: indexFor(i) } };
     }),
   );
 }
@@ -188,57 +180,6 @@ function warnOnPlatformMismatch(ref: ImageReference, configText: string, context
     platform: formatPlatform(actual),
     wanted: formatPlatform(context.platform),
   });
-}
-
-/**
- * The index several platforms were pulled from, kept in the cache for the OCI layout: as resolved, or for a lock
- * file's entries fetched by the digest they share (from the cache when offline).
- */
-async function keepIndex(
-  ref: ImageReference,
-  resolved: readonly ResolvedImage[],
-  locked: readonly LockedImage[] | undefined,
-  remote: Remote,
-  { cache, signal }: PullContext,
-): Promise<KeptManifest> {
-  let index = resolved[0]!.index;
-  if (!index) {
-    const digests = new Set(locked?.map((entry) => entry.digest));
-    if (digests.size !== 1)
-      throw new FrozenError('usage', `the lock file gives ${ref.original} several platforms of different images`);
-    const digest = parseDigest([...digests][0]!);
-    const served = await remote.manifest(digest.value, digest, signal);
-    index = { digest, mediaType: served.manifest.mediaType, bytes: served.bytes };
-  }
-  await cache.putBytes(index.digest, index.bytes);
-  return { digest: index.digest, mediaType: index.mediaType, path: cache.blobPath(index.digest) };
-}
-
-/**
- * The index's entries that are no platform image (attestation manifests), for `all`: each manifest verified by
- * digest and kept, and the blobs it names fetched and verified as any blob, so that the layout is whole
- * (`ctr import --all-platforms` wants every child of the index).
- */
-async function keepIndexArtifacts(
-  ref: ImageReference,
-  others: readonly Descriptor[],
-  remote: Remote,
-  context: PullContext,
-): Promise<{ digest: Digest; path: string }[]> {
-  const files: Digest[] = [];
-  for (const descriptor of others) {
-    const { served, blobs } = await keepArtifact(ref, descriptor.digest, remote, context);
-    files.push(served.digest, ...blobs);
-  }
-  return files.map((digest) => ({ digest, path: context.cache.blobPath(digest) }));
-}
-
-/** The image of several that gets the tag where only one can (manifest.json): the wanted platform's, else the first. */
-function primaryPlatform(resolved: readonly ResolvedImage[], context: PullContext): number {
-  const wanted = resolved.findIndex(
-    (image) => image.platform !== undefined && platformMatches(parsePlatform(image.platform), context.platform),
-  );
-  return Math.max(wanted, 0);
 }
 
 /** Keeps the image manifest's verified bytes in the cache (OCI layouts need them, offline too). */
