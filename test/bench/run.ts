@@ -26,6 +26,7 @@ import {
   type Layer,
 } from '../support/images.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
+import { makeCertificates } from '../support/tls.js';
 
 /**
  * `npm run bench`: frozen against the floor (curl fetching the same blobs) and its peers, every tool run as a child
@@ -47,6 +48,11 @@ const MOBY_TOOL = "moby's download-frozen-image-v2.sh";
 const BASELINE = process.env.BENCH_BASELINE;
 const BASELINE_COLD = 'baseline build: frozen cold';
 const BASELINE_WARM = 'baseline build: frozen warm';
+/** `BENCH_ONLY=tls`: only the TLS scenario (a quick run while working on the transport). */
+const ONLY = process.env.BENCH_ONLY;
+const TLS_SCENARIO = '40 small layers over TLS (private CA)';
+const CA_FILE_TOOL = 'frozen cold --ca-file';
+const EXTRA_CERTS_TOOL = 'frozen cold, CA in NODE_EXTRA_CA_CERTS';
 
 test('bench', { timeout: 3_600_000 }, async () => {
   const work = await mkdtemp(join(tmpdir(), 'frozen-bench-'));
@@ -55,7 +61,9 @@ test('bench', { timeout: 3_600_000 }, async () => {
   try {
     log(`building and pushing bench images in ${work} …`);
     const [eight, slow] = await pushSmallImages(registry);
-    const rows: Row[] = [];
+    const tlsRows = await measureTls(slow, registry, work);
+    if (ONLY === 'tls') return printTlsTable(tlsRows);
+    const rows: Row[] = [...tlsRows];
     for (const bench of [eight, slow]) rows.push(...(await measureImage(bench, registry.host, work, 'loopback')));
     rows.push(...(await measureImage(slow, proxy.host, work, `+${RTT_MS} ms RTT`, { warm: false })));
     const levels = [2, 4, 8, 16];
@@ -82,6 +90,53 @@ test('bench', { timeout: 3_600_000 }, async () => {
     await rm(work, { recursive: true, force: true });
   }
 });
+
+/**
+ * A registry over TLS with a private CA, trusted the two ways users trust one: `--ca-file`, or the CA in
+ * NODE_EXTRA_CA_CERTS. Both should cost the same (the TLS context is made once per run either way).
+ */
+async function measureTls(bench: BenchImage, plain: RunningRegistry, work: string): Promise<Row[]> {
+  const certs = await makeCertificates();
+  const secure = await startRegistry({
+    tls: { certificate: certs.certificate, key: certs.key, ca: certs.ca },
+    storage: plain.storage,
+  });
+  try {
+    log(`measuring ${TLS_SCENARIO}`);
+    const ref = `${secure.host}/${bench.repo}`;
+    const builds: [string, string][] = [
+      ['', FROZEN_BIN],
+      ...(BASELINE ? [['baseline build: ', BASELINE] as [string, string]] : []),
+    ];
+    const tools = builds.flatMap(([prefix, bin]): [string, () => Promise<number>][] => [
+      [`${prefix}${CA_FILE_TOOL}`, () => frozenCold(ref, work, ['--ca-file', certs.ca], bin)],
+      [`${prefix}${EXTRA_CERTS_TOOL}`, () => frozenCold(ref, work, [], bin, { NODE_EXTRA_CA_CERTS: certs.ca })],
+    ]);
+    const medians = await interleavedMedians(tools.map(([, run]) => run));
+    return tools.map(([tool], i) => ({ scenario: TLS_SCENARIO, tool, seconds: medians[i]! }));
+  } finally {
+    await secure.stop();
+  }
+}
+
+function printTlsTable(rows: readonly Row[]): void {
+  log(
+    [
+      '',
+      '| scenario | tool | median s |',
+      '|---|---|---:|',
+      ...rows.map((r) => `| ${r.scenario} | ${r.tool} | ${Number(r.seconds).toFixed(3)} |`),
+    ].join('\n'),
+  );
+  log(`\nTarget:\n- ${tlsTarget(rows)}`);
+}
+
+/** `--ca-file` costs no more than NODE_EXTRA_CA_CERTS (within the machine's noise, 5 %). */
+function tlsTarget(rows: readonly Row[]): string {
+  const time = (tool: string) => rows.find((r) => r.tool === tool)?.seconds as number;
+  const ratio = time(CA_FILE_TOOL) / time(EXTRA_CERTS_TOOL);
+  return `${ratio <= 1.05 ? 'PASS' : 'FAIL'} --ca-file ≤ 1.05× NODE_EXTRA_CA_CERTS: ${ratio.toFixed(2)}×`;
+}
 
 interface BenchImage {
   readonly name: string;
@@ -234,19 +289,32 @@ async function inScratch<T>(work: string, fn: (dir: string) => Promise<T>): Prom
 }
 
 /** A cold frozen pull: empty cache, new directory. */
-function frozenColdRun(ref: string, work: string, extra: string[] = [], sampleRss = false, bin = FROZEN_BIN) {
+function frozenColdRun(
+  ref: string,
+  work: string,
+  extra: string[] = [],
+  sampleRss = false,
+  bin = FROZEN_BIN,
+  env: NodeJS.ProcessEnv = {},
+) {
   return inScratch(work, (dir) =>
     timed(
       process.execPath,
       [bin, 'pull', '-q', '-o', join(dir, 'out'), ...extra, ref],
-      { FROZEN_CACHE: join(dir, 'cache') },
+      { FROZEN_CACHE: join(dir, 'cache'), ...env },
       sampleRss,
     ),
   );
 }
 
-async function frozenCold(ref: string, work: string, extra: string[] = [], bin = FROZEN_BIN): Promise<number> {
-  return (await frozenColdRun(ref, work, extra, false, bin)).seconds;
+async function frozenCold(
+  ref: string,
+  work: string,
+  extra: string[] = [],
+  bin = FROZEN_BIN,
+  env: NodeJS.ProcessEnv = {},
+): Promise<number> {
+  return (await frozenColdRun(ref, work, extra, false, bin, env)).seconds;
 }
 
 /** Peak resident memory of a cold frozen pull, read from /proc while it runs. */
@@ -403,6 +471,7 @@ function printTable(rows: Row[], peakRss: number, baselineRss?: number): void {
     `${(slowFrozen / slowSkopeo).toFixed(2)}×`,
   );
   target('peak RSS ≤ 120 MB', peakRss <= 120 * MB, `${(peakRss / MB).toFixed(1)} MB`);
+  lines.push(`- ${tlsTarget(rows)}`);
   log(lines.join('\n'));
 }
 

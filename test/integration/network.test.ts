@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -49,6 +49,26 @@ describe('a TLS registry with a self-signed CA', () => {
 
   test('NODE_EXTRA_CA_CERTS trusts it', async () => {
     await expectPulled([`${secure.host}/one/app:1`], { NODE_EXTRA_CA_CERTS: certs.ca });
+  });
+
+  test('--ca-file adds to NODE_EXTRA_CA_CERTS: registries signed by either CA are trusted in one run', async () => {
+    const other = await makeCertificates();
+    const second = await startRegistry({
+      tls: { certificate: other.certificate, key: other.key, ca: other.ca },
+      storage: plain.storage,
+    });
+    try {
+      const output = await tempDir();
+      const refs = [`${secure.host}/one/app:1`, `${second.host}/one/app:1`];
+      const result = await runCli(['pull', '-q', '-o', output, '--ca-file', other.ca, ...refs], {
+        env: { NODE_EXTRA_CA_CERTS: certs.ca },
+      });
+      expect([result.code, result.stderr]).toEqual([0, '']);
+      const manifest = JSON.parse(await readFile(join(output, 'manifest.json'), 'utf8')) as { RepoTags: string[] }[];
+      expect(manifest.flatMap((m) => m.RepoTags).sort()).toEqual([...refs].sort());
+    } finally {
+      await second.stop();
+    }
   });
 
   test('without the CA: a clear error, and no silent fall back to plain http', async () => {
