@@ -45,6 +45,8 @@ export interface PullTotals {
   readonly downloadedBytes: number;
   /** HTTP requests sent, per host (`host[:port]`), redirects and token requests included. */
   readonly requests: Readonly<Record<string, number>>;
+  /** Connections opened, per host (`host[:port]`): each a TCP handshake, and over https a TLS one, far from the registry a round trip or two. */
+  readonly connections: Readonly<Record<string, number>>;
 }
 
 /** What `pull()` resolves to. */

@@ -126,6 +126,7 @@ async function runPull(images: string[], flags: PullFlags, io: Io): Promise<numb
     };
     const result = await pull(await pullOptions(images, flags, run));
     renderer.finish();
+    if (mode === 'json') io.stdout(`${JSON.stringify(jsonSummary(result))}\n`);
     return reportResult(result, flags, mode === 'tty' || mode === 'plain', io);
   } catch (error) {
     renderer.finish();
@@ -176,6 +177,15 @@ function reportResult(result: PullResult, flags: PullFlags, summary: boolean, io
   }
   for (const failure of result.failures) io.stderr(`frozen: error: ${cliWording(failure.message)}\n`);
   return result.failures.length === 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+/**
+ * `--json`'s last line: the run as a whole, after every image's `image-done`: where it went, how many images
+ * (and failures, with --keep-going), and what it moved, requests and connections per host included.
+ */
+function jsonSummary(result: PullResult): object {
+  const { output, images, failures, totals } = result;
+  return { type: 'summary', output, images: images.length, failures: failures.length, totals };
 }
 
 /** The shell's convention: 128 + the signal's number (130 for Ctrl-C), so scripts can tell an interruption. */

@@ -112,5 +112,6 @@ function runTotals(staged: readonly StagedPull[], context: PullContext, session:
     bytes: [...sizes.values()].reduce((sum, size) => sum + size, 0),
     downloadedBytes: context.downloaded.bytes,
     requests: session.requestCounts(),
+    connections: session.connectionCounts(),
   };
 }

@@ -150,6 +150,11 @@ export class RegistrySession {
     return this.transport.requestCounts();
   }
 
+  /** Connections opened so far, per `host[:port]`. */
+  connectionCounts(): Record<string, number> {
+    return this.transport.connectionCounts();
+  }
+
   async close(): Promise<void> {
     await this.transport.close();
   }

@@ -64,6 +64,8 @@ export class Transport {
   private readonly plainHttpHosts = new Set<string>();
   /** Requests sent, per `host[:port]`. */
   private readonly sent = new Map<string, number>();
+  /** Connections opened, per `host[:port]` (each one a TCP, and for https a TLS, handshake: round trips). */
+  private readonly opened = new Map<string, number>();
   private readonly insecure: Set<string>;
   private readonly userAgent: string;
   private readonly stallTimeoutMs: number;
@@ -77,6 +79,9 @@ export class Transport {
     options: TransportOptions,
   ) {
     this.insecure = new Set((options.insecureRegistries ?? []).map((host) => host.toLowerCase()));
+    // undici's dispatchers tell of every connection they open (a MockAgent opens none).
+    const onConnect = (origin: URL) => this.opened.set(origin.host, (this.opened.get(origin.host) ?? 0) + 1);
+    for (const dispatcher of new Set([verified, unverified])) dispatcher.on('connect', onConnect);
     this.userAgent = options.userAgent ?? 'frozen-images';
     this.stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
   }
@@ -147,6 +152,11 @@ export class Transport {
     // A proxy that wants credentials would want them for plain http too. (One that refuses a tunnel to the port,
     // as tinyproxy does outside 443, may still carry plain http.)
     return !CERTIFICATE_ERRORS.test(errorCode(error) ?? '') && proxyRefusal(error) !== 407;
+  }
+
+  /** Connections opened so far, per `host[:port]`. */
+  connectionCounts(): Record<string, number> {
+    return Object.fromEntries(this.opened);
   }
 
   /** HTTP requests sent so far, per `host[:port]` (each redirect hop, token request and retry counts). */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { pull, type PullImagesOptions } from '../../src/index.js';
 import { useFixtureRegistry } from '../support/fixture.js';
+import { runCli } from '../support/cli.js';
 import { loadWithSkopeo } from '../support/load.js';
 import { startWildFront, type WildFront, type WildFrontOptions } from '../support/wild-front.js';
 
@@ -171,5 +172,39 @@ describe('repository paths and manifests', () => {
     const wild = await start({ failWith: status });
     await expectRefused(wild, new RegExp(`manifest 1: registry answered ${status}`));
     expect(seen(wild, 'front').filter((s) => s.includes('/manifests/'))).toHaveLength(1);
+  });
+});
+
+describe('round trips, counted', () => {
+  test("--json ends with the run's summary: requests and connections per host, as the registry saw them (a Docker Hub-like token flow)", async () => {
+    const wild = await start({ token: { field: 'token', expiry: true, methods: ['GET'] } });
+    const output = join(await tempDir(), 'out');
+    const result = await runCli(['pull', '--json', '--no-daemon-config', '-o', output, `${wild.host}/one/app:1`]);
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    const lines = result.stdout.trimEnd().split('\n');
+    const summary = JSON.parse(lines.at(-1)!) as {
+      type: string;
+      images: number;
+      totals: { requests: Record<string, number>; connections: Record<string, number> };
+    };
+    expect(summary).toMatchObject({ type: 'summary', images: 1, failures: 0 });
+    // Every request of a cold pull, none avoidable: the first one brings the challenge (no /v2/ ping), one token
+    // for the repository's scope, then the manifest and the two blobs.
+    const { one } = fixture.images;
+    expect(wild.seen.slice(0, 3).map((s) => `${s.method} ${s.path.replace(/\?.*/, '')}`)).toEqual([
+      'GET /v2/one/app/manifests/1',
+      'GET /token',
+      'GET /v2/one/app/manifests/1',
+    ]);
+    expect(
+      wild.seen
+        .slice(3)
+        .map((s) => s.path)
+        .sort(),
+    ).toEqual([one.config, ...one.layers].map((b) => `/v2/one/app/blobs/${b.digest}`).sort());
+    expect(summary.totals.requests).toEqual({ [wild.host]: wild.seen.length });
+    const connections = summary.totals.connections[wild.host]!;
+    expect(connections).toBeGreaterThanOrEqual(1);
+    expect(connections).toBeLessThanOrEqual(wild.seen.length);
   });
 });

@@ -891,9 +891,15 @@ describe('progress output', () => {
     expect(result.code).toBe(0);
     const events = parseEvents(result.stdout);
     expect(events[0]).toMatchObject({ type: 'resolved', imageId: big.config.digest, layers: 2 });
-    expect(events.at(-1)).toMatchObject({ type: 'image-done' });
+    expect(events.at(-2)).toMatchObject({ type: 'image-done' });
     const done = events.filter((e): e is Extract<PullEvent, { type: 'blob-done' }> => e.type === 'blob-done');
     const written = [big.config, ...big.layers].reduce((sum, b) => sum + b.size, 0);
+    // The last line is the run's summary, whose totals add up too.
+    expect(events.at(-1)).toMatchObject({
+      type: 'summary',
+      images: 1,
+      totals: { bytes: written, downloadedBytes: written },
+    });
     expect(done.reduce((sum, e) => sum + e.bytes, 0)).toBe(written);
     expect(done.every((e) => e.source === 'registry')).toBe(true);
     const progress = events.filter(
