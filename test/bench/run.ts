@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { pack } from 'tar-stream';
 import { test } from 'vitest';
 import { FROZEN_BIN } from '../support/cli.js';
-import { startDelayProxy } from '../support/delay-proxy.js';
+import { startTcpDelayRelay } from '../support/tcp-delay.js';
 import { MOBY_SCRIPT, mobyScriptFor, type LocalMobyScript } from '../support/moby-script.js';
 import {
   blob,
@@ -48,7 +48,7 @@ const MOBY_TOOL = "moby's download-frozen-image-v2.sh";
 const BASELINE = process.env.BENCH_BASELINE;
 const BASELINE_COLD = 'baseline build: frozen cold';
 const BASELINE_WARM = 'baseline build: frozen warm';
-/** `BENCH_ONLY=tls`: only the TLS scenario (a quick run while working on the transport). */
+/** `BENCH_ONLY=tls` or `far`: only that scenario (a quick run while working on the transport). */
 const ONLY = process.env.BENCH_ONLY;
 const TLS_SCENARIO = '40 small layers over TLS (private CA)';
 const CA_FILE_TOOL = 'frozen cold --ca-file';
@@ -57,10 +57,22 @@ const EXTRA_CERTS_TOOL = 'frozen cold, CA in NODE_EXTRA_CA_CERTS';
 test('bench', { timeout: 3_600_000 }, async () => {
   const work = await mkdtemp(join(tmpdir(), 'frozen-bench-'));
   const registry = await startRegistry();
-  const proxy = await startDelayProxy(registry.url, RTT_MS);
+  // Far away: a TCP-level delay, so that handshakes and every new connection pay the round trip too.
+  const proxy = await startTcpDelayRelay(registry.host, RTT_MS);
   try {
     log(`building and pushing bench images in ${work} …`);
     const [eight, slow] = await pushSmallImages(registry);
+    if (ONLY === 'far') {
+      const far = await measureImage(slow, proxy.host, work, `+${RTT_MS} ms RTT`, { warm: false });
+      return log(
+        far
+          .map(
+            (r) =>
+              `| ${r.scenario} | ${r.tool} | ${typeof r.seconds === 'number' ? r.seconds.toFixed(3) : r.seconds} |`,
+          )
+          .join('\n'),
+      );
+    }
     const tlsRows = await measureTls(slow, registry, work);
     if (ONLY === 'tls') return printTlsTable(tlsRows);
     const rows: Row[] = [...tlsRows];
