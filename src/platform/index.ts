@@ -50,11 +50,6 @@ export function wantedPlatforms(option: PlatformOption | undefined): PlatformCho
   return distinct as [Platform, ...Platform[]];
 }
 
-/** Whether a choice may give more than one image of a multi-platform reference. */
-export function severalPlatforms(choice: PlatformChoice): boolean {
-  return choice === 'all' || choice.length > 1;
-}
-
 /**
  * The platform to pull when none is given: Docker's build arguments when set (so `RUN frozen pull` in a
  * Dockerfile follows `--platform` of the build), else the host (with its OS version on Windows, as containerd's
