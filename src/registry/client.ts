@@ -47,11 +47,11 @@ export class RegistryClient {
   }
 
   /**
-   * GET the OCI 1.1 referrers of a manifest (`/referrers/<digest>`): an image index listing them, or 404 from a
-   * registry without the API. The caller judges the status.
+   * GET the OCI 1.1 referrers of a manifest (`/referrers/<digest>`, with the query of a next page): an image index
+   * listing them, or 404 from a registry without the API. The caller judges the status.
    */
-  async getReferrers(digest: string, signal?: AbortSignal): Promise<HttpResponse> {
-    return this.get(`referrers/${digest}`, { accept: 'application/vnd.oci.image.index.v1+json' }, signal);
+  async getReferrers(digest: string, query = '', signal?: AbortSignal): Promise<HttpResponse> {
+    return this.get(`referrers/${digest}${query}`, { accept: 'application/vnd.oci.image.index.v1+json' }, signal);
   }
 
   /** HEAD a blob: its size (schema1 manifests do not say). */

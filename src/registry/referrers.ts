@@ -28,8 +28,8 @@ export async function listReferrers(remote: Remote, subject: Digest, signal?: Ab
 }
 
 async function ociReferrers(remote: Remote, subject: Digest, signal?: AbortSignal): Promise<ListedReferrer[]> {
-  const listing = await remote.referrersIndex(subject, signal);
-  if (listing) return entriesOf(decodeManifest(listing, 'application/vnd.oci.image.index.v1+json'));
+  const pages = await remote.referrersIndex(subject, signal);
+  if (pages) return pages.flatMap((page) => entriesOf(decodeManifest(page, 'application/vnd.oci.image.index.v1+json')));
   const fallback = await manifestOrNothing(remote, `${subject.algorithm}-${subject.hex}`, signal);
   return fallback ? entriesOf(fallback.manifest) : [];
 }

@@ -12,10 +12,22 @@ import { readLimited } from '../util/read-limited.js';
 import { getFromUrl, responseError, type RegistryClient } from './client.js';
 import { decodeKept, fetchVerifiedManifest, type FetchedManifest } from './manifest-fetch.js';
 import { withRetries, type RetryListener, type RetryPolicy } from './retry.js';
-import type { Transport } from './transport.js';
+import { header, type Transport } from './transport.js';
 
-/** A referrers listing is an index; like a manifest's, its size is bounded. */
+/** A referrers listing is an index; like a manifest's, its size is bounded, and so is the number of its pages. */
 const REFERRERS_SIZE_LIMIT = 4 * 1024 * 1024;
+const REFERRERS_PAGE_LIMIT = 100;
+
+/**
+ * The query of the next page a `Link` header names (`<path?query>; rel="next"`), when it is a page of the same
+ * listing: a link elsewhere is not followed.
+ */
+export function nextPageQuery(link: string | undefined, digest: Digest): string | undefined {
+  const next = link && /<([^>]*)>\s*;\s*rel="?next"?/i.exec(link)?.[1];
+  if (!next) return undefined;
+  const url = new URL(next, 'http://registry.invalid');
+  return url.pathname.endsWith(`/referrers/${digest.value}`) && url.search ? url.search : undefined;
+}
 
 /**
  * One endpoint a blob can be downloaded from, as the ingest takes it: how to open it from an offset, its retry
@@ -237,18 +249,34 @@ export class Remote {
   }
 
   /**
-   * The referrers index the registry's referrers API gives for `digest` (upstream: mirrors need not keep it), or
-   * undefined when the registry has no such API (404). It lists; every referrer is then fetched by digest.
+   * The referrers indexes the registry's referrers API gives for `digest`, every page (following `Link: <…>;
+   * rel="next"`, as the OCI distribution spec pages them), or undefined when the registry has no such API (404).
+   * It lists (upstream: mirrors need not keep it); every referrer is then fetched by digest.
    */
-  async referrersIndex(digest: Digest, signal?: AbortSignal): Promise<Buffer | undefined> {
+  async referrersIndex(digest: Digest, signal?: AbortSignal): Promise<Buffer[] | undefined> {
+    const pages: Buffer[] = [];
+    let query: string | undefined = '';
+    while (query !== undefined) {
+      if (pages.length >= REFERRERS_PAGE_LIMIT)
+        throw new FrozenError('protocol', `referrers of ${digest.value}: more than ${REFERRERS_PAGE_LIMIT} pages`);
+      const page = await this.referrersPage(digest, query, signal);
+      if (!page) return undefined;
+      pages.push(page.bytes);
+      query = page.next;
+    }
+    return pages;
+  }
+
+  private referrersPage(digest: Digest, query: string, signal?: AbortSignal) {
     const get = async () => {
-      const response = await this.upstream.getReferrers(digest.value, signal);
-      if (response.statusCode === 404) {
+      const response = await this.upstream.getReferrers(digest.value, query, signal);
+      if (response.statusCode === 404 && query === '') {
         await response.body.dump();
         return undefined;
       }
       if (response.statusCode !== 200) throw await responseError(response, `referrers of ${digest.value}`);
-      return readLimited(response.body, REFERRERS_SIZE_LIMIT, `referrers of ${digest.value}`);
+      const bytes = await readLimited(response.body, REFERRERS_SIZE_LIMIT, `referrers of ${digest.value}`);
+      return { bytes, next: nextPageQuery(header(response.headers, 'link'), digest) };
     };
     return withRetries(this.retry, get, { signal, onRetry: this.notices.onRetry });
   }

@@ -37,12 +37,14 @@ interface Pushed {
   readonly signature: Blob;
   readonly payload: Blob;
   readonly sbom: { readonly manifest: Blob; readonly config: Blob; readonly layer: Blob };
+  /** A second SBOM, which only the referrers API front lists. */
+  readonly sbom2: { readonly manifest: Blob; readonly config: Blob; readonly layer: Blob };
 }
 
 /** An SBOM as an OCI 1.1 artifact (`artifactType`, the empty config, `subject`), as `oras attach` pushes it. */
-function sbomArtifact(subject: Blob): Pushed['sbom'] {
+function sbomArtifact(subject: Blob, name = 'app'): Pushed['sbom'] {
   const config = blob(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json');
-  const layer = blob(Buffer.from('{"spdxVersion":"SPDX-2.3","name":"app"}'), SPDX);
+  const layer = blob(Buffer.from(`{"spdxVersion":"SPDX-2.3","name":"${name}"}`), SPDX);
   const body = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
@@ -62,8 +64,11 @@ const fixture = useRegistry<Pushed>(async (target) => {
   const payload = simpleSigningPayload(name, img.manifest.digest);
   const signature = await pushSignature(target, 'signed/app', img.manifest.digest, [{ payload, key: signingKey() }]);
   const sbom = sbomArtifact(img.manifest);
-  for (const b of [sbom.config, sbom.layer]) await pushBlob(target, 'signed/app', b);
-  await pushManifest(target, 'signed/app', sbom.manifest.digest, sbom.manifest);
+  const sbom2 = sbomArtifact(img.manifest, 'app-2');
+  for (const artifact of [sbom, sbom2]) {
+    for (const b of [artifact.config, artifact.layer]) await pushBlob(target, 'signed/app', b);
+    await pushManifest(target, 'signed/app', artifact.manifest.digest, artifact.manifest);
+  }
   // The referrers tag schema: what a client pushes where the registry has no referrers API.
   const listing = {
     schemaVersion: 2,
@@ -72,7 +77,7 @@ const fixture = useRegistry<Pushed>(async (target) => {
   };
   const tagIndex = blob(Buffer.from(JSON.stringify(listing)), 'application/vnd.oci.image.index.v1+json');
   await pushManifest(target, 'signed/app', `sha256-${img.manifest.digest.slice(7)}`, tagIndex);
-  return { img, signature, payload: blob(payload, 'application/vnd.dev.cosign.simplesigning.v1+json'), sbom };
+  return { img, signature, payload: blob(payload, 'application/vnd.dev.cosign.simplesigning.v1+json'), sbom, sbom2 };
 });
 
 interface IndexJson {
@@ -147,6 +152,24 @@ describe('--include-referrers', () => {
       const paths = front.seen.map((s) => s.path);
       expect(paths).toContain(`/v2/signed/app/referrers/${img.manifest.digest}`);
       expect(paths).not.toContain(`/v2/signed/app/manifests/sha256-${img.manifest.digest.slice(7)}`);
+    } finally {
+      await front?.stop();
+    }
+  });
+
+  test('a referrers listing in pages (Link: rel="next", as the OCI distribution spec pages it): every page is read', async () => {
+    const { img, sbom, sbom2 } = fixture.images;
+    let front: WildFront | undefined;
+    try {
+      front = await startWildFront(fixture.registry.url, {
+        referrers: () => [sbom, sbom2].map((a) => ({ ...descriptor(a.manifest), artifactType: SPDX })),
+        referrersPageSize: 1,
+      });
+      const { output, index } = await pullWithReferrers(front.host);
+      const listed = index.manifests.map((m) => m.digest);
+      expect(listed).toEqual(expect.arrayContaining([sbom.manifest.digest, sbom2.manifest.digest]));
+      await expectBlobs(output, [sbom2.manifest, sbom2.config, sbom2.layer]);
+      expect(front.seen.map((s) => s.path)).toContain(`/v2/signed/app/referrers/${img.manifest.digest}?n=1&last=1`);
     } finally {
       await front?.stop();
     }

@@ -51,6 +51,8 @@ export interface WildFrontOptions {
    * what this gives for the digest (an empty one when it gives nothing).
    */
   readonly referrers?: (repository: string, digest: string) => readonly object[] | undefined;
+  /** Page the referrers listing, this many entries a page, each page naming the next in `Link: <…>; rel="next"`. */
+  readonly referrersPageSize?: number;
 }
 
 export interface WildSeen {
@@ -101,7 +103,11 @@ export async function startWildFront(registryUrl: string, options: WildFrontOpti
     if (!path) return end(res, 404, '{"errors":[{"code":"NAME_UNKNOWN"}]}');
     const referrers = options.referrers && /^\/v2\/(.+)\/referrers\/([^/]+)$/.exec(path);
     if (referrers) {
-      const manifests = options.referrers(referrers[1]!, referrers[2]!) ?? [];
+      const all = options.referrers(referrers[1]!, referrers[2]!) ?? [];
+      const size = options.referrersPageSize ?? all.length;
+      const start = Number(url.searchParams.get('last') ?? 0);
+      const manifests = all.slice(start, start + size);
+      if (start + size < all.length) res.setHeader('link', `<${path}?n=${size}&last=${start + size}>; rel="next"`);
       res.setHeader('content-type', 'application/vnd.oci.image.index.v1+json');
       const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests };
       return end(res, 200, JSON.stringify(index));
