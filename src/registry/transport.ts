@@ -80,8 +80,7 @@ export class Transport {
   ) {
     this.insecure = new Set((options.insecureRegistries ?? []).map((host) => host.toLowerCase()));
     // undici's dispatchers tell of every connection they open (a MockAgent opens none).
-    const onConnect = (origin: URL) => this.opened.set(origin.host, (this.opened.get(origin.host) ?? 0) + 1);
-    for (const dispatcher of new Set([verified, unverified])) dispatcher.on('connect', onConnect);
+    for (const dispatcher of new Set([verified, unverified])) dispatcher.on('connect', this.onConnect);
     this.userAgent = options.userAgent ?? 'frozen-images';
     this.stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
   }
@@ -95,8 +94,14 @@ export class Transport {
   }
 
   async close(): Promise<void> {
+    // A caller's dispatcher outlives the run (a pipeline passes one to every pull): it keeps no listener of ours.
+    for (const dispatcher of new Set([this.verified, this.unverified])) dispatcher.off('connect', this.onConnect);
     if (this.owned) await Promise.all([this.verified.close(), this.unverified.close()]);
   }
+
+  private readonly onConnect = (origin: URL): void => {
+    this.opened.set(origin.host, (this.opened.get(origin.host) ?? 0) + 1);
+  };
 
   allowsPlainHttp(host: string): boolean {
     const lower = host.toLowerCase();

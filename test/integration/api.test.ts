@@ -188,3 +188,25 @@ describe('strict options', () => {
     expect((await verifyArchive(output)).problems).toEqual([]);
   });
 });
+
+describe('a dispatcher the caller passes', () => {
+  test('serves every pull, counts its connections, and keeps no listener of frozen once a pull returns', async () => {
+    const { Agent } = await import('undici');
+    const agent = new Agent();
+    try {
+      for (let i = 0; i < 12; i++) {
+        const result = await pull({
+          images: [ref('one/app:1')],
+          output: await tempDir(),
+          cache: false,
+          dispatcher: agent,
+        });
+        expect(result.totals.requests[fixture.registry.host]).toBeGreaterThan(0);
+        if (i === 0) expect(result.totals.connections[fixture.registry.host]).toBeGreaterThanOrEqual(1);
+        expect(agent.listenerCount('connect')).toBe(0);
+      }
+    } finally {
+      await agent.close();
+    }
+  });
+});
