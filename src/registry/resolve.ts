@@ -97,8 +97,12 @@ export async function resolveImages(
 ): Promise<ResolvedImage[]> {
   if (choice !== 'all' && choice.length === 1) return [await resolveImage(ref, remote, choice[0], signal)];
   const top = await remote.manifest(ref.digest?.value ?? ref.tag!, ref.digest, signal);
-  const fallback = choice === 'all' ? defaultPlatform() : choice[0];
-  if (top.manifest.kind !== 'index') return [await resolveImage(ref, remote, fallback, signal)];
+  if (top.manifest.kind !== 'index') {
+    // One image, whatever the choice: resolved from the manifest already fetched (no second request for it).
+    const image = await descend(top, remote, choice === 'all' ? defaultPlatform() : choice[0], signal);
+    if (ref.digest === undefined) await remote.rememberTag(ref.tag!);
+    return [image];
+  }
   const entries = top.manifest.manifests;
   const picked =
     choice === 'all'
