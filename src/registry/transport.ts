@@ -3,11 +3,9 @@
  * origin (Docker Hub redirects blob GETs to a CDN), refuses plain http except for hosts allowed it, and turns
  * connection failures into network errors that name the host.
  */
-import { readFile } from 'node:fs/promises';
-import type { SecureContext } from 'node:tls';
-import type { Agent, Dispatcher } from 'undici';
-import type DispatchRequest from 'undici/lib/api/api-request.js';
+import type { Dispatcher } from 'undici';
 import { abortedError, causeChain, FrozenError } from '../errors.js';
+import { FirstConnectionGate, loadUndici, makeDispatchers, type Dispatchers } from './dispatchers.js';
 
 /** A response: its status, its headers, its body (a stream) and the URL that answered. */
 export interface HttpResponse {
@@ -25,6 +23,11 @@ export interface HttpRequest {
   /** A small request body (token forms). */
   readonly body?: string;
   readonly signal?: AbortSignal;
+  /**
+   * Send it on a connection of its own (HTTP/1.1), not multiplexed with the run's other requests to the origin: the
+   * segments of a big blob, each of which wants a TCP connection's bandwidth.
+   */
+  readonly ownConnection?: boolean;
 }
 
 /** How a transport connects: dispatcher, insecure hosts, CAs, timeouts, proxies. */
@@ -50,7 +53,8 @@ const MAX_REDIRECTS = 10;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 const DEFAULT_STALL_TIMEOUT_MS = 120_000;
-const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'];
+/** Streams at once on one HTTP/2 connection (a server that allows fewer says so; undici keeps to its limit). */
+const HTTP2_STREAMS = 100;
 /** What OpenSSL says when the other end answers a TLS hello with something else (plain http, most often). */
 const NOT_TLS_ERRORS = /^ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST)$/;
 /** OpenSSL's verification failures: these never fall back to plain http, they are reported. */
@@ -62,6 +66,7 @@ const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|ISSU
 export class Transport {
   /** Hosts that answered https with something that is not TLS: they speak plain http. */
   private readonly plainHttpHosts = new Set<string>();
+
   /** Requests sent, per `host[:port]`. */
   private readonly sent = new Map<string, number>();
   /** Connections opened, per `host[:port]` (each one a TCP, and for https a TLS, handshake: round trips). */
@@ -70,37 +75,77 @@ export class Transport {
   private readonly userAgent: string;
   private readonly stallTimeoutMs: number;
 
+  /** verified/unverified × shared/separate, made when first used. */
+  private readonly made = new Map<string, Dispatcher>();
+
   private constructor(
-    private readonly dispatchRequest: typeof DispatchRequest,
-    private readonly verified: Dispatcher,
-    private readonly unverified: Dispatcher,
+    private readonly dispatchRequest: Awaited<ReturnType<typeof loadUndici>>['dispatchRequest'],
     /** Only dispatchers this transport created are closed by it; a caller's stays the caller's. */
-    private readonly owned: boolean,
+    private readonly dispatchers: Dispatchers | { readonly caller: Dispatcher },
     options: TransportOptions,
+    /** Requests to an https origin wait for its first connection to say whether it speaks HTTP/2. */
+    private readonly gate: FirstConnectionGate,
+    /** Hosts a TLS connection was made to in this run: a failure later (a reset, a GOAWAY) never means plain http. */
+    private readonly speaksTls: ReadonlySet<string>,
   ) {
     this.insecure = new Set((options.insecureRegistries ?? []).map((host) => host.toLowerCase()));
     // undici's dispatchers tell of every connection they open (a MockAgent opens none).
-    for (const dispatcher of new Set([verified, unverified])) dispatcher.on('connect', this.onConnect);
+    if ('caller' in dispatchers) dispatchers.caller.on('connect', this.onConnect);
     this.userAgent = options.userAgent ?? 'frozen-images';
     this.stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
   }
 
   static async create(options: TransportOptions = {}): Promise<Transport> {
-    const { Agent, dispatchRequest } = await loadUndici();
-    if (options.dispatcher)
-      return new Transport(dispatchRequest, options.dispatcher, options.dispatcher, false, options);
-    const make = await dispatcherFactory(Agent, options);
-    return new Transport(dispatchRequest, make(true), make(false), true, options);
+    const undici = await loadUndici();
+    if (options.dispatcher) {
+      const caller = { caller: options.dispatcher };
+      return new Transport(undici.dispatchRequest, caller, options, new FirstConnectionGate(), new Set());
+    }
+    const gate = new FirstConnectionGate();
+    const speaksTls = new Set<string>();
+    const dispatchers = await makeDispatchers(undici, {
+      ca: options.ca,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      env: options.env ?? process.env,
+      onProtocol: (origin, protocol, shared) => {
+        speaksTls.add(new URL(origin).host);
+        if (shared) gate.learnt(origin, protocol);
+      },
+    });
+    return new Transport(undici.dispatchRequest, dispatchers, options, gate, speaksTls);
   }
 
   async close(): Promise<void> {
     // A caller's dispatcher outlives the run (a pipeline passes one to every pull): it keeps no listener of ours.
-    for (const dispatcher of new Set([this.verified, this.unverified])) dispatcher.off('connect', this.onConnect);
-    if (this.owned) await Promise.all([this.verified.close(), this.unverified.close()]);
+    if ('caller' in this.dispatchers) this.dispatchers.caller.off('connect', this.onConnect);
+    await Promise.all([...this.made.values()].map((dispatcher) => dispatcher.close()));
   }
 
-  private readonly onConnect = (origin: URL): void => {
+  /** The dispatcher for a request: the caller's, or ours by TLS verification and connection sharing. */
+  private dispatcherFor(url: URL, ownConnection: boolean): Dispatcher {
+    if ('caller' in this.dispatchers) return this.dispatchers.caller;
+    const verify = !(url.protocol === 'https:' && this.isInsecure(url.host.toLowerCase()));
+    const key = `${verify}/${ownConnection}`;
+    let dispatcher = this.made.get(key);
+    if (!dispatcher) {
+      dispatcher = (ownConnection ? this.dispatchers.separate : this.dispatchers.shared)(verify);
+      dispatcher.on('connect', this.onConnect);
+      this.made.set(key, dispatcher);
+    }
+    return dispatcher;
+  }
+
+  /** The protocol (`h2`, `http/1.1`) the shared connections to each https origin speak, as far as known. */
+  protocols(): Record<string, string> {
+    return this.gate.protocols();
+  }
+
+  private readonly onConnect = (origin: URL, targets: readonly Dispatcher[]): void => {
     this.opened.set(origin.host, (this.opened.get(origin.host) ?? 0) + 1);
+    // undici's client sends one request at a time unless told otherwise, and a pool opens a new connection for the
+    // next: an HTTP/2 connection is told it may carry as many streams as the server allows.
+    const client = targets.at(-1) as { pipelining?: number } | undefined;
+    if (client && this.gate.protocolOf(origin.origin) === 'h2') client.pipelining = HTTP2_STREAMS;
   };
 
   allowsPlainHttp(host: string): boolean {
@@ -123,7 +168,7 @@ export class Transport {
       this.assertAllowed(current);
       let response: HttpResponse;
       try {
-        response = await this.once(current, init.method ?? 'GET', headers, init.body, init.signal);
+        response = await this.once(current, init.method ?? 'GET', headers, init);
       } catch (error) {
         // Only our own signal means "aborted": undici names other failures AbortError too (a proxy refusing CONNECT).
         if (init.signal?.aborted) throw abortedError(init.signal, error);
@@ -153,7 +198,7 @@ export class Transport {
   }
 
   private mayFallBackToHttp(url: URL, error: unknown): boolean {
-    if (url.protocol !== 'https:' || !this.allowsPlainHttp(url.host)) return false;
+    if (url.protocol !== 'https:' || !this.allowsPlainHttp(url.host) || this.speaksTls.has(url.host)) return false;
     // A proxy that wants credentials would want them for plain http too. (One that refuses a tunnel to the port,
     // as tinyproxy does outside 443, may still carry plain http.)
     return !CERTIFICATE_ERRORS.test(errorCode(error) ?? '') && proxyRefusal(error) !== 407;
@@ -173,23 +218,27 @@ export class Transport {
     url: URL,
     method: NonNullable<HttpRequest['method']>,
     headers: Record<string, string>,
-    body?: string,
-    signal?: AbortSignal,
+    { body, signal, ownConnection = false }: HttpRequest,
   ) {
-    const dispatcher =
-      url.protocol === 'https:' && this.isInsecure(url.host.toLowerCase()) ? this.unverified : this.verified;
-    const response = await this.dispatchRequest.call(dispatcher, {
-      origin: url.origin,
-      path: RAW_TARGETS.get(url) ?? `${url.pathname}${url.search}`,
-      method,
-      headers,
-      ...(body !== undefined && { body }),
-      signal,
-      headersTimeout: this.stallTimeoutMs,
-      bodyTimeout: this.stallTimeoutMs,
-    });
-    this.sent.set(url.host, (this.sent.get(url.host) ?? 0) + 1);
-    return { statusCode: response.statusCode, headers: response.headers, body: response.body, url };
+    const dispatcher = this.dispatcherFor(url, ownConnection);
+    const gated = url.protocol === 'https:' && !ownConnection && 'http2' in this.dispatchers && this.dispatchers.http2;
+    if (gated) await this.gate.pass(url.origin);
+    try {
+      const response = await this.dispatchRequest.call(dispatcher, {
+        origin: url.origin,
+        path: RAW_TARGETS.get(url) ?? `${url.pathname}${url.search}`,
+        method,
+        headers,
+        ...(body !== undefined && { body }),
+        signal,
+        headersTimeout: this.stallTimeoutMs,
+        bodyTimeout: this.stallTimeoutMs,
+      });
+      this.sent.set(url.host, (this.sent.get(url.host) ?? 0) + 1);
+      return { statusCode: response.statusCode, headers: response.headers, body: response.body, url };
+    } finally {
+      if (gated) this.gate.settled(url.origin);
+    }
   }
 
   private assertAllowed(url: URL): void {
@@ -203,75 +252,6 @@ export class Transport {
 }
 
 /**
- * undici's agent and request API, loaded when the first transport is made, so that commands that send no request
- * (`cache`, `verify`, `--help`) start without them. Only these two: `import 'undici'` loads all of undici (fetch,
- * WebSocket, caches: 110 files), which doubled frozen's start-up time. The package pins undici exactly because these
- * paths are internal.
- */
-async function loadUndici() {
-  const [{ default: Agent }, { default: dispatchRequest }] = await Promise.all([
-    import('undici/lib/dispatcher/agent.js'),
-    import('undici/lib/api/api-request.js'),
-  ]);
-  return { Agent, dispatchRequest };
-}
-
-/**
- * Makes dispatchers with TLS verification on or off: through the proxy named by HTTP(S)_PROXY (honouring
- * NO_PROXY) when one is set, directly otherwise. The proxy agent is loaded only when a proxy is configured.
- */
-async function dispatcherFactory(
-  AgentClass: typeof Agent,
-  options: TransportOptions,
-): Promise<(verify: boolean) => Dispatcher> {
-  const env = options.env ?? process.env;
-  const secureContext = options.ca === undefined ? undefined : await trustingContext(options.ca);
-  const tls = (verify: boolean) => ({
-    timeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    ...(secureContext && { secureContext }),
-    ...(!verify && { rejectUnauthorized: false }),
-  });
-  if (!PROXY_VARIABLES.some((name) => env[name])) return (verify) => new AgentClass({ connect: tls(verify) });
-  // The proxy agents need the request API undici's index mixes into every dispatcher: load all of undici here.
-  const { EnvHttpProxyAgent } = await import('undici');
-  const proxy = (name: string) => env[name] ?? env[name.toLowerCase()];
-  return (verify) =>
-    new EnvHttpProxyAgent({
-      ...(proxy('HTTP_PROXY') && { httpProxy: proxy('HTTP_PROXY') }),
-      ...(proxy('HTTPS_PROXY') && { httpsProxy: proxy('HTTPS_PROXY') }),
-      ...(proxy('NO_PROXY') && { noProxy: proxy('NO_PROXY') }),
-      // Plain http goes to the proxy as an absolute-form request (as curl does); only https needs a CONNECT tunnel.
-      proxyTunnel: false,
-      connect: tls(verify),
-      requestTls: tls(verify),
-    });
-}
-
-/**
- * The TLS context that trusts the extra CAs besides the bundled roots and NODE_EXTRA_CA_CERTS, made once for the
- * run. Handing `ca` to each connection instead has Node parse the whole bundle again for every connection (a
- * secure context each), which made a 40-layer pull over TLS take twice as long; and a `ca` list replaces the
- * default store, which dropped NODE_EXTRA_CA_CERTS. Without extra CAs, Node's default context is the one every
- * connection shares already. TLS sessions are resumed per host by undici's connector.
- */
-async function trustingContext(ca: string): Promise<SecureContext> {
-  const { createSecureContext, rootCertificates } = await import('node:tls');
-  const extraFile = process.env.NODE_EXTRA_CA_CERTS;
-  const extra = extraFile ? await readFile(extraFile, 'utf8').catch(() => undefined) : undefined;
-  const added = [...(extra ? [extra] : []), ca];
-  // Node's default context holds the bundled roots already parsed: adding the other CAs to it costs a millisecond,
-  // where a `ca` list with every root costs tens. (A context's own store starts from the bundled roots only, so
-  // NODE_EXTRA_CA_CERTS is added too.) `context` is Node's native handle, there since the first versions of tls;
-  // without it, the list it is.
-  const context = createSecureContext();
-  const native = (context as unknown as { context?: { addCACert?: (pem: string) => void } }).context;
-  if (typeof native?.addCACert !== 'function') return createSecureContext({ ca: [...rootCertificates, ...added] });
-  for (const pem of added) native.addCACert(pem);
-  return context;
-}
-
-/** A response header's first value. */
-/**
  * The path and query of a redirect as the `Location` header wrote them, byte for byte: a storage host's signed
  * query (S3, GCS, Azure) must come back exactly as signed, and URL parsing would re-encode some characters.
  */
@@ -284,6 +264,7 @@ function requestTarget(location: string): string | undefined {
   return target && /^[\x21-\x7e]+$/.test(target) ? target : undefined;
 }
 
+/** A response header's first value. */
 export function header(headers: HttpResponse['headers'], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;

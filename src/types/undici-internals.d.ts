@@ -1,4 +1,4 @@
-// The two undici modules frozen loads directly (see registry/transport.ts for why), typed from undici's own types.
+// The undici modules frozen loads directly (see registry/dispatchers.ts for why), typed from undici's own types.
 declare module 'undici/lib/dispatcher/agent.js' {
   import { Agent } from 'undici';
   export default Agent;
@@ -8,4 +8,10 @@ declare module 'undici/lib/api/api-request.js' {
   import type { Dispatcher } from 'undici';
   const request: (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
   export default request;
+}
+
+declare module 'undici/lib/core/connect.js' {
+  import type { buildConnector } from 'undici';
+  const build: typeof buildConnector;
+  export default build;
 }

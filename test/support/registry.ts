@@ -15,6 +15,8 @@ export interface RunningRegistry {
   readonly host: string; // 127.0.0.1:PORT
   readonly url: string; // http://127.0.0.1:PORT
   readonly storage: string;
+  /** The access log so far (Apache combined format, one line a request), when started with `accessLog`. */
+  accessLog(): string;
   stop(): Promise<void>;
 }
 
@@ -31,6 +33,8 @@ export interface RegistryOptions {
   readonly storage?: string;
   /** Accept manifests whose descriptors list URLs matching this regular expression (foreign layers). */
   readonly allowUrls?: string;
+  /** Keep the access log (its request lines name the protocol: `"GET /v2/ HTTP/2.0"`). */
+  readonly accessLog?: boolean;
 }
 
 export async function startRegistry(options: RegistryOptions = {}): Promise<RunningRegistry> {
@@ -46,7 +50,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     'log:',
     '  level: warn',
     '  accesslog:',
-    '    disabled: true',
+    `    disabled: ${options.accessLog ? 'false' : 'true'}`,
     'storage:',
     '  filesystem:',
     `    rootdirectory: ${storage}`,
@@ -65,8 +69,10 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   await writeFile(configPath, config);
 
   const { child, assertStarted } = spawnComponent('docker-registry', REGISTRY_BINARY, ['serve', configPath], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', options.accessLog ? 'pipe' : 'ignore', 'pipe'],
   });
+  let accessLog = '';
+  child.stdout?.on('data', (chunk: Buffer) => (accessLog += chunk.toString()));
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -84,6 +90,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     host: `127.0.0.1:${port}`,
     url,
     storage,
+    accessLog: () => accessLog,
     async stop() {
       await stopProcess(child);
       await rm(dir, { recursive: true, force: true });
