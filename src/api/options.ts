@@ -35,6 +35,13 @@ export interface PullCommonOptions extends RegistryOptions {
   /** Large blobs downloaded at once from one registry host, a positive integer (default 6). */
   readonly perHostConcurrency?: number | undefined;
   /**
+   * A blob of `segmentThreshold` bytes or more is fetched as this many ranges at once, each on a connection of its
+   * own (default 8; 1 fetches every blob in one stream): on far links one TCP connection is the bottleneck.
+   */
+  readonly segments?: number | undefined;
+  /** The size from which a blob is fetched in ranges, in bytes (default 32 MiB). */
+  readonly segmentThreshold?: number | undefined;
+  /**
    * The registry API: `v2`, `v1` (the seed's protocol, for legacy registries), or `auto` (default): v2, and v1 when
    * v2 does not know the image and the host answers `/v1/_ping` but has no `/v2/`.
    */

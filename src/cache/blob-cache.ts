@@ -346,6 +346,7 @@ async function removeUnlessDownloading(partial: string): Promise<boolean> {
   if (!release) return false;
   try {
     await rm(partial, { force: true });
+    await rm(`${partial}.ranges`, { force: true }); // what a download in ranges recorded of it
   } finally {
     await release();
   }

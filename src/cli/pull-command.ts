@@ -1,4 +1,5 @@
 /** `frozen pull`: flags to `pull()` options, signals to an abort, the result to a summary. */
+import { DEFAULT_SEGMENT_PLAN } from '../transfer/segmented.js';
 import { constants as osConstants } from 'node:os';
 import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
@@ -27,6 +28,8 @@ interface PullFlags extends RegistryFlags {
   decompress?: boolean;
   protocol: 'v1' | 'v2' | 'auto';
   concurrency: number;
+  segments: number;
+  segmentThreshold: number;
   json?: boolean;
   quiet?: boolean;
   debug?: boolean;
@@ -34,6 +37,8 @@ interface PullFlags extends RegistryFlags {
   verifyKey: string[];
   includeReferrers?: boolean;
 }
+
+const MIB = 1024 * 1024;
 
 /** `frozen pull IMAGE... [options]`: the command and its flags. */
 export function pullCommand(io: Io, setExitCode: (code: number) => void): Command {
@@ -66,7 +71,7 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
       '--platform <os/arch[/variant],...|all>',
       'platform to pick from multi-platform images (default: $TARGETPLATFORM, $TARGETARCH/$TARGETVARIANT, else this host); several, or all, need --format oci',
     );
-  return addVerifyKeyOption(addRegistryOptions(command))
+  const withOutputOptions = addVerifyKeyOption(addRegistryOptions(command))
     .option('--cache <dir>', 'blob cache directory (default: $FROZEN_CACHE, $XDG_CACHE_HOME/frozen, ~/.cache/frozen)')
     .option('--no-cache', 'use no cache: download into the output directory only')
     .option('--copy', 'copy files from the cache instead of hard-linking them')
@@ -78,13 +83,8 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
       )
         .choices(['v1', 'v2', 'auto'])
         .default('auto'),
-    )
-    .option(
-      '--concurrency <n>',
-      'large blobs downloaded at once (small ones have as many slots of their own)',
-      positiveInteger,
-      16,
-    )
+    );
+  return addTransferOptions(withOutputOptions)
     .option(
       '--include-referrers',
       'keep what refers to each image (cosign signatures, attestations, SBOMs; OCI referrers) in the OCI layout',
@@ -94,6 +94,29 @@ export function pullCommand(io: Io, setExitCode: (code: number) => void): Comman
     .option('-q, --quiet', 'print nothing but errors')
     .option('--debug', 'print stack traces with errors')
     .action(async (images: string[], flags: PullFlags) => setExitCode(await runPull(images, flags, io)));
+}
+
+/** How blobs are downloaded: how many at once, and big ones in how many ranges. */
+function addTransferOptions(command: Command): Command {
+  return command
+    .option(
+      '--concurrency <n>',
+      'large blobs downloaded at once (small ones have as many slots of their own)',
+      positiveInteger,
+      16,
+    )
+    .option(
+      '--segments <n>',
+      'fetch each big blob as this many ranges at once, a connection each (1: one stream)',
+      positiveInteger,
+      DEFAULT_SEGMENT_PLAN.count,
+    )
+    .option(
+      '--segment-threshold <MiB>',
+      'the size from which a blob is fetched in ranges',
+      positiveInteger,
+      DEFAULT_SEGMENT_PLAN.threshold / MIB,
+    );
 }
 
 async function runPull(images: string[], flags: PullFlags, io: Io): Promise<number> {
@@ -155,6 +178,8 @@ async function pullOptions(
     decompress: flags.decompress === true,
     protocol: flags.protocol,
     concurrency: flags.concurrency,
+    segments: flags.segments,
+    segmentThreshold: flags.segmentThreshold * MIB,
     partial: flags.keepGoing === true,
     ...(flags.verifyKey.length > 0 && { verifyKeys: flags.verifyKey }),
     ...(flags.includeReferrers && { includeReferrers: true }),

@@ -96,7 +96,7 @@ async function obtain(
   if (context.offline) throw new FrozenError('not-found', `offline: blob ${digest} is not in the cache`);
   const events = downloadEvents(context.emit, { image, kind, digest, size: descriptor.size }, context.signal);
   const endpoints = remote.blobEndpoints(digest, context.signal, descriptor.urls);
-  const result = await ingest(cache, descriptor, endpoints, events.options);
+  const result = await ingest(cache, descriptor, endpoints, { ...events.options, segments: context.segments });
   events.flush();
   const { endpoint } = result;
   return {

@@ -1,4 +1,5 @@
 /** What every part of one pull shares: the run's registry session, cache, output writer, scheduler and events. */
+import type { SegmentPlan } from '../transfer/segmented.js';
 import type { BlobSource, PullEvent } from '../api/events.js';
 import type { Protocol } from '../api/options.js';
 import type { PulledImage } from '../api/results.js';
@@ -38,6 +39,8 @@ export interface PullContext {
   readonly includeReferrers: boolean;
   /** The keys each image must be signed by (none, for most). */
   readonly signatures: SignaturePolicy;
+  /** How big blobs are split into ranges fetched at once. */
+  readonly segments: SegmentPlan;
   readonly signal?: AbortSignal;
 }
 

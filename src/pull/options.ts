@@ -15,14 +15,14 @@ export function checkPullOptions(options: PullOptions): void {
     throw new FrozenError('usage', what);
   };
   if (!options.lock || options.images !== undefined) assertImageList(options.images);
-  const { output, format, protocol, concurrency, perHostConcurrency, onEvent } = options;
+  const { output, format, protocol, concurrency, perHostConcurrency, segments, segmentThreshold, onEvent } = options;
   if (output !== undefined && typeof output !== 'string' && typeof (output as Partial<Writable>).write !== 'function')
     refuse('output must be a path or a writable stream');
   if (format !== undefined && !['dir', 'tar', 'oci'].includes(format))
     refuse(`format must be dir, tar or oci, not ${JSON.stringify(format)}`);
   if (protocol !== undefined && !['v1', 'v2', 'auto'].includes(protocol))
     refuse(`protocol must be v1, v2 or auto, not ${JSON.stringify(protocol)}`);
-  for (const [name, value] of Object.entries({ concurrency, perHostConcurrency })) {
+  for (const [name, value] of Object.entries({ concurrency, perHostConcurrency, segments, segmentThreshold })) {
     if (value !== undefined && !(Number.isInteger(value) && value > 0))
       refuse(`${name} must be a positive integer, not ${JSON.stringify(value)}`);
   }

@@ -2,6 +2,7 @@
  * One pull run, once its options are checked and its writer open: the cache chosen, every image pulled (each
  * failure told as it happens, the others going on), and only when every image succeeded, the writer writes.
  */
+import { DEFAULT_SEGMENT_PLAN } from '../transfer/segmented.js';
 import type { PullOptions } from '../api/options.js';
 import type { PullResult, PullTotals } from '../api/results.js';
 import type { BlobCache } from '../cache/blob-cache.js';
@@ -79,6 +80,10 @@ function runContext(options: PullOptions, parts: RunParts, cache: BlobCache, sha
     downloaded: { bytes: 0 },
     signatures: parts.signatures,
     includeReferrers: options.includeReferrers === true,
+    segments: {
+      count: options.segments ?? DEFAULT_SEGMENT_PLAN.count,
+      threshold: options.segmentThreshold ?? DEFAULT_SEGMENT_PLAN.threshold,
+    },
     ...(options.signal && { signal: options.signal }),
   };
 }

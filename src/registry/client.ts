@@ -72,8 +72,9 @@ export class RegistryClient {
    * GET a blob, from `offset` on when resuming (`Range: bytes=N-`). The body streams from wherever the registry
    * redirected to. 200, 206 and 416 come back for the caller to judge; other statuses are errors.
    */
-  async getBlob(digest: string, offset = 0, signal?: AbortSignal): Promise<HttpResponse> {
-    const response = await this.get(`blobs/${digest}`, rangeFrom(offset), signal);
+  async getBlob(digest: string, offset = 0, signal?: AbortSignal, end?: number): Promise<HttpResponse> {
+    // A range with an end is one segment of a download in ranges: it wants a connection of its own.
+    const response = await this.get(`blobs/${digest}`, rangeFrom(offset, end), signal, 'GET', end !== undefined);
     if (response.url.host !== this.host && (response.statusCode === 401 || response.statusCode === 403)) {
       // A storage host the registry redirected to (S3, GCS, a CDN) refusing its signed URL: it has expired, most
       // often while a resume waited. The registry signs a new one when asked again, so this is worth a retry.
@@ -83,7 +84,7 @@ export class RegistryClient {
         `${refused.message}; the signed URL of ${response.url.host} expired or was refused, asking the registry again`,
       );
     }
-    return expectBlobResponse(response, offset, `blob ${digest}`);
+    return expectBlobResponse(response, offset > 0 || end !== undefined, `blob ${digest}`);
   }
 
   /** The host this client talks to, for per-host limits. */
@@ -96,6 +97,7 @@ export class RegistryClient {
     headers: Record<string, string>,
     signal?: AbortSignal,
     method: 'GET' | 'HEAD' = 'GET',
+    ownConnection = false,
   ): Promise<HttpResponse> {
     // https first, unless a mirror was configured with http; the transport falls back to plain http for loopback
     // and --insecure-registry hosts that do not speak TLS.
@@ -105,6 +107,7 @@ export class RegistryClient {
         method,
         headers: authorization ? { ...headers, authorization } : headers,
         ...(signal && { signal }),
+        ...(ownConnection && { ownConnection }),
       });
 
     const known = await this.authorizer.authorization(this.host, this.scope, signal);
@@ -130,14 +133,15 @@ const STATUS_KINDS: Record<number, ErrorKind> = {
   505: 'protocol',
 };
 
-/** The request headers that ask for a blob from `offset` on. */
-export function rangeFrom(offset: number): Record<string, string> {
+/** The request headers that ask for a blob from `offset` on, or from `offset` to `end` (inclusive). */
+export function rangeFrom(offset: number, end?: number): Record<string, string> {
+  if (end !== undefined) return { range: `bytes=${offset}-${end}` };
   return offset > 0 ? { range: `bytes=${offset}-` } : {};
 }
 
-/** A blob response to pass on: 200, and for a resume also 206 and 416 (the ingest judges those); else an error. */
-export async function expectBlobResponse(response: HttpResponse, offset: number, what: string): Promise<HttpResponse> {
-  const expected = offset > 0 ? [200, 206, 416] : [200];
+/** A blob response to pass on: 200, and for a Range request also 206 and 416 (the ingest judges those); else an error. */
+export async function expectBlobResponse(response: HttpResponse, ranged: boolean, what: string): Promise<HttpResponse> {
+  const expected = ranged ? [200, 206, 416] : [200];
   if (!expected.includes(response.statusCode)) throw await responseError(response, what);
   return response;
 }
@@ -152,9 +156,14 @@ export async function getFromUrl(
   digest: string,
   offset: number,
   signal?: AbortSignal,
+  end?: number,
 ): Promise<HttpResponse> {
-  const response = await transport.send(url, { headers: rangeFrom(offset), ...(signal && { signal }) });
-  return expectBlobResponse(response, offset, `blob ${digest}: ${url.href}`);
+  const response = await transport.send(url, {
+    headers: rangeFrom(offset, end),
+    ...(signal && { signal }),
+    ...(end !== undefined && { ownConnection: true }),
+  });
+  return expectBlobResponse(response, offset > 0 || end !== undefined, `blob ${digest}: ${url.href}`);
 }
 
 /** One line for a failed registry response: status, what was asked, and the registry's own error code. */

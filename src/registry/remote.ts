@@ -37,6 +37,8 @@ export interface BlobEndpoint {
   readonly name: string;
   readonly mirror: boolean;
   readonly open: (offset: number) => ReturnType<RegistryClient['getBlob']>;
+  /** Opens bytes `start` to `end` (inclusive) on a connection of its own, for a download in ranges. */
+  readonly openRange?: (start: number, end: number) => ReturnType<RegistryClient['getBlob']>;
   readonly retry: RetryPolicy;
   readonly failed: () => void;
 }
@@ -317,6 +319,7 @@ export class Remote {
       name: client.endpoint.name,
       mirror: client.endpoint.mirror,
       open: (offset: number) => client.getBlob(digest, offset, signal),
+      openRange: (start: number, end: number) => client.getBlob(digest, start, signal, end),
       retry: this.policy(client),
       failed: () => this.health.failed(client),
     }));
@@ -324,6 +327,7 @@ export class Remote {
       name: url.host,
       mirror: false,
       open: (offset: number) => getFromUrl(this.transport, url, digest, offset, signal),
+      openRange: (start: number, end: number) => getFromUrl(this.transport, url, digest, start, signal, end),
       retry: this.retry,
       failed: () => undefined,
     }));

@@ -127,7 +127,7 @@ export class V1Registry {
       failed: () => undefined,
       open: async (offset: number) => {
         const response = await this.send(host, `/v1/images/${id}/layer`, rangeFrom(offset), signal);
-        return expectBlobResponse(response, offset, `layer of image ${id}`);
+        return expectBlobResponse(response, offset > 0, `layer of image ${id}`);
       },
     }));
   }

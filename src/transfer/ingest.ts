@@ -6,77 +6,26 @@
 import { createReadStream } from 'node:fs';
 import { stat, truncate, type FileHandle } from 'node:fs/promises';
 import { createDigester } from '../digest.js';
-import { abortedError, asFrozenError, FrozenError } from '../errors.js';
+import { abortedError, FrozenError } from '../errors.js';
 import type { Descriptor } from '../manifest/index.js';
 import { header, networkError, type HttpResponse } from '../registry/transport.js';
 import type { BlobCache } from '../cache/blob-cache.js';
 import { acquireLock } from '../util/file-lock.js';
 import type { BlobEndpoint } from '../registry/remote.js';
-import { withRetries, type RetryListener } from '../registry/retry.js';
+import { withRetries } from '../registry/retry.js';
 import { BatchedAppend } from './batched-append.js';
+import { keepPrefixOnly } from './ranges.js';
+import { DEFAULT_SEGMENT_PLAN, ingestSegmented, RangesRefused, segmentable } from './segmented.js';
+import {
+  naming,
+  type IngestOptions,
+  type IngestResult,
+  type IngestTarget,
+  type OpenBlob,
+  type StreamHash,
+} from './ingest-types.js';
 
-/**
- * What a download reports (progress, retries, resumes, waits on another process, fallbacks) and the signal that
- * stops it.
- */
-export interface IngestOptions {
-  readonly signal?: AbortSignal;
-  /**
-   * Bytes of the blob received so far, counting those a previous attempt left, as they grow; while another process
-   * downloads it, the bytes that process has received.
-   */
-  readonly onProgress?: (bytes: number) => void;
-  readonly onRetry?: RetryListener;
-  /** The server honoured a Range request: the download continues after `offset` bytes already on disk. */
-  readonly onResume?: (offset: number) => void;
-  /** Another process is downloading this blob; we wait for it. */
-  readonly onWait?: () => void;
-  /** An endpoint failed (why) and the next one will be tried. */
-  readonly onFallback?: (endpoint: string, error: unknown) => void;
-}
-
-/** Opens the blob from `offset` (the registry client's `getBlob`). */
-export type OpenBlob = (offset: number) => Promise<HttpResponse>;
-
-/** How a download ended. */
-export interface IngestResult {
-  /** `cache` when the blob was already there (perhaps fetched by another process meanwhile). */
-  readonly source: 'registry' | 'cache';
-  /** Bytes received from the network in this call. */
-  readonly received: number;
-  /** The endpoint that served it, when downloaded. */
-  readonly endpoint?: { readonly name: string; readonly mirror: boolean };
-}
-
-/** Hashes the bytes of a download as they arrive; `update` may ask the caller to wait (backpressure). */
-export interface StreamHash {
-  update(chunk: Buffer): void | Promise<void>;
-  /** The hex digest of every byte given. */
-  finish(): Promise<string>;
-}
-
-/**
- * What a download fills: a partial file (resumed across attempts and processes), a lock file, the size expected,
- * a hash of the bytes, and what to do with the complete bytes. `complete` throws when they are wrong.
- */
-export interface IngestTarget<H extends StreamHash = StreamHash> {
-  /** How errors name it: `blob sha256:…`. */
-  readonly name: string;
-  readonly partial: string;
-  readonly lock: string;
-  /**
-   * The size expected; undefined when nobody said (a v1 layer without `X-Docker-Size` whose HEAD told nothing):
-   * then the server's Content-Range or Content-Length says, else the end of the body.
-   */
-  readonly size: number | undefined;
-  newHash(): H;
-  /** Makes the folder of the partial and lock files. */
-  prepare(): Promise<void>;
-  /** True when the finished file is already in place (here, or by another process). */
-  done(): Promise<boolean>;
-  /** Checks and moves the complete partial into place. A wrong digest after a resume is retried from 0. */
-  complete(hash: H, resumed: boolean): Promise<void>;
-}
+export type { IngestOptions, IngestResult, IngestTarget, OpenBlob, StreamHash } from './ingest-types.js';
 
 /**
  * Gets a verified blob into the store from the first endpoint that can serve it: each is tried with its retry
@@ -118,6 +67,16 @@ export async function ingestInto<H extends StreamHash>(
   });
   try {
     if (await target.done()) return { source: 'cache', received: 0 };
+    const plan = options.segments ?? DEFAULT_SEGMENT_PLAN;
+    if (segmentable(target, endpoints, plan)) {
+      try {
+        return await ingestSegmented(target, endpoints, options, plan);
+      } catch (error) {
+        // A server that will not serve ranges as asked gets one stream, which judges its Range answers itself.
+        if (!(error instanceof RangesRefused)) throw error;
+        options.onFallback?.('ranges', error);
+      }
+    }
     const state: AttemptState = { received: 0, useRange: true, size: target.size };
     let failure: FrozenError = new FrozenError('network', `${target.name}: no endpoint to fetch it from`);
     for (const endpoint of endpoints) {
@@ -264,18 +223,12 @@ async function expectStillThere(target: IngestTarget, file: FileHandle, bytes: n
   );
 }
 
-/** Errors from the connection (resets, timeouts) do not say which blob they hit; this one does. */
-function naming(error: unknown, name: string): FrozenError {
-  const frozen = asFrozenError(error);
-  if (frozen.kind === 'aborted' || frozen.message.startsWith(`${name}:`)) return frozen;
-  return new FrozenError(frozen.kind, `${name}: ${frozen.message}`, { cause: frozen });
-}
-
 /** Re-hashes what a previous attempt left. A partial longer than the blob, or one that cannot be read, starts over. */
 async function resumePoint<H extends StreamHash>(
   target: IngestTarget<H>,
   expected: number | undefined,
 ): Promise<{ offset: number; hash: H }> {
+  await keepPrefixOnly(target.partial); // a partial written in ranges keeps the bytes from 0 that are all there
   const size = await stat(target.partial).then(
     (s) => s.size,
     () => 0,

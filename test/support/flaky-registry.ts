@@ -28,6 +28,16 @@ export interface FlakyBehaviour {
   manifestFailures: { status: number; retryAfter?: string }[];
   /** Bytes per 10 ms for large blobs; 0 for full speed. */
   throttleBytesPer10ms: number;
+  /**
+   * Cut the socket after `afterBytes` body bytes, for the next `count` blob GETs whose Range starts in
+   * `[from, to)`: one segment of a download in ranges losing its connection.
+   */
+  rangeResets: { from: number; to: number; count: number; afterBytes: number };
+  /**
+   * Die after sending this many blob bytes in all: every open connection is cut, and every later request too (a
+   * mirror whose host goes away mid-blob). Infinity: never.
+   */
+  dieAfterBytes: number;
 }
 
 export interface FlakyRegistry {
@@ -54,10 +64,14 @@ export async function startFlakyRegistry(): Promise<FlakyRegistry> {
     failures: [],
     manifestFailures: [],
     throttleBytesPer10ms: 0,
+    rangeResets: { from: 0, to: 0, count: 0, afterBytes: 0 },
+    dieAfterBytes: Infinity,
   };
+  const served = { bytes: 0 };
 
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
+    if (served.bytes >= behaviour.dieAfterBytes) return void req.socket.destroy();
     const record: ServedRequest = {
       method: req.method ?? 'GET',
       path,
@@ -94,7 +108,7 @@ export async function startFlakyRegistry(): Promise<FlakyRegistry> {
     if (!body) return send(404, {}, Buffer.from('{"errors":[{"code":"BLOB_UNKNOWN"}]}'));
     const failure = behaviour.failures.shift();
     if (failure) return sendFailure(failure);
-    serveBlob(req, res, body, record, behaviour);
+    serveBlob(req, res, body, record, behaviour, served);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -126,38 +140,47 @@ function serveBlob(
   body: Buffer,
   record: ServedRequest,
   behaviour: FlakyBehaviour,
+  served: { bytes: number },
 ): void {
-  const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+  const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
   let start = 0;
+  let end = body.length;
   let status = 200;
   const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' };
   if (range && behaviour.range !== 'ignore') {
     status = 206;
     start = Number(range[1]);
+    end = range[2] ? Math.min(body.length, Number(range[2]) + 1) : body.length;
     const claimed = behaviour.range === 'lie' ? 0 : start;
-    headers['content-range'] = `bytes ${claimed}-${body.length - 1}/${body.length}`;
+    headers['content-range'] = `bytes ${claimed}-${claimed + end - start - 1}/${body.length}`;
   }
-  const slice = body.subarray(start);
+  const slice = body.subarray(start, end);
   headers['content-length'] = String(slice.length);
   (record as { status: number }).status = status;
   res.writeHead(status, headers);
 
   const large = body.length >= LARGE;
-  const cutAfter =
-    large && behaviour.resets.count > 0 ? (behaviour.resets.count--, behaviour.resets.afterBytes) : Infinity;
+  const { rangeResets } = behaviour;
+  const inResetRange = range && rangeResets.count > 0 && rangeResets.from <= start && start < rangeResets.to;
+  const cutAfter = inResetRange
+    ? (rangeResets.count--, rangeResets.afterBytes)
+    : large && behaviour.resets.count > 0
+      ? (behaviour.resets.count--, behaviour.resets.afterBytes)
+      : Infinity;
   const chunk = large && behaviour.throttleBytesPer10ms > 0 ? behaviour.throttleBytesPer10ms : 64 * 1024;
   let offset = 0;
   const pump = () => {
     if (res.destroyed) return;
     while (offset < slice.length) {
-      if (offset >= cutAfter) {
+      if (offset >= cutAfter || served.bytes >= behaviour.dieAfterBytes) {
         res.socket?.destroy(); // a reset mid-body
         return;
       }
-      const end = Math.min(slice.length, offset + chunk, cutAfter);
-      const piece = slice.subarray(offset, end);
-      offset = end;
+      const next = Math.min(slice.length, offset + chunk, cutAfter);
+      const piece = slice.subarray(offset, next);
+      offset = next;
       record.bytes += piece.length;
+      served.bytes += piece.length;
       const more = res.write(piece);
       if (large && behaviour.throttleBytesPer10ms > 0) return void setTimeout(pump, 10);
       if (!more) return void res.once('drain', pump);
