@@ -30,7 +30,7 @@ export interface PullCommonOptions extends RegistryOptions {
   readonly copy?: boolean | undefined;
   /** Store layers uncompressed, as `docker save` does (each `layer.tar` then hashes to its diff ID). */
   readonly decompress?: boolean | undefined;
-  /** Large blobs downloaded at once, a positive integer (default 16); small blobs have as many slots of their own. */
+  /** Large blobs downloaded at once, a positive integer (default 16); small blobs have as many slots of their own (four times as many from a registry that speaks HTTP/2). */
   readonly concurrency?: number | undefined;
   /** Large blobs downloaded at once from one registry host, a positive integer (default 6). */
   readonly perHostConcurrency?: number | undefined;

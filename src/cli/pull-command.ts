@@ -101,7 +101,7 @@ function addTransferOptions(command: Command): Command {
   return command
     .option(
       '--concurrency <n>',
-      'large blobs downloaded at once (small ones have as many slots of their own)',
+      'large blobs downloaded at once (small ones have as many slots of their own; 4× over HTTP/2)',
       positiveInteger,
       16,
     )

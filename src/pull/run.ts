@@ -71,6 +71,7 @@ function runContext(options: PullOptions, parts: RunParts, cache: BlobCache, sha
     scheduler: new Scheduler(
       options.concurrency ?? DEFAULT_CONCURRENCY,
       options.perHostConcurrency ?? DEFAULT_PER_HOST,
+      (host) => session.multiplexes(host),
     ),
     inFlight: new Map(),
     emit: options.onEvent ?? (() => undefined),

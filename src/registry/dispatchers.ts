@@ -39,6 +39,8 @@ const PROXY_VARIABLES = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy
  */
 const STREAM_WINDOW = 16 * 1024 * 1024;
 const CONNECTION_WINDOW = 64 * 1024 * 1024;
+/** Connections to one origin over HTTP/1.1 at most: the large blobs' slots (16 by default). */
+const SHARED_CONNECTIONS_PER_ORIGIN = 16;
 
 /**
  * undici's agent, connector and request API, loaded when the first transport is made, so that commands that send no
@@ -79,6 +81,9 @@ export async function makeDispatchers(undici: Undici, options: ConnectionOptions
       connect: reportingProtocol(undici.buildConnector({ ...tls(verify), allowH2 }), (origin, protocol) =>
         options.onProtocol(origin, protocol, allowH2),
       ),
+      // HTTP/1.1 to one origin: at most this many connections (an HTTP/2 origin takes one); the separate ones are
+      // as many as the ranges in flight.
+      ...(allowH2 && { connections: SHARED_CONNECTIONS_PER_ORIGIN }),
       ...(allowH2 && { allowH2, initialWindowSize: STREAM_WINDOW, connectionWindowSize: CONNECTION_WINDOW }),
     });
   return { shared: (verify) => direct(verify, true), separate: (verify) => direct(verify, false), http2: true };

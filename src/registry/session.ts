@@ -145,6 +145,11 @@ export class RegistrySession {
     return answer;
   }
 
+  /** Whether requests to the registry at `host` share one HTTP/2 connection (known once it was connected to). */
+  multiplexes(host: string): boolean {
+    return this.transport.protocols()[new URL(`https://${host}`).origin] === 'h2';
+  }
+
   /** HTTP requests sent so far, per `host[:port]`. */
   requestCounts(): Record<string, number> {
     return this.transport.requestCounts();

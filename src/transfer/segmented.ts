@@ -47,12 +47,14 @@ interface Piece {
   done: number;
 }
 
-/** True when `target` is worth segmenting and every endpoint can serve ranges. */
+/**
+ * True when `target` is worth segmenting (big enough for two ranges at least) and every endpoint can serve ranges.
+ */
 export function segmentable(target: IngestTarget, endpoints: readonly BlobEndpoint[], plan: SegmentPlan): boolean {
   return (
     plan.count > 1 &&
     target.size !== undefined &&
-    target.size >= plan.threshold &&
+    target.size >= Math.max(plan.threshold, 2 * MINIMUM_PIECE) &&
     endpoints.length > 0 &&
     endpoints.every((endpoint) => endpoint.openRange !== undefined)
   );

@@ -1,40 +1,35 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Transform } from 'node:stream';
-import { createGzip } from 'node:zlib';
-import { once } from 'node:events';
-import { pipeline } from 'node:stream/promises';
-import { pack } from 'tar-stream';
 import { test } from 'vitest';
 import { FROZEN_BIN } from '../support/cli.js';
 import { startTcpDelayRelay } from '../support/tcp-delay.js';
 import { MOBY_SCRIPT, mobyScriptFor, type LocalMobyScript } from '../support/moby-script.js';
-import {
-  blob,
-  image,
-  layer,
-  pushBlob,
-  pushBlobFile,
-  pushImage,
-  pushManifest,
-  type BuiltImage,
-  type Layer,
-} from '../support/images.js';
+import { image, layer, pushBlob, pushBlobFile, pushImage, pushManifest } from '../support/images.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
+import {
+  frozenCold,
+  frozenPeakRss,
+  inScratch,
+  interleavedMedians,
+  log,
+  MB,
+  timed,
+  writeLargeLayer,
+  type BenchImage,
+  type Row,
+} from './harness.js';
 import { makeCertificates } from '../support/tls.js';
+import { FLOOR_ARIA2, FLOOR_H2, measureFar, pushBigLayerImage } from './far.js';
 
 /**
  * `npm run bench`: frozen against the floor (curl fetching the same blobs) and its peers, every tool run as a child
  * process against the same local registry, medians of BENCH_RUNS interleaved runs (default 5). Prints a table and the targets.
  */
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const RTT_MS = 50;
-const MB = 1000 * 1000;
 const PLAIN_NODE = fileURLToPath(new URL('plain-node.mjs', import.meta.url));
 const RAW_NODE = fileURLToPath(new URL('raw-node.mjs', import.meta.url));
 const PLAIN_NODE_TOOL = 'plain Node: undici + sha256, no cache or layout';
@@ -48,7 +43,7 @@ const MOBY_TOOL = "moby's download-frozen-image-v2.sh";
 const BASELINE = process.env.BENCH_BASELINE;
 const BASELINE_COLD = 'baseline build: frozen cold';
 const BASELINE_WARM = 'baseline build: frozen warm';
-/** `BENCH_ONLY=tls` or `far`: only that scenario (a quick run while working on the transport). */
+/** `BENCH_ONLY=tls` or `far`: only those scenarios (a quick run while working on the transport). */
 const ONLY = process.env.BENCH_ONLY;
 const TLS_SCENARIO = '40 small layers over TLS (private CA)';
 const CA_FILE_TOOL = 'frozen cold --ca-file';
@@ -62,16 +57,10 @@ test('bench', { timeout: 3_600_000 }, async () => {
   try {
     log(`building and pushing bench images in ${work} …`);
     const [eight, slow] = await pushSmallImages(registry);
+    const big = await pushBigLayerImage(registry, eight);
     if (ONLY === 'far') {
-      const far = await measureImage(slow, proxy.host, work, `+${RTT_MS} ms RTT`, { warm: false });
-      return log(
-        far
-          .map(
-            (r) =>
-              `| ${r.scenario} | ${r.tool} | ${typeof r.seconds === 'number' ? r.seconds.toFixed(3) : r.seconds} |`,
-          )
-          .join('\n'),
-      );
+      const far = await measureFar(registry, work, slow, big);
+      return printFarTable(far.rows, far.report);
     }
     const tlsRows = await measureTls(slow, registry, work);
     if (ONLY === 'tls') return printTlsTable(tlsRows);
@@ -89,6 +78,7 @@ test('bench', { timeout: 3_600_000 }, async () => {
         seconds: sweep[i]!,
       }),
     );
+    const far = await measureFar(registry, work, slow, big);
     // The 2 GB image is made last: writing it leaves the disk busy for a while, which would slow the small scenarios.
     log('building and pushing the 2 GB image …');
     const huge = await pushHugeImage(registry, work);
@@ -96,6 +86,7 @@ test('bench', { timeout: 3_600_000 }, async () => {
     const rss = await frozenPeakRss(`${registry.host}/${huge.repo}`, work);
     const baselineRss = BASELINE ? await frozenPeakRss(`${registry.host}/${huge.repo}`, work, BASELINE) : undefined;
     printTable(rows, rss, baselineRss);
+    printFarTable(far.rows, far.report);
   } finally {
     await proxy.stop();
     await registry.stop();
@@ -150,18 +141,6 @@ function tlsTarget(rows: readonly Row[]): string {
   return `${ratio <= 1.05 ? 'PASS' : 'FAIL'} --ca-file ≤ 1.05× NODE_EXTRA_CA_CERTS: ${ratio.toFixed(2)}×`;
 }
 
-interface BenchImage {
-  readonly name: string;
-  readonly repo: string; // repository:tag
-  readonly image: BuiltImage;
-}
-
-interface Row {
-  readonly scenario: string;
-  readonly tool: string;
-  readonly seconds: number | string;
-}
-
 async function pushSmallImages(registry: RunningRegistry): Promise<[BenchImage, BenchImage]> {
   const target = { url: registry.url };
   // Docker schema2 images with gzip layers: the only kind moby's script pulls.
@@ -195,37 +174,6 @@ async function pushHugeImage(registry: RunningRegistry, work: string): Promise<B
   await pushBlob(target, 'bench/huge', huge.config);
   await pushManifest(target, 'bench/huge', '1', huge.manifest);
   return { name: 'one 2 GB layer', repo: 'bench/huge:1', image: huge };
-}
-
-/**
- * A gzip tar layer of random bytes, streamed to a file: the tar hashed on the way for the diff ID, the gzip for the
- * digest. Level 1, since random bytes do not compress anyway and the higher levels only take longer.
- */
-async function writeLargeLayer(path: string, size: number): Promise<Layer> {
-  const tarHash = createHash('sha256');
-  const gzipHash = createHash('sha256');
-  const hashing = (hash: Hash) =>
-    new Transform({ transform: (chunk, _e, cb) => (hash.update(chunk), cb(null, chunk)) });
-  const tar = pack();
-  const done = pipeline(tar, hashing(tarHash), createGzip({ level: 1 }), hashing(gzipHash), createWriteStream(path));
-  const entry = tar.entry({ name: 'huge/data', size, mtime: new Date(0) }, (error) => {
-    if (error) tar.destroy(error);
-  });
-  const chunk = 1024 * 1024;
-  for (let written = 0; written < size; written += chunk) {
-    if (!entry.write(randomBytes(Math.min(chunk, size - written)))) await once(entry, 'drain');
-  }
-  entry.end(() => undefined);
-  tar.finalize();
-  await done;
-  const fileSize = (await stat(path)).size;
-  const layerBlob = blob(Buffer.alloc(0), 'application/vnd.docker.image.rootfs.diff.tar.gzip');
-  return {
-    ...layerBlob,
-    digest: `sha256:${gzipHash.digest('hex')}`,
-    size: fileSize,
-    diffId: `sha256:${tarHash.digest('hex')}`,
-  };
 }
 
 async function measureImage(
@@ -271,67 +219,6 @@ async function measureImage(
   } finally {
     await moby?.stop();
   }
-}
-
-/**
- * RUNS rounds, each running every tool once, and each tool's median: this machine's speed drifts (it is shared),
- * and interleaving makes the drift touch every tool alike instead of whichever ran during a slow spell. Each round
- * starts one tool further on, so no tool always runs first, while the kernel still writes out what the tool before
- * it wrote (gigabytes, for the 2 GB layer).
- */
-async function interleavedMedians(runs: readonly (() => Promise<number>)[]): Promise<number[]> {
-  const times = runs.map(() => [] as number[]);
-  for (let round = 0; round < RUNS; round++) {
-    for (let step = 0; step < runs.length; step++) {
-      const i = (round + step) % runs.length;
-      times[i]!.push(await runs[i]!());
-    }
-  }
-  return times.map((list) => list.sort((a, b) => a - b)[Math.floor(list.length / 2)]!);
-}
-
-/** Runs `fn` with a fresh scratch folder under `work`, removed afterwards. */
-async function inScratch<T>(work: string, fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(work, 'run-'));
-  try {
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** A cold frozen pull: empty cache, new directory. */
-function frozenColdRun(
-  ref: string,
-  work: string,
-  extra: string[] = [],
-  sampleRss = false,
-  bin = FROZEN_BIN,
-  env: NodeJS.ProcessEnv = {},
-) {
-  return inScratch(work, (dir) =>
-    timed(
-      process.execPath,
-      [bin, 'pull', '-q', '-o', join(dir, 'out'), ...extra, ref],
-      { FROZEN_CACHE: join(dir, 'cache'), ...env },
-      sampleRss,
-    ),
-  );
-}
-
-async function frozenCold(
-  ref: string,
-  work: string,
-  extra: string[] = [],
-  bin = FROZEN_BIN,
-  env: NodeJS.ProcessEnv = {},
-): Promise<number> {
-  return (await frozenColdRun(ref, work, extra, false, bin, env)).seconds;
-}
-
-/** Peak resident memory of a cold frozen pull, read from /proc while it runs. */
-async function frozenPeakRss(ref: string, work: string, bin = FROZEN_BIN): Promise<number> {
-  return (await frozenColdRun(ref, work, [], true, bin)).peakRssBytes;
 }
 
 /** Pulls once into a cache in `dir`; the function it returns times a re-pull (everything cached) into a new directory. */
@@ -414,33 +301,6 @@ function mobyScript(moby: LocalMobyScript, bench: BenchImage, work: string): Pro
   return inScratch(work, async (dir) => (await timed('bash', [moby.path, join(dir, 'out'), bench.repo])).seconds);
 }
 
-/**
- * Runs a command to its end. With `sampleRss`, its peak resident memory is read from /proc every 20 ms; only the
- * memory run does that, since the polling takes CPU from the process being timed (this machine has two cores).
- */
-async function timed(
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  sampleRss = false,
-): Promise<{ seconds: number; peakRssBytes: number }> {
-  const started = performance.now();
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let peak = 0;
-  const poll = sampleRss ? setInterval(() => void sampleMemory(), 20) : undefined;
-  async function sampleMemory() {
-    const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-    if (hwm) peak = Math.max(peak, Number(hwm[1]) * 1024);
-  }
-  const [code] = (await once(child, 'close')) as [number];
-  clearInterval(poll);
-  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`);
-  return { seconds: (performance.now() - started) / 1000, peakRssBytes: peak };
-}
-
 function printTable(rows: Row[], peakRss: number, baselineRss?: number): void {
   const lines = [
     '',
@@ -487,6 +347,24 @@ function printTable(rows: Row[], peakRss: number, baselineRss?: number): void {
   log(lines.join('\n'));
 }
 
-function log(text: string): void {
-  process.stdout.write(`${text}\n`);
+/** The far scenarios: each tool's time and its ratio to the scenario's floor, then the targets. */
+function printFarTable(rows: readonly Row[], report: readonly string[]): void {
+  const floorOf = (scenario: string) =>
+    rows.find((r) => r.scenario === scenario && (r.tool === FLOOR_H2 || r.tool === FLOOR_ARIA2))?.seconds;
+  const lines = ['', '| far scenario | tool | median s | × floor |', '|---|---|---:|---:|'];
+  for (const row of rows) {
+    const floor = floorOf(row.scenario);
+    const ratio = typeof floor === 'number' && typeof row.seconds === 'number' ? (row.seconds / floor).toFixed(2) : '';
+    lines.push(`| ${row.scenario} | ${row.tool} | ${Number(row.seconds).toFixed(3)} | ${ratio} |`);
+  }
+  lines.push(...report, '', 'Targets:');
+  for (const scenario of new Set(rows.map((r) => r.scenario))) {
+    const floor = floorOf(scenario);
+    const frozen = rows.find((r) => r.scenario === scenario && r.tool.startsWith('frozen cold'))?.seconds;
+    if (typeof floor !== 'number' || typeof frozen !== 'number') continue;
+    const limit = rows.some((r) => r.scenario === scenario && r.tool === FLOOR_ARIA2) ? 1.2 : 1.0;
+    const ratio = frozen / floor;
+    lines.push(`- ${ratio <= limit ? 'PASS' : 'FAIL'} ${scenario}: frozen ≤ ${limit}× floor: ${ratio.toFixed(2)}×`);
+  }
+  log(lines.join('\n'));
 }

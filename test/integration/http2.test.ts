@@ -20,6 +20,8 @@ let plain: RunningRegistry;
 let certs: TestCertificates;
 let img: BuiltImage;
 let big: BuiltImage;
+/** A layer big enough for ranges: 12 MiB. */
+let huge: BuiltImage;
 /** What an uninterrupted pull over plain http writes: every other pull must write the same bytes. */
 let expected: Record<string, string>;
 let expectedBig: Record<string, string>;
@@ -31,6 +33,8 @@ beforeAll(async () => {
   big = image({ layers: [await layer([{ type: 'file', name: 'data', content: randomBytes(3_000_000) }])] });
   await pushImage({ url: plain.url }, 'h2/app', img, '1');
   await pushImage({ url: plain.url }, 'h2/big', big, '1');
+  huge = image({ layers: [await layer([{ type: 'file', name: 'data', content: randomBytes(12 * 1024 * 1024) }])] });
+  await pushImage({ url: plain.url }, 'h2/huge', huge, '1');
   expected = await pulled(plain.host, 'h2/app');
   expectedBig = await pulled(plain.host, 'h2/big');
 });
@@ -99,6 +103,33 @@ describe('the protocol is what the server offers', () => {
       expect(new Set(front.seen.map((seen) => seen.httpVersion))).toEqual(new Set(['2.0']));
     });
   });
+});
+
+test('the ranges of a big layer go on HTTP/1.1 connections of their own, beside the one HTTP/2 connection', async () => {
+  const secure = await startRegistry({
+    tls: { certificate: certs.certificate, key: certs.key, ca: certs.ca },
+    storage: plain.storage,
+    accessLog: true,
+  });
+  try {
+    const output = await tempDir();
+    const args = ['--segments', '3', '--segment-threshold', '1', '--ca-file', certs.ca];
+    const result = await runCli(['pull', '--json', '-o', output, ...args, `${secure.host}/h2/huge:1`]);
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    const summary = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as {
+      totals: { connections: Record<string, number> };
+    };
+    const layerPath = `/v2/h2/huge/blobs/${huge.layers[0]!.digest}`;
+    const lines = [...secure.accessLog().matchAll(/"GET (\/v2\/h2\/huge\/[^ ]+) (HTTP\/[\d.]+)"/g)];
+    const ranges = lines.filter((line) => line[1] === layerPath);
+    const others = lines.filter((line) => line[1] !== layerPath);
+    expect(ranges.map((line) => line[2])).toEqual(['HTTP/1.1', 'HTTP/1.1', 'HTTP/1.1']);
+    expect(new Set(others.map((line) => line[2]))).toEqual(new Set(['HTTP/2.0']));
+    // One HTTP/2 connection for the manifest and the config, and one for each range.
+    expect(summary.totals.connections[secure.host]).toBe(4);
+  } finally {
+    await secure.stop();
+  }
 });
 
 describe('HTTP/2 faults are retried like connection resets', () => {

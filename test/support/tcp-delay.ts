@@ -4,7 +4,9 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
  * A TCP relay that puts a link's round-trip time between a client and a server, for the far-registry benchmarks:
  * every byte waits half the RTT in each direction, and a new connection waits one RTT before its first byte goes
  * through, as a TCP handshake would make it wait. So a TLS handshake pays its round trips, and a client that opens
- * many connections pays for each, which a proxy that delays whole requests hides.
+ * many connections pays for each, which a proxy that delays whole requests hides. With `bytesPerSecond`, each
+ * connection's downstream is paced to that rate, as a far link holds one TCP connection to what its window and the
+ * round trip allow, while several connections together get more (what aria2's `-x` and frozen's `--segments` use).
  */
 export interface TcpDelayRelay {
   /** `127.0.0.1:port`, to use in place of the server's address. */
@@ -12,7 +14,16 @@ export interface TcpDelayRelay {
   stop(): Promise<void>;
 }
 
-export async function startTcpDelayRelay(target: string, rttMs: number): Promise<TcpDelayRelay> {
+export interface TcpDelayOptions {
+  /** Each connection's server-to-client bytes a second; unlimited by default. */
+  readonly bytesPerSecond?: number;
+}
+
+export async function startTcpDelayRelay(
+  target: string,
+  rttMs: number,
+  options: TcpDelayOptions = {},
+): Promise<TcpDelayRelay> {
   const [targetHost, targetPort] = splitHost(target);
   const oneWay = rttMs / 2;
   const open = new Set<Socket>();
@@ -30,7 +41,7 @@ export async function startTcpDelayRelay(target: string, rttMs: number): Promise
     // The handshake's round trip: nothing flows until it would have completed.
     setTimeout(() => {
       delayed(client, upstream, oneWay);
-      delayed(upstream, client, oneWay);
+      delayed(upstream, client, oneWay, options.bytesPerSecond);
       client.resume();
     }, rttMs);
   });
@@ -45,10 +56,36 @@ export async function startTcpDelayRelay(target: string, rttMs: number): Promise
   };
 }
 
-/** Forwards what `from` sends to `to`, each chunk `delayMs` later, in order; its end too. */
-function delayed(from: Socket, to: Socket, delayMs: number): void {
-  from.on('data', (chunk: Buffer) => setTimeout(() => to.writable && to.write(chunk), delayMs));
-  from.on('end', () => setTimeout(() => to.writable && to.end(), delayMs));
+/**
+ * Forwards what `from` sends to `to`, each chunk `delayMs` later, in order; its end too. With a rate, each chunk
+ * also waits for the link to have carried the ones before it, and `from` is paused while more than 100 ms of bytes
+ * wait (the sender's window is full). One timer serves the queue, firing for its head and sending every chunk that
+ * is due, so a burst of chunks is not spread out by a timer each.
+ */
+function delayed(from: Socket, to: Socket, delayMs: number, bytesPerSecond = Infinity): void {
+  const queue: { at: number; send: () => void }[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let linkFreeAt = 0;
+  const flush = () => {
+    timer = undefined;
+    const now = performance.now();
+    while (queue.length > 0 && queue[0]!.at <= now + 0.5) queue.shift()!.send();
+    if (queue.length > 0) timer = setTimeout(flush, queue[0]!.at - now);
+  };
+  const enqueue = (at: number, send: () => void) => {
+    queue.push({ at, send });
+    timer ??= setTimeout(flush, at - performance.now());
+  };
+  from.on('data', (chunk: Buffer) => {
+    const now = performance.now();
+    linkFreeAt = Math.max(now, linkFreeAt) + (chunk.length / bytesPerSecond) * 1000;
+    enqueue(linkFreeAt + delayMs, () => to.writable && to.write(chunk));
+    if (linkFreeAt - now > 100) {
+      from.pause();
+      setTimeout(() => from.resume(), linkFreeAt - now - 50);
+    }
+  });
+  from.on('end', () => enqueue(Math.max(performance.now(), linkFreeAt) + delayMs, () => to.writable && to.end()));
 }
 
 function splitHost(host: string): [string, number] {

@@ -84,7 +84,10 @@ function forward(upstream: string, req: AnyRequest, res: AnyResponse, reset?: im
   const headers: IncomingHttpHeaders = {};
   for (const [name, value] of Object.entries(req.headers))
     if (!name.startsWith(':') && name !== 'host') headers[name] = value;
-  const out = httpRequest(`${upstream}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers }, (answer) => {
+  const { hostname, port } = new URL(upstream);
+  // The path as the client sent it, byte for byte (a signed query must reach the storage host as signed).
+  const target = { hostname, port, path: req.url ?? '/', method: req.method ?? 'GET', headers };
+  const out = httpRequest(target, (answer) => {
     const length = Number(answer.headers['content-length'] ?? 0);
     const passed: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(answer.headers)) {

@@ -64,7 +64,15 @@ export interface WildSeen {
 
 export interface WildFront {
   readonly host: string;
+  /** The storage host's own address (to put a relay in front of it). */
+  readonly storageHost: string;
   readonly seen: WildSeen[];
+  /**
+   * The origins clients are told to use for the token server (the realm) and the storage host (redirects), when
+   * something stands between (the bench's delay relays and TLS fronts); by default `http://` and the front's Host,
+   * and the storage host.
+   */
+  readonly publicOrigins: { token?: string; storage?: string };
   stop(): Promise<void>;
 }
 
@@ -76,6 +84,7 @@ export async function startWildFront(registryUrl: string, options: WildFrontOpti
   const issued = new Set<string>();
   const signed = new Map<string, { path: string; uses: number; behaviour: 'ok' | 'cut' | 'expired' }>();
   const signedPerBlob = new Map<string, number>();
+  const publicOrigins: WildFront['publicOrigins'] = {};
   const storage = await listen('127.0.0.2', (req, res) => {
     seen.push(record('storage', req));
     const url = new URL(req.url ?? '/', 'http://storage');
@@ -94,7 +103,7 @@ export async function startWildFront(registryUrl: string, options: WildFrontOpti
     seen.push(record('front', req));
     if (url.pathname === '/v2/' || url.pathname === '/v2') return end(res, 200, '{}');
     if (options.failWith) return end(res, options.failWith, `{"errors":[{"code":"UNSUPPORTED"}]}`);
-    const refusal = authorize(req, url, options, issued);
+    const refusal = authorize(req, url, options, issued, publicOrigins.token);
     if (refusal) {
       res.setHeader('www-authenticate', refusal);
       return end(res, 401, '{"errors":[{"code":"UNAUTHORIZED"}]}');
@@ -120,13 +129,18 @@ export async function startWildFront(registryUrl: string, options: WildFrontOpti
       signedPerBlob.set(path, nth + 1);
       signed.set(n, { path, uses: 1, behaviour: options.storage.script?.[nth] ?? 'ok' });
       res.statusCode = 307;
-      res.setHeader('location', `http://${storageHost}/bucket${path}?${SIGNED_QUERY}${n}`);
+      res.setHeader(
+        'location',
+        `${publicOrigins.storage ?? `http://${storageHost}`}/bucket${path}?${SIGNED_QUERY}${n}`,
+      );
       return res.end();
     }
     void forward(`${registryUrl}${path}`, req, res, isManifest ? (options.manifest ?? {}) : {});
   });
   return {
     host: `127.0.0.1:${(front.address() as AddressInfo).port}`,
+    storageHost,
+    publicOrigins,
     seen,
     stop: () => Promise.all([close(front), close(storage)]).then(() => undefined),
   };
@@ -163,12 +177,18 @@ function tokenAnswer(
 }
 
 /** The challenge to answer a request with, or undefined when it may pass. */
-function authorize(req: IncomingMessage, url: URL, options: WildFrontOptions, issued: Set<string>): string | undefined {
+function authorize(
+  req: IncomingMessage,
+  url: URL,
+  options: WildFrontOptions,
+  issued: Set<string>,
+  tokenOrigin?: string,
+): string | undefined {
   const given = req.headers.authorization;
   if (options.basic) return given === basic(options.basic) ? undefined : 'Basic realm="registry"';
   if (!options.token) return undefined;
   const repository = /^\/v2\/(.+)\/(?:manifests|blobs)\//.exec(url.pathname)?.[1] ?? '';
-  const realm = `http://${req.headers.host}/token`;
+  const realm = `${tokenOrigin ?? `http://${req.headers.host}`}/token`;
   const bearer = (error?: string) =>
     options.challenge === 'several'
       ? `Basic realm="ignored, really", bearer realm="${realm}",service="wild",scope="repository:${repository}:pull,push"${error ? `,error="${error}"` : ''}`

@@ -45,4 +45,22 @@ describe('Scheduler', () => {
     expect(running.max.b).toBeLessThanOrEqual(2);
     expect(running.max.total).toBe(3);
   });
+
+  test('small blobs from a host that multiplexes (HTTP/2) have four times the slots; from others, as many as large ones', async () => {
+    const scheduler = new Scheduler(2, 2, (host) => host === 'h2-registry');
+    const gate = deferred();
+    const started = { 'h2-registry': 0, 'h1-registry': 0 };
+    const all = (['h2-registry', 'h1-registry'] as const).flatMap((host) =>
+      [...Array(12)].map(() =>
+        scheduler.run(host, 1000, async () => {
+          started[host]++;
+          await gate.promise;
+        }),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    expect(started).toEqual({ 'h2-registry': 8, 'h1-registry': 2 });
+    gate.resolve();
+    await Promise.all(all);
+  });
 });
