@@ -1,5 +1,5 @@
 /** `frozen pull`: flags to `pull()` options, signals to an abort, the result to a summary. */
-import { DEFAULT_SEGMENT_PLAN } from '../transfer/segmented.js';
+import { DEFAULT_SEGMENT_PLAN, NEAR_MS } from '../transfer/segmented.js';
 import { constants as osConstants } from 'node:os';
 import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
@@ -28,7 +28,7 @@ interface PullFlags extends RegistryFlags {
   decompress?: boolean;
   protocol: 'v1' | 'v2' | 'auto';
   concurrency: number;
-  segments: number;
+  segments?: number;
   segmentThreshold: number;
   json?: boolean;
   quiet?: boolean;
@@ -107,9 +107,8 @@ function addTransferOptions(command: Command): Command {
     )
     .option(
       '--segments <n>',
-      'fetch each big blob as this many ranges at once, a connection each (1: one stream)',
+      `fetch each big blob as this many ranges at once, a connection each (1: one stream); default ${DEFAULT_SEGMENT_PLAN.count} from registries ${NEAR_MS} ms or more away, one stream from nearer ones`,
       positiveInteger,
-      DEFAULT_SEGMENT_PLAN.count,
     )
     .option(
       '--segment-threshold <MiB>',
@@ -178,7 +177,7 @@ async function pullOptions(
     decompress: flags.decompress === true,
     protocol: flags.protocol,
     concurrency: flags.concurrency,
-    segments: flags.segments,
+    ...(flags.segments !== undefined && { segments: flags.segments }),
     segmentThreshold: flags.segmentThreshold * MIB,
     partial: flags.keepGoing === true,
     ...(flags.verifyKey.length > 0 && { verifyKeys: flags.verifyKey }),

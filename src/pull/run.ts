@@ -84,6 +84,8 @@ function runContext(options: PullOptions, parts: RunParts, cache: BlobCache, sha
     segments: {
       count: options.segments ?? DEFAULT_SEGMENT_PLAN.count,
       threshold: options.segmentThreshold ?? DEFAULT_SEGMENT_PLAN.threshold,
+      // A number of segments asked for is used near registries too; the default only far from them.
+      always: options.segments !== undefined,
     },
     ...(options.signal && { signal: options.signal }),
   };

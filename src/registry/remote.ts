@@ -37,6 +37,8 @@ export interface BlobEndpoint {
   readonly name: string;
   readonly mirror: boolean;
   readonly open: (offset: number) => ReturnType<RegistryClient['getBlob']>;
+  /** The fastest response its host gave so far, in ms (how far it is); undefined before any. */
+  readonly fastestResponseMs?: () => number | undefined;
   /** Opens bytes `start` to `end` (inclusive) on a connection of its own, for a download in ranges. */
   readonly openRange?: (start: number, end: number) => ReturnType<RegistryClient['getBlob']>;
   readonly retry: RetryPolicy;
@@ -320,6 +322,7 @@ export class Remote {
       mirror: client.endpoint.mirror,
       open: (offset: number) => client.getBlob(digest, offset, signal),
       openRange: (start: number, end: number) => client.getBlob(digest, start, signal, end),
+      fastestResponseMs: () => this.transport.fastestResponseMs(new URL(client.endpoint.origin).host),
       retry: this.policy(client),
       failed: () => this.health.failed(client),
     }));
@@ -328,6 +331,7 @@ export class Remote {
       mirror: false,
       open: (offset: number) => getFromUrl(this.transport, url, digest, offset, signal),
       openRange: (start: number, end: number) => getFromUrl(this.transport, url, digest, start, signal, end),
+      fastestResponseMs: () => this.transport.fastestResponseMs(url.host),
       retry: this.retry,
       failed: () => undefined,
     }));

@@ -69,6 +69,8 @@ export class Transport {
 
   /** Requests sent, per `host[:port]`. */
   private readonly sent = new Map<string, number>();
+  /** The fastest response (request sent to headers in), per `host[:port]`: how far the host is. */
+  private readonly fastest = new Map<string, number>();
   /** Connections opened, per `host[:port]` (each one a TCP, and for https a TLS, handshake: round trips). */
   private readonly opened = new Map<string, number>();
   private readonly insecure: Set<string>;
@@ -209,6 +211,11 @@ export class Transport {
     return Object.fromEntries(this.opened);
   }
 
+  /** The fastest response from `host` (`host[:port]`) so far, in ms, from sending to its headers; undefined before any. */
+  fastestResponseMs(host: string): number | undefined {
+    return this.fastest.get(host);
+  }
+
   /** HTTP requests sent so far, per `host[:port]` (each redirect hop, token request and retry counts). */
   requestCounts(): Record<string, number> {
     return Object.fromEntries(this.sent);
@@ -224,6 +231,7 @@ export class Transport {
     const gated = url.protocol === 'https:' && !ownConnection && 'http2' in this.dispatchers && this.dispatchers.http2;
     if (gated) await this.gate.pass(url.origin);
     try {
+      const started = performance.now();
       const response = await this.dispatchRequest.call(dispatcher, {
         origin: url.origin,
         path: RAW_TARGETS.get(url) ?? `${url.pathname}${url.search}`,
@@ -235,6 +243,8 @@ export class Transport {
         bodyTimeout: this.stallTimeoutMs,
       });
       this.sent.set(url.host, (this.sent.get(url.host) ?? 0) + 1);
+      const took = performance.now() - started;
+      if (took < (this.fastest.get(url.host) ?? Infinity)) this.fastest.set(url.host, took);
       return { statusCode: response.statusCode, headers: response.headers, body: response.body, url };
     } finally {
       if (gated) this.gate.settled(url.origin);

@@ -23,7 +23,7 @@ export interface IngestOptions {
   /** Another process is downloading this blob; we wait for it. */
   readonly onWait?: () => void;
   /** Big blobs in ranges at once (default DEFAULT_SEGMENT_PLAN); `count` 1 downloads every blob in one stream. */
-  readonly segments?: { readonly count: number; readonly threshold: number };
+  readonly segments?: { readonly count: number; readonly threshold: number; readonly always?: boolean };
   /** An endpoint failed (why) and the next one will be tried. */
   readonly onFallback?: (endpoint: string, error: unknown) => void;
 }

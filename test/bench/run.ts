@@ -43,7 +43,7 @@ const MOBY_TOOL = "moby's download-frozen-image-v2.sh";
 const BASELINE = process.env.BENCH_BASELINE;
 const BASELINE_COLD = 'baseline build: frozen cold';
 const BASELINE_WARM = 'baseline build: frozen warm';
-/** `BENCH_ONLY=tls` or `far`: only those scenarios (a quick run while working on the transport). */
+/** `BENCH_ONLY=tls`, `far` or `loopback`: only those scenarios (a quick run while working on the transport). */
 const ONLY = process.env.BENCH_ONLY;
 const TLS_SCENARIO = '40 small layers over TLS (private CA)';
 const CA_FILE_TOOL = 'frozen cold --ca-file';
@@ -62,10 +62,11 @@ test('bench', { timeout: 3_600_000 }, async () => {
       const far = await measureFar(registry, work, slow, big);
       return printFarTable(far.rows, far.report);
     }
-    const tlsRows = await measureTls(slow, registry, work);
+    const tlsRows = ONLY === 'loopback' ? [] : await measureTls(slow, registry, work);
     if (ONLY === 'tls') return printTlsTable(tlsRows);
     const rows: Row[] = [...tlsRows];
     for (const bench of [eight, slow]) rows.push(...(await measureImage(bench, registry.host, work, 'loopback')));
+    if (ONLY === 'loopback') return printLoopback(rows, await hugeRows(registry, work));
     rows.push(...(await measureImage(slow, proxy.host, work, `+${RTT_MS} ms RTT`, { warm: false })));
     const levels = [2, 4, 8, 16];
     const sweep = await interleavedMedians(
@@ -79,13 +80,9 @@ test('bench', { timeout: 3_600_000 }, async () => {
       }),
     );
     const far = await measureFar(registry, work, slow, big);
-    // The 2 GB image is made last: writing it leaves the disk busy for a while, which would slow the small scenarios.
-    log('building and pushing the 2 GB image …');
-    const huge = await pushHugeImage(registry, work);
-    rows.push(...(await measureImage(huge, registry.host, work, 'loopback')));
-    const rss = await frozenPeakRss(`${registry.host}/${huge.repo}`, work);
-    const baselineRss = BASELINE ? await frozenPeakRss(`${registry.host}/${huge.repo}`, work, BASELINE) : undefined;
-    printTable(rows, rss, baselineRss);
+    const huge = await hugeRows(registry, work);
+    rows.push(...huge.rows);
+    printTable(rows, huge.rss, huge.baselineRss);
     printFarTable(far.rows, far.report);
   } finally {
     await proxy.stop();
@@ -93,6 +90,29 @@ test('bench', { timeout: 3_600_000 }, async () => {
     await rm(work, { recursive: true, force: true });
   }
 });
+
+/**
+ * The 2 GB image, made last: writing it leaves the disk busy for a while, which would slow the small scenarios. Its
+ * rows, and the peak memory of a cold pull of it (this build's and the baseline's).
+ */
+async function hugeRows(registry: RunningRegistry, work: string) {
+  log('building and pushing the 2 GB image …');
+  const huge = await pushHugeImage(registry, work);
+  const rows = await measureImage(huge, registry.host, work, 'loopback');
+  const rss = await frozenPeakRss(`${registry.host}/${huge.repo}`, work);
+  const baselineRss = BASELINE ? await frozenPeakRss(`${registry.host}/${huge.repo}`, work, BASELINE) : undefined;
+  return { rows, rss, baselineRss };
+}
+
+/** `BENCH_ONLY=loopback`: the loopback scenarios alone, for a regression check against BENCH_BASELINE. */
+function printLoopback(rows: readonly Row[], huge: Awaited<ReturnType<typeof hugeRows>>): void {
+  const all = [...rows, ...huge.rows].filter((r) => /^(frozen|baseline|curl)/.test(r.tool));
+  const lines = ['', '| scenario | tool | median s |', '|---|---|---:|'];
+  for (const r of all) lines.push(`| ${r.scenario} | ${r.tool} | ${Number(r.seconds).toFixed(3)} |`);
+  lines.push('', `frozen peak RSS, cold pull of the 2 GB layer: ${(huge.rss / MB).toFixed(1)} MB`);
+  if (huge.baselineRss !== undefined) lines.push(`baseline build's peak RSS: ${(huge.baselineRss / MB).toFixed(1)} MB`);
+  log(lines.join('\n'));
+}
 
 /**
  * A registry over TLS with a private CA, trusted the two ways users trust one: `--ca-file`, or the CA in
@@ -112,7 +132,12 @@ async function measureTls(bench: BenchImage, plain: RunningRegistry, work: strin
       ...(BASELINE ? [['baseline build: ', BASELINE] as [string, string]] : []),
     ];
     const tools = builds.flatMap(([prefix, bin]): [string, () => Promise<number>][] => [
-      [`${prefix}${CA_FILE_TOOL}`, () => frozenCold(ref, work, ['--ca-file', certs.ca], bin)],
+      // Neither run inherits a NODE_EXTRA_CA_CERTS of the machine's (this one sets it to the whole system bundle,
+      // which --ca-file would parse once more): the two differ only in how the private CA is given.
+      [
+        `${prefix}${CA_FILE_TOOL}`,
+        () => frozenCold(ref, work, ['--ca-file', certs.ca], bin, { NODE_EXTRA_CA_CERTS: '' }),
+      ],
       [`${prefix}${EXTRA_CERTS_TOOL}`, () => frozenCold(ref, work, [], bin, { NODE_EXTRA_CA_CERTS: certs.ca })],
     ]);
     const medians = await interleavedMedians(tools.map(([, run]) => run));
@@ -342,7 +367,7 @@ function printTable(rows: Row[], peakRss: number, baselineRss?: number): void {
     slowFrozen <= 0.8 * slowSkopeo,
     `${(slowFrozen / slowSkopeo).toFixed(2)}×`,
   );
-  target('peak RSS ≤ 120 MB', peakRss <= 120 * MB, `${(peakRss / MB).toFixed(1)} MB`);
+  target('peak RSS ≤ 100 MB', peakRss <= 100 * MB, `${(peakRss / MB).toFixed(1)} MB`);
   lines.push(`- ${tlsTarget(rows)}`);
   log(lines.join('\n'));
 }

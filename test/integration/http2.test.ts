@@ -63,30 +63,38 @@ async function withFront(options: TlsFrontOptions, use: (front: TlsFront) => Pro
   }
 }
 
+/** A pull with `--json` from Distribution over TLS with its access log: the run's totals and the log. */
+async function pullFromSecure(repository: string, extra: string[] = []) {
+  const secure = await startRegistry({
+    tls: { certificate: certs.certificate, key: certs.key, ca: certs.ca },
+    storage: plain.storage,
+    accessLog: true,
+  });
+  try {
+    const output = await tempDir();
+    const args = ['pull', '--json', '-o', output, '--ca-file', certs.ca, ...extra, `${secure.host}/${repository}:1`];
+    const result = await runCli(args);
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    const summary = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as {
+      totals: { requests: Record<string, number>; connections: Record<string, number> };
+    };
+    const files = hostless(await snapshot(output), secure.host);
+    return { host: secure.host, totals: summary.totals, log: secure.accessLog(), files };
+  } finally {
+    await secure.stop();
+  }
+}
+
 describe('the protocol is what the server offers', () => {
   test('Distribution over TLS offers h2: every request of the pull is HTTP/2, as its access log shows, on one connection', async () => {
-    const secure = await startRegistry({
-      tls: { certificate: certs.certificate, key: certs.key, ca: certs.ca },
-      storage: plain.storage,
-      accessLog: true,
-    });
-    try {
-      const output = await tempDir();
-      const result = await runCli(['pull', '--json', '-o', output, '--ca-file', certs.ca, `${secure.host}/h2/app:1`]);
-      expect([result.code, result.stderr]).toEqual([0, '']);
-      const summary = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as {
-        totals: { requests: Record<string, number>; connections: Record<string, number> };
-      };
-      const requestLines = [...secure.accessLog().matchAll(/"(GET|HEAD) (\/v2\/h2\/app\/[^ ]+) (HTTP\/[\d.]+)"/g)];
-      // The manifest, the config and three layers: each one request, all of them HTTP/2.
-      expect(requestLines.length).toBe(summary.totals.requests[secure.host]);
-      expect(requestLines.length).toBeGreaterThanOrEqual(5);
-      expect(new Set(requestLines.map((line) => line[3]))).toEqual(new Set(['HTTP/2.0']));
-      expect(summary.totals.connections[secure.host]).toBe(1);
-      expect(hostless(await snapshot(output), secure.host)).toEqual(expected);
-    } finally {
-      await secure.stop();
-    }
+    const pull = await pullFromSecure('h2/app');
+    const requestLines = [...pull.log.matchAll(/"(GET|HEAD) (\/v2\/h2\/app\/[^ ]+) (HTTP\/[\d.]+)"/g)];
+    // The manifest, the config and three layers: each one request, all of them HTTP/2.
+    expect(requestLines.length).toBe(pull.totals.requests[pull.host]);
+    expect(requestLines.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(requestLines.map((line) => line[3]))).toEqual(new Set(['HTTP/2.0']));
+    expect(pull.totals.connections[pull.host]).toBe(1);
+    expect(pull.files).toEqual(expected);
   });
 
   test('a TLS server that offers only HTTP/1.1 is spoken to in HTTP/1.1, and the output is byte-identical', async () => {
@@ -106,30 +114,15 @@ describe('the protocol is what the server offers', () => {
 });
 
 test('the ranges of a big layer go on HTTP/1.1 connections of their own, beside the one HTTP/2 connection', async () => {
-  const secure = await startRegistry({
-    tls: { certificate: certs.certificate, key: certs.key, ca: certs.ca },
-    storage: plain.storage,
-    accessLog: true,
-  });
-  try {
-    const output = await tempDir();
-    const args = ['--segments', '3', '--segment-threshold', '1', '--ca-file', certs.ca];
-    const result = await runCli(['pull', '--json', '-o', output, ...args, `${secure.host}/h2/huge:1`]);
-    expect([result.code, result.stderr]).toEqual([0, '']);
-    const summary = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as {
-      totals: { connections: Record<string, number> };
-    };
-    const layerPath = `/v2/h2/huge/blobs/${huge.layers[0]!.digest}`;
-    const lines = [...secure.accessLog().matchAll(/"GET (\/v2\/h2\/huge\/[^ ]+) (HTTP\/[\d.]+)"/g)];
-    const ranges = lines.filter((line) => line[1] === layerPath);
-    const others = lines.filter((line) => line[1] !== layerPath);
-    expect(ranges.map((line) => line[2])).toEqual(['HTTP/1.1', 'HTTP/1.1', 'HTTP/1.1']);
-    expect(new Set(others.map((line) => line[2]))).toEqual(new Set(['HTTP/2.0']));
-    // One HTTP/2 connection for the manifest and the config, and one for each range.
-    expect(summary.totals.connections[secure.host]).toBe(4);
-  } finally {
-    await secure.stop();
-  }
+  const pull = await pullFromSecure('h2/huge', ['--segments', '3', '--segment-threshold', '1']);
+  const layerPath = `/v2/h2/huge/blobs/${huge.layers[0]!.digest}`;
+  const lines = [...pull.log.matchAll(/"GET (\/v2\/h2\/huge\/[^ ]+) (HTTP\/[\d.]+)"/g)];
+  const ranges = lines.filter((line) => line[1] === layerPath);
+  const others = lines.filter((line) => line[1] !== layerPath);
+  expect(ranges.map((line) => line[2])).toEqual(['HTTP/1.1', 'HTTP/1.1', 'HTTP/1.1']);
+  expect(new Set(others.map((line) => line[2]))).toEqual(new Set(['HTTP/2.0']));
+  // One HTTP/2 connection for the manifest and the config, and one for each range.
+  expect(pull.totals.connections[pull.host]).toBe(4);
 });
 
 describe('HTTP/2 faults are retried like connection resets', () => {
@@ -149,6 +142,16 @@ describe('HTTP/2 faults are retried like connection resets', () => {
       const gets = front.seen.filter((seen) => seen.path === layerPath && seen.method === 'GET');
       expect(gets.length).toBe(2);
       // The second GET asks only for what the reset stream did not bring.
+      expect(gets[1]!.range).toMatch(/^bytes=[1-9]\d*-$/);
+    });
+  });
+
+  test('a stream that stalls half way is given up after --stall-timeout and resumed with Range, over HTTP/2 again', async () => {
+    const layerPath = `/v2/h2/big/blobs/${big.layers[0]!.digest}`;
+    await withFront({ stallStream: (path, nth) => path === layerPath && nth === 1 }, async (front) => {
+      expect(await pulled(front.host, 'h2/big', ['--stall-timeout', '1'])).toEqual(expectedBig);
+      const gets = front.seen.filter((seen) => seen.path === layerPath && seen.method === 'GET');
+      expect(gets.map((get) => get.httpVersion)).toEqual(['2.0', '2.0']);
       expect(gets[1]!.range).toMatch(/^bytes=[1-9]\d*-$/);
     });
   });

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { FROZEN_BIN, parseEvents, runCli } from '../support/cli.js';
 import { snapshot } from '../support/fixture.js';
-import { startFlakyRegistry, type FlakyBehaviour, type FlakyRegistry } from '../support/flaky-registry.js';
+import { startFlakyRegistry, wellBehaved, type FlakyRegistry } from '../support/flaky-registry.js';
 import { image, layer, type BuiltImage } from '../support/images.js';
+import { startTcpDelayRelay } from '../support/tcp-delay.js';
 
 /**
  * Big blobs fetched as several ranges at once (`--segments`): every range asked once, a reset range fetched again
@@ -24,16 +25,7 @@ let img: BuiltImage;
 /** What a pull in one stream writes. */
 let expected: Record<string, string>;
 
-const resetBehaviour = (target: FlakyRegistry) =>
-  Object.assign(target.behaviour, {
-    range: 'honor',
-    resets: { count: 0, afterBytes: 0 },
-    failures: [],
-    manifestFailures: [],
-    throttleBytesPer10ms: 0,
-    rangeResets: { from: 0, to: 0, count: 0, afterBytes: 0 },
-    dieAfterBytes: Infinity,
-  } satisfies FlakyBehaviour);
+const resetBehaviour = (target: FlakyRegistry) => Object.assign(target.behaviour, wellBehaved());
 
 beforeAll(async () => {
   server = await startFlakyRegistry();
@@ -135,6 +127,29 @@ describe('a big layer in ranges', () => {
     expect(await snapshot(output)).toEqual(expected);
     // Nothing of the download in ranges is left beside the verified blob.
     expect((await readdir(join(cache, 'blobs', 'sha256'))).filter((name) => name.includes('.partial'))).toEqual([]);
+  });
+});
+
+describe('by default, ranges only from registries that are far', () => {
+  test('a registry on loopback (its fastest answer well under 20 ms) gets one stream for a big layer', async () => {
+    const result = await pull(await tempDir(), ['--segment-threshold', '1']);
+    expect(result.code).toBe(0);
+    expect(layerGets().map((get) => get.range)).toEqual([undefined]);
+    expect(await snapshot(result.output)).toEqual(expected);
+  });
+
+  test('the same registry 60 ms away (a TCP delay relay) gets ranges', async () => {
+    const relay = await startTcpDelayRelay(server.host, 60);
+    try {
+      const output = await tempDir();
+      const args = ['pull', '-q', '-o', output, '--segment-threshold', '1', `${relay.host}/seg/app:1`];
+      const result = await runCli(args, { env: { FROZEN_CACHE: await tempDir() } });
+      expect([result.code, result.stderr]).toEqual([0, '']);
+      expect(ranges(layerGets()).length).toBe(3);
+      expect(served()).toBe(heavy().size);
+    } finally {
+      await relay.stop();
+    }
   });
 });
 

@@ -9,7 +9,7 @@ import { layerIds } from '../../src/layout/docker-format.js';
 import type { PullEvent } from '../../src/index.js';
 import { FROZEN_BIN, parseEvents, runCli, runCliInTerminal } from '../support/cli.js';
 import { snapshot } from '../support/fixture.js';
-import { startFlakyRegistry, type FlakyRegistry } from '../support/flaky-registry.js';
+import { startFlakyRegistry, wellBehaved, type FlakyRegistry } from '../support/flaky-registry.js';
 import { blob, descriptor, image, index, layer, sha256, type BuiltImage } from '../support/images.js';
 import { loadWithSkopeo } from '../support/load.js';
 import { mountTmpfs, mountsWanted, mountXfs, xfsWanted } from '../support/mounts.js';
@@ -41,13 +41,7 @@ afterAll(async () => server?.stop());
 
 beforeEach(() => {
   server.requests.length = 0;
-  Object.assign(server.behaviour, {
-    range: 'honor',
-    resets: { count: 0, afterBytes: 0 },
-    failures: [],
-    manifestFailures: [],
-    throttleBytesPer10ms: 0,
-  });
+  Object.assign(server.behaviour, wellBehaved());
 });
 
 const heavyLayer = () => big.layers[1]!;

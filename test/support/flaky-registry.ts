@@ -54,11 +54,9 @@ export interface FlakyRegistry {
 
 const LARGE = 64 * 1024;
 
-export async function startFlakyRegistry(): Promise<FlakyRegistry> {
-  const manifests = new Map<string, Blob>();
-  const blobs = new Map<string, Buffer>();
-  const requests: ServedRequest[] = [];
-  const behaviour: FlakyBehaviour = {
+/** A registry that bends nothing: what tests reset the behaviour to between cases. */
+export function wellBehaved(): FlakyBehaviour {
+  return {
     range: 'honor',
     resets: { count: 0, afterBytes: 0 },
     failures: [],
@@ -67,6 +65,13 @@ export async function startFlakyRegistry(): Promise<FlakyRegistry> {
     rangeResets: { from: 0, to: 0, count: 0, afterBytes: 0 },
     dieAfterBytes: Infinity,
   };
+}
+
+export async function startFlakyRegistry(): Promise<FlakyRegistry> {
+  const manifests = new Map<string, Blob>();
+  const blobs = new Map<string, Buffer>();
+  const requests: ServedRequest[] = [];
+  const behaviour = wellBehaved();
   const served = { bytes: 0 };
 
   const server: Server = createServer((req, res) => {

@@ -20,6 +20,8 @@ export interface TlsFrontOptions {
   readonly http1Only?: boolean;
   readonly goAwayAt?: number;
   readonly resetStream?: (path: string, nth: number) => boolean;
+  /** Send half the body of the requests the predicate picks, then nothing more (a stalled stream). */
+  readonly stallStream?: (path: string, nth: number) => boolean;
 }
 
 export interface TlsSeen {
@@ -57,7 +59,8 @@ export async function startTlsFront(
       return;
     }
     const reset = options.resetStream?.(path, nth) === true && 'stream' in req ? req.stream : undefined;
-    forward(upstream, req, res, reset);
+    const stall = options.stallStream?.(path, nth) === true;
+    forward(upstream, req, res, reset ?? (stall ? 'stall' : undefined));
   };
   const tls = { key: await readFile(certificates.key), cert: await readFile(certificates.certificate) };
   const server = options.http1Only
@@ -79,8 +82,16 @@ export async function startTlsFront(
   };
 }
 
-/** Passes a request to the registry and its answer back; `reset` stops the answer half way with RST_STREAM. */
-function forward(upstream: string, req: AnyRequest, res: AnyResponse, reset?: import('node:http2').ServerHttp2Stream) {
+/**
+ * Passes a request to the registry and its answer back; `cut` stops the answer half way, with RST_STREAM (a
+ * stream) or by sending nothing more (`stall`).
+ */
+function forward(
+  upstream: string,
+  req: AnyRequest,
+  res: AnyResponse,
+  cut?: import('node:http2').ServerHttp2Stream | 'stall',
+) {
   const headers: IncomingHttpHeaders = {};
   for (const [name, value] of Object.entries(req.headers))
     if (!name.startsWith(':') && name !== 'host') headers[name] = value;
@@ -95,14 +106,14 @@ function forward(upstream: string, req: AnyRequest, res: AnyResponse, reset?: im
         passed[name] = value;
     }
     res.writeHead(answer.statusCode ?? 502, passed);
-    if (!reset || length < 2) return void answer.pipe(res as NodeJS.WritableStream);
+    if (!cut || length < 2) return void answer.pipe(res as NodeJS.WritableStream);
     let sent = 0;
     answer.on('data', (chunk: Buffer) => {
       if (sent >= length / 2) return;
       const part = chunk.subarray(0, Math.max(1, Math.ceil(length / 2) - sent));
       sent += part.length;
       (res as NodeJS.WritableStream).write(part);
-      if (sent >= length / 2) setTimeout(() => reset.close(constants.NGHTTP2_INTERNAL_ERROR), 20);
+      if (sent >= length / 2 && cut !== 'stall') setTimeout(() => cut.close(constants.NGHTTP2_INTERNAL_ERROR), 20);
     });
     answer.on('end', () => undefined);
   });
