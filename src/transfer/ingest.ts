@@ -72,8 +72,10 @@ export async function ingestInto<H extends StreamHash>(
       try {
         return await ingestSegmented(target, endpoints, options, plan);
       } catch (error) {
-        // A server that will not serve ranges as asked gets one stream, which judges its Range answers itself.
-        if (!(error instanceof RangesRefused)) throw error;
+        // A server that will not serve ranges as asked gets one stream, which judges its Range answers itself; so
+        // do mirrors whose bytes failed the digest (the ranges emptied), so that one stream finds the endpoint that
+        // serves the right ones.
+        if (!(error instanceof RangesRefused) && !mirrorsMayHaveLied(error, endpoints)) throw error;
         options.onFallback?.('ranges', error);
       }
     }
@@ -102,6 +104,15 @@ export async function ingestInto<H extends StreamHash>(
   } finally {
     await release();
   }
+}
+
+/** What every wrong-bytes failure says. */
+const MISMATCH = 'digest or size mismatch';
+
+/** A digest mismatch of a download in ranges that mirrors may have served part of. */
+function mirrorsMayHaveLied(error: unknown, endpoints: readonly BlobEndpoint[]): boolean {
+  const mismatch = error instanceof FrozenError && error.message.includes(MISMATCH);
+  return mismatch && endpoints.some((endpoint) => endpoint.mirror);
 }
 
 interface AttemptState {
@@ -183,10 +194,7 @@ async function appendBody(
       accepted += chunk.length;
       if (target.size !== undefined && accepted > target.size) {
         await file.empty();
-        throw new FrozenError(
-          'integrity',
-          `${target.name}: digest or size mismatch (more than the declared ${target.size} bytes)`,
-        );
+        throw new FrozenError('integrity', `${target.name}: ${MISMATCH} (more than the declared ${target.size} bytes)`);
       }
       await hash.update(chunk);
       onBytes(chunk.length, accepted);
@@ -268,7 +276,7 @@ function blobTarget(store: BlobCache, descriptor: Descriptor): IngestTarget {
       if (hex === digest.hex) return store.commitPartial(digest);
       await rejectPartial(
         store.partialPath(digest),
-        `${name}: digest or size mismatch (content hashes to ${digest.algorithm}:${hex})`,
+        `${name}: ${MISMATCH} (content hashes to ${digest.algorithm}:${hex})`,
         resumed,
       );
     },

@@ -8,6 +8,7 @@ import { FROZEN_BIN, parseEvents, runCli } from '../support/cli.js';
 import { snapshot } from '../support/fixture.js';
 import { startFlakyRegistry, wellBehaved, type FlakyRegistry } from '../support/flaky-registry.js';
 import { image, layer, type BuiltImage } from '../support/images.js';
+import { startMirrorFront } from '../support/mirror-front.js';
 import { startTcpDelayRelay } from '../support/tcp-delay.js';
 
 /**
@@ -207,5 +208,22 @@ describe('a mirror that dies mid-blob', () => {
     expect(served()).toBeLessThan(heavy().size);
     expect(fromMirror + served()).toBeLessThanOrEqual(1.1 * heavy().size);
     expect(await snapshot(result.output)).toEqual(expected);
+  });
+
+  test('a mirror that serves wrong bytes in its ranges: nothing of them is kept, and the registry serves the layer', async () => {
+    const corrupt = await startMirrorFront(`http://${server.host}`, { mode: 'corrupt' });
+    try {
+      const cache = await tempDir();
+      const result = await pull(cache, [...SEGMENTED, '--mirror', `${server.host}=${corrupt.url}`]);
+      expect([result.code, result.stderr]).toEqual([0, '']);
+      const fallback = result.events.find((event) => event.type === 'blob-fallback' && event.endpoint === 'ranges');
+      expect((fallback as { reason: string } | undefined)?.reason).toMatch(/digest or size mismatch/);
+      expect(corrupt.seen.filter((seen) => seen.path.endsWith(heavy().digest)).length).toBeGreaterThan(0);
+      expect(await snapshot(result.output)).toEqual(expected);
+      const verify = await runCli(['cache', 'verify'], { env: { FROZEN_CACHE: cache } });
+      expect(verify.stdout).toMatch(/removed 0\n$/);
+    } finally {
+      await corrupt.stop();
+    }
   });
 });
