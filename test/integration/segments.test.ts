@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -129,6 +129,32 @@ describe('a big layer in ranges', () => {
     // Nothing of the download in ranges is left beside the verified blob.
     expect((await readdir(join(cache, 'blobs', 'sha256'))).filter((name) => name.includes('.partial'))).toEqual([]);
   });
+});
+
+test('SIGINT mid-download in ranges: exit 130, the ranges recorded, and the next run fetches only the rest', async () => {
+  server.behaviour.throttleBytesPer10ms = 48 * 1024;
+  const cache = await tempDir();
+  const output = await tempDir();
+  const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-q', '-o', output, ...SEGMENTED, reference()], {
+    stdio: 'ignore',
+    env: { ...process.env, FROZEN_CACHE: cache },
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  for (let i = 0; i < 500 && served() < 4 * MiB; i++) await new Promise((r) => setTimeout(r, 10));
+  child.kill('SIGINT');
+  expect(await exited).toBe(130);
+  const partial = join(cache, 'blobs', 'sha256', `${heavy().digest.slice(7)}.partial`);
+  const recorded = JSON.parse(await readFile(`${partial}.ranges`, 'utf8')) as { have: [number, number][] };
+  const kept = recorded.have.reduce((sum, [start, end]) => sum + end - start, 0);
+  expect(kept).toBeGreaterThan(2 * MiB);
+  const first = served();
+
+  server.behaviour.throttleBytesPer10ms = 0;
+  const again = await runCli(['pull', '-q', '-o', output, ...SEGMENTED, reference()], { env: { FROZEN_CACHE: cache } });
+  expect([again.code, again.stderr]).toEqual([0, '']);
+  // What the record named was not asked for again.
+  expect(served() - first).toBeLessThanOrEqual(heavy().size - kept);
+  expect(await snapshot(output)).toEqual(expected);
 });
 
 describe('by default, ranges only from registries that are far', () => {
