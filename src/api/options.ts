@@ -37,7 +37,7 @@ export interface PullCommonOptions extends RegistryOptions {
   /**
    * A blob of `segmentThreshold` bytes or more is fetched as this many ranges at once, each on a connection of its
    * own; 1 fetches every blob in one stream. On far links one TCP connection is the bottleneck. Given, it applies
-   * to every registry; by default 8 ranges for registries 20 ms or more away (their fastest response), and one
+   * to every registry; by default 8 ranges for registries 50 ms or more away (their fastest response), and one
    * stream for nearer ones, where ranges only cost.
    */
   readonly segments?: number | undefined;
