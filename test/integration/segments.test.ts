@@ -103,7 +103,9 @@ describe('a big layer in ranges', () => {
   });
 
   test('kill -9 mid-download, then a re-run: the same output, and the layer crosses the network at most 1.1 times', async () => {
-    server.behaviour.throttleBytesPer10ms = 48 * 1024; // ~5 MB/s a range: the layer takes about a second
+    // ~1.6 MB/s a range: what a kill -9 loses (a batch, the record's lag, bytes in flight) scales with the rate,
+    // and a loaded machine lags more.
+    server.behaviour.throttleBytesPer10ms = 16 * 1024;
     const cache = await tempDir();
     const output = await tempDir();
     const child = spawn(process.execPath, [FROZEN_BIN, 'pull', '-o', output, ...SEGMENTED, reference()], {
