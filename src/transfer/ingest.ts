@@ -14,6 +14,7 @@ import { acquireLock } from '../util/file-lock.js';
 import type { BlobEndpoint } from '../registry/remote.js';
 import { withRetries } from '../registry/retry.js';
 import { BatchedAppend } from './batched-append.js';
+import { contentRange, describeRange } from './content-range.js';
 import { keepPrefixOnly } from './ranges.js';
 import { DEFAULT_SEGMENT_PLAN, ingestSegmented, RangesRefused, segmentable } from './segmented.js';
 import {
@@ -319,16 +320,8 @@ function sizeFromResponse(response: HttpResponse, offset: number): number | unde
  * one), is a resume.
  */
 function validPartialResponse(response: HttpResponse, offset: number, size: number | undefined): boolean {
-  if (response.statusCode !== 206) return false;
-  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(response.headers, 'content-range')?.trim() ?? '');
-  if (!match) return false;
-  const [, start, end, total] = match;
-  if (Number(start) !== offset) return false;
-  if (size === undefined) return total === '*' || Number(end) === Number(total) - 1;
-  return Number(end) === size - 1 && (total === '*' || Number(total) === size);
-}
-
-function describeRange(response: HttpResponse): string {
-  const range = header(response.headers, 'content-range');
-  return `${response.statusCode}${range ? ` (Content-Range: ${range})` : ''}`;
+  const range = response.statusCode === 206 ? contentRange(response) : undefined;
+  if (!range || range.start !== offset) return false;
+  if (size === undefined) return range.total === undefined || range.end === range.total - 1;
+  return range.end === size - 1 && (range.total === undefined || range.total === size);
 }

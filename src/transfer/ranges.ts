@@ -15,15 +15,9 @@ export function recordPath(partial: string): string {
 
 /** The intervals a record says are on disk for a blob of `size` bytes; undefined without a (valid) record. */
 export async function readRecord(partial: string, size: number): Promise<Intervals | undefined> {
-  const text = await readFile(recordPath(partial), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  try {
-    const record = JSON.parse(text) as { size?: unknown; have?: unknown };
-    if (record.size !== size || !Array.isArray(record.have)) return [];
-    return merged(record.have.filter(isInterval).filter((pair) => pair[1] <= size));
-  } catch {
-    return []; // a record cut short by a crash mid-write is never renamed into place, but trust nothing
-  }
+  const record = await recorded(partial);
+  if (record === undefined) return undefined;
+  return record.size === size ? merged(record.have.filter((pair) => pair[1] <= size)) : [];
 }
 
 /**
@@ -31,17 +25,25 @@ export async function readRecord(partial: string, size: number): Promise<Interva
  * are all there, and loses its record.
  */
 export async function keepPrefixOnly(partial: string): Promise<void> {
-  const text = await readFile(recordPath(partial), 'utf8').catch(() => undefined);
-  if (text === undefined) return;
-  let have: [number, number][] = [];
-  try {
-    const listed = (JSON.parse(text) as { have?: unknown }).have;
-    if (Array.isArray(listed)) have = listed.filter(isInterval);
-  } catch {
-    // an unreadable record keeps nothing
-  }
-  await truncate(partial, prefixEnd(have)).catch(() => undefined);
+  const record = await recorded(partial);
+  if (record === undefined) return;
+  await truncate(partial, prefixEnd(record.have)).catch(() => undefined);
   await removeRecord(partial);
+}
+
+/**
+ * The record as written, its well-formed intervals only; undefined when there is none. One that cannot be read
+ * names no bytes (a record cut short by a crash mid-write is never renamed into place, but trust nothing).
+ */
+async function recorded(partial: string): Promise<{ size: unknown; have: [number, number][] } | undefined> {
+  const text = await readFile(recordPath(partial), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const record = JSON.parse(text) as { size?: unknown; have?: unknown };
+    return { size: record.size, have: Array.isArray(record.have) ? record.have.filter(isInterval) : [] };
+  } catch {
+    return { size: undefined, have: [] };
+  }
 }
 
 function isInterval(pair: unknown): pair is [number, number] {

@@ -13,7 +13,8 @@ import { open, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { abortedError, FrozenError } from '../errors.js';
 import type { BlobEndpoint } from '../registry/remote.js';
 import { withRetries } from '../registry/retry.js';
-import { header, networkError, type HttpResponse } from '../registry/transport.js';
+import { networkError, type HttpResponse } from '../registry/transport.js';
+import { contentRange, describeRange } from './content-range.js';
 import { naming, type IngestOptions, type IngestResult, type IngestTarget, type StreamHash } from './ingest-types.js';
 import { gaps, merged, pieces, prefixEnd, readRecord, RecordWriter, removeRecord, type Intervals } from './ranges.js';
 
@@ -300,13 +301,10 @@ function endpointOrder(endpoints: readonly BlobEndpoint[], index: number): reado
 /** Why a response is not the range asked for, if it is not: a 200 (Range ignored) or another Content-Range. */
 function rangeRefusal(response: HttpResponse, from: number, to: number, size: number): string | undefined {
   const asked = `Range: bytes=${from}-${to}`;
-  const range = header(response.headers, 'content-range')?.trim();
   if (response.statusCode === 200) return `ignored ${asked} (200)`;
-  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(range ?? '');
-  const exact =
-    match && Number(match[1]) === from && Number(match[2]) === to && [String(size), '*'].includes(match[3]!);
-  if (response.statusCode === 206 && exact) return undefined;
-  return `answered ${asked} with ${response.statusCode}${range ? ` (Content-Range: ${range})` : ''}`;
+  const range = response.statusCode === 206 ? contentRange(response) : undefined;
+  const exact = range?.start === from && range.end === to && (range.total === undefined || range.total === size);
+  return exact ? undefined : `answered ${asked} with ${describeRange(response)}`;
 }
 
 function covered(have: Intervals): number {
