@@ -9,6 +9,8 @@ import type { PullResult } from '../api/results.js';
 import { wantedPlatforms } from '../platform/index.js';
 import { RegistrySession } from '../registry/session.js';
 import { loadSignaturePolicy } from '../signature/policy.js';
+import { chosenCache } from './cache.js';
+import type { PullJob } from './context.js';
 import { checkPullOptions, pullJobs } from './options.js';
 import { openWriter } from './output.js';
 import { runPull } from './run.js';
@@ -45,13 +47,30 @@ async function pullWith(options: PullOptions): Promise<PullResult> {
   const jobs = pullJobs(options);
   const platforms = wantedPlatforms(options.platform);
   const signatures = await loadSignaturePolicy(options);
-  const session = await RegistrySession.open(options);
+  const session = await RegistrySession.open(options, await surelyAsked(options, jobs));
   try {
     const writer = await openWriter(options);
     return await runPull(options, { jobs, platforms, session, writer, signatures });
   } finally {
     await session.close();
   }
+}
+
+/**
+ * The registries this run asks something whatever happens: those of references by tag (a tag is always asked), and
+ * of references by digest whose manifest the cache does not hold. Locked references are left out (a lock may need no
+ * request), and so is everything offline or over the v1 protocol.
+ */
+async function surelyAsked(options: PullOptions, jobs: readonly PullJob[]): Promise<string[]> {
+  if (options.offline || options.protocol === 'v1') return [];
+  const cache = options.cache === false ? undefined : chosenCache(options);
+  const asked = await Promise.all(
+    jobs.map(async ({ ref, locked }) => {
+      if (locked) return false;
+      return !ref.digest || !(await cache?.has(ref.digest).catch(() => false));
+    }),
+  );
+  return [...new Set(jobs.filter((_, i) => asked[i]).map((job) => job.ref.registry))];
 }
 
 /**

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
+import type { EarlyConnections } from './early-connections.js';
 
 /** What the dispatchers are made from. */
 export interface ConnectionOptions {
@@ -20,6 +21,8 @@ export interface ConnectionOptions {
    * whether it is one of the shared connections (a separate one speaks HTTP/1.1 whatever the origin offers).
    */
   readonly onProtocol: (origin: string, protocol: string, shared: boolean) => void;
+  /** TCP connections opened before the dispatchers were made: the first TLS connection to each host goes over it. */
+  readonly early?: EarlyConnections;
 }
 
 /** The four dispatchers of a run: TLS verified or not, shared (HTTP/2 where offered) or a connection each. */
@@ -72,14 +75,15 @@ export async function makeDispatchers(undici: Undici, options: ConnectionOptions
     ...(!verify && { rejectUnauthorized: false }),
   });
   const { env } = options;
-  if (PROXY_VARIABLES.some((name) => env[name])) {
+  if (proxied(env)) {
     const proxied = await proxyDispatcher(env, tls);
     return { shared: proxied, separate: proxied, http2: false };
   }
   const direct = (verify: boolean, allowH2: boolean) =>
     new undici.Agent({
-      connect: reportingProtocol(undici.buildConnector({ ...tls(verify), allowH2 }), (origin, protocol) =>
-        options.onProtocol(origin, protocol, allowH2),
+      connect: reportingProtocol(
+        overEarlyConnections(undici.buildConnector({ ...tls(verify), allowH2 }), options),
+        (origin, protocol) => options.onProtocol(origin, protocol, allowH2),
       ),
       // HTTP/1.1 to one origin: at most this many connections (an HTTP/2 origin takes one); the separate ones are
       // as many as the ranges in flight.
@@ -87,6 +91,23 @@ export async function makeDispatchers(undici: Undici, options: ConnectionOptions
       ...(allowH2 && { allowH2, initialWindowSize: STREAM_WINDOW, connectionWindowSize: CONNECTION_WINDOW }),
     });
   return { shared: (verify) => direct(verify, true), separate: (verify) => direct(verify, false), http2: true };
+}
+
+/** Whether HTTP(S)_PROXY sends requests through a proxy (NO_PROXY aside). */
+export function proxied(env: NodeJS.ProcessEnv): boolean {
+  return PROXY_VARIABLES.some((name) => env[name]);
+}
+
+/** A connector that makes a TLS connection over the TCP connection opened early to its host, where there is one. */
+function overEarlyConnections(connect: Connector, options: ConnectionOptions): Connector {
+  const { early } = options;
+  if (!early) return connect;
+  return (connectOptions, callback) => {
+    if (connectOptions.protocol !== 'https:') return connect(connectOptions, callback);
+    void early
+      .take(connectOptions.hostname, connectOptions.port, options.connectTimeoutMs)
+      .then((socket) => connect(socket ? { ...connectOptions, httpSocket: socket } : connectOptions, callback));
+  };
 }
 
 /** A connector that tells which protocol each new TLS connection speaks. */

@@ -74,8 +74,12 @@ export class RegistrySession {
     readonly retry: RetryPolicy,
   ) {}
 
-  /** Reads every setting first, so a bad file fails before anything else happens. */
-  static async open(options: RegistryOptions = {}): Promise<RegistrySession> {
+  /**
+   * Reads every setting first, so a bad file fails before anything else happens. `surelyAsked` names registries the
+   * run will ask something whatever happens: where no mirror stands in front of one, its connection is opened at
+   * once (see EarlyConnections).
+   */
+  static async open(options: RegistryOptions = {}, surelyAsked: readonly string[] = []): Promise<RegistrySession> {
     checkRegistryOptions(options);
     const store = await CredentialStore.load(options.authfile ? { authfile: options.authfile } : {});
     const mirrors = await loadMirrors({
@@ -91,6 +95,10 @@ export class RegistrySession {
       ...(ca && { ca }),
       ...(options.connectTimeoutMs && { connectTimeoutMs: options.connectTimeoutMs }),
       ...(options.stallTimeoutMs && { stallTimeoutMs: options.stallTimeoutMs }),
+      connectEarly: surelyAsked.flatMap((registry) => {
+        const endpoints = endpointsFor(registry, mirrors);
+        return endpoints.length === 1 ? [endpoints[0]!.origin] : [];
+      }),
     });
     const retry = {
       retries: options.retries ?? DEFAULT_RETRY_POLICY.retries,

@@ -5,7 +5,8 @@
  */
 import type { Dispatcher } from 'undici';
 import { abortedError, causeChain, FrozenError } from '../errors.js';
-import { FirstConnectionGate, loadUndici, makeDispatchers, type Dispatchers } from './dispatchers.js';
+import { FirstConnectionGate, loadUndici, makeDispatchers, proxied, type Dispatchers } from './dispatchers.js';
+import { EarlyConnections } from './early-connections.js';
 
 /** A response: its status, its headers, its body (a stream) and the URL that answered. */
 export interface HttpResponse {
@@ -47,6 +48,11 @@ export interface TransportOptions {
   readonly stallTimeoutMs?: number;
   /** Where HTTP_PROXY, HTTPS_PROXY and NO_PROXY are read (default process.env). */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Origins (`https://host[:port]`) the run will surely ask first: their TCP connections are opened at once, while
+   * the rest is set up (not through a proxy, nor with a caller's dispatcher).
+   */
+  readonly connectEarly?: readonly string[];
 }
 
 const MAX_REDIRECTS = 10;
@@ -89,6 +95,8 @@ export class Transport {
     private readonly gate: FirstConnectionGate,
     /** Hosts a TLS connection was made to in this run: a failure later (a reset, a GOAWAY) never means plain http. */
     private readonly speaksTls: ReadonlySet<string>,
+    /** TCP connections opened before the first request; closed with the transport when nothing took them. */
+    private readonly early: EarlyConnections,
   ) {
     this.insecure = new Set((options.insecureRegistries ?? []).map((host) => host.toLowerCase()));
     // undici's dispatchers tell of every connection they open (a MockAgent opens none).
@@ -98,26 +106,32 @@ export class Transport {
   }
 
   static async create(options: TransportOptions = {}): Promise<Transport> {
+    const env = options.env ?? process.env;
+    const early = new EarlyConnections();
+    // First, so that the handshakes run while undici loads and the TLS context is built.
+    if (!options.dispatcher && !proxied(env)) for (const origin of options.connectEarly ?? []) early.open(origin);
     const undici = await loadUndici();
     if (options.dispatcher) {
       const caller = { caller: options.dispatcher };
-      return new Transport(undici.dispatchRequest, caller, options, new FirstConnectionGate(), new Set());
+      return new Transport(undici.dispatchRequest, caller, options, new FirstConnectionGate(), new Set(), early);
     }
     const gate = new FirstConnectionGate();
     const speaksTls = new Set<string>();
     const dispatchers = await makeDispatchers(undici, {
       ca: options.ca,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      env: options.env ?? process.env,
+      env,
       onProtocol: (origin, protocol, shared) => {
         speaksTls.add(new URL(origin).host);
         if (shared) gate.learnt(origin, protocol);
       },
+      early,
     });
-    return new Transport(undici.dispatchRequest, dispatchers, options, gate, speaksTls);
+    return new Transport(undici.dispatchRequest, dispatchers, options, gate, speaksTls, early);
   }
 
   async close(): Promise<void> {
+    this.early.close();
     // A caller's dispatcher outlives the run (a pipeline passes one to every pull): it keeps no listener of ours.
     if ('caller' in this.dispatchers) this.dispatchers.caller.off('connect', this.onConnect);
     await Promise.all([...this.made.values()].map((dispatcher) => dispatcher.close()));

@@ -11,6 +11,8 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 export interface TcpDelayRelay {
   /** `127.0.0.1:port`, to use in place of the server's address. */
   readonly host: string;
+  /** TCP connections accepted so far. */
+  accepted(): number;
   stop(): Promise<void>;
 }
 
@@ -27,7 +29,9 @@ export async function startTcpDelayRelay(
   const [targetHost, targetPort] = splitHost(target);
   const oneWay = rttMs / 2;
   const open = new Set<Socket>();
+  let accepted = 0;
   const server = createServer((client) => {
+    accepted++;
     open.add(client);
     client.pause();
     const upstream = connect(targetPort, targetHost);
@@ -48,6 +52,7 @@ export async function startTcpDelayRelay(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    accepted: () => accepted,
     stop: () =>
       new Promise((resolve) => {
         for (const socket of open) socket.destroy();
