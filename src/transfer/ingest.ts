@@ -4,7 +4,7 @@
  * for the rest with `Range`. Only a blob whose full size and digest check out enters the cache.
  */
 import { createReadStream } from 'node:fs';
-import { stat, truncate, type FileHandle } from 'node:fs/promises';
+import { stat, truncate } from 'node:fs/promises';
 import { createDigester } from '../digest.js';
 import { abortedError, FrozenError } from '../errors.js';
 import type { Descriptor } from '../manifest/index.js';
@@ -15,6 +15,7 @@ import type { BlobEndpoint } from '../registry/remote.js';
 import { withRetries } from '../registry/retry.js';
 import { BatchedAppend } from './batched-append.js';
 import { contentRange, describeRange } from './content-range.js';
+import { expectStillThere, PartialChanged } from './partial-check.js';
 import { keepPrefixOnly } from './ranges.js';
 import { DEFAULT_SEGMENT_PLAN, ingestSegmented, RangesRefused, segmentable } from './segmented.js';
 import {
@@ -73,10 +74,7 @@ export async function ingestInto<H extends StreamHash>(
       try {
         return await ingestSegmented(target, endpoints, options, plan);
       } catch (error) {
-        // A server that will not serve ranges as asked gets one stream, which judges its Range answers itself; so
-        // do mirrors whose bytes failed the digest (the ranges emptied), so that one stream finds the endpoint that
-        // serves the right ones.
-        if (!(error instanceof RangesRefused) && !mirrorsMayHaveLied(error, endpoints)) throw error;
+        if (!oneStreamAfter(error, endpoints)) throw error;
         options.onFallback?.('ranges', error);
       }
     }
@@ -110,8 +108,14 @@ export async function ingestInto<H extends StreamHash>(
 /** What every wrong-bytes failure says. */
 const MISMATCH = 'digest or size mismatch';
 
-/** A digest mismatch of a download in ranges that mirrors may have served part of. */
-function mirrorsMayHaveLied(error: unknown, endpoints: readonly BlobEndpoint[]): boolean {
+/**
+ * Whether a download in ranges that failed with `error` goes on in one stream. A server that will not serve ranges
+ * as asked does: one stream judges its Range answers itself. So do mirrors whose bytes failed the digest (the ranges
+ * emptied), so that one stream finds the endpoint that serves the right ones; and a partial changed on disk
+ * meanwhile (emptied: one stream starts over).
+ */
+function oneStreamAfter(error: unknown, endpoints: readonly BlobEndpoint[]): boolean {
+  if (error instanceof RangesRefused || error instanceof PartialChanged) return true;
   const mismatch = error instanceof FrozenError && error.message.includes(MISMATCH);
   return mismatch && endpoints.some((endpoint) => endpoint.mirror);
 }
@@ -202,7 +206,7 @@ async function appendBody(
       await file.append(chunk);
     }
     await file.drain();
-    await expectStillThere(target, file.handle, file.onDisk);
+    await expectStillThere(target.partial, target.name, file.handle, file.onDisk);
     return file.onDisk;
   } catch (error) {
     if (error instanceof FrozenError) throw error;
@@ -212,24 +216,6 @@ async function appendBody(
   } finally {
     await file.close();
   }
-}
-
-/**
- * The partial must still be the file this attempt wrote, and hold what it wrote: one removed or replaced meanwhile
- * (by hand; `cache prune` takes the lock first) would otherwise put other bytes under a digest the received bytes
- * matched. Anything else found there is emptied, and the blob is fetched again.
- */
-async function expectStillThere(target: IngestTarget, file: FileHandle, bytes: number): Promise<void> {
-  const written = await file.stat();
-  const atPath = await stat(target.partial).catch(() => undefined);
-  // The inode number alone: no other file can have it while this one is open, and old overlayfs kernels (a Docker
-  // build's RUN step) report the device differently through a path and through an open file.
-  if (atPath && atPath.ino === written.ino && atPath.size === bytes && written.size === bytes) return;
-  if (atPath) await truncate(target.partial, 0);
-  throw new FrozenError(
-    'network',
-    `${target.name}: the partial download changed on disk while it was written; starting over`,
-  );
 }
 
 /** Re-hashes what a previous attempt left. A partial longer than the blob, or one that cannot be read, starts over. */

@@ -16,6 +16,7 @@ import { withRetries } from '../registry/retry.js';
 import { networkError, type HttpResponse } from '../registry/transport.js';
 import { contentRange, describeRange } from './content-range.js';
 import { naming, type IngestOptions, type IngestResult, type IngestTarget, type StreamHash } from './ingest-types.js';
+import { expectStillThere, PartialChanged } from './partial-check.js';
 import { gaps, merged, pieces, prefixEnd, readRecord, RecordWriter, removeRecord, type Intervals } from './ranges.js';
 
 /**
@@ -99,6 +100,10 @@ export async function ingestSegmented<H extends StreamHash>(
   let hash: H;
   try {
     hash = await download.run(work, plan.count);
+    await expectStillThere(target.partial, target.name, file, size);
+  } catch (error) {
+    if (error instanceof PartialChanged) await removeRecord(target.partial);
+    throw error;
   } finally {
     await file.close();
   }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -157,6 +157,34 @@ test('SIGINT mid-download in ranges: exit 130, the ranges recorded, and the next
   // What the record named was not asked for again.
   expect(served() - first).toBeLessThanOrEqual(heavy().size - kept);
   expect(await snapshot(output)).toEqual(expected);
+});
+
+describe('a partial changed underneath', () => {
+  test('a partial removed while its ranges download is noticed before it becomes the blob: emptied, fetched again in one stream, nothing corrupt kept', async () => {
+    server.behaviour.throttleBytesPer10ms = 16 * 1024; // ~1.6 MB/s a range: the 12 MiB layer takes over 2 s
+    const cache = await tempDir();
+    const running = pull(cache);
+    const partial = join(cache, 'blobs', 'sha256', `${heavy().digest.slice(7)}.partial`);
+    const size = () =>
+      stat(partial).then(
+        (info) => info.size,
+        () => 0,
+      );
+    for (let i = 0; i < 400 && (await size()) < 1 * MiB; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await size()).toBeGreaterThanOrEqual(1 * MiB);
+    await rm(partial); // the ranges go on writing to the file they hold open, which no path names any more
+    server.behaviour.throttleBytesPer10ms = 0;
+    const result = await running;
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    const fallback = result.events.find((event) => event.type === 'blob-fallback' && event.endpoint === 'ranges');
+    expect((fallback as { reason: string } | undefined)?.reason).toMatch(/changed on disk/);
+    const gets = layerGets();
+    expect(gets.at(-1)).toMatchObject({ range: undefined, bytes: heavy().size, status: 200 });
+    expect(await snapshot(result.output)).toEqual(expected);
+    const verify = await runCli(['cache', 'verify'], { env: { FROZEN_CACHE: cache } });
+    expect(verify.stdout).toMatch(/removed 0\n$/);
+    expect((await readdir(join(cache, 'blobs', 'sha256'))).filter((name) => name.includes('.partial'))).toEqual([]);
+  });
 });
 
 describe('by default, ranges only from registries that are far', () => {
