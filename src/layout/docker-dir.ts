@@ -80,8 +80,12 @@ export class DockerDirectory implements OutputWriter {
     return this.root;
   }
 
-  /** Where an image's config and layers live once committed: `<root>/<hex>.json`, `<root>/<layerId>/layer.tar`. */
+  /**
+   * Where an image's config and layers live once committed: `<root>/<hex>.json`, `<root>/<layerId>/layer.tar`. A
+   * directory this run made holds none of them: nothing is named, and no blob is looked for there.
+   */
   existing(config: Digest, layers: readonly Digest[]): ExistingFiles {
+    if (this.createdRoot) return { layers: layers.map(() => undefined) };
     const ids = layerIds(layers.map((layer) => layer.value));
     return {
       config: join(this.root, `${config.hex}.json`),

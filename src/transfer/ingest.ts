@@ -16,7 +16,7 @@ import { withRetries } from '../registry/retry.js';
 import { BatchedAppend } from './batched-append.js';
 import { contentRange, describeRange } from './content-range.js';
 import { expectStillThere, PartialChanged } from './partial-check.js';
-import { keepPrefixOnly } from './ranges.js';
+import { bytesHeld, keepPrefixOnly } from './ranges.js';
 import { DEFAULT_SEGMENT_PLAN, ingestSegmented, RangesRefused, segmentable } from './segmented.js';
 import {
   naming,
@@ -58,13 +58,9 @@ export async function ingestInto<H extends StreamHash>(
   const release = await acquireLock(target.lock, {
     ...(options.signal && { signal: options.signal }),
     ...(options.onWait && { onWait: options.onWait }),
-    // While another process downloads the blob, the growth of its partial file is this blob's progress.
+    // While another process downloads the blob, what its partial file holds is this blob's progress.
     ...(onProgress && {
-      onPoll: () =>
-        void stat(target.partial).then(
-          (info) => onProgress(info.size),
-          () => undefined,
-        ),
+      onPoll: () => void bytesHeld(target.partial, target.size).then(onProgress, () => undefined),
     }),
   });
   try {

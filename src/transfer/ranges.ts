@@ -3,7 +3,7 @@
  * rename) as segments progress, never naming a byte before its write returned. A `kill -9` loses only what arrived
  * after the last rewrite; the next run fetches the ranges missing, or, downloading in one stream, keeps the prefix.
  */
-import { readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 
 /** `[start, end)` byte intervals, sorted and merged. */
 export type Intervals = readonly (readonly [number, number])[];
@@ -18,6 +18,21 @@ export async function readRecord(partial: string, size: number): Promise<Interva
   const record = await recorded(partial);
   if (record === undefined) return undefined;
   return record.size === size ? merged(record.have.filter((pair) => pair[1] <= size)) : [];
+}
+
+/**
+ * How many bytes of a blob of `size` a partial holds: what its record names when it is written in ranges (its file's
+ * size is its highest byte written, holes included), else its size. Another process's download is watched by it.
+ */
+export async function bytesHeld(partial: string, size: number | undefined): Promise<number> {
+  const have = size === undefined ? undefined : await readRecord(partial, size);
+  if (have) return covered(have);
+  return (await stat(partial)).size;
+}
+
+/** The bytes `have` covers. */
+export function covered(have: Intervals): number {
+  return have.reduce((sum, [start, end]) => sum + end - start, 0);
 }
 
 /**

@@ -17,7 +17,17 @@ import { networkError, type HttpResponse } from '../registry/transport.js';
 import { contentRange, describeRange } from './content-range.js';
 import { naming, type IngestOptions, type IngestResult, type IngestTarget, type StreamHash } from './ingest-types.js';
 import { expectStillThere, PartialChanged } from './partial-check.js';
-import { gaps, merged, pieces, prefixEnd, readRecord, RecordWriter, removeRecord, type Intervals } from './ranges.js';
+import {
+  covered,
+  gaps,
+  merged,
+  pieces,
+  prefixEnd,
+  readRecord,
+  RecordWriter,
+  removeRecord,
+  type Intervals,
+} from './ranges.js';
 
 /**
  * How a big blob is split: into `count` ranges at once, when it has at least `threshold` bytes, and unless
@@ -310,8 +320,4 @@ function rangeRefusal(response: HttpResponse, from: number, to: number, size: nu
   const range = response.statusCode === 206 ? contentRange(response) : undefined;
   const exact = range?.start === from && range.end === to && (range.total === undefined || range.total === size);
   return exact ? undefined : `answered ${asked} with ${describeRange(response)}`;
-}
-
-function covered(have: Intervals): number {
-  return have.reduce((sum, [start, end]) => sum + end - start, 0);
 }

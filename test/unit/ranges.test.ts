@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import {
+  bytesHeld,
   gaps,
   keepPrefixOnly,
   merged,
@@ -135,5 +136,32 @@ describe('the record beside the partial', () => {
     await keepPrefixOnly(partial);
     expect((await stat(partial)).size).toBe(6);
     await expect(stat(`${partial}.ranges`)).rejects.toThrow();
+  });
+});
+
+describe('bytesHeld: the progress another process watches', () => {
+  test("a partial written in ranges holds what its record names, not its file's size (its highest byte written)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'frozen-ranges-'));
+    const partial = join(dir, 'blob.partial');
+    await writeFile(partial, Buffer.alloc(900)); // bytes 0-99 and 800-899 written, a hole between
+    await writeFile(
+      `${partial}.ranges`,
+      JSON.stringify({
+        size: 1000,
+        have: [
+          [0, 100],
+          [800, 900],
+        ],
+      }),
+    );
+    expect(await bytesHeld(partial, 1000)).toBe(200);
+  });
+
+  test('a partial in one stream (no record) holds its size; so does one of a blob whose size nobody said', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'frozen-ranges-'));
+    const partial = join(dir, 'blob.partial');
+    await writeFile(partial, Buffer.alloc(300));
+    expect(await bytesHeld(partial, 1000)).toBe(300);
+    expect(await bytesHeld(partial, undefined)).toBe(300);
   });
 });
