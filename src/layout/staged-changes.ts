@@ -3,6 +3,12 @@ import { copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from 'no
 import { dirname, join } from 'node:path';
 import { exists, inodeKey, linkOrCopy } from '../util/files.js';
 
+/** A folder made ahead in staging, and the files in it. */
+export interface PreparedFolder {
+  readonly path: string;
+  readonly files: readonly string[];
+}
+
 /** One rename that `apply` makes: a staged file or folder onto its place, and how to undo it. */
 interface Move {
   readonly staged: string;
@@ -32,13 +38,18 @@ export class StagedChanges {
     private readonly staging: string,
   ) {}
 
-  /** Makes sure `folder` will exist: one that is not there yet is built in staging. */
-  async folder(folder: string): Promise<void> {
-    if (this.newFolders.has(folder) || (await exists(join(this.root, folder)))) return;
-    const staged = this.stagedName();
-    await mkdir(staged);
+  /**
+   * Makes sure `folder` will exist: one that is not there yet is built in staging, or is `prepared`, a folder made
+   * ahead in staging holding `files`, taken as it is (its files count as written). Says whether it was taken.
+   */
+  async folder(folder: string, prepared?: PreparedFolder): Promise<boolean> {
+    if (this.newFolders.has(folder) || (await exists(join(this.root, folder)))) return false;
+    const staged = prepared?.path ?? this.stagedName();
+    if (!prepared) await mkdir(staged);
     this.newFolders.add(folder);
     this.moves.set(folder, { staged, target: join(this.root, folder), replaces: false });
+    for (const file of prepared?.files ?? []) this.writtenInNewFolders.add(join(folder, file));
+    return prepared !== undefined;
   }
 
   /** Whether the file at `path`, as the changes so far leave it, has any bytes. */

@@ -74,6 +74,8 @@ export interface OutputWriter {
   readonly staging: string;
   /** Where the output may already hold this config and these layers (by digest). */
   existing(config: Digest, layers: readonly Digest[]): ExistingFiles;
+  /** These layers are about to be fetched: what can be made of their place ahead, while they download, is. */
+  prepare?(layers: readonly Digest[]): void;
   /** Writes every image; the output is whole when this resolves, and as it was when it rejects. */
   write(images: readonly StagedImage[], signal?: AbortSignal): Promise<void>;
   /** Leaves the output as it was, and removes the temporary files. */

@@ -134,6 +134,7 @@ function fetchImageBlobs(image: ImageManifest, ref: ImageReference, remote: Remo
     config.digest,
     layers.map((layer) => layer.digest),
   );
+  context.writer.prepare?.(layers.map((layer) => layer.digest));
   const blobs = [
     { descriptor: config, kind: 'config' as const, present: existing.config },
     ...layers.map((layer, i) => ({ descriptor: layer, kind: 'layer' as const, present: existing.layers[i] })),

@@ -35,6 +35,11 @@ export async function startTcpDelayRelay(
     open.add(client);
     client.pause();
     const upstream = connect(targetPort, targetHost);
+    // A link delays bytes, it does not hold small writes back: without this, Nagle's algorithm on the relay's own
+    // sockets waits for the ACK of the last small write (up to 40 ms of delayed ACK) before sending the next, as
+    // when a server's HTTP/2 DATA frame follows its HEADERS.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     open.add(upstream);
     const closeBoth = () => {
       client.destroy();

@@ -107,6 +107,37 @@ describe('DockerDirectory', () => {
     await (await DockerDirectory.open(join(parent, 'old'))).discard();
     expect(await readdir(join(parent, 'old'))).toEqual(['keep']);
   });
+
+  test('layer folders prepared while the blobs download: the same files and bytes as without, and a json already in the directory kept', async () => {
+    const { image } = await stagedImage();
+    const digests = image.layers.map((layer) => layer.digest);
+    const plain = join(await mkdtemp(join(tmpdir(), 'frozen-writers-')), 'out');
+    await (await DockerDirectory.open(plain)).write([image]);
+    const prepared = join(await mkdtemp(join(tmpdir(), 'frozen-writers-')), 'out');
+    const writer = await DockerDirectory.open(prepared);
+    writer.prepare(digests);
+    writer.prepare(digests); // asked twice (two images sharing layers): once is made
+    await writer.write([image]);
+    expect(await filesOf(prepared)).toEqual(await filesOf(plain));
+    expect((await readdir(prepared)).filter((name) => name.startsWith('.'))).toEqual([]); // no staging left
+
+    // Into the directory as written: the bottom layer's folder exists, with a json the script would not touch.
+    const bottom = layerIds(digests.map((digest) => digest.value))[0]!;
+    await writeFile(join(prepared, bottom, 'json'), '{"kept":true}');
+    const again = await DockerDirectory.open(prepared);
+    again.prepare(digests);
+    await again.write([image]);
+    expect(await readFile(join(prepared, bottom, 'json'), 'utf8')).toBe('{"kept":true}');
+  });
+
+  test('a discard while folders are being prepared waits for them, and leaves nothing', async () => {
+    const { image } = await stagedImage();
+    const parent = await mkdtemp(join(tmpdir(), 'frozen-writers-'));
+    const writer = await DockerDirectory.open(join(parent, 'new'));
+    writer.prepare(image.layers.map((layer) => layer.digest));
+    await writer.discard();
+    expect(await readdir(parent)).toEqual([]);
+  });
 });
 
 describe('TarWriter', () => {
