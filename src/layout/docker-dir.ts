@@ -54,7 +54,10 @@ export class DockerDirectory implements OutputWriter {
   /** Layer folders made ahead in staging, by layer ID (see `prepare`); undefined where none was made. */
   private readonly prepared = new Map<string, Promise<PreparedFolder | undefined>>();
   private readonly preparing = pLimit(FOLDERS_PREPARED_AT_ONCE);
-  /** Set once this run has written to the directory, or given up: then nothing more is prepared. */
+  /**
+   * Set once the commit begins, or the run gives up: then nothing more is prepared (a folder not begun by then is
+   * made by the commit, which would otherwise wait for it: all of them, in a pull that found every blob cached).
+   */
   private finished = false;
 
   private constructor(
@@ -134,6 +137,7 @@ export class DockerDirectory implements OutputWriter {
 
   /** `signal` can stop the wait for another run's commit; once this one has begun, it finishes. */
   async commit(images: readonly StagedImage[], signal?: AbortSignal): Promise<void> {
+    this.finished = true;
     try {
       // Runs writing into one directory at once each merge into manifest.json and repositories: one at a time, or
       // the last to write would drop the others' entries.
