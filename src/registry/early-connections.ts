@@ -16,7 +16,7 @@ export class EarlyConnections {
     const { hostname, port } = new URL(origin);
     const key = keyOf(hostname, port || '443');
     if (this.sockets.has(key)) return;
-    const socket = connect({ host: hostname.replace(/^\[|\]$/g, ''), port: Number(port || 443) });
+    const socket = connect({ host: bare(hostname), port: Number(port || 443), noDelay: true });
     socket.on('error', () => socket.destroy());
     this.sockets.set(key, socket);
   }
@@ -53,5 +53,10 @@ export class EarlyConnections {
 }
 
 function keyOf(hostname: string, port: string): string {
-  return `${hostname.replace(/^\[|\]$/g, '').toLowerCase()}:${port}`;
+  return `${bare(hostname).toLowerCase()}:${port}`;
+}
+
+/** A hostname without the brackets of an IPv6 literal, as net.connect wants it. */
+function bare(hostname: string): string {
+  return hostname.replace(/^\[|\]$/g, '');
 }
