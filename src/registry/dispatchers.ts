@@ -106,7 +106,9 @@ function overEarlyConnections(connect: Connector, options: ConnectionOptions): C
     if (connectOptions.protocol !== 'https:') return connect(connectOptions, callback);
     void early
       .take(connectOptions.hostname, connectOptions.port, options.connectTimeoutMs)
-      .then((socket) => connect(socket ? { ...connectOptions, httpSocket: socket } : connectOptions, callback));
+      .then((socket) => connect(socket ? { ...connectOptions, httpSocket: socket } : connectOptions, callback))
+      // A connector that throws (it calls back otherwise) fails this connection, as it would have called back.
+      .catch((error: unknown) => (callback as (error: Error | null, socket: null) => void)(error as Error, null));
   };
 }
 
