@@ -213,7 +213,7 @@ export class BlobCache {
     for (const area of ['blobs', 'v1']) {
       for await (const { name, path } of this.files(area)) {
         if (!name.endsWith('.partial')) continue;
-        const file = await fileFacts(path);
+        const file = await fileFacts(path, { allocated: true });
         if (file) partials.push(file);
       }
     }
@@ -332,9 +332,19 @@ function tryDigest(value: string): Digest | undefined {
 }
 
 /** Size and last write of a regular file at `path`; undefined for anything else, or nothing. */
-async function fileFacts(path: string): Promise<{ path: string; size: number; lastUsed: Date } | undefined> {
+/**
+ * A file's size and last write. With `allocated`, the size is what the disk holds of it where that is less: a
+ * partial written in ranges has holes where ranges have not arrived yet, and its length is its highest byte.
+ */
+async function fileFacts(
+  path: string,
+  { allocated = false } = {},
+): Promise<{ path: string; size: number; lastUsed: Date } | undefined> {
   const info = await stat(path).catch(() => undefined);
-  return info?.isFile() ? { path, size: info.size, lastUsed: info.mtime } : undefined;
+  if (!info?.isFile()) return undefined;
+  // `blocks` counts 512-byte units on every POSIX system; it is not known everywhere (Windows).
+  const held = allocated && Number.isFinite(info.blocks) ? Math.min(info.size, info.blocks * 512) : info.size;
+  return { path, size: held, lastUsed: info.mtime };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -99,6 +99,19 @@ describe('BlobCache', () => {
     expect(removed.partials.map((partial) => partial.path)).toEqual([cache.partialPath(idle)]);
     expect((await cache.partials()).map((partial) => partial.path)).toEqual([cache.partialPath(busy)]);
     expect(await cache.knowsTag('registry.test/team/app:1')).toBe(false);
+  });
+
+  test('a partial written in ranges counts what the disk holds of it, not its length (its holes are not there yet)', async () => {
+    const { cache } = await cacheWith({ a: 1 });
+    const ranged = digestOf(Buffer.from('ranged'));
+    const file = await open(cache.partialPath(ranged), 'w');
+    await file.write(Buffer.alloc(4096, 1), 0, 4096, 0); // the first range's start
+    await file.write(Buffer.alloc(4096, 1), 0, 4096, 64 * 1024 * 1024 - 4096); // and the last's end: 64 MiB long
+    await file.close();
+    const [partial] = await cache.partials();
+    expect((await stat(partial!.path)).size).toBe(64 * 1024 * 1024);
+    expect(partial!.size).toBeGreaterThanOrEqual(8192);
+    expect(partial!.size).toBeLessThan(1024 * 1024);
   });
 
   test("a v1 layer's record goes with its blob", async () => {
