@@ -54,10 +54,13 @@ async function pullThroughRelay(reference: string, cache: string) {
   return { opened: relay.accepted() - before, summary, files: await snapshot(output) };
 }
 
-test('a cold pull by tag: the connection opened before undici connects is the one it uses, and no other is opened', async () => {
-  // Node tells `net.client.socket` of sockets made by net.connect (which the early connection is), not of those
-  // tls.connect makes for itself (which undici's connector would otherwise have made). The relay's own connections
-  // to the registry are left out.
+/**
+ * An in-process pull of `reference` into a new cache (or `cache`), and the order of what it did: Node tells
+ * `net.client.socket` of sockets made by net.connect (which the early connection is), not of those tls.connect
+ * makes for itself (which undici's connector would otherwise have made). The relay's own connections to the
+ * registry are left out. Also the TCP connections the relay accepted.
+ */
+async function connectionsOfPull(reference: string, cache?: string) {
   const relayPort = Number(relay.host.split(':')[1]);
   const seen: { event: string }[] = [];
   const onSocket = (message: unknown) => {
@@ -77,34 +80,42 @@ test('a cold pull by tag: the connection opened before undici connects is the on
   const before = relay.accepted();
   try {
     const result = await pull({
-      images: [`${relay.host}/early/app:1`],
+      images: [`${relay.host}/${reference}`],
       output: await tempDir('out'),
-      cache: await tempDir('cache'),
+      cache: cache ?? (await tempDir('cache')),
       caFile: certs.ca,
     });
-    expect(result.totals.connections[relay.host]).toBe(1);
+    return {
+      order: seen.map((entry) => entry.event).filter((event) => event !== 'a TCP connection'),
+      opened: relay.accepted() - before,
+      connections: result.totals.connections[relay.host],
+    };
   } finally {
     sockets.unsubscribe(onSocket);
     connects.unsubscribe(onConnect);
   }
-  expect(seen.map((entry) => entry.event).filter((event) => event !== 'a TCP connection')).toEqual([
-    'the early TCP connection to the registry',
-    'undici connects',
-  ]);
-  expect(relay.accepted() - before).toBe(1);
-});
+}
 
-test('through the CLI too: one connection for the whole pull', async () => {
-  const pulled = await pullThroughRelay('early/app:1', await tempDir('cache'));
-  expect(pulled.opened).toBe(1);
-  expect(pulled.summary.totals.connections[relay.host]).toBe(1);
+const EARLY_THEN_UNDICI = ['the early TCP connection to the registry', 'undici connects'];
+
+test('a cold pull by tag: the connection opened before undici connects is the one it uses, and no other is opened', async () => {
+  expect(await connectionsOfPull('early/app:1')).toEqual({ order: EARLY_THEN_UNDICI, opened: 1, connections: 1 });
 });
 
 test('by digest: a cold pull uses the connection opened early; a warm one (manifest and blobs kept) opens none', async () => {
   const cache = await tempDir('cache');
+  const reference = `early/app@${img.manifest.digest}`;
+  expect(await connectionsOfPull(reference, cache)).toEqual({ order: EARLY_THEN_UNDICI, opened: 1, connections: 1 });
+  expect(await connectionsOfPull(reference, cache)).toEqual({ order: [], opened: 0, connections: undefined });
+});
+
+test('through the CLI too: one connection for the whole pull, and a warm pull by digest opens none', async () => {
+  const pulled = await pullThroughRelay('early/app:1', await tempDir('cache'));
+  expect(pulled.opened).toBe(1);
+  expect(pulled.summary.totals.connections[relay.host]).toBe(1);
+  const cache = await tempDir('cache');
   const cold = await pullThroughRelay(`early/app@${img.manifest.digest}`, cache);
-  expect(cold.opened).toBe(1);
   const warm = await pullThroughRelay(`early/app@${img.manifest.digest}`, cache);
-  expect(warm.opened).toBe(0);
+  expect([cold.opened, warm.opened]).toEqual([1, 0]);
   expect(warm.files).toEqual(cold.files);
 });
