@@ -13,6 +13,9 @@ import {
   RecordWriter,
 } from '../../src/transfer/ranges.js';
 
+/** A path for a partial download in a fresh folder. */
+const partialIn = async () => join(await mkdtemp(join(tmpdir(), 'frozen-ranges-')), 'blob.partial');
+
 describe('intervals of a download in ranges', () => {
   test('merged sorts and joins intervals that touch or overlap', () => {
     expect(
@@ -85,8 +88,6 @@ describe('intervals of a download in ranges', () => {
 });
 
 describe('the record beside the partial', () => {
-  const partialIn = async () => join(await mkdtemp(join(tmpdir(), 'frozen-ranges-')), 'blob.partial');
-
   test('written by RecordWriter, read back for the same size; another size or a bad record gives nothing', async () => {
     const partial = await partialIn();
     const have: [number, number][] = [
@@ -141,8 +142,7 @@ describe('the record beside the partial', () => {
 
 describe('bytesHeld: the progress another process watches', () => {
   test("a partial written in ranges holds what its record names, not its file's size (its highest byte written)", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'frozen-ranges-'));
-    const partial = join(dir, 'blob.partial');
+    const partial = await partialIn();
     await writeFile(partial, Buffer.alloc(900)); // bytes 0-99 and 800-899 written, a hole between
     await writeFile(
       `${partial}.ranges`,
@@ -158,8 +158,7 @@ describe('bytesHeld: the progress another process watches', () => {
   });
 
   test('a partial in one stream (no record) holds its size; so does one of a blob whose size nobody said', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'frozen-ranges-'));
-    const partial = join(dir, 'blob.partial');
+    const partial = await partialIn();
     await writeFile(partial, Buffer.alloc(300));
     expect(await bytesHeld(partial, 1000)).toBe(300);
     expect(await bytesHeld(partial, undefined)).toBe(300);
